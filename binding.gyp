@@ -1,0 +1,12 @@
+{
+  "targets": [
+    {
+      "target_name": "keel_native",
+      "sources": ["init/native/keel_native.c"],
+      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
+      "cflags!": ["-O3"],
+      "cflags": ["-O2", "-Wall"],
+      "cflags_c": ["-std=gnu11"]
+    }
+  ]
+}

@@ -1,0 +1,46 @@
+// The keel CLI: one small file per verb; this file only dispatches.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+/** A verb: its help line, its options, and what it does with them. */
+export interface Verb {
+  summary: string;
+  usage: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
+}
+
+const VERBS: Record<string, () => Promise<{ verb: Verb }>> = {
+  build: () => import('./build.js'),
+  qemu: () => import('./qemu.js'),
+};
+
+function help(): string {
+  return `usage: keel VERB [options]\n\nverbs:\n${Object.keys(VERBS).map((v) => `  ${v}`).join('\n')}\n\nkeel VERB --help shows a verb's options.\n`;
+}
+
+/** Runs the CLI with `argv` (without node and script); returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(help());
+    return name ? 0 : 2;
+  }
+  const load = VERBS[name];
+  if (!load) {
+    process.stderr.write(`keel: unknown verb "${name}"\n${help()}`);
+    return 2;
+  }
+  const { verb } = await load();
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: { ...verb.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  } catch (e) {
+    process.stderr.write(`keel ${name}: ${(e as Error).message}\nusage: ${verb.usage}\n`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    process.stdout.write(`${verb.summary}\nusage: ${verb.usage}\n`);
+    return 0;
+  }
+  return verb.run(parsed.values, parsed.positionals);
+}

@@ -1,0 +1,115 @@
+// Loads Keel's N-API helper (keel_native.node) and types the syscalls it wraps one-to-one.
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** What every native call throws: Node's system-error shape; `errno` is positive, as in <errno.h>. */
+export interface NativeError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  path?: string;
+  dest?: string;
+}
+
+/** True when `e` came from the helper, optionally with a given code such as 'ECHILD'. */
+export function isNativeError(e: unknown, code?: string): e is NativeError {
+  const n = e as NativeError;
+  return e instanceof Error && typeof n.syscall === 'string' && typeof n.errno === 'number' && (code === undefined || n.code === code);
+}
+
+/** A decoded waitpid(2) status. */
+export interface WaitStatus {
+  pid: number;
+  status: number;
+  exited: boolean;
+  code: number | null;
+  signaled: boolean;
+  signal: number | null;
+}
+
+/** How spawn() prepares the child between fork and execve. */
+export interface SpawnOptions {
+  /** Program; without a '/', searched in the PATH of `env` (default PATH if `env` has none). */
+  file: string;
+  argv: string[];
+  /** "KEY=VALUE" strings; the child gets exactly these. */
+  env: string[];
+  cwd?: string;
+  /** Parent fds to put on 0, 1, 2; unset means the tty if given, else /dev/null. */
+  stdin?: number;
+  stdout?: number;
+  stderr?: number;
+  /** Terminal to open, use as 0-2 and make the controlling tty of a new session. */
+  tty?: string;
+  setsid?: boolean;
+  uid?: number;
+  gid?: number;
+  /** Supplementary groups; when uid or gid is set and this is not, they are cleared. */
+  groups?: number[];
+  umask?: number;
+}
+
+/** Flag values for mount, umount2, waitpid and reboot (the LINUX_REBOOT_CMD_* values). */
+export type NativeConstants = Readonly<{
+  MS_RDONLY: number; MS_NOSUID: number; MS_NODEV: number; MS_NOEXEC: number; MS_REMOUNT: number;
+  MS_BIND: number; MS_REC: number; MS_MOVE: number; MS_PRIVATE: number; MS_SLAVE: number;
+  MS_SHARED: number; MS_RELATIME: number; MNT_DETACH: number; MNT_FORCE: number; WNOHANG: number;
+  RB_AUTOBOOT: number; RB_POWER_OFF: number; RB_HALT_SYSTEM: number; RB_DISABLE_CAD: number; RB_ENABLE_CAD: number;
+}>;
+
+/** The helper: one function per syscall, each synchronous, each throwing a NativeError. */
+export interface Native {
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
+  umount2(target: string, flags: number): void;
+  /** reboot(2) with a constants.RB_* command; returns only for the CAD commands. */
+  reboot(cmd: number): void;
+  sethostname(name: string): void;
+  sync(): void;
+  chroot(path: string): void;
+  chdir(path: string): void;
+  pivotRoot(newRoot: string, putOld: string): void;
+  /** null when WNOHANG found nothing to report; throws ECHILD when there are no children. */
+  waitpid(pid: number, options: number): WaitStatus | null;
+  /** Returns the pid; a failure before execve (bad cwd, missing file) is thrown here. */
+  spawn(opts: SpawnOptions): number;
+  /** prctl(PR_SET_CHILD_SUBREAPER, 1): orphans below us become our children, as with PID 1. */
+  setChildSubreaper(): void;
+  /** Sets IFF_UP|IFF_RUNNING on an interface, like `ip link set NAME up`. */
+  ifUp(name: string): void;
+  constants: NativeConstants;
+}
+
+// Bundled as CommonJS, esbuild leaves import.meta empty; the entry script is then our best anchor.
+const moduleUrl: string | undefined = (import.meta as { url?: string }).url;
+
+/** Paths to try, in order: $KEEL_NATIVE, beside this module (or bundle), the checkout's build/. */
+export function nativeCandidates(env: NodeJS.ProcessEnv = process.env, from: string | undefined = moduleUrl): string[] {
+  const self = from ? fileURLToPath(from) : process.argv[1] ? resolve(process.argv[1]) : undefined;
+  const out: string[] = [];
+  if (env.KEEL_NATIVE) out.push(resolve(env.KEEL_NATIVE));
+  if (self) {
+    out.push(join(dirname(self), 'keel_native.node'));
+    // dist/init/native.js -> build/Release, where node-gyp leaves the addon in a checkout.
+    out.push(join(dirname(self), '..', '..', 'build', 'Release', 'keel_native.node'));
+  }
+  return [...new Set(out)];
+}
+
+/** Loads the first candidate that works; otherwise throws naming every path tried and why it failed. */
+export function loadNative(candidates: string[] = nativeCandidates()): Native {
+  const require = createRequire(moduleUrl ?? join(process.cwd(), 'keel-init.js'));
+  const failures: string[] = [];
+  for (const path of candidates) {
+    try {
+      return require(path) as Native;
+    } catch (e) {
+      failures.push(`  ${path}: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+    }
+  }
+  const err = new Error(`cannot load keel_native.node: tried\n${failures.join('\n') || '  (no candidate paths)'}`);
+  throw Object.assign(err, { code: 'KEEL_NATIVE_NOT_FOUND' });
+}
+
+/** The loaded helper; importing this module fails if it cannot be found. */
+export const native: Native = loadNative();
