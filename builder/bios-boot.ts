@@ -21,10 +21,10 @@ export const DISKBOOT_LOAD_SEGMENT = 0x0820;
 /** Copies boot.img's code into an MBR sector (keeping its partition table) and points it at core.img. */
 export function installBootCode(mbrSector: Buffer, bootImg: Buffer, coreLba: bigint): Buffer {
   if (!Buffer.isBuffer(mbrSector) || mbrSector.length !== SECTOR) {
-    throw new TypeError(`cannot install boot code: mbrSector must be a ${SECTOR}-byte Buffer, received ${describe(mbrSector)}`);
+    throw new TypeError(`cannot install boot code: mbrSector must be a ${SECTOR}-byte Buffer, received ${sizeOf(mbrSector)}`);
   }
   if (!Buffer.isBuffer(bootImg) || bootImg.length !== SECTOR) {
-    throw new TypeError(`cannot install boot code: bootImg must be GRUB's ${SECTOR}-byte boot.img, received ${describe(bootImg)}`);
+    throw new TypeError(`cannot install boot code: bootImg must be GRUB's ${SECTOR}-byte boot.img, received ${sizeOf(bootImg)}`);
   }
   if (bootImg[510] !== 0x55 || bootImg[511] !== 0xaa) {
     throw new BuildError('EBIOSBOOT', 'cannot install boot code: boot.img does not end in the 0x55AA boot signature');
@@ -43,7 +43,7 @@ export function installBootCode(mbrSector: Buffer, bootImg: Buffer, coreLba: big
 
 /** Sets core.img's first blocklist entry so diskboot loads the rest of core.img from coreLba + 1. */
 export function patchCoreImg(coreImg: Buffer, coreLba: bigint): Buffer {
-  if (!Buffer.isBuffer(coreImg)) throw new TypeError(`cannot patch core.img: expected a Buffer, received ${describe(coreImg)}`);
+  if (!Buffer.isBuffer(coreImg)) throw new TypeError(`cannot patch core.img: expected a Buffer, received ${sizeOf(coreImg)}`);
   checkLba('patch core.img', coreLba);
   if (coreImg.length <= SECTOR) {
     throw new BuildError('EBIOSBOOT', `cannot patch core.img: ${coreImg.length} bytes is too small for GRUB's diskboot plus a kernel`);
@@ -72,6 +72,6 @@ function checkLba(verb: string, lba: bigint): void {
   }
 }
 
-function describe(value: unknown): string {
+function sizeOf(value: unknown): string {
   return Buffer.isBuffer(value) ? `${value.length} bytes` : typeof value;
 }

@@ -37,6 +37,7 @@ export async function packCpio(entries: CpioEntry[], opts: { mtime: number }): P
   if (!Number.isInteger(mtime) || mtime < 0 || mtime > 0xffffffff) {
     throw new TypeError(`cannot pack cpio: mtime must be whole seconds in 0..2^32-1, received ${String(mtime)}`);
   }
+  if (!Array.isArray(entries)) throw new TypeError(`cannot pack cpio: entries must be an array, received ${typeof entries}`);
   const sorted = withParents(entries.map(normalise));
   const pack = cpioStream.pack({ format: 'newc' });
   const chunks: Buffer[] = [];
@@ -58,8 +59,9 @@ export async function packCpio(entries: CpioEntry[], opts: { mtime: number }): P
   });
   pack.finalize();
   const raw = await done;
-  // Why: cpio-stream pads the tail from a byte count it stops updating after 512 bytes, leaving an
-  // odd run of zeros; cut after TRAILER!!! and pad to 512-byte blocks like GNU cpio does.
+  // Why: cpio-stream sizes its final padding from a byte count it stops updating after the first
+  // 512 bytes, so the tail is neither block-aligned nor predictable from the archive length; cut
+  // after TRAILER!!! and pad with zeros to 512-byte blocks, as GNU cpio does.
   const end = archiveEnd(raw);
   const out = Buffer.alloc(Math.ceil(end / BLOCK) * BLOCK);
   raw.copy(out, 0, 0, end);

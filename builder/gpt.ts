@@ -54,29 +54,22 @@ export function layoutPartitions<T extends PartitionSpec>(
 /** Builds the protective MBR, primary and backup GPT headers and entry arrays for a disk. */
 export function buildGpt({ diskSizeBytes, diskGuid, partitions, sectorSize = 512 }:
   { diskSizeBytes: number; diskGuid: string; partitions: GptPartition[]; sectorSize?: number }): GptImage {
-  checkSectorSize(sectorSize);
   if (!isGuid(diskGuid)) throw new TypeError(`cannot build GPT: diskGuid must be a GUID, received ${JSON.stringify(diskGuid)}`);
-  const es = entrySectors(sectorSize);
-  if (!Number.isSafeInteger(diskSizeBytes) || diskSizeBytes % sectorSize !== 0 || diskSizeBytes / sectorSize < 2 * es + 4) {
-    throw new TypeError(`cannot build GPT: diskSizeBytes must be a multiple of ${sectorSize} holding both tables, received ${diskSizeBytes}`);
-  }
-  const total = BigInt(diskSizeBytes / sectorSize);
-  const firstUsable = BigInt(2 + es);
-  const lastUsable = total - 2n - BigInt(es);
+  const { total, firstUsable, lastUsable, es } = geometry('build GPT', diskSizeBytes, sectorSize);
   const entries = encodeEntries(partitions, firstUsable, lastUsable, es * sectorSize);
   const header = Buffer.alloc(sectorSize);
   header.write('EFI PART', 0, 'latin1');
   header.writeUInt32LE(0x00010000, 8); // revision 1.0
-  header.writeUInt32LE(HEADER_SIZE, 12);
-  header.writeBigUInt64LE(1n, 24);
-  header.writeBigUInt64LE(total - 1n, 32);
-  header.writeBigUInt64LE(firstUsable, 40);
-  header.writeBigUInt64LE(lastUsable, 48);
-  guidToBytes(diskGuid).copy(header, 56);
-  header.writeBigUInt64LE(2n, 72);
+  header.writeUInt32LE(HEADER_SIZE, 12); // HeaderSize; HeaderCRC32 at 16 is set by sealHeader
+  header.writeBigUInt64LE(1n, 24); // MyLBA
+  header.writeBigUInt64LE(total - 1n, 32); // AlternateLBA: the backup header
+  header.writeBigUInt64LE(firstUsable, 40); // FirstUsableLBA
+  header.writeBigUInt64LE(lastUsable, 48); // LastUsableLBA
+  guidToBytes(diskGuid).copy(header, 56); // DiskGUID
+  header.writeBigUInt64LE(2n, 72); // PartitionEntryLBA
   header.writeUInt32LE(ENTRY_COUNT, 80);
   header.writeUInt32LE(ENTRY_SIZE, 84);
-  header.writeUInt32LE(crc32(entries.subarray(0, ENTRY_COUNT * ENTRY_SIZE)), 88);
+  header.writeUInt32LE(crc32(entries.subarray(0, ENTRY_COUNT * ENTRY_SIZE)), 88); // PartitionEntryArrayCRC32
   sealHeader(header);
   const mbr = Buffer.alloc(sectorSize);
   writeProtectiveMbr(mbr, total);
@@ -126,12 +119,7 @@ export function parseGpt(disk: Buffer, sectorSize = 512): ParsedGpt {
 /** Rewrites a primary GPT for a disk grown (or shrunk) to newDiskSizeBytes and builds the backup for its new end. */
 export function relocateBackup(primary: Buffer, newDiskSizeBytes: number, sectorSize = 512): GptImage {
   const parsed = parseGpt(primary, sectorSize);
-  const es = entrySectors(sectorSize);
-  if (!Number.isSafeInteger(newDiskSizeBytes) || newDiskSizeBytes % sectorSize !== 0 || newDiskSizeBytes / sectorSize < 2 * es + 4) {
-    throw new TypeError(`cannot relocate backup GPT: newDiskSizeBytes must be a multiple of ${sectorSize} holding both tables, received ${newDiskSizeBytes}`);
-  }
-  const total = BigInt(newDiskSizeBytes / sectorSize);
-  const lastUsable = total - 2n - BigInt(es);
+  const { total, lastUsable, es } = geometry('relocate backup GPT', newDiskSizeBytes, sectorSize);
   for (const p of parsed.partitions) {
     if (p.lastLba > lastUsable) throw new BuildError('EGPT', `cannot relocate backup GPT: partition ${p.index} ends at LBA ${p.lastLba}, past the last usable LBA ${lastUsable}`);
   }
@@ -144,15 +132,26 @@ export function relocateBackup(primary: Buffer, newDiskSizeBytes: number, sector
   header.writeBigUInt64LE(total - 1n, 32);
   header.writeBigUInt64LE(lastUsable, 48);
   sealHeader(header);
-  // Why: libfdisk reports "GPT PMBR size mismatch" (and some firmware distrusts the disk) when the
-  // protective partition no longer covers the disk; boot code before offset 440 is kept as is.
-  if (out[450] === 0xee && out.readUInt32LE(454) === 1) out.writeUInt32LE(Number(minBig(total - 1n, 0xffffffffn)), 458);
+  // Why: libfdisk reports "GPT PMBR size mismatch" when the protective partition no longer covers
+  // the disk (sfdisk --relocate rewrites it too); boot code before offset 440 is kept as is.
+  if (out[450] === 0xee && out.readUInt32LE(454) === 1) out.writeUInt32LE(pmbrSectors(total), 458);
   return withBackup(out, total, sectorSize);
 }
 
 // Number of sectors holding the 128 x 128-byte entry array.
 function entrySectors(sectorSize: number): number {
   return Math.ceil((ENTRY_COUNT * ENTRY_SIZE) / sectorSize);
+}
+
+// Sector count and usable range of a disk of `bytes`, checked to hold both tables.
+function geometry(verb: string, bytes: number, sectorSize: number) {
+  checkSectorSize(sectorSize);
+  const es = entrySectors(sectorSize);
+  if (!Number.isSafeInteger(bytes) || bytes % sectorSize !== 0 || bytes / sectorSize < 2 * es + 4) {
+    throw new TypeError(`cannot ${verb}: disk size must be a multiple of ${sectorSize} holding both tables, received ${bytes}`);
+  }
+  const total = BigInt(bytes / sectorSize);
+  return { total, es, firstUsable: BigInt(2 + es), lastUsable: total - 2n - BigInt(es) };
 }
 
 // Encodes entries into table slots, checking slots, GUIDs, names and bounds.
@@ -208,7 +207,7 @@ function sealHeader(header: Buffer): void {
 function writeProtectiveMbr(mbr: Buffer, total: bigint): void {
   Buffer.from([0x00, 0x00, 0x02, 0x00, 0xee, 0xff, 0xff, 0xff]).copy(mbr, 446); // status, CHS 0/0/2, type, CHS max
   mbr.writeUInt32LE(1, 454);
-  mbr.writeUInt32LE(Number(minBig(total - 1n, 0xffffffffn)), 458);
+  mbr.writeUInt32LE(pmbrSectors(total), 458);
   mbr[510] = 0x55;
   mbr[511] = 0xaa;
 }
@@ -221,8 +220,9 @@ function alignUp(n: number, align: number): number {
   return Math.ceil(n / align) * align;
 }
 
-function minBig(a: bigint, b: bigint): bigint {
-  return a < b ? a : b;
+// Why: the MBR's 32-bit size field saturates at 0xFFFFFFFF for disks past 2 TiB (UEFI 2.x 5.2.3).
+function pmbrSectors(total: bigint): number {
+  return Number(total - 1n < 0xffffffffn ? total - 1n : 0xffffffffn);
 }
 
 function hex32(n: number): string {

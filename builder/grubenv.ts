@@ -6,7 +6,7 @@ export const GRUBENV_SIGNATURE = '# GRUB Environment Block\n';
 /** The size grub-editenv creates, and the only size Keel reads or writes. */
 export const GRUBENV_SIZE = 1024;
 
-/** Variables to set: an object or ordered pairs; order is file order. */
+/** Variables to set: ordered pairs, or an object (JS key order: integer-like keys first); order is file order. */
 export type GrubenvVars = Record<string, string> | [string, string][];
 /** Updates for setGrubenvVars: a null value removes the variable (like `grub-editenv unset`). */
 export type GrubenvUpdates = Record<string, string | null> | [string, string | null][];

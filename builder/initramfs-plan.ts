@@ -3,7 +3,7 @@
 
 /** One step of early boot. Each renders to shell; `fatal` steps stop the boot when they fail. */
 export type EarlyStep =
-  | { kind: 'mount'; what: string; where: string; type: string; options?: string; fatal: boolean }
+  | { kind: 'mount'; what: string; where: string; type: string; options?: string; fatal: boolean; chroot?: string }
   | { kind: 'mkdir'; path: string }
   | { kind: 'modprobe'; modules: string[] }
   | { kind: 'find-part'; label: string; variable: string }
@@ -14,7 +14,8 @@ export type EarlyStep =
 /** Parameters of the plan: the slot's partition label comes from the kernel command line. */
 export interface EarlyPlanOptions { modules: string[]; init: string[] }
 
-const OVERLAY = '/sysroot/var/lib/keel/overlay/etc';
+const OVERLAY_IN_ROOT = '/var/lib/keel/overlay/etc';
+const OVERLAY = `/sysroot${OVERLAY_IN_ROOT}`;
 
 /** The early-boot plan of a Keel initramfs. */
 export function earlyBootPlan(opts: EarlyPlanOptions): EarlyStep[] {
@@ -32,7 +33,9 @@ export function earlyBootPlan(opts: EarlyPlanOptions): EarlyStep[] {
     { kind: 'mount', what: '$ROOT_DEV', where: '/sysroot/var', type: 'ext4', options: 'rw,relatime', fatal: true },
     { kind: 'mkdir', path: `${OVERLAY}/upper` },
     { kind: 'mkdir', path: `${OVERLAY}/work` },
-    { kind: 'mount', what: 'overlay', where: '/sysroot/etc', type: 'overlay', options: `lowerdir=/sysroot/etc,upperdir=${OVERLAY}/upper,workdir=${OVERLAY}/work`, fatal: true },
+    // Mounted from inside the new root, so the layer paths the kernel records (and shows in
+    // /proc/mounts) are the ones the running system sees.
+    { kind: 'mount', what: 'overlay', where: '/etc', type: 'overlay', chroot: '/sysroot', options: `lowerdir=/etc,upperdir=${OVERLAY_IN_ROOT}/upper,workdir=${OVERLAY_IN_ROOT}/work`, fatal: true },
     { kind: 'mount', what: 'tmpfs', where: '/sysroot/run', type: 'tmpfs', options: 'nosuid,nodev,mode=0755', fatal: true },
     { kind: 'mount', what: 'tmpfs', where: '/sysroot/tmp', type: 'tmpfs', options: 'nosuid,nodev,mode=1777', fatal: true },
     { kind: 'move', from: '/proc', to: '/sysroot/proc' },
@@ -74,6 +77,7 @@ find_part() {
 export function stepToShell(s: EarlyStep): string {
   switch (s.kind) {
     case 'mount':
+      if (s.chroot) return `chroot ${s.chroot} /bin/mount -t ${s.type}${s.options ? ` -o ${s.options}` : ''} ${s.what} ${s.where}${s.fatal ? ` || fatal "cannot mount ${s.what} on ${s.where}"` : ''}`;
       return `mkdir -p ${s.where}; mount -t ${s.type}${s.options ? ` -o ${s.options}` : ''} ${s.what} ${s.where}${s.fatal ? ` || fatal "cannot mount ${s.what} on ${s.where}"` : ''}`;
     case 'mkdir':
       return `mkdir -p ${s.path} || fatal "cannot create ${s.path}"`;
@@ -83,7 +87,8 @@ export function stepToShell(s: EarlyStep): string {
       return `${s.variable}=$(find_part "${s.label}") || fatal "cannot find partition ${s.label}"`;
     case 'mkfs-if-blank':
       // First boot: ROOT is blank; make ext4 at the partition's real size, using mkfs from USR.
-      return `if ! blkid ${s.device} | grep -q 'TYPE="ext4"'; then\n  echo "keel-initramfs: first boot: making ext4 on ${s.device}" >/dev/console\n  chroot /sysroot /usr/sbin/mkfs.ext4 -q -F -L ${s.label} ${s.device} || fatal "cannot make ext4 on ${s.device}"\nfi`;
+      // ext2/3/4 superblock magic 0xEF53 (little endian) at byte 1080.
+      return `if [ "$(dd if=${s.device} bs=2 skip=540 count=1 2>/dev/null | od -An -tx1 | tr -d ' ')" != 53ef ]; then\n  echo "keel-initramfs: first boot: making ext4 on ${s.device}" >/dev/console\n  chroot /sysroot /usr/sbin/mkfs.ext4 -q -F -L ${s.label} ${s.device} || fatal "cannot make ext4 on ${s.device}"\nfi`;
     case 'move':
       return `mount --move ${s.from} ${s.to} || fatal "cannot move ${s.from}"`;
     case 'switch-root':

@@ -55,13 +55,22 @@ function probeDisk(): Buffer {
  * machines /dev/kvm exists but KVM can hang, so "it started" is not enough: it must finish.
  */
 export function probeKvm(timeoutMs = 4000): boolean {
+  kvmWorks ??= runKvmProbe(timeoutMs);
+  return kvmWorks;
+}
+let kvmWorks: boolean | undefined;
+
+function runKvmProbe(timeoutMs: number): boolean {
   if (process.env.KEEL_ACCEL === 'tcg') return false;
   if (process.env.KEEL_ACCEL === 'kvm') return true;
   if (!existsSync('/dev/kvm')) return false;
   const dir = mkdtempSync(join(tmpdir(), 'keel-kvm-'));
   const disk = join(dir, 'probe.img');
   writeFileSync(disk, probeDisk());
-  const r = spawnSync(which('qemu-system-x86_64'), ['-accel', 'kvm', '-display', 'none', '-nodefaults', '-no-user-config',
+  // The same CPU model as a real boot: KVM here passes a probe with the default CPU and still
+  // asserts on the host CPU's MSRs (seen: "failed to set MSR 0x10a"). The probe uses the pc
+  // machine because SeaBIOS boots its IDE disk fastest.
+  const r = spawnSync(which('qemu-system-x86_64'), ['-machine', 'pc', '-accel', 'kvm', '-cpu', 'host', '-display', 'none', '-nodefaults', '-no-user-config',
     '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04', '-drive', `if=ide,format=raw,file=${disk}`], { timeout: timeoutMs, stdio: 'ignore' });
   return r.status === 3;
 }

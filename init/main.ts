@@ -1,7 +1,7 @@
 // Keel's PID 1, as a story: mount the API filesystems, prepare /var, name the machine, bring up
 // lo, reap orphans, give the console a shell, say "ready", and turn signals into shutdowns.
 // Fatal steps throw (and end in sync and reboot); best-effort steps warn and go on.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import { native } from './native.js';
 import { ProcessTable } from './process-table.js';
 import { API_MOUNTS, mountAll, realMountSys } from './early-mounts.js';
@@ -11,6 +11,8 @@ import { hostnameFrom, VAR_DIRS } from './system-setup.js';
 import { log, warn } from './log.js';
 
 const readText = (p: string) => { try { return readFileSync(p, 'utf8'); } catch { return ''; } };
+const uptime = () => parseFloat(readText('/proc/uptime').split(' ')[0]);
+const startedAt = uptime();
 
 /** The last resort: PID 1 never exits; it syncs and reboots instead. */
 function lastResort(err: unknown): never {
@@ -32,7 +34,7 @@ function boot(): void {
   const table = new ProcessTable(native);
   table.start();
   for (const d of VAR_DIRS) {
-    try { mkdirSync(d.path, { recursive: true, mode: d.mode }); } catch (e) { warn(`create ${d.path}`, e); }
+    try { mkdirSync(d.path, { recursive: true }); chmodSync(d.path, d.mode); } catch (e) { warn(`create ${d.path}`, e); }
   }
   const hostname = hostnameFrom(readText('/etc/hostname'));
   try { native.sethostname(hostname); } catch (e) { warn(`set hostname ${hostname}`, e); }
@@ -51,8 +53,9 @@ function boot(): void {
   for (const [sig, kind] of Object.entries(SHUTDOWN_SIGNALS)) process.on(sig as NodeJS.Signals, () => stop(kind));
   const tty = consoleDevice(readText('/proc/cmdline'));
   runConsoleShell((t) => table.spawn({ file: '/bin/sh', argv: ['-sh'], env: [...BASE_ENV, `HOSTNAME=${hostname}`], cwd: '/root', tty: t }), tty);
-  const uptime = parseFloat(readText('/proc/uptime').split(' ')[0]);
-  log(`ready in ${uptime.toFixed(2)}s`);
+  // The one machine-readable line: seconds since the kernel started, and since the init did.
+  const now = uptime();
+  log(`ready in ${now.toFixed(2)}s (init ${(now - startedAt).toFixed(2)}s)`);
   // Keep the event loop alive forever: PID 1 must never run out of work and exit.
   setInterval(() => {}, 1 << 30);
 }

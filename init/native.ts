@@ -67,6 +67,7 @@ export interface Native {
   sethostname(name: string): void;
   sync(): void;
   chroot(path: string): void;
+  /** chdir(2) itself: Node's cached process.cwd() does not see it, so JS code should prefer process.chdir. */
   chdir(path: string): void;
   pivotRoot(newRoot: string, putOld: string): void;
   /** null when WNOHANG found nothing to report; throws ECHILD when there are no children. */

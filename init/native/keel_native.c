@@ -465,7 +465,9 @@ static void __attribute__((noreturn)) child_main(const spawn_opts *o, int errfd)
     int fd = o->fds[i] >= 0 ? o->fds[i] : tty;
     if (fd < 0 && devnull < 0 && (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
       child_fail(errfd, ST_OPEN_NULL, errno, 0);
-    /* Copy every source above 2 first so no dup2 clobbers a later source (stdout: 2, stderr: 1). */
+    /* Copy every source above 2 first, so no dup2 clobbers a later source (stdout: 2,
+     * stderr: 1) and none is a no-op dup2(1, 1): that would keep FD_CLOEXEC, which Node sets
+     * on its fds 0-16 at startup, and the program would start with stdout closed. */
     if ((src[i] = fcntl(fd < 0 ? devnull : fd, F_DUPFD_CLOEXEC, 3)) < 0) child_fail(errfd, ST_DUP, errno, i);
   }
   for (int i = 0; i < 3; i++)
