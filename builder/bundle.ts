@@ -11,14 +11,14 @@ export function repoRoot(): string {
 }
 
 /** Bundles init/main.ts into `out` (ESM, for the image's Node). */
-export async function bundleInit(out: string, nodeVersion: string): Promise<void> {
+export async function bundleInit(out: string, nodeVersion: string, stamp = ''): Promise<void> {
   const entry = join(repoRoot(), 'init/main.ts');
   if (!existsSync(entry)) throw new BuildError('ENOINIT', `cannot bundle the init: ${entry} is missing`);
   const major = nodeVersion.split('.')[0];
   await build({
     entryPoints: [entry], outfile: out, bundle: true, platform: 'node', format: 'esm', target: `node${major}`,
     logLevel: 'error', legalComments: 'none', sourcemap: false, minify: false,
-    banner: { js: '// Keel init: bundled by keel build from init/.' },
+    banner: { js: `// Keel init: bundled by keel build from init/.${stamp ? ` ${stamp}` : ''}` },
   });
 }
 

@@ -1,0 +1,33 @@
+# Keel: `make run` builds the image and boots it in QEMU; `make test` runs the whole suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+KEEL := bin/keel
+
+.PHONY: deps build image run test test-unit bench clean
+
+deps:
+	@builder/deps.sh
+
+# TypeScript to dist/ (incremental enough: tsc takes a few seconds).
+build: deps
+	@npx tsc -p tsconfig.json
+
+image: build
+	@$(KEEL) build
+
+run: image
+	@$(KEEL) qemu
+
+# The whole suite: pure logic, host integration (as root), builder output, QEMU boots.
+test: image
+	@npx mocha
+
+# Only the tests that need no image and no QEMU.
+test-unit: build
+	@npx mocha --no-config --timeout 20000 'dist/test/builder/*.test.js' 'dist/test/init/*.test.js'
+
+bench: image
+	@node dist/test/bench/bench.js
+
+clean:
+	rm -rf out dist build

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# make deps: install what the build host needs. Idempotent and quiet when everything is there.
+set -euo pipefail
+PACKAGES=(
+  qemu-system-x86 qemu-utils ovmf            # keel qemu and the boot tests
+  grub-common grub-pc-bin grub-efi-amd64-bin  # grub-mkimage, BIOS and UEFI modules
+  squashfs-tools dosfstools mtools            # USR squashfs, ESP vfat (rootless)
+  fdisk gdisk e2fsprogs kmod cpio             # checks of the GPT, OEM/ROOT ext4, depmod, cpio in tests
+  cryptsetup-bin xz-utils util-linux dpkg apt tar
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  [[ "$p" == \#* ]] && continue
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+SUDO=""
+[[ $(id -u) -eq 0 ]] || SUDO="sudo"
+if ((${#missing[@]})); then
+  echo "make deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# keel build fetches pinned packages with apt-get download, which needs current package lists.
+if ! compgen -G "/var/lib/apt/lists/*_Packages" >/dev/null; then $SUDO apt-get update -qq; fi
+# npm ci when the lock, the manifest or the native helper changed since the last install.
+stamp=node_modules/.keel-deps
+if [[ ! -f $stamp || package-lock.json -nt $stamp || package.json -nt $stamp || binding.gyp -nt $stamp || init/native/keel_native.c -nt $stamp ]]; then
+  echo "make deps: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  touch "$stamp"
+fi
