@@ -105,7 +105,11 @@ export function checkImageDef(doc: unknown, file: string): ImageDef {
   }
   const d = doc as any;
   const sizes: any = {};
-  for (const k of Object.keys(d.partitions)) sizes[k] = parseSize(d.partitions[k]);
+  const bad: string[] = [];
+  for (const k of Object.keys(d.partitions)) {
+    try { sizes[k] = parseSize(d.partitions[k]); } catch (e) { bad.push(`partitions.${k}: ${(e as Error).message}`); }
+  }
+  if (bad.length) throw new BuildError('EIMAGEDEF', `cannot use image definition ${file}:\n  ${bad.join('\n  ')}`, { path: file });
   return {
     file,
     name: d.name,

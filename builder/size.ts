@@ -11,5 +11,7 @@ export function parseSize(value: string | number): number {
   const m = /^\s*(\d+)\s*([a-zA-Z]*)\s*$/.exec(String(value));
   const unit = m ? UNITS[m[2].toUpperCase()] : undefined;
   if (!m || unit === undefined) throw new TypeError(`not a size: ${JSON.stringify(value)} (use e.g. 512MiB, 2G or 4096)`);
-  return Number(m[1]) * unit;
+  const bytes = Number(m[1]) * unit;
+  if (!Number.isSafeInteger(bytes)) throw new TypeError(`not a size: ${JSON.stringify(value)} (too large)`);
+  return bytes;
 }

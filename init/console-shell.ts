@@ -6,7 +6,7 @@ import { log, warn } from './log.js';
 export function consoleDevice(cmdline: string): string {
   let dev = 'console';
   for (const arg of cmdline.trim().split(/\s+/)) {
-    if (arg.startsWith('console=')) dev = arg.slice(8).split(',')[0];
+    if (arg.startsWith('console=') && arg.length > 8) dev = arg.slice(8).split(',')[0] || dev;
   }
   return `/dev/${dev}`;
 }

@@ -23,7 +23,12 @@ export function mountToShell(m: MountStep): string {
 
 /** Mount points in a /proc/self/mounts text. */
 export function mountedTargets(mounts: string): Set<string> {
-  return new Set(mounts.split('\n').filter(Boolean).map((l) => l.split(' ')[1].replace(/\\040/g, ' ')));
+  return new Set(mounts.split('\n').filter(Boolean).map((l) => unescapeMountPath(l.split(' ')[1])));
+}
+
+/** Undoes the octal escapes (\\040 space, \\011 tab, \\012 newline, \\134 backslash) of /proc/self/mounts. */
+export function unescapeMountPath(p: string): string {
+  return p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
 /** What executing the plan needs; PID 1 passes the native helper, tests a recorder. */

@@ -1,6 +1,7 @@
 // Poweroff, reboot and halt: stop every process, sync, unmount, and call reboot(2).
 import { readFileSync } from 'node:fs';
 import { log, warn } from './log.js';
+import { unescapeMountPath } from './early-mounts.js';
 
 /** What the user asked for; busybox's poweroff/reboot/halt send PID 1 SIGUSR2/SIGTERM/SIGUSR1. */
 export type ShutdownKind = 'poweroff' | 'reboot' | 'halt';
@@ -13,7 +14,7 @@ export const SHUTDOWN_SIGNALS: Record<string, ShutdownKind> = {
 /** Mount points to unmount, deepest first (reverse order of /proc/self/mounts), skipping API filesystems. */
 export function unmountOrder(mounts: string): string[] {
   const keep = new Set(['/', '/proc', '/sys', '/dev']);
-  return mounts.split('\n').filter(Boolean).map((l) => l.split(' ')[1].replace(/\\040/g, ' '))
+  return mounts.split('\n').filter(Boolean).map((l) => unescapeMountPath(l.split(' ')[1]))
     .filter((t) => !keep.has(t)).reverse();
 }
 
