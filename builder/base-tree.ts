@@ -76,6 +76,8 @@ export async function buildBaseTree(dir: string, def: ImageDef, debs: FetchedPac
   mkdirSync(nx);
   await run('tar', ['-xzf', node.file, '-C', nx, 'package/bin/node']);
   renameSync(join(nx, 'package/bin/node'), join(dir, 'usr/bin/node'));
+  // The symbol table is a tenth of the binary and nothing on the machine reads it.
+  await run('strip', ['--strip-all', join(dir, 'usr/bin/node')]);
   rmSync(nx, { recursive: true, force: true });
   await linkBusybox(dir);
   if (!readFileSync(join(dir, 'usr/lib/modules', rel, 'modules.dep'), 'utf8').length) throw new BuildError('EKERNEL', 'cannot index kernel modules: depmod wrote an empty modules.dep');

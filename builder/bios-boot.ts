@@ -11,6 +11,8 @@ import { BuildError } from './errors.js';
 const SECTOR = 512;
 /** Where boot.S reads the LBA of core.img's first sector (u64 LE). */
 export const KERNEL_SECTOR_OFFSET = 0x5c;
+/** boot.S's GRUB_BOOT_MACHINE_DRIVE_CHECK: a 2-byte jmp grub-setup replaces with NOPs on hard disks. */
+export const BOOT_DRIVE_CHECK = 0x66;
 /** End of boot code in the MBR: disk signature, partition table and 0x55AA follow. */
 export const MBR_CODE_END = 440;
 /** Where diskboot.S keeps its first blocklist entry: start (u64 LE), then length (u16 LE) at 508. */
@@ -35,6 +37,13 @@ export function installBootCode(mbrSector: Buffer, bootImg: Buffer, coreLba: big
   // floppy-probe code lives there), and the protective 0xEE entry must survive for GPT.
   bootImg.copy(out, 0, 0, MBR_CODE_END);
   out.writeBigUInt64LE(coreLba, KERNEL_SECTOR_OFFSET);
+  // Why: some BIOSes pass 0x00/0x01 instead of 0x80 as the boot drive; grub-install (grub-setup)
+  // turns boot.S's drive-check jump at 0x66 into two NOPs for hard disks, so the code falls
+  // through to forcing 0x80. Do the same.
+  if (out[BOOT_DRIVE_CHECK] === 0xeb) {
+    out[BOOT_DRIVE_CHECK] = 0x90;
+    out[BOOT_DRIVE_CHECK + 1] = 0x90;
+  }
   // Why: the BIOS only boots a sector that ends in 0x55AA; a fresh sector would not have it yet.
   out[510] = 0x55;
   out[511] = 0xaa;

@@ -36,8 +36,8 @@ export interface BuildOptions {
 /** What a build made. */
 export interface BuildResult { image: string; qcow2: string; manifest: string; usrBytes: number; seconds: number }
 
-const BASE_FORMAT = '1';
-const HOST_TOOLS = ['apt-get', 'apt-cache', 'dpkg-deb', 'npm', 'mksquashfs', 'mkfs.vfat', 'mcopy', 'mmd', 'mkfs.ext4', 'grub-mkimage', 'qemu-img', 'depmod'];
+const BASE_FORMAT = '2';
+const HOST_TOOLS = ['apt-get', 'apt-cache', 'dpkg-deb', 'npm', 'mksquashfs', 'mkfs.vfat', 'mcopy', 'mmd', 'mkfs.ext4', 'grub-mkimage', 'qemu-img', 'depmod', 'strip'];
 
 /** SOURCE_DATE_EPOCH, else the last commit's time, else a fixed date: builds are reproducible by default. */
 export function defaultEpoch(env: NodeJS.ProcessEnv = process.env): number {

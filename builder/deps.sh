@@ -6,7 +6,7 @@ PACKAGES=(
   grub-common grub-pc-bin grub-efi-amd64-bin  # grub-mkimage, BIOS and UEFI modules
   squashfs-tools dosfstools mtools            # USR squashfs, ESP vfat (rootless)
   fdisk gdisk e2fsprogs kmod cpio             # checks of the GPT, OEM/ROOT ext4, depmod, cpio in tests
-  cryptsetup-bin xz-utils util-linux dpkg apt tar
+  cryptsetup-bin xz-utils util-linux dpkg apt tar binutils
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

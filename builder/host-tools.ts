@@ -21,6 +21,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   'qemu-img': 'qemu-utils',
   'qemu-system-x86_64': 'qemu-system-x86',
   depmod: 'kmod',
+  strip: 'binutils',
   sfdisk: 'fdisk',
   veritysetup: 'cryptsetup-bin',
 };

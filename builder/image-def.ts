@@ -28,7 +28,7 @@ export const imageSchema = {
         release: { type: 'string', pattern: '^[0-9][0-9A-Za-z.+_-]*$' },
         cmdline: { type: 'string' },
         initramfsModules: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9_-]+$' } },
-        usrModules: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9_/-]+$' } },
+        usrModules: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9_/.-]+$' } },
       },
     },
     node: {

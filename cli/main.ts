@@ -10,6 +10,7 @@ export interface Verb {
 }
 
 const VERBS: Record<string, () => Promise<{ verb: Verb }>> = {
+  analyze: () => import('./analyze.js'),
   build: () => import('./build.js'),
   qemu: () => import('./qemu.js'),
 };

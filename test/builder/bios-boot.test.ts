@@ -65,6 +65,14 @@ describe('builder/bios-boot', () => {
     assert.equal(parseGpt(Buffer.concat([out, primary.subarray(512)])).partitions.length, 6);
   });
 
+  it("patches out boot.img's boot-drive check (0x66) as grub-install does for hard disks", () => {
+    const real = readFileSync('/usr/lib/grub/i386-pc/boot.img');
+    assert.equal(real[0x66], 0xeb, 'boot.img has the jmp there');
+    const out = installBootCode(Buffer.alloc(512), real, 2048n);
+    assert.deepEqual([...out.subarray(0x66, 0x68)], [0x90, 0x90]);
+    assert.ok(out.subarray(0x68, 440).equals(real.subarray(0x68, 440)));
+  });
+
   it('refuses bad boot code arguments', () => {
     const mbr = Buffer.alloc(512);
     assert.throws(() => installBootCode(mbr, Buffer.alloc(446), 1n), { name: 'TypeError', message: /446 bytes/ });

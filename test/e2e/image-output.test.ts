@@ -49,7 +49,9 @@ describe('built image, checked with real tools', function () {
     const b = readFileSync(mbr);
     assert.equal(b.readBigUInt64LE(0x5c), BigInt(parts['BIOS-BOOT'].start));
     // boot.img's code after the kernel-sector field, up to the partition table, is copied as is.
-    assert.deepEqual(b.subarray(0x64, 440), readFileSync('/usr/lib/grub/i386-pc/boot.img').subarray(0x64, 440));
+    assert.deepEqual(b.subarray(0x68, 440), readFileSync('/usr/lib/grub/i386-pc/boot.img').subarray(0x68, 440));
+    // The boot-drive check is patched out, as grub-install does for hard disks.
+    assert.deepEqual([...b.subarray(0x66, 0x68)], [0x90, 0x90]);
     assert.equal(b.readUInt16LE(510), 0xaa55);
   });
 
