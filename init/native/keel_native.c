@@ -448,10 +448,12 @@ static int close_fds_except(int keep, unsigned max_fd) {
 static void __attribute__((noreturn)) child_main(const spawn_opts *o, int errfd) {
   /* Ignored signals (Node ignores SIGPIPE) and the signal mask survive execve, so a
    * child would inherit them; reset every disposition (errors for SIGKILL etc. ignored). */
-  struct sigaction dfl;
+  /* The raw syscall, not glibc's sigaction(): glibc refuses signals 32 and 33 (its own
+   * SIGCANCEL/SIGSETXID), yet an ignored 32 inherited from our parent would pass to the child. */
+  struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } dfl;
   memset(&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
-  for (int s = 1; s < NSIG; s++) sigaction(s, &dfl, NULL);
+  dfl.handler = SIG_DFL;
+  for (int s = 1; s <= 64; s++) syscall(SYS_rt_sigaction, s, &dfl, NULL, sizeof dfl.mask);
   /* If our fds 0-2 were closed the pipe may sit there; move it clear of the dup2s. */
   if (errfd < 3 && (errfd = fcntl(errfd, F_DUPFD_CLOEXEC, 3)) < 0) _exit(127);
   if ((o->setsid || o->tty) && setsid() < 0) child_fail(errfd, ST_SETSID, errno, 0);
