@@ -1,9 +1,9 @@
 // `keel build`: image definition in, out/keel.img + out/keel.qcow2 + manifest out. No root needed.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { buildBaseTree } from './base-tree.js';
-import { bundleInit, nativeAddon } from './bundle.js';
+import { bundleCli, bundleInit, nativeAddon } from './bundle.js';
 import { cacheRoot, cachedDir, keyOf, sha256File } from './cache.js';
 import { assembleDisk, keelPartitions } from './disk.js';
 import { makeEsp, scratchFile } from './esp.js';
@@ -74,7 +74,11 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     cachedDir(cache, 'base', baseKey, (dir) => buildBaseTree(dir, def, debs, kernel, node), { enabled: useCache }));
 
   const initJs = join(work, 'init.mjs');
-  await p.step('bundle the init', () => bundleInit(initJs, def.node.version, opts.initStamp));
+  const cliJs = join(work, 'keel.mjs');
+  await p.step('bundle the init and the keel command', async () => {
+    await bundleInit(initJs, def.node.version, opts.initStamp);
+    await bundleCli(cliJs, def.node.version);
+  });
   const native = nativeAddon();
   const initScript = renderInitScript(earlyBootPlan({ modules: def.kernel.initramfsModules, init: [] }));
   const initrdKey = keyOf(baseKey, initScript, JSON.stringify(def.kernel.initramfsModules), String(epoch));
@@ -83,9 +87,9 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     writeFileSync(join(dir, 'initrd'), r.data);
   }, { enabled: useCache }));
 
-  const plan: FsOp[] = rootPlan(def, epoch, { init: initJs, native, initrd: join(initrd.dir, 'initrd') });
+  const plan: FsOp[] = rootPlan(def, epoch, { init: initJs, cli: cliJs, native, initrd: join(initrd.dir, 'initrd') });
   const filesDir = def.filesDir;
-  const usrKey = keyOf(baseKey, initrdKey, readFileSync(initJs), readFileSync(native), JSON.stringify(plan), String(epoch), filesDir ? await run('tar', ['-C', filesDir, '--sort=name', '-cf', '-', '.'], { encoding: 'buffer' } as any).then(String) : '');
+  const usrKey = keyOf(baseKey, initrdKey, readFileSync(initJs), readFileSync(cliJs), readFileSync(native), JSON.stringify(plan), String(epoch), filesDir ? await run('tar', ['-C', filesDir, '--sort=name', '-cf', '-', '.'], { encoding: 'buffer' } as any).then(String) : '');
   const usr = await p.step('make USR (xz squashfs)', () => cachedDir(cache, 'usr', usrKey, async (dir) => {
     const tree = join(work, 'root');
     await run('cp', ['-al', base.dir, tree]);
@@ -107,7 +111,17 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     return g;
   });
   const oem = join(work, 'oem.img');
-  await p.step('make OEM (ext4)', () => makeExt4(oem, def.partitions.oem, { label: 'OEM', uuid: deterministicGuid(seed, 'oem').toLowerCase(), epoch }));
+  await p.step('make OEM (ext4)', async () => {
+    const dir = join(work, 'oem');
+    mkdirSync(dir);
+    if (def.oem) {
+      writeFileSync(join(dir, 'oem-release'), `ID=${def.oem.id}\n`);
+      writeFileSync(join(dir, 'grub.cfg'), `# OEM ${def.oem.id}: read by keel/grub.cfg before booting a slot.\nset keel_oem_cmdline="${def.oem.kernelArgs}"\n`);
+      for (const f of ['oem-release', 'grub.cfg']) utimesSync(join(dir, f), epoch, epoch);
+      utimesSync(dir, epoch, epoch);
+    }
+    await makeExt4(oem, def.partitions.oem, { label: 'OEM', uuid: deterministicGuid(seed, 'oem').toLowerCase(), epoch, dir });
+  });
 
   mkdirSync(outDir, { recursive: true });
   const image = join(outDir, 'keel.img');

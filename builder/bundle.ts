@@ -22,6 +22,31 @@ export async function bundleInit(out: string, nodeVersion: string, stamp = ''): 
   });
 }
 
+/** Verbs that only make sense on a build host: the image's CLI gets a stub that says so. */
+const HOST_ONLY = /\/cli\/(build|qemu)\.js$/;
+
+/** Bundles cli/entry.ts into `out`: the keel command inside the OS (also systemctl and journalctl). */
+export async function bundleCli(out: string, nodeVersion: string): Promise<void> {
+  await build({
+    entryPoints: [join(repoRoot(), 'cli/entry.ts')], outfile: out, bundle: true, platform: 'node', format: 'esm',
+    target: `node${nodeVersion.split('.')[0]}`, logLevel: 'error', legalComments: 'none',
+    banner: { js: '// keel CLI: bundled by keel build from cli/.' },
+    plugins: [{
+      name: 'host-only-verbs',
+      setup(b) {
+        b.onResolve({ filter: /\.\/(build|qemu)\.js$/ }, (args) => (HOST_ONLY.test(join(args.resolveDir, args.path)) ? { path: args.path, namespace: 'host-only' } : undefined));
+        b.onLoad({ filter: /.*/, namespace: 'host-only' }, (args) => {
+          const name = args.path.replace(/^\.\/|\.js$/g, '');
+          return {
+            contents: `export const verb = { summary: 'keel ${name} (build host only)', usage: 'keel ${name}', options: {}, async run() { throw new Error('keel ${name} runs on a build host, not inside Keel'); } };`,
+            loader: 'js',
+          };
+        });
+      },
+    }],
+  });
+}
+
 /** The native addon built by node-gyp (npm ci); a clear error when it was not built. */
 export function nativeAddon(): string {
   const p = join(repoRoot(), 'build/Release/keel_native.node');

@@ -23,10 +23,16 @@ if ((${#missing[@]})); then
 fi
 # keel build fetches pinned packages with apt-get download, which needs current package lists.
 if ! compgen -G "/var/lib/apt/lists/*_Packages" >/dev/null; then $SUDO apt-get update -qq; fi
-# npm ci when the lock, the manifest or the native helper changed since the last install.
+# npm ci when the lock or the manifest changed since the last install (it also builds the native
+# helper and compiles the TypeScript); otherwise rebuild just the helper when its sources changed.
 stamp=node_modules/.keel-deps
-if [[ ! -f $stamp || package-lock.json -nt $stamp || package.json -nt $stamp || binding.gyp -nt $stamp || init/native/keel_native.c -nt $stamp ]]; then
+if [[ ! -f $stamp || package-lock.json -nt $stamp || package.json -nt $stamp ]]; then
   echo "make deps: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
   touch "$stamp"
+fi
+addon=build/Release/keel_native.node
+if [[ ! -f $addon || binding.gyp -nt $addon ]] || [[ -n $(find init/native -newer "$addon" -name '*.[ch]' -print -quit) ]]; then
+  echo "make deps: building the native helper"
+  npm run --silent install >/dev/null
 fi

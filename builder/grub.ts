@@ -8,7 +8,7 @@ import { run, requireHostFile } from './host-tools.js';
 export const ESP_LABEL = 'KEEL-ESP';
 
 const COMMON = ['part_gpt', 'fat', 'squash4', 'xzio', 'gzio', 'normal', 'linux', 'search', 'search_label',
-  'configfile', 'loadenv', 'regexp', 'test', 'echo', 'serial', 'terminal', 'cat', 'ls', 'halt', 'reboot'];
+  'configfile', 'loadenv', 'regexp', 'test', 'echo', 'ext2', 'source', 'serial', 'terminal', 'cat', 'ls', 'halt', 'reboot'];
 /** GRUB modules built into each image; nothing is loaded from disk later. */
 export const GRUB_MODULES = {
   'x86_64-efi': [...COMMON, 'efi_gop', 'all_video'],
@@ -25,7 +25,7 @@ function entry(slot: 'A' | 'B', part: number, cmdline: string): string {
   return `menuentry "Keel (slot ${slot})" --id keel-${slot.toLowerCase()} {
   set root=($keel_disk,gpt${part})
   echo "keel: booting slot ${slot}"
-  linux /boot/vmlinuz keel.usr=USR-${slot} keel.slot=${slot} ${cmdline}
+  linux /boot/vmlinuz keel.usr=USR-${slot} keel.slot=${slot} ${cmdline} $keel_oem_cmdline
   initrd /boot/initrd
 }
 `;
@@ -45,6 +45,9 @@ set timeout=0
 regexp --set=1:keel_disk '^([^,]+),' "$root"
 set keel_esp=$root
 if [ -s ($keel_esp)/keel/grubenv ]; then load_env -f ($keel_esp)/keel/grubenv; fi
+# The OEM partition may add kernel arguments (the QEMU image adds keel.autologin), as Flatcar's does.
+set keel_oem_cmdline=""
+if [ -f ($keel_disk,gpt6)/grub.cfg ]; then source ($keel_disk,gpt6)/grub.cfg; fi
 set default=keel-a
 ${entry('A', 3, cmdline)}${entry('B', 4, cmdline)}`;
 }

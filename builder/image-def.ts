@@ -54,6 +54,12 @@ export const imageSchema = {
       properties: { esp: SIZE, biosBoot: SIZE, usr: SIZE, oem: SIZE, root: SIZE },
     },
     files: { type: 'string' },
+    oem: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['id'],
+      properties: { id: { type: 'string', pattern: '^[a-z0-9-]+$' }, kernelArgs: { type: 'string', pattern: '^[^"$\\\\;]*$' } },
+    },
     units: {
       type: 'object',
       additionalProperties: false,
@@ -73,6 +79,7 @@ export interface ImageDef {
   exclude: string[];
   partitions: { esp: number; biosBoot: number; usr: number; oem: number; root: number };
   filesDir: string | null;
+  oem: { id: string; kernelArgs: string } | null;
   units: { enable: string[] };
 }
 
@@ -125,6 +132,7 @@ export function checkImageDef(doc: unknown, file: string): ImageDef {
     exclude: d.exclude ?? [],
     partitions: sizes,
     filesDir: d.files ? resolve(dirname(file), d.files) : null,
+    oem: d.oem ? { id: d.oem.id, kernelArgs: d.oem.kernelArgs ?? '' } : null,
     units: { enable: d.units?.enable ?? [] },
   };
 }

@@ -14,10 +14,11 @@ const PASSWD = 'root:x:0:0:root:/root:/bin/sh\ncore:x:500:500:Keel Admin:/home/c
 const GROUP = 'root:x:0:\ntty:x:5:\ndisk:x:6:\nwheel:x:10:core\ncore:x:500:\nnogroup:x:65534:\n';
 // No password logins unless cloud-config sets one: every account is locked.
 const SHADOW = 'root:*:1::::::\ncore:*:1::::::\nnobody:*:1::::::\n';
+const KEEL_WRAPPER = '#!/bin/sh\n# The keel command (also systemctl and journalctl, by the name it is called with).\nKEEL_PROGRAM=${0##*/} exec /usr/bin/node /usr/lib/keel/keel.mjs "$@"\n';
 const PROFILE = 'export PATH=/usr/sbin:/usr/bin:/sbin:/bin\nexport PS1=\'\\u@\\h:\\w\\$ \'\n';
 
 /** The layout Keel lays over the base tree. Host files (init bundle, addon, initrd) are copied in. */
-export function rootPlan(def: ImageDef, epoch: number, files: { init: string; native: string; initrd: string }): FsOp[] {
+export function rootPlan(def: ImageDef, epoch: number, files: { init: string; cli: string; native: string; initrd: string }): FsOp[] {
   return [
     ...['dev', 'proc', 'sys', 'run', 'tmp', 'var', 'etc', 'boot', 'usr/lib/keel', 'usr/lib/systemd/system', 'etc/systemd/system']
       .map((path): FsOp => ({ op: 'mkdir', path })),
@@ -38,6 +39,12 @@ export function rootPlan(def: ImageDef, epoch: number, files: { init: string; na
     { op: 'write', path: 'etc/fstab', content: '# Keel mounts its filesystems itself; see /proc/self/mounts.\n' },
     { op: 'copy', path: 'usr/lib/keel/init.mjs', from: files.init, mode: 0o644 },
     { op: 'copy', path: 'usr/lib/keel/keel_native.node', from: files.native, mode: 0o755 },
+    { op: 'copy', path: 'usr/lib/keel/keel.mjs', from: files.cli, mode: 0o644 },
+    { op: 'write', path: 'usr/bin/keel', content: KEEL_WRAPPER, mode: 0o755 },
+    // Real unit files and scripts call systemctl and journalctl: the keel command answers both.
+    { op: 'symlink', path: 'usr/bin/systemctl', target: 'keel' },
+    { op: 'symlink', path: 'usr/bin/journalctl', target: 'keel' },
+    { op: 'symlink', path: 'etc/resolv.conf', target: '../run/keel/resolv.conf' },
     { op: 'copy', path: 'boot/initrd', from: files.initrd, mode: 0o644 },
     ...def.units.enable.map((u): FsOp => ({ op: 'symlink', path: `usr/lib/systemd/system/multi-user.target.wants/${u}`, target: `../${u}` })),
   ];

@@ -1,5 +1,7 @@
 // The keel CLI: one small file per verb; this file only dispatches.
+import { basename } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { fromJournalctl, fromSystemctl } from './compat.js';
 
 /** A verb: its help line, its options, and what it does with them. */
 export interface Verb {
@@ -12,7 +14,24 @@ export interface Verb {
 const VERBS: Record<string, () => Promise<{ verb: Verb }>> = {
   analyze: () => import('./analyze.js'),
   build: () => import('./build.js'),
+  'daemon-reload': () => import('./daemon-reload.js'),
+  disable: () => import('./disable.js'),
+  enable: () => import('./enable.js'),
+  halt: () => import('./halt.js'),
+  'is-active': () => import('./is-active.js'),
+  'is-enabled': () => import('./is-enabled.js'),
+  'list-units': () => import('./list-units.js'),
+  logs: () => import('./logs.js'),
+  mask: () => import('./mask.js'),
+  poweroff: () => import('./poweroff.js'),
   qemu: () => import('./qemu.js'),
+  reboot: () => import('./reboot.js'),
+  reload: () => import('./reload.js'),
+  restart: () => import('./restart.js'),
+  start: () => import('./start.js'),
+  status: () => import('./status.js'),
+  stop: () => import('./stop.js'),
+  unmask: () => import('./unmask.js'),
 };
 
 function help(): string {
@@ -20,7 +39,10 @@ function help(): string {
 }
 
 /** Runs the CLI with `argv` (without node and script); returns the exit code. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], program: string = basename(process.argv[1] ?? 'keel')): Promise<number> {
+  // Called as systemctl or journalctl (symlinks in the image): speak their command lines.
+  if (program === 'systemctl') argv = fromSystemctl(argv);
+  else if (program === 'journalctl') argv = fromJournalctl(argv);
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(help());

@@ -1,0 +1,4 @@
+// keel mask UNIT...: mask units (links under /etc/systemd/system), then reload PID 1's view.
+import { fileVerb } from './file-verb.js';
+
+export const verb = fileVerb('mask', 'Mask units.');

@@ -1,0 +1,4 @@
+// keel restart UNIT...: restart units through PID 1 and wait for the job's result.
+import { jobVerb } from './job-verb.js';
+
+export const verb = jobVerb('restart', 'Restart units.');

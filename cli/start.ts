@@ -1,0 +1,4 @@
+// keel start UNIT...: start units through PID 1 and wait for the job's result.
+import { jobVerb } from './job-verb.js';
+
+export const verb = jobVerb('start', 'Start units.');

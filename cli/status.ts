@@ -1,0 +1,25 @@
+// keel status [UNIT...]: the state of units (or of the system) from PID 1.
+import type { Verb } from './main.js';
+import { request } from './control-client.js';
+import { formatStatus, type UnitStatus } from './unit-status.js';
+
+export const verb: Verb = {
+  summary: 'Show the state of units, with their latest log lines.',
+  usage: 'keel status [UNIT...] [-n LINES]',
+  options: { lines: { type: 'string', short: 'n', default: '10' } },
+  async run(v, units) {
+    if (units.length === 0) {
+      const sys = (await request('system-status')) as { state: string; jobs: number; failed: string[]; units: number; bootId: string };
+      process.stdout.write(`State: ${sys.state}\nJobs: ${sys.jobs} queued\nFailed: ${sys.failed.length} units${sys.failed.length ? ` (${sys.failed.join(', ')})` : ''}\nUnits: ${sys.units} loaded\nBoot: ${sys.bootId}\n`);
+      return sys.state === 'running' ? 0 : 1;
+    }
+    let code = 0;
+    for (const name of units) {
+      const s = (await request('status', { unit: name, lines: Number(v.lines) })) as UnitStatus;
+      process.stdout.write(formatStatus(s));
+      if (s.loadState === 'not-found') code = Math.max(code, 4);
+      else if (s.activeState !== 'active' && s.activeState !== 'reloading') code = Math.max(code, 3);
+    }
+    return code;
+  },
+};

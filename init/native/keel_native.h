@@ -1,0 +1,76 @@
+/* keel_native.h: what the helper's source files share: the error and argument helpers of
+ * common.c and the JS entry points that keel_native.c registers. */
+#ifndef KEEL_NATIVE_H
+#define KEEL_NATIVE_H
+
+#include <node_api.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+/* ------------------------------------------------------- common.c: errors */
+
+/* Symbolic errno name ("ENOENT"). */
+const char *errno_name(int err);
+
+/* Throws the system error for `err`: message "SYSCALL(ARGS): CODE (strerror)", where `fmt`
+ * renders ARGS; properties code, errno, syscall and, when not NULL, path and dest. */
+void throw_sys(napi_env env, int err, const char *syscall, const char *path, const char *dest,
+               const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Throws TypeError ERR_INVALID_ARG_TYPE "FN: WHAT must be WANT, received TYPE"; returns false. */
+bool bad_arg(napi_env env, const char *fn, const char *what, const char *want, napi_value v);
+
+/* Throws TypeError ERR_INVALID_ARG_VALUE "FN: WHAT must be WANT, received DETAIL"; returns false. */
+bool bad_value(napi_env env, const char *fn, const char *what, const char *want, const char *detail);
+
+/* Throws the out-of-memory error; returns false. */
+bool no_memory(napi_env env);
+
+/* ---------------------------------------------------- common.c: arguments */
+
+bool is_nullish(napi_env env, napi_value v);
+
+/* Copies a JS string into a malloc'd C string (NULL for null/undefined when nullable);
+ * rejects embedded NUL bytes. */
+bool get_str(napi_env env, napi_value v, const char *fn, const char *what, bool nullable, char **out);
+
+/* A number, truncated to an integer. */
+bool get_int(napi_env env, napi_value v, const char *fn, const char *what, int64_t *out);
+
+/* An integer in [min, max]: no fraction, NaN or infinity. */
+bool get_int_in(napi_env env, napi_value v, const char *fn, const char *what, int64_t min,
+                int64_t max, int64_t *out);
+
+/* obj[key]; `has` is false when it is null or undefined. */
+bool get_prop(napi_env env, napi_value obj, const char *key, napi_value *v, bool *has);
+
+/* Sets obj[key] to a string or a number. */
+void set_str(napi_env env, napi_value obj, const char *key, const char *val);
+void set_num(napi_env env, napi_value obj, const char *key, double n);
+
+#define ARGS(n)                                              \
+  size_t argc = (n);                                         \
+  napi_value argv[(n)];                                      \
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL)
+
+/* ------------------------------------------------------------- sockets.c */
+
+/* Fills a unix address from "/path" or "@abstract"; throws a TypeError naming `fn` when the
+ * path is empty or too long. */
+bool unix_addr(napi_env env, const char *fn, const char *path, struct sockaddr_un *sa, socklen_t *len);
+
+/* ------------------------------------------------------------ entry points */
+
+napi_value js_spawn(napi_env env, napi_callback_info info);             /* spawn.c */
+napi_value js_pipe(napi_env env, napi_callback_info info);              /* sockets.c */
+napi_value js_unix_dgram_socket(napi_env env, napi_callback_info info); /* sockets.c */
+napi_value js_recv_cred(napi_env env, napi_callback_info info);         /* sockets.c */
+napi_value js_send_dgram(napi_env env, napi_callback_info info);        /* sockets.c */
+napi_value js_listen_socket(napi_env env, napi_callback_info info);     /* listen.c */
+napi_value js_local_port(napi_env env, napi_callback_info info);        /* listen.c */
+napi_value js_watch_fd(napi_env env, napi_callback_info info);          /* poll.c */
+
+#endif

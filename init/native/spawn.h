@@ -1,0 +1,42 @@
+/* spawn.h: spawn()'s options as the forked child reads them; spawn_opts.c fills them in. */
+#ifndef KEEL_SPAWN_H
+#define KEEL_SPAWN_H
+
+#include "keel_native.h"
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+typedef struct {
+  int resource;                 /* RLIMIT_* */
+  struct rlimit limit;
+} spawn_rlimit;
+
+/* Everything the child needs, prepared before fork: after fork() in a threaded process
+ * only async-signal-safe calls are allowed, so the child must never allocate. */
+typedef struct {
+  char *file, *cwd, *tty;
+  char *cgroup_procs;           /* "<cgroup>/cgroup.procs" to join, or NULL */
+  char **argv, **envp, **cands; /* NULL-terminated; cands = execve paths to try in order */
+  size_t ncands, ngroups, nfds, nrlimits;
+  int stdio[3];                 /* parent fds for 0,1,2; -1 = the tty, else /dev/null */
+  int *fds;                     /* parent fds for 3, 4, ... (nfds of them) */
+  int *fd_copies;               /* the child's scratch space for copies of fds */
+  spawn_rlimit *rlimits;
+  bool setsid, set_groups, pgroup, no_new_privs, set_nice;
+  int nice;
+  int64_t uid, gid, umask;      /* -1 = leave alone */
+  gid_t *groups;
+  unsigned max_fd;              /* bound of the close loop when close_range is missing */
+} spawn_opts;
+
+/* Converts the JS options object; throws (and returns false) on a bad option. */
+bool parse_spawn(napi_env env, napi_value opts, spawn_opts *o);
+
+/* Frees what parse_spawn allocated, also after a partial parse. */
+void free_spawn(spawn_opts *o);
+
+/* "NOFILE" for RLIMIT_NOFILE and so on. */
+const char *rlimit_name(int resource);
+
+#endif
