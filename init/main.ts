@@ -1,13 +1,24 @@
 // Keel's PID 1, as a story: mount the API filesystems, prepare /var, name the machine, bring up
-// lo, reap orphans, give the console a shell, say "ready", and turn signals into shutdowns.
+// lo, start the journal, the control socket and the service manager, reach the default target,
+// say "ready", and turn signals into orderly shutdowns.
 // Fatal steps throw (and end in sync and reboot); best-effort steps warn and go on.
-import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { native } from './native.js';
 import { ProcessTable } from './process-table.js';
 import { API_MOUNTS, mountAll, realMountSys } from './early-mounts.js';
 import { BASE_ENV, consoleDevice, runConsoleShell, userProcesses } from './console-shell.js';
 import { SHUTDOWN_SIGNALS, shutdown, type ShutdownKind } from './shutdown.js';
 import { hostnameFrom, VAR_DIRS } from './system-setup.js';
+import { configFromEnv } from './config.js';
+import { Journal } from './journal.js';
+import { followKmsg } from './kmsg.js';
+import { Manager } from './manager.js';
+import { startControlServer } from './control.js';
+import { controlVerbs } from './control-verbs.js';
+import { startNotifySocket } from './notify.js';
+import { realUnitFs } from '../units/real-fs.js';
 import { log, warn } from './log.js';
 
 const readText = (p: string) => { try { return readFileSync(p, 'utf8'); } catch { return ''; } };
@@ -25,39 +36,90 @@ function lastResort(err: unknown): never {
   process.exit(1); // unreachable unless reboot(2) itself failed
 }
 
+/** /etc/machine-id: made once, on the first boot. */
+function machineId(etc: string): string {
+  const id = readText(join(etc, 'machine-id')).trim();
+  if (/^[0-9a-f]{32}$/.test(id)) return id;
+  const fresh = randomBytes(16).toString('hex');
+  try { writeFileSync(join(etc, 'machine-id'), fresh + '\n'); } catch (e) { warn('write /etc/machine-id', e); }
+  return fresh;
+}
+
 function boot(): void {
+  const cfg = configFromEnv(process.env);
   // An exception never kills PID 1: log it and carry on.
   process.on('uncaughtException', (e) => warn('handle an event (uncaught exception)', e));
   process.on('unhandledRejection', (e) => warn('handle an event (unhandled rejection)', e));
   // Fatal: without /proc, /sys and /dev nothing else works.
-  for (const w of mountAll(API_MOUNTS, realMountSys(native)).warnings) log(`warning: ${w}`);
-  const table = new ProcessTable(native);
+  if (!cfg.contained) for (const w of mountAll(API_MOUNTS, realMountSys(native)).warnings) log(`warning: ${w}`);
+  const table = new ProcessTable(native, { safetyIntervalMs: 60_000 });
   table.start();
-  for (const d of VAR_DIRS) {
-    try { mkdirSync(d.path, { recursive: true }); chmodSync(d.path, d.mode); } catch (e) { warn(`create ${d.path}`, e); }
+  if (!cfg.contained) {
+    for (const d of VAR_DIRS) {
+      try { mkdirSync(d.path, { recursive: true }); chmodSync(d.path, d.mode); } catch (e) { warn(`create ${d.path}`, e); }
+    }
   }
-  const hostname = hostnameFrom(readText('/etc/hostname'));
-  try { native.sethostname(hostname); } catch (e) { warn(`set hostname ${hostname}`, e); }
-  try { native.ifUp('lo'); } catch (e) { warn('bring up lo', e); }
-  // Ctrl-Alt-Del becomes SIGINT to PID 1 instead of an immediate reboot.
-  try { native.reboot(native.constants.RB_DISABLE_CAD); } catch (e) { warn('take over Ctrl-Alt-Del', e); }
+  const hostname = hostnameFrom(readText(join(cfg.etc, 'hostname')));
+  if (!cfg.contained) {
+    try { native.sethostname(hostname); } catch (e) { warn(`set hostname ${hostname}`, e); }
+    try { native.ifUp('lo'); } catch (e) { warn('bring up lo', e); }
+    // Ctrl-Alt-Del becomes SIGINT to PID 1 instead of an immediate reboot.
+    try { native.reboot(native.constants.RB_DISABLE_CAD); } catch (e) { warn('take over Ctrl-Alt-Del', e); }
+  }
+  const ids = { hostname, machineId: cfg.contained ? '0'.repeat(32) : machineId(cfg.etc), bootId: readText('/proc/sys/kernel/random/boot_id').trim().replace(/-/g, '') };
+  const journal = new Journal({ bootId: ids.bootId, dir: cfg.logDir });
+  if (!cfg.contained) { try { followKmsg(native, journal); } catch (e) { warn('read kernel messages', e); } }
+  mkdirSync(cfg.runtimeDir, { recursive: true });
+  let manager: Manager | undefined;
+  const notifySocket = startNotifySocket(native, join(cfg.runtimeDir, 'notify'), (pid, fields) => manager?.unitOfPid(pid)?.dispatch({ type: 'notify', pid, fields }));
+  manager = new Manager({
+    cfg, native, table, journal, fs: realUnitFs(), ids, notifySocket,
+    facts: () => ({ ...Manager.statFacts(), cmdline: readText('/proc/cmdline'), hostname, machineId: ids.machineId, virtualization: detectVirt(), capabilities: capBnd() }),
+    log: (m) => { journal.append('keel', m); log(m); },
+  });
+  for (const d of manager.load()) log(`warning: ${d}`);
   let stopping = false;
   const stop = (kind: ShutdownKind) => {
     if (stopping) return;
     stopping = true;
-    shutdown(kind, {
+    log(`${kind}: stopping units`);
+    manager!.stopAll().catch((e) => warn('stop units', e)).then(() => shutdown(kind, {
       kill: (pid, sig) => process.kill(pid, sig), reap: () => table.reap(), liveChildren: () => userProcesses().length,
       sync: native.sync, umount2: native.umount2, mount: native.mount, reboot: native.reboot, constants: native.constants,
-    }).catch(lastResort);
+    }, { contained: cfg.contained })).catch(lastResort);
   };
   for (const [sig, kind] of Object.entries(SHUTDOWN_SIGNALS)) process.on(sig as NodeJS.Signals, () => stop(kind));
-  const tty = consoleDevice(readText('/proc/cmdline'));
-  runConsoleShell((t) => table.spawn({ file: '/bin/sh', argv: ['-sh'], env: [...BASE_ENV, `HOSTNAME=${hostname}`], cwd: '/root', tty: t }), tty);
-  // The one machine-readable line: seconds since the kernel started, and since the init did.
-  const now = uptime();
-  log(`ready in ${now.toFixed(2)}s (init ${(now - startedAt).toFixed(2)}s)`);
+  startControlServer(join(cfg.runtimeDir, 'control.sock'), controlVerbs(manager, journal, ids.bootId, stop), (e) => warn('answer on the control socket', e));
+  const target = cfg.defaultTarget;
+  manager.job(target, 'start').then((result) => {
+    // The one machine-readable line: seconds since the kernel started, and since the init did.
+    const now = uptime();
+    if (result !== 'done') {
+      log(`${target} failed (${result}); failed units: ${manager!.failed().join(', ') || 'none'}`);
+      if (!cfg.contained) emergencyShell(table, hostname);
+    }
+    log(`ready in ${now.toFixed(2)}s (init ${(now - startedAt).toFixed(2)}s)`);
+  }, (e) => warn(`start ${target}`, e));
   // Keep the event loop alive forever: PID 1 must never run out of work and exit.
-  setInterval(() => {}, 1 << 30);
+  setInterval(() => {}, 2 ** 31 - 1);
+}
+
+/** When the default target cannot be reached, a root shell on the console (like emergency.target). */
+function emergencyShell(table: ProcessTable, hostname: string): void {
+  const tty = consoleDevice(readText('/proc/cmdline'));
+  runConsoleShell((t) => table.spawn({ file: '/bin/sh', argv: ['-sh'], env: [...BASE_ENV, `HOSTNAME=${hostname}`], cwd: '/', tty: t }), tty);
+}
+
+function detectVirt(): string {
+  const vendor = readText('/sys/class/dmi/id/sys_vendor').trim();
+  if (/QEMU/i.test(vendor)) return 'qemu';
+  if (/KVM/i.test(readText('/sys/class/dmi/id/product_name'))) return 'kvm';
+  return /hypervisor/.test(readText('/proc/cpuinfo')) ? 'vm-other' : 'none';
+}
+
+function capBnd(): bigint {
+  const m = /^CapBnd:\s*([0-9a-f]+)/m.exec(readText('/proc/self/status'));
+  return m ? BigInt(`0x${m[1]}`) : 0n;
 }
 
 if (process.pid !== 1) {

@@ -48,6 +48,51 @@ export interface SpawnOptions {
   /** Supplementary groups; when uid or gid is set and this is not, they are cleared. */
   groups?: number[];
   umask?: number;
+  /** Parent fds to put on 3, 4, 5, ... (socket activation, LISTEN_FDS); inherited without FD_CLOEXEC. */
+  fds?: number[];
+  /** A cgroup v2 directory the child joins (writes "0" to its cgroup.procs) before anything else. */
+  cgroup?: string;
+  /** setrlimit(2) calls, made before dropping privileges. */
+  rlimits?: Rlimit[];
+  /** setpriority(2) nice value, -20 to 19. */
+  nice?: number;
+  /** prctl(PR_SET_NO_NEW_PRIVS): no setuid bit or file capability can raise privileges past execve. */
+  noNewPrivs?: boolean;
+  /** setpgid(0, 0): the child leads its own process group (implied by setsid and tty). */
+  pgroup?: boolean;
+}
+
+/** One resource limit for spawn(); Infinity means RLIM_INFINITY. */
+export interface Rlimit {
+  resource: 'NOFILE' | 'NPROC' | 'CORE' | 'MEMLOCK' | 'AS';
+  soft: number;
+  hard: number;
+}
+
+/** A datagram from recvCred() with its sender as the kernel saw it (pid 0, uid/gid -1: unknown). */
+export interface CredDatagram {
+  pid: number;
+  uid: number;
+  gid: number;
+  data: Buffer;
+}
+
+/** What watchFd() returns; an open watcher keeps the process alive unless unref'd. */
+export interface FdWatcher {
+  /** Stops watching and frees the poll handle; no callback runs afterwards; idempotent. */
+  close(): void;
+  /** Lets the process exit while this watcher is the only thing left. */
+  unref(): void;
+  /** Undoes unref() (the default). */
+  ref(): void;
+}
+
+/** Options of listenSocket(). */
+export interface ListenOptions {
+  /** Mode of a unix socket file; default 0o666. */
+  mode?: number;
+  /** listen(2) backlog of a stream socket; default SOMAXCONN. */
+  backlog?: number;
 }
 
 /** Flag values for mount, umount2, waitpid and reboot (the LINUX_REBOOT_CMD_* values). */
@@ -78,6 +123,20 @@ export interface Native {
   setChildSubreaper(): void;
   /** Sets IFF_UP|IFF_RUNNING on an interface, like `ip link set NAME up`. */
   ifUp(name: string): void;
+  /** pipe2(O_CLOEXEC): [read end, write end]; wrap the read end as `new net.Socket({ fd, readable: true, writable: false })`. */
+  pipe(): [number, number];
+  /** A non-blocking CLOEXEC AF_UNIX datagram socket with SO_PASSCRED, bound to path ("/path": stale file unlinked, chmod mode; or "@abstract"). */
+  unixDgramSocket(path: string, mode: number): number;
+  /** recvmsg(2) of one datagram and its sender's credentials; null when none is queued; never blocks. */
+  recvCred(fd: number): CredDatagram | null;
+  /** sendto(2) of one datagram to a unix socket ("/path" or "@abstract"), as sd_notify does. */
+  sendDgram(path: string, data: Buffer | string): void;
+  /** Calls callback on the event loop whenever fd is readable (libuv uv_poll_t; sets O_NONBLOCK on fd). */
+  watchFd(fd: number, callback: () => void): FdWatcher;
+  /** A bound CLOEXEC socket, listening if 'stream', at "8080" (IPv6 any, dual stack; IPv4 if no IPv6), "1.2.3.4:80", "[::1]:80", "/path" or "@name". */
+  listenSocket(kind: 'stream' | 'dgram', address: string, opts?: ListenOptions): number;
+  /** getsockname(2)'s port of an IPv4/IPv6 socket (what port 0 became). */
+  localPort(fd: number): number;
   constants: NativeConstants;
 }
 

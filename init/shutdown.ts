@@ -33,7 +33,7 @@ export interface ShutdownSys {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Stops everything and ends the machine. Each step is best effort: a failure is logged, never thrown. */
-export async function shutdown(kind: ShutdownKind, sys: ShutdownSys, opts: { graceMs?: number } = {}): Promise<void> {
+export async function shutdown(kind: ShutdownKind, sys: ShutdownSys, opts: { graceMs?: number; contained?: boolean } = {}): Promise<void> {
   log(`${kind}: stopping all processes`);
   const step = (what: string, fn: () => void) => { try { fn(); } catch (e) { warn(what, e); } };
   step('send SIGTERM to all processes', () => sys.kill(-1, 'SIGTERM'));
@@ -48,7 +48,8 @@ export async function shutdown(kind: ShutdownKind, sys: ShutdownSys, opts: { gra
   sys.reap();
   step('sync', () => sys.sync());
   let mounts = '';
-  try { mounts = readFileSync('/proc/self/mounts', 'utf8'); } catch { /* nothing mounted we can see */ }
+  // Contained (host tests): the mounts are the host's, seen through a private namespace; leave them.
+  try { if (!opts.contained) mounts = readFileSync('/proc/self/mounts', 'utf8'); } catch { /* nothing mounted we can see */ }
   const C = sys.constants;
   for (const target of unmountOrder(mounts)) {
     try {

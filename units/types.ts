@@ -18,8 +18,8 @@ export interface Assignment {
   line: number;
 }
 
-/** The unit types Keel supervises. */
-export type UnitType = 'service' | 'target' | 'timer' | 'socket' | 'mount' | 'path' | 'slice' | 'container';
+/** The unit types Keel supervises ('automount' is loaded, so Debian's units parse, but not acted on). */
+export type UnitType = 'service' | 'target' | 'timer' | 'socket' | 'mount' | 'path' | 'slice' | 'container' | 'automount';
 
 /** A command line of an Exec*= directive, after prefix and quoting rules (variables still unexpanded). */
 export interface ExecCommand {
@@ -35,6 +35,8 @@ export interface ExecCommand {
   noSubstitution: boolean;
   /** '+' / '!' / '!!': privileged execution (User= etc. not applied). */
   privileged: boolean;
+  /** Which of those prefixes: '+' full privileges, '!' no user switch, '!!' only without ambient capabilities. */
+  privilegeMode?: '+' | '!' | '!!';
 }
 
 /** Dependencies and ordering from [Unit] (and implicit ones added by the loader). All unit names. */
@@ -88,7 +90,10 @@ export interface ServiceConfig {
   environmentFiles: { path: string; optional: boolean }[];
   user: string | null;
   group: string | null;
+  /** '~' means the home directory of User=. */
   workingDirectory: string | null;
+  /** WorkingDirectory=-/path: a missing directory is not an error. */
+  workingDirectoryMissingOk?: boolean;
   umask: number | null;
   nice: number | null;
   limits: { nofile?: [number, number]; nproc?: [number, number]; core?: [number, number] };
@@ -97,8 +102,12 @@ export interface ServiceConfig {
   standardError: 'journal' | 'null' | 'tty' | 'inherit' | 'kmsg' | 'journal+console';
   ttyPath: string | null;
   memoryMax: number | null;   // bytes
+  /** MemoryMax=N%: percent of physical memory (memoryMax is then null). */
+  memoryMaxPercent?: number;
   cpuQuota: number | null;    // percent of one CPU (e.g. 50 for "50%")
   tasksMax: number | null;
+  /** TasksMax=N%: percent of the kernel's pid_max (tasksMax is then null). */
+  tasksMaxPercent?: number;
 }
 
 /** [Timer] settings; times in milliseconds. */
@@ -121,7 +130,7 @@ export interface SocketConfig {
   listenDatagram: string[];
   socketMode: number;
   accept: boolean;
-  service: string;  // defaults to the socket's name with .service
+  service: string;  // defaults to the socket's name with .service (with Accept=yes the template PREFIX@.service)
 }
 
 /** [Mount] settings. */

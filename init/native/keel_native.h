@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/un.h>
 
 /* ------------------------------------------------------- common.c: errors */
@@ -58,9 +59,15 @@ void set_num(napi_env env, napi_value obj, const char *key, double n);
 
 /* ------------------------------------------------------------- sockets.c */
 
-/* Fills a unix address from "/path" or "@abstract"; throws a TypeError naming `fn` when the
- * path is empty or too long. */
-bool unix_addr(napi_env env, const char *fn, const char *path, struct sockaddr_un *sa, socklen_t *len);
+/* Fills a unix address from "/path" or "@abstract"; throws a TypeError "FN: WHAT must be..."
+ * when it is neither or too long. */
+bool unix_addr(napi_env env, const char *fn, const char *what, const char *path,
+               struct sockaddr_un *sa, socklen_t *len);
+
+/* Binds fd to the address unix_addr made of `path`; for a path (not "@abstract") unlinks a
+ * stale socket file first and chmods the new one to `mode`. Throws and returns false on failure. */
+bool bind_unix(napi_env env, int fd, const char *path, const struct sockaddr_un *sa, socklen_t len,
+               mode_t mode);
 
 /* ------------------------------------------------------------ entry points */
 

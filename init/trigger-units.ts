@@ -1,0 +1,227 @@
+// Timers, sockets, paths and mounts: units that activate other units, or are a mount.
+import { closeSync, mkdirSync, readFileSync, readdirSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { Manager, ManagerDeps, UnitRuntime } from './manager.js';
+import type { JobResult } from './jobs.js';
+import { monotonicMs } from './journal.js';
+import { nextTimerElapse } from '../units/timer-math.js';
+import type { FdWatcher } from './native.js';
+
+const MAX_TIMEOUT = 2 ** 31 - 1;
+const MOUNT_FLAGS: Record<string, string> = {
+  ro: 'MS_RDONLY', nosuid: 'MS_NOSUID', nodev: 'MS_NODEV', noexec: 'MS_NOEXEC', relatime: 'MS_RELATIME', bind: 'MS_BIND', rbind: 'MS_BIND+MS_REC',
+};
+
+/** Splits mount options into MS_* flag names and the data string the filesystem reads. */
+export function mountOptions(options: string | null): { flags: string[]; data: string | null } {
+  const flags: string[] = [];
+  const data: string[] = [];
+  for (const o of (options ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    if (o === 'rw' || o === 'defaults' || o === 'auto' || o === 'nofail' || o === '_netdev' || o.startsWith('x-')) continue;
+    if (MOUNT_FLAGS[o]) flags.push(...MOUNT_FLAGS[o].split('+'));
+    else data.push(o);
+  }
+  return { flags, data: data.length ? data.join(',') : null };
+}
+
+interface TriggerState {
+  timer?: NodeJS.Timeout;
+  activatedMono?: number;
+  lastTrigger?: number | null;
+  sockets?: { fd: number; watcher: FdWatcher | null; name: string }[];
+  watchers?: FSWatcher[];
+}
+
+/** The runtime side of timer, socket, path and mount units. */
+export class TriggerUnits {
+  private state = new Map<string, TriggerState>();
+
+  constructor(private m: Manager, private d: ManagerDeps) {}
+
+  async start(name: string, rt: UnitRuntime): Promise<JobResult> {
+    const c = rt.config;
+    const st: TriggerState = {};
+    this.state.set(name, st);
+    try {
+      if (c.timer) { st.activatedMono = monotonicMs(); st.lastTrigger = this.readStamp(name); this.m.setState(name, 'active', 'waiting', 'success'); this.armTimer(name); return 'done'; }
+      if (c.socket) { this.listen(name, st); this.m.setState(name, 'active', 'listening', 'success'); return 'done'; }
+      if (c.path) { this.m.setState(name, 'active', 'waiting', 'success'); this.watchPaths(name, st); return 'done'; }
+      if (c.mount) { this.mount(name); this.m.setState(name, 'active', 'mounted', 'success'); return 'done'; }
+    } catch (e) {
+      this.d.journal.append(name, `Failed to start: ${(e as Error).message}`, { priority: 3 });
+      this.release(name);
+      this.m.setState(name, 'failed', 'failed', 'resources');
+      return 'failed';
+    }
+    this.d.log(`${name}: unit type ${c.type} is not supported`);
+    return 'failed';
+  }
+
+  async stop(name: string, rt: UnitRuntime): Promise<JobResult> {
+    if (rt.config.mount) {
+      try { this.d.native.umount2(rt.config.mount.where, 0); } catch (e) {
+        this.d.journal.append(name, `Failed to unmount: ${(e as Error).message}`, { priority: 3 });
+        this.m.setState(name, 'failed', 'failed', 'exit-code');
+        return 'failed';
+      }
+    }
+    this.release(name);
+    this.m.setState(name, 'inactive', 'dead', 'success');
+    return 'done';
+  }
+
+  private release(name: string): void {
+    const st = this.state.get(name);
+    if (!st) return;
+    clearTimeout(st.timer);
+    for (const s of st.sockets ?? []) { s.watcher?.close(); try { closeSync(s.fd); } catch { /* closed */ } }
+    for (const w of st.watchers ?? []) w.close();
+    this.state.delete(name);
+  }
+
+  /** Called by the manager when any unit changes state: timers re-arm, sockets listen again, paths re-check. */
+  onUnitStateChange(unit: string): void {
+    for (const [name, st] of this.state) {
+      const c = this.m.runtimes.get(name)?.config;
+      if (!c) continue;
+      if (c.timer?.unit === unit) this.armTimer(name);
+      if (c.socket?.service === unit) this.rearmSockets(name, st);
+    }
+  }
+
+  // --- timers ---
+
+  private stampPath(name: string): string { return join(this.d.cfg.stateDir, 'timers', `stamp-${name}`); }
+
+  private readStamp(name: string): number | null {
+    const c = this.m.runtimes.get(name)?.config.timer;
+    if (!c?.persistent) return null;
+    try { return statSync(this.stampPath(name)).mtimeMs; } catch { return null; }
+  }
+
+  private armTimer(name: string): void {
+    const st = this.state.get(name);
+    const c = this.m.runtimes.get(name)?.config.timer;
+    if (!st || !c) return;
+    clearTimeout(st.timer);
+    const target = this.m.runtimes.get(this.m.resolve(c.unit));
+    const nowMono = monotonicMs();
+    const nowReal = Date.now();
+    const e = nextTimerElapse(c, {
+      bootMs: 0, startupMs: this.m.startedAt, activatedMs: st.activatedMono ?? nowMono, lastTriggerMs: st.lastTrigger ?? null,
+      unitLastActiveMs: target?.times.active ?? null, unitLastInactiveMs: target?.times.inactive ?? null, nowMonotonic: nowMono, nowRealtime: nowReal,
+    });
+    const waits = [e.dueNow ? 0 : null, e.monotonic !== null ? e.monotonic - nowMono : null, e.realtime !== null ? e.realtime - nowReal : null]
+      .filter((x): x is number => x !== null);
+    if (!waits.length) { this.m.setState(name, 'active', 'elapsed', 'success'); return; }
+    const wait = Math.max(0, Math.min(...waits));
+    st.timer = setTimeout(() => (wait > MAX_TIMEOUT ? this.armTimer(name) : this.fire(name)), Math.min(wait, MAX_TIMEOUT));
+  }
+
+  private fire(name: string): void {
+    const st = this.state.get(name);
+    const c = this.m.runtimes.get(name)?.config.timer;
+    if (!st || !c) return;
+    st.lastTrigger = Date.now();
+    if (c.persistent) {
+      try { mkdirSync(dirname(this.stampPath(name)), { recursive: true }); writeFileSync(this.stampPath(name), ''); } catch { /* best effort */ }
+    }
+    this.d.journal.append(name, `Triggering ${c.unit}.`);
+    this.m.job(c.unit, 'start').finally(() => this.armTimer(name)).catch(() => {});
+  }
+
+  // --- sockets ---
+
+  private listen(name: string, st: TriggerState): void {
+    const c = this.m.runtimes.get(name)!.config.socket!;
+    st.sockets = [];
+    for (const [kind, list] of [['stream', c.listenStream], ['dgram', c.listenDatagram]] as const) {
+      for (const addr of list) {
+        if (addr.startsWith('/')) mkdirSync(dirname(addr), { recursive: true });
+        const fd = this.d.native.listenSocket(kind, addr, { mode: c.socketMode });
+        st.sockets.push({ fd, watcher: null, name });
+      }
+    }
+    this.rearmSockets(name, st);
+  }
+
+  private rearmSockets(name: string, st: TriggerState): void {
+    const c = this.m.runtimes.get(name)?.config.socket;
+    if (!c || !st.sockets) return;
+    const svc = this.m.runtimes.get(this.m.resolve(c.service));
+    const serviceUp = svc && (svc.active === 'active' || svc.active === 'activating' || svc.active === 'reloading');
+    for (const s of st.sockets) {
+      if (serviceUp) { s.watcher?.close(); s.watcher = null; continue; }
+      // Watch only while the service is down: once it runs, it owns the socket (Accept=no).
+      s.watcher ??= this.d.native.watchFd(s.fd, () => {
+        for (const x of st.sockets ?? []) { x.watcher?.close(); x.watcher = null; }
+        this.d.journal.append(name, `Incoming traffic: starting ${c.service}.`);
+        this.m.job(c.service, 'start').catch(() => {});
+      });
+    }
+  }
+
+  /** Listening fds for a service, from its active socket units (LISTEN_FDS). */
+  socketFdsFor(service: string): { fds: number[]; names: string[] } {
+    const fds: number[] = [];
+    const names: string[] = [];
+    for (const [name, st] of this.state) {
+      if (this.m.runtimes.get(name)?.config.socket?.service !== service) continue;
+      for (const s of st.sockets ?? []) { fds.push(s.fd); names.push(s.name); }
+    }
+    return { fds, names };
+  }
+
+  // --- paths ---
+
+  private watchPaths(name: string, st: TriggerState): void {
+    const c = this.m.runtimes.get(name)!.config.path!;
+    const check = (changed?: string) => {
+      const exists = c.pathExists.some((p) => { try { statSync(p); return true; } catch { return false; } });
+      const notEmpty = c.directoryNotEmpty.some((p) => { try { return readdirSync(p).length > 0; } catch { return false; } });
+      const didChange = changed !== undefined && c.pathChanged.includes(changed);
+      if (exists || notEmpty || didChange) {
+        const target = this.m.runtimes.get(this.m.resolve(c.unit));
+        if (target && (target.active === 'active' || target.active === 'activating')) return;
+        this.d.journal.append(name, `Triggering ${c.unit}.`);
+        this.m.job(c.unit, 'start').catch(() => {});
+      }
+    };
+    st.watchers = [];
+    const dirs = new Map<string, string[]>();
+    for (const p of [...c.pathExists, ...c.pathChanged]) dirs.set(dirname(p), [...(dirs.get(dirname(p)) ?? []), p]);
+    for (const p of c.directoryNotEmpty) dirs.set(p, [...(dirs.get(p) ?? []), p]);
+    for (const [dir, paths] of dirs) {
+      try {
+        mkdirSync(dir, { recursive: true });
+        const w = watch(dir, (_ev, file) => {
+          const full = file ? join(dir, String(file)) : undefined;
+          check(full && paths.includes(full) ? full : paths.find((p) => p === dir) ? dir : undefined);
+        });
+        w.on('error', () => {});
+        st.watchers.push(w);
+      } catch (e) {
+        this.d.journal.append(name, `Cannot watch ${dir}: ${(e as Error).message}`, { priority: 4 });
+      }
+    }
+    check();
+  }
+
+  // --- mounts ---
+
+  private mount(name: string): void {
+    const c = this.m.runtimes.get(name)!.config.mount!;
+    const { flags, data } = mountOptions(c.options);
+    const k = this.d.native.constants as unknown as Record<string, number>;
+    mkdirSync(c.where, { recursive: true });
+    this.d.native.mount(c.what, c.where, c.type, flags.reduce((a, f) => a | (k[f] ?? 0), 0), data);
+  }
+
+  /** For tests: base name of a path unit's watched file. */
+  static watchedName(p: string): string { return basename(p); }
+}
+
+/** Reads a file or returns '' (helper for status of stamps). */
+export function readOr(path: string): string {
+  try { return readFileSync(path, 'utf8'); } catch { return ''; }
+}

@@ -1,0 +1,88 @@
+// Host integration: the init as PID 1 in its own namespaces, with real unit files and processes.
+import assert from 'node:assert/strict';
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ContainedInit, testTarget } from './contained-init.js';
+
+describe('init as PID 1 (namespaces, real processes)', function () {
+  this.timeout(60_000);
+  let init: ContainedInit | undefined;
+  afterEach(async () => { await init?.stop(); init = undefined; });
+
+  it('boots a target: simple and oneshot services start, ordered, with their output in the journal', async () => {
+    init = await ContainedInit.start({
+      'test.target': testTarget('a.service', 'b.service'),
+      'a.service': '[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sh -c "echo a-ran; date +%s%N > /tmp/keel-a-$$"\n',
+      'b.service': '[Unit]\nAfter=a.service\n[Service]\nExecStart=/bin/sh -c "echo b-running; exec sleep 1000"\n',
+    });
+    const a = await init.until('a.service', (s) => s.activeState === 'active');
+    assert.equal(a.subState, 'exited');
+    const b = await init.until('b.service', (s) => s.activeState === 'active');
+    assert.equal(b.subState, 'running');
+    assert.ok(b.mainPid > 1, 'b has a main pid');
+    const logs = await init.until('b.service', (s) => s.logs.some((e: any) => e.message === 'b-running'));
+    assert.ok(logs.logs.length > 0);
+    const alog = await init.ctl('logs', { unit: 'a.service' });
+    assert.ok(alog.some((e: any) => e.message === 'a-ran'), JSON.stringify(alog));
+  });
+
+  it('stops a service with SIGTERM and records why it failed', async () => {
+    init = await ContainedInit.start({
+      'test.target': testTarget('svc.service', 'bad.service'),
+      'svc.service': '[Service]\nExecStart=/bin/sleep 1000\n',
+      'bad.service': '[Service]\nExecStart=/bin/sh -c "echo dying >&2; exit 3"\n',
+    });
+    await init.until('svc.service', (s) => s.activeState === 'active');
+    const r = await init.ctl('job', { unit: 'svc.service', job: 'stop' });
+    assert.equal(r.result, 'done');
+    const s = await init.until('svc.service', (x) => x.activeState === 'inactive');
+    assert.equal(s.subState, 'dead');
+    const bad = await init.until('bad.service', (x) => x.activeState === 'failed');
+    assert.equal(bad.result, 'exit-code');
+    assert.ok(bad.logs.some((e: any) => e.message === 'dying'));
+    const st = init.keel('status', 'bad.service');
+    assert.equal(st.code, 3);
+    assert.match(st.stdout, /Active: failed \(failed\) \(Result: exit-code\)/);
+  });
+
+  it('restarts on failure with RestartSec and gives up at the start limit', async () => {
+    init = await ContainedInit.start({
+      'test.target': testTarget('flaky.service'),
+      'flaky.service': '[Unit]\nStartLimitIntervalSec=10s\nStartLimitBurst=3\n[Service]\nExecStart=/bin/sh -c "echo try; exit 1"\nRestart=on-failure\nRestartSec=100ms\n',
+    });
+    const s = await init.until('flaky.service', (x) => x.activeState === 'failed' && x.logs.filter((e: any) => e.message === 'try').length >= 3);
+    await new Promise((r) => setTimeout(r, 500));
+    const again = await init.ctl('status', { unit: 'flaky.service', lines: 100 });
+    assert.equal(again.activeState, 'failed');
+    assert.equal(again.logs.filter((e: any) => e.message === 'try').length, s.logs.filter((e: any) => e.message === 'try').length, 'no more restarts after the limit');
+    assert.ok(again.logs.some((e: any) => /repeated too quickly/.test(e.message)));
+  });
+
+  it('fails dependents of a failed Requires= but not of Wants=', async () => {
+    init = await ContainedInit.start({
+      'test.target': testTarget('needs.service', 'wants.service'),
+      'broken.service': '[Service]\nType=oneshot\nExecStart=/bin/false\n',
+      'needs.service': '[Unit]\nRequires=broken.service\nAfter=broken.service\n[Service]\nExecStart=/bin/sleep 1000\n',
+      'wants.service': '[Unit]\nWants=broken.service\nAfter=broken.service\n[Service]\nExecStart=/bin/sleep 1000\n',
+    });
+    await init.until('wants.service', (s) => s.activeState === 'active');
+    const needs = await init.ctl('status', { unit: 'needs.service' });
+    assert.equal(needs.activeState, 'inactive');
+    assert.equal((await init.ctl('status', { unit: 'broken.service' })).activeState, 'failed');
+  });
+
+  it('runs a timer with a short OnActiveSec and a socket-activated service', async () => {
+    init = await ContainedInit.start({
+      'test.target': testTarget('tick.timer', 'echo.socket'),
+      'tick.timer': '[Timer]\nOnActiveSec=300ms\n',
+      'tick.service': '[Service]\nType=oneshot\nExecStart=/bin/sh -c "echo tick"\n',
+      'echo.socket': '[Socket]\nListenStream=127.0.0.1:0\n',
+      'echo.service': '[Service]\nExecStart=/bin/sh -c "echo fds=$LISTEN_FDS; exec sleep 1000"\n',
+    });
+    const tick = await init.until('tick.service', (s) => s.logs.some((e: any) => e.message === 'tick'));
+    assert.ok(tick);
+    const sock = await init.ctl('status', { unit: 'echo.socket' });
+    assert.equal(sock.activeState, 'active');
+    assert.equal(sock.subState, 'listening');
+  });
+});
