@@ -18,6 +18,7 @@ import { buildInitramfs } from './initramfs.js';
 import { earlyBootPlan, renderInitScript } from './initramfs-plan.js';
 import { silentProgress, type Progress } from './progress.js';
 import { rootPlan } from './root-plan.js';
+import { enableInTree } from './enable-units.js';
 import { makeExt4, makeSquashfs } from './squashfs.js';
 
 /** Options of one build. */
@@ -95,6 +96,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     await run('cp', ['-al', base.dir, tree]);
     applyFsPlan(tree, plan);
     if (filesDir) await run('cp', ['-a', '--remove-destination', `${filesDir}/.`, tree]);
+    enableInTree(tree, def.units.enable);
     await makeSquashfs(tree, join(dir, 'usr.squashfs'), { epoch, maxBytes: def.partitions.usr });
     rmSync(tree, { recursive: true, force: true });
   }, { enabled: useCache }));

@@ -8,7 +8,7 @@ import { run, requireHostFile } from './host-tools.js';
 export const ESP_LABEL = 'KEEL-ESP';
 
 const COMMON = ['part_gpt', 'fat', 'squash4', 'xzio', 'gzio', 'normal', 'linux', 'search', 'search_label',
-  'configfile', 'loadenv', 'regexp', 'test', 'echo', 'ext2', 'source', 'serial', 'terminal', 'cat', 'ls', 'halt', 'reboot'];
+  'configfile', 'loadenv', 'regexp', 'test', 'echo', 'ext2', 'serial', 'terminal', 'cat', 'ls', 'halt', 'reboot'];
 /** GRUB modules built into each image; nothing is loaded from disk later. */
 export const GRUB_MODULES = {
   'x86_64-efi': [...COMMON, 'efi_gop', 'all_video'],

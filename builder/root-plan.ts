@@ -46,6 +46,5 @@ export function rootPlan(def: ImageDef, epoch: number, files: { init: string; cl
     { op: 'symlink', path: 'usr/bin/journalctl', target: 'keel' },
     { op: 'symlink', path: 'etc/resolv.conf', target: '../run/keel/resolv.conf' },
     { op: 'copy', path: 'boot/initrd', from: files.initrd, mode: 0o644 },
-    ...def.units.enable.map((u): FsOp => ({ op: 'symlink', path: `usr/lib/systemd/system/multi-user.target.wants/${u}`, target: `../${u}` })),
   ];
 }

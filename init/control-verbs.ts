@@ -10,6 +10,9 @@ const str = (v: unknown, what: string): string => {
   return v;
 };
 
+/** Verbs any user may call; the others change the system and need root. Logs need root too. */
+export const READ_ONLY_VERBS = new Set(['system-status', 'status', 'list-units', 'timeline']);
+
 /** The verb table for startControlServer. */
 export function controlVerbs(m: Manager, journal: Journal, bootId: string, shutdown: (kind: ShutdownKind) => void): Record<string, VerbHandler> {
   const fileOp = (op: 'enable' | 'disable' | 'mask' | 'unmask'): VerbHandler => async (args) => {
@@ -30,7 +33,8 @@ export function controlVerbs(m: Manager, journal: Journal, bootId: string, shutd
       state: m.queuedJobs > 0 ? 'starting' : m.failed().length ? 'degraded' : 'running', jobs: m.queuedJobs, failed: m.failed(),
       units: m.runtimes.size, bootId,
     }),
-    status: (args) => m.status(str(args.unit, 'unit'), typeof args.lines === 'number' ? args.lines : 10),
+    // Only root sees log lines in status, as only privileged users read the journal.
+    status: (args, ctx) => m.status(str(args.unit, 'unit'), ctx.uid === 0 && typeof args.lines === 'number' ? args.lines : ctx.uid === 0 ? 10 : 0),
     'list-units': () => m.list(),
     job: async (args) => {
       const unit = str(args.unit, 'unit');

@@ -16,7 +16,7 @@ import { Journal } from './journal.js';
 import { followKmsg } from './kmsg.js';
 import { Manager } from './manager.js';
 import { startControlServer } from './control.js';
-import { controlVerbs } from './control-verbs.js';
+import { controlVerbs, READ_ONLY_VERBS } from './control-verbs.js';
 import { startNotifySocket } from './notify.js';
 import { realUnitFs } from '../units/real-fs.js';
 import { log, warn } from './log.js';
@@ -89,7 +89,11 @@ function boot(): void {
     }, { contained: cfg.contained })).catch(lastResort);
   };
   for (const [sig, kind] of Object.entries(SHUTDOWN_SIGNALS)) process.on(sig as NodeJS.Signals, () => stop(kind));
-  startControlServer(join(cfg.runtimeDir, 'control.sock'), controlVerbs(manager, journal, ids.bootId, stop), (e) => warn('answer on the control socket', e));
+  startControlServer(join(cfg.runtimeDir, 'control.sock'), controlVerbs(manager, journal, ids.bootId, stop), {
+    peerUid: (sock) => native.peerCred((sock as unknown as { _handle: { fd: number } })._handle.fd).uid,
+    readOnly: READ_ONLY_VERBS,
+    onError: (e) => warn('answer on the control socket', e),
+  });
   const target = cfg.defaultTarget;
   manager.job(target, 'start').then((result) => {
     // The one machine-readable line: seconds since the kernel started, and since the init did.

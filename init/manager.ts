@@ -120,7 +120,8 @@ export class Manager {
       if (to === 'active') { rt.times.active = t; rt.times.activating ??= t; }
       if (to === 'inactive' || to === 'failed') rt.times.inactive = t;
       if (to === 'active') this.d.journal.append(name, `Started ${rt.config.description || name}.`);
-      if (to === 'failed') this.d.journal.append(name, `Failed with result '${result}'.`, { priority: 3 });
+      // (Services log their own failure from the state machine.)
+      if (to === 'failed' && rt.config.type !== 'service') this.d.journal.append(name, `Failed with result '${result}'.`, { priority: 3 });
       if ((to === 'inactive' || to === 'failed') && (from === 'active' || from === 'deactivating')) this.d.journal.append(name, `Stopped ${rt.config.description || name}.`);
     }
     for (const w of [...rt.waiters]) w({ to, result, autoRestart });

@@ -52,7 +52,7 @@ export interface SpawnOptions {
   fds?: number[];
   /** A cgroup v2 directory the child joins (writes "0" to its cgroup.procs) before anything else. */
   cgroup?: string;
-  /** setrlimit(2) calls, made before dropping privileges. */
+  /** setrlimit(2) calls, made before dropping privileges; without NOFILE the child inherits Node's soft limit, which Node raises to the hard one. */
   rlimits?: Rlimit[];
   /** setpriority(2) nice value, -20 to 19. */
   nice?: number;
@@ -131,8 +131,10 @@ export interface Native {
   recvCred(fd: number): CredDatagram | null;
   /** sendto(2) of one datagram to a unix socket ("/path" or "@abstract"), as sd_notify does. */
   sendDgram(path: string, data: Buffer | string): void;
-  /** Calls callback on the event loop whenever fd is readable (libuv uv_poll_t; sets O_NONBLOCK on fd). */
+  /** Calls callback on the event loop whenever fd is readable (a libuv uv_poll_t: sets O_NONBLOCK, one per fd; close() it before the fd). */
   watchFd(fd: number, callback: () => void): FdWatcher;
+  /** getsockopt(SO_PEERCRED) of a connected unix stream socket: who connected. */
+  peerCred(fd: number): { pid: number; uid: number; gid: number };
   /** A bound CLOEXEC socket, listening if 'stream', at "8080" (IPv6 any, dual stack; IPv4 if no IPv6), "1.2.3.4:80", "[::1]:80", "/path" or "@name". */
   listenSocket(kind: 'stream' | 'dgram', address: string, opts?: ListenOptions): number;
   /** getsockname(2)'s port of an IPv4/IPv6 socket (what port 0 became). */

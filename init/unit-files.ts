@@ -81,7 +81,8 @@ export class UnitFiles {
   /** is-enabled for status and the is-enabled verb. */
   enabledState(name: string): string {
     try {
-      return isEnabled(name, listLinks(this.cfg.configDir), (n) => this.lookupOrTemplateSafe(n));
+      // Links anywhere in the search path count: the image enables its units under /usr/lib.
+      return isEnabled(name, this.cfg.unitPath.flatMap((d) => listLinks(d)), (n) => this.lookupOrTemplateSafe(n));
     } catch {
       return this.lookup(name)?.masked ? 'masked' : 'static';
     }

@@ -211,7 +211,7 @@ static napi_value init(napi_env env, napi_value exports) {
       FN("ifUp", js_if_up), FN("pipe", js_pipe), FN("unixDgramSocket", js_unix_dgram_socket),
       FN("recvCred", js_recv_cred), FN("sendDgram", js_send_dgram),
       FN("listenSocket", js_listen_socket), FN("localPort", js_local_port),
-      FN("watchFd", js_watch_fd),
+      FN("watchFd", js_watch_fd), FN("peerCred", js_peer_cred),
       {"constants", NULL, NULL, NULL, NULL, c, napi_enumerable, NULL},
   };
 #undef FN

@@ -45,15 +45,16 @@ static void on_env_exit(napi_async_cleanup_hook_handle handle, void *arg) {
   stop(arg);
 }
 
-/* Runs the JS callback as Node runs its own I/O callbacks: in a callback scope, so that
- * promise jobs and process.nextTick callbacks it queues run right after it. */
+/* Runs the JS callback as Node runs its own I/O callbacks: napi_make_callback enters the
+ * watcher's async context (so AsyncLocalStorage sees the store of watchFd's caller) and
+ * runs the nextTick and promise jobs the callback queued right after it. */
 static void on_readable(uv_poll_t *handle, int status, int events) {
   watcher *w = handle->data;
   napi_env env = w->env;
   napi_handle_scope scope;
   napi_value fn, recv, exc;
-  /* status < 0 (libuv passes UV_EBADF for POLLERR) stops the watcher; the callback still
-   * runs, and its next read on the fd reports the actual error. */
+  /* status < 0: libuv saw POLLERR, passes UV_EBADF and has stopped the handle for good;
+   * the callback still runs, and its next read on the fd reports the actual error. */
   (void)status, (void)events;
   if (w->closing || napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_get_reference_value(env, w->callback, &fn);

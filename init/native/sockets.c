@@ -201,3 +201,21 @@ napi_value js_send_dgram(napi_env env, napi_callback_info info) {
   free(path), free(str);
   return NULL;
 }
+
+/* getsockopt(SO_PEERCRED): who is on the other end of a connected unix stream socket, as the
+ * kernel recorded it at connect(2). The control socket lets anyone read and only root change. */
+napi_value js_peer_cred(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int64_t fd;
+  if (!get_int_in(env, argv[0], "peerCred", "fd", 0, INT32_MAX, &fd)) return NULL;
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt((int)fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+    return throw_sys(env, errno, "getsockopt", NULL, NULL, "%d, SO_PEERCRED", (int)fd), NULL;
+  napi_value obj;
+  napi_create_object(env, &obj);
+  set_num(env, obj, "pid", cred.pid);
+  set_num(env, obj, "uid", cred.uid);
+  set_num(env, obj, "gid", cred.gid);
+  return obj;
+}
