@@ -19,6 +19,8 @@ import { earlyBootPlan, renderInitScript } from './initramfs-plan.js';
 import { silentProgress, type Progress } from './progress.js';
 import { rootPlan } from './root-plan.js';
 import { enableInTree } from './enable-units.js';
+import { missingLibraries } from './check-libs.js';
+import { BuildError } from './errors.js';
 import { makeExt4, makeSquashfs } from './squashfs.js';
 
 /** Options of one build. */
@@ -97,6 +99,10 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     applyFsPlan(tree, plan);
     if (filesDir) await run('cp', ['-a', '--remove-destination', `${filesDir}/.`, tree]);
     enableInTree(tree, def.units.enable);
+    const missing = missingLibraries(tree);
+    if (missing.length) {
+      throw new BuildError('ELIBS', `cannot seal USR: shared libraries are missing (add the Debian packages that ship them to the image definition):\n  ${missing.slice(0, 20).map((m) => `${m.file} needs ${m.lib}`).join('\n  ')}`);
+    }
     await makeSquashfs(tree, join(dir, 'usr.squashfs'), { epoch, maxBytes: def.partitions.usr });
     rmSync(tree, { recursive: true, force: true });
   }, { enabled: useCache }));

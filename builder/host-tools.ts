@@ -17,6 +17,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   mcopy: 'mtools',
   mmd: 'mtools',
   'mkfs.ext4': 'e2fsprogs',
+  debugfs: 'e2fsprogs',
   'grub-mkimage': 'grub-common',
   'qemu-img': 'qemu-utils',
   'qemu-system-x86_64': 'qemu-system-x86',

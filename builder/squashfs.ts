@@ -1,5 +1,6 @@
 // USR as a squashfs: xz, because GRUB 2.06's squash4 reads gzip, xz and lzo but not zstd or lz4.
-import { statSync } from 'node:fs';
+import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { BuildError } from './errors.js';
 import { run } from './host-tools.js';
 
@@ -19,4 +20,16 @@ export async function makeExt4(image: string, sizeBytes: number, opts: { label: 
   const env = { ...process.env, E2FSPROGS_FAKE_TIME: String(opts.epoch), SOURCE_DATE_EPOCH: String(opts.epoch) };
   await run('mkfs.ext4', ['-q', '-F', '-L', opts.label, '-U', opts.uuid, '-E', `hash_seed=${opts.uuid},root_owner=0:0`,
     '-m', '0', ...(opts.dir ? ['-d', opts.dir] : []), image, `${Math.floor(sizeBytes / 1024)}k`], { env });
+  if (!opts.dir) return;
+  // mke2fs -d copies each source file's ctime, which no one can set: pin every inode's times
+  // with debugfs afterwards so the image depends only on the inputs.
+  const paths = ['/', '/lost+found', ...walk(opts.dir, '')];
+  const script = join(dirname(image), `${basename(image)}.debugfs`);
+  writeFileSync(script, paths.flatMap((p) => ['ctime', 'atime', 'mtime', 'crtime'].map((f) => `set_inode_field "${p}" ${f} ${opts.epoch}\n`)).join(''));
+  try { await run('debugfs', ['-w', '-f', script, image], { env }); } finally { rmSync(script, { force: true }); }
+}
+
+function walk(root: string, rel: string): string[] {
+  return readdirSync(join(root, rel), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))
+    .flatMap((e) => [`${rel}/${e.name}`, ...(e.isDirectory() ? walk(root, `${rel}/${e.name}`) : [])]);
 }

@@ -14,6 +14,8 @@ export interface InitConfig {
   cgroupRoot: string | null;
   defaultTarget: string;
   etc: string;
+  /** Size at which a journal file is rotated (tests set it small). */
+  journalMaxBytes: number | null;
 }
 
 /** Reads the configuration from KEEL_* variables (the real boot sets none of them). */
@@ -31,5 +33,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv): InitConfig {
     cgroupRoot: env.KEEL_CGROUP_ROOT === '' ? null : env.KEEL_CGROUP_ROOT ?? '/sys/fs/cgroup',
     defaultTarget: env.KEEL_DEFAULT_TARGET ?? 'default.target',
     etc: env.KEEL_ETC ?? '/etc',
+    journalMaxBytes: env.KEEL_JOURNAL_MAX_BYTES ? Number(env.KEEL_JOURNAL_MAX_BYTES) : null,
   };
 }

@@ -70,7 +70,7 @@ export function startControlServer(path: string, verbs: Record<string, VerbHandl
             if (!(e instanceof ControlError)) onError(e);
             send({ id, ok: false, error: { code: e instanceof ControlError ? e.code : 'EINTERNAL', message: e instanceof Error ? e.message : String(e) } });
           });
-    });
+    }, 1 << 20); // requests are small; a runaway client cannot grow PID 1's memory
     sock.on('data', (d: Buffer) => split.push(d));
   });
   server.on('error', onError);

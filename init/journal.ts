@@ -126,14 +126,13 @@ export function monotonicMs(): number {
 }
 
 /** Splits a byte stream into lines, calling `line` for each; partial lines wait for more (or the end). */
-export function lineSplitter(line: (text: string) => void, maxLine = 16 * 1024): { push(chunk: Buffer): void; end(): void } {
+export function lineSplitter(line: (text: string) => void, maxLine = Infinity): { push(chunk: Buffer): void; end(): void } {
   let buf = '';
   return {
     push(chunk) {
       buf += chunk.toString('utf8');
       let i: number;
       while ((i = buf.indexOf('\n')) >= 0) { line(buf.slice(0, i)); buf = buf.slice(i + 1); }
-      // A process that never prints a newline must not grow PID 1's memory without bound.
       while (buf.length > maxLine) { line(buf.slice(0, maxLine)); buf = buf.slice(maxLine); }
     },
     end() {

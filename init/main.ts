@@ -52,7 +52,10 @@ function boot(): void {
   process.on('unhandledRejection', (e) => warn('handle an event (unhandled rejection)', e));
   // Fatal: without /proc, /sys and /dev nothing else works.
   if (!cfg.contained) for (const w of mountAll(API_MOUNTS, realMountSys(native)).warnings) log(`warning: ${w}`);
-  const table = new ProcessTable(native, { safetyIntervalMs: 60_000 });
+  let manager: Manager | undefined;
+  // The main process of a forking service is not our child until its parent exits: we get its
+  // exit as an orphan's, and hand it to the service whose main pid it is.
+  const table = new ProcessTable(native, { safetyIntervalMs: 60_000, onOrphan: (st) => manager?.onOrphanExit(st) });
   table.start();
   if (!cfg.contained) {
     for (const d of VAR_DIRS) {
@@ -67,10 +70,9 @@ function boot(): void {
     try { native.reboot(native.constants.RB_DISABLE_CAD); } catch (e) { warn('take over Ctrl-Alt-Del', e); }
   }
   const ids = { hostname, machineId: cfg.contained ? '0'.repeat(32) : machineId(cfg.etc), bootId: readText('/proc/sys/kernel/random/boot_id').trim().replace(/-/g, '') };
-  const journal = new Journal({ bootId: ids.bootId, dir: cfg.logDir });
+  const journal = new Journal({ bootId: ids.bootId, dir: cfg.logDir, ...(cfg.journalMaxBytes ? { maxFileBytes: cfg.journalMaxBytes } : {}) });
   if (!cfg.contained) { try { followKmsg(native, journal); } catch (e) { warn('read kernel messages', e); } }
   mkdirSync(cfg.runtimeDir, { recursive: true });
-  let manager: Manager | undefined;
   const notifySocket = startNotifySocket(native, join(cfg.runtimeDir, 'notify'), (pid, fields) => manager?.unitOfPid(pid)?.dispatch({ type: 'notify', pid, fields }));
   manager = new Manager({
     cfg, native, table, journal, fs: realUnitFs(), ids, notifySocket,

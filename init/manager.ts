@@ -247,6 +247,13 @@ export class Manager {
     return m ? this.runtimes.get(m[1])?.runner : undefined;
   }
 
+  /** An exit of a process we did not spawn: a forking service's main process, or a stray orphan. */
+  onOrphanExit(st: { pid: number; code: number | null; signal: string | null }): void {
+    for (const rt of this.runtimes.values()) {
+      if (rt.runner && rt.runner.state.mainPid === st.pid) { rt.runner.dispatch({ type: 'exited', pid: st.pid, code: st.code, signal: st.signal }); return; }
+    }
+  }
+
   /** A unit's status for `keel status`. */
   status(unit: string, lines = 10): UnitStatus {
     const name = this.resolve(unit);

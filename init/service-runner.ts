@@ -177,7 +177,8 @@ export class ServiceRunner {
       const [rd, wr] = this.ctx.native.pipe();
       closeAfter.push(wr);
       const sock = new Socket({ fd: rd, readable: true, writable: false });
-      const split = lineSplitter((line) => this.ctx.journal.append(this.name, line, { pid: this.state.mainPid ?? undefined }));
+      // A process that never prints a newline must not grow PID 1's memory without bound: 16 KiB lines.
+      const split = lineSplitter((line) => this.ctx.journal.append(this.name, line, { pid: this.state.mainPid ?? undefined }), 16 * 1024);
       sock.on('data', (d: Buffer) => split.push(d));
       sock.on('end', () => split.end());
       sock.on('error', () => split.end());

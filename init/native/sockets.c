@@ -60,7 +60,7 @@ bool bind_unix(napi_env env, int fd, const char *path, const struct sockaddr_un 
   } else if (bind(fd, (const struct sockaddr *)sa, len) < 0) {
     throw_sys(env, errno, "bind", path, NULL, "%s", path);
   } else if (chmod(path, mode) < 0) {
-    /* bind created the file with our umask; until this chmod it may be less accessible, never more. */
+    /* bind creates the file as 0777 & ~umask; until this chmod, our umask decides who may connect. */
     throw_sys(env, errno, "chmod", path, NULL, "%s, 0%o", path, (unsigned)mode);
   } else {
     return true;

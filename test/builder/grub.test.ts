@@ -30,8 +30,8 @@ describe('builder/grub', () => {
   it('has an entry per slot, each booting its USR partition', () => {
     const a = entry(cfg, 'keel-a').split('\n').map((l) => l.trim());
     const b = entry(cfg, 'keel-b').split('\n').map((l) => l.trim());
-    assert.deepEqual(a, ['set root=($keel_disk,gpt3)', 'echo "keel: booting slot A"', `linux /boot/vmlinuz keel.usr=USR-A keel.slot=A ${CMDLINE}`, 'initrd /boot/initrd']);
-    assert.deepEqual(b, ['set root=($keel_disk,gpt4)', 'echo "keel: booting slot B"', `linux /boot/vmlinuz keel.usr=USR-B keel.slot=B ${CMDLINE}`, 'initrd /boot/initrd']);
+    assert.deepEqual(a, ['set root=($keel_disk,gpt3)', 'echo "keel: booting slot A"', `linux /boot/vmlinuz keel.usr=USR-A keel.slot=A ${CMDLINE} $keel_oem_cmdline`, 'initrd /boot/initrd']);
+    assert.deepEqual(b, ['set root=($keel_disk,gpt4)', 'echo "keel: booting slot B"', `linux /boot/vmlinuz keel.usr=USR-B keel.slot=B ${CMDLINE} $keel_oem_cmdline`, 'initrd /boot/initrd']);
   });
 
   it('uses the partition numbers the disk layout gives USR-A and USR-B', () => {

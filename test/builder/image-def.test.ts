@@ -50,7 +50,9 @@ describe('builder/image-def', () => {
     assert.equal(new Set(names).size, names.length, 'a package is pinned twice');
     assert.ok(def.exclude.every((p) => !p.startsWith('/')));
     assert.equal(def.filesDir, join(dirname(KEEL_YAML), 'rootfs'));
-    assert.deepEqual(def.units, { enable: [] });
+    // The image's own services are enabled at build time; the console getty is among them.
+    assert.ok(def.units.enable.includes('serial-getty@ttyS0.service'), def.units.enable.join(' '));
+    assert.equal(def.oem?.id, 'qemu');
   });
 
   it('fills in defaults for optional fields', () => {

@@ -1,7 +1,7 @@
 // Real-kernel tests (as root) of the helper's pipes, unix datagram sockets, fd watchers and listening sockets.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn as spawnChild } from 'node:child_process';
-import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,6 +106,19 @@ describe('init/native sockets', () => {
       const pid = native.spawn({ file: '/usr/bin/python3', argv: ['python3', '-c', `import socket; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"hello", "${path}")`], env: [], uid: 65534, gid: 65533 });
       assert.equal(native.waitpid(pid, 0)?.code, 0);
       assert.deepEqual(native.recvCred(fd), { pid, uid: 65534, gid: 65533, data: Buffer.from('hello') });
+    });
+
+    it('never lets a sender plant fds in our table (SCM_RIGHTS)', () => {
+      const path = join(dir, 'notify');
+      const passed = join(dir, 'passed');
+      const fd = own(native.unixDgramSocket(path, 0o600));
+      const py = `import os, socket; f = os.open("${passed}", os.O_CREAT | os.O_RDONLY)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.connect("${path}"); socket.send_fds(s, [b"FDSTORE=1"], [f, f])`;
+      const pid = native.spawn({ file: '/usr/bin/python3', argv: ['python3', '-c', py], env: [] });
+      assert.equal(native.waitpid(pid, 0)?.code, 0);
+      assert.equal(native.recvCred(fd)?.data.toString(), 'FDSTORE=1');
+      const mine = readdirSync('/proc/self/fd').map((n) => { try { return readlinkSync(`/proc/self/fd/${n}`); } catch { return ''; } });
+      assert.ok(!mine.includes(passed), 'the passed file is not open here');
     });
 
     it('works with abstract names and names the syscall on errors', () => {
