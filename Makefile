@@ -28,6 +28,7 @@ test-unit: build
 
 bench: image
 	@node dist/test/bench/bench.js
+	@node dist/test/bench/bench-init.js
 
 clean:
 	rm -rf out dist build
