@@ -9,7 +9,8 @@
         "init/native/spawn_opts.c",
         "init/native/sockets.c",
         "init/native/listen.c",
-        "init/native/poll.c"
+        "init/native/poll.c",
+        "init/native/signals.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags!": ["-O3"],

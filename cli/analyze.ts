@@ -1,15 +1,18 @@
-// keel analyze: offline checks of unit files. `verify FILE...` reports what systemd-analyze verify
-// would (FILE:LINE: message on stderr); exit 0 with only warnings, 1 with any error.
+// keel analyze: `verify FILE...` checks unit files offline as systemd-analyze verify does
+// (FILE:LINE: message on stderr; exit 0 with only warnings, 1 with any error); `blame`,
+// `critical-chain [TARGET]` and `time` show the boot timeline from PID 1.
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { hostname, release } from 'node:os';
 import type { Verb } from './main.js';
 import { realUnitFs } from '../units/real-fs.js';
 import { verifyUnitFile, type VerifyHost } from '../units/verify.js';
+import { request } from './control-client.js';
+import { blame, criticalChain, startupTime, type TimelineEntry } from './analyze-timeline.js';
 
 /** The search path of this host after the file's own directory (systemd's, with Debian's /lib). */
 const HOST_SEARCH_PATHS = ['/etc/systemd/system', '/run/systemd/system', '/usr/local/lib/systemd/system', '/usr/lib/systemd/system', '/lib/systemd/system'];
 const ARCH: Record<string, string> = { x64: 'x86-64', ia32: 'x86', arm64: 'arm64', arm: 'arm', riscv64: 'riscv64', ppc64: 'ppc64-le', s390x: 's390x' };
-const SUBCOMMANDS = ['verify'];
+const SUBCOMMANDS = ['verify', 'blame', 'critical-chain', 'time'];
 
 /** Why a program cannot be run, in strerror words, or null when it can. */
 function access(path: string): string | null {
@@ -29,11 +32,17 @@ function readTrimmed(path: string): string {
 }
 
 export const verb: Verb = {
-  summary: 'Check unit files offline (verify); reports FILE:LINE: message like systemd-analyze.',
+  summary: 'Check unit files offline (verify), or show the boot timeline (blame, critical-chain, time).',
   usage: `keel analyze verify FILE...   (subcommands: ${SUBCOMMANDS.join(', ')})`,
   options: {},
   async run(_values, positionals) {
     const [sub, ...files] = positionals;
+    if (sub === 'blame' || sub === 'critical-chain' || sub === 'time') {
+      const t = (await request('timeline')) as TimelineEntry[];
+      const target = files[0] ?? 'multi-user.target';
+      process.stdout.write(sub === 'blame' ? blame(t) : sub === 'time' ? startupTime(t, target) : criticalChain(t, target));
+      return 0;
+    }
     if (sub !== 'verify') {
       process.stderr.write(`keel analyze: ${sub ? `unknown subcommand "${sub}"` : 'name a subcommand'}; available: ${SUBCOMMANDS.join(', ')}\nusage: ${verb.usage}\n`);
       return 2;

@@ -2,7 +2,8 @@
 // lo, start the journal, the control socket and the service manager, reach the default target,
 // say "ready", and turn signals into orderly shutdowns.
 // Fatal steps throw (and end in sync and reboot); best-effort steps warn and go on.
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { enableControllers } from './cgroup.js';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { native } from './native.js';
@@ -73,6 +74,8 @@ function boot(): void {
   const journal = new Journal({ bootId: ids.bootId, dir: cfg.logDir, ...(cfg.journalMaxBytes ? { maxFileBytes: cfg.journalMaxBytes } : {}) });
   if (!cfg.contained) { try { followKmsg(native, journal); } catch (e) { warn('read kernel messages', e); } }
   mkdirSync(cfg.runtimeDir, { recursive: true });
+  // memory, pids and cpu for every service's cgroup (MemoryMax=, TasksMax=, CPUQuota=, status).
+  if (!cfg.contained && cfg.cgroupRoot) { try { enableControllers(cfg.cgroupRoot); } catch (e) { warn('enable cgroup controllers', e); } }
   const notifySocket = startNotifySocket(native, join(cfg.runtimeDir, 'notify'), (pid, fields) => manager?.unitOfPid(pid)?.dispatch({ type: 'notify', pid, fields }));
   manager = new Manager({
     cfg, native, table, journal, fs: realUnitFs(), ids, notifySocket,
@@ -91,6 +94,18 @@ function boot(): void {
     }, { contained: cfg.contained })).catch(lastResort);
   };
   for (const [sig, kind] of Object.entries(SHUTDOWN_SIGNALS)) process.on(sig as NodeJS.Signals, () => stop(kind));
+  // systemd's SIGRTMIN+3/+4/+5 (halt, poweroff, reboot): Node has no names for them.
+  try {
+    const R = native.constants.SIGRTMIN;
+    const kinds: Record<number, ShutdownKind> = { [R + 3]: 'halt', [R + 4]: 'poweroff', [R + 5]: 'reboot' };
+    const fd = native.signalPipe(Object.keys(kinds).map(Number));
+    native.watchFd(fd, () => {
+      const b = Buffer.alloc(16);
+      let n = 0;
+      try { n = readSync(fd, b, 0, b.length, null); } catch { return; }
+      for (let i = 0; i < n; i++) if (kinds[b[i]]) stop(kinds[b[i]]);
+    }).unref();
+  } catch (e) { warn('handle SIGRTMIN+3..5', e); }
   startControlServer(join(cfg.runtimeDir, 'control.sock'), controlVerbs(manager, journal, ids.bootId, stop), {
     peerUid: (sock) => native.peerCred((sock as unknown as { _handle: { fd: number } })._handle.fd).uid,
     readOnly: READ_ONLY_VERBS,

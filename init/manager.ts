@@ -284,9 +284,9 @@ export class Manager {
   }
 
   /** Boot timeline: when each unit started activating and became active (ms since kernel start). */
-  timeline(): { unit: string; activating: number; active: number | null }[] {
+  timeline(): { unit: string; activating: number; active: number | null; after: string[] }[] {
     return [...this.runtimes].filter(([, r]) => r.times.activating !== undefined)
-      .map(([unit, r]) => ({ unit, activating: r.times.activating!, active: r.times.active ?? null }))
+      .map(([unit, r]) => ({ unit, activating: r.times.activating!, active: r.times.active ?? null, after: r.config.deps.after }))
       .sort((a, b) => a.activating - b.activating);
   }
 

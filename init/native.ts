@@ -100,7 +100,7 @@ export type NativeConstants = Readonly<{
   MS_RDONLY: number; MS_NOSUID: number; MS_NODEV: number; MS_NOEXEC: number; MS_REMOUNT: number;
   MS_BIND: number; MS_REC: number; MS_MOVE: number; MS_PRIVATE: number; MS_SLAVE: number;
   MS_SHARED: number; MS_RELATIME: number; MNT_DETACH: number; MNT_FORCE: number; WNOHANG: number;
-  RB_AUTOBOOT: number; RB_POWER_OFF: number; RB_HALT_SYSTEM: number; RB_DISABLE_CAD: number; RB_ENABLE_CAD: number;
+  SIGRTMIN: number; RB_AUTOBOOT: number; RB_POWER_OFF: number; RB_HALT_SYSTEM: number; RB_DISABLE_CAD: number; RB_ENABLE_CAD: number;
 }>;
 
 /** The helper: one function per syscall, each synchronous, each throwing a NativeError. */
@@ -135,6 +135,8 @@ export interface Native {
   watchFd(fd: number, callback: () => void): FdWatcher;
   /** getsockopt(SO_PEERCRED) of a connected unix stream socket: who connected. */
   peerCred(fd: number): { pid: number; uid: number; gid: number };
+  /** Handles the given signals in C; each delivery becomes one byte (the signal number) on the returned pipe. */
+  signalPipe(signals: number[]): number;
   /** A bound CLOEXEC socket, listening if 'stream', at "8080" (IPv6 any, dual stack; IPv4 if no IPv6), "1.2.3.4:80", "[::1]:80", "/path" or "@name". */
   listenSocket(kind: 'stream' | 'dgram', address: string, opts?: ListenOptions): number;
   /** getsockname(2)'s port of an IPv4/IPv6 socket (what port 0 became). */

@@ -133,7 +133,8 @@ export class ServiceRunner {
       const extra: Record<string, string> = { ...stepEnv };
       if (creds) Object.assign(extra, { USER: creds.name, LOGNAME: creds.name, HOME: creds.home });
       if (this.ctx.notifySocket && s.type === 'notify') extra.NOTIFY_SOCKET = this.ctx.notifySocket;
-      if (sockets.fds.length) Object.assign(extra, { LISTEN_FDS: String(sockets.fds.length), LISTEN_FDNAMES: sockets.names.join(':') });
+      // LISTEN_PID is the child's own pid: the helper writes it in after fork (the 0 is a placeholder).
+      if (sockets.fds.length) Object.assign(extra, { LISTEN_FDS: String(sockets.fds.length), LISTEN_FDNAMES: sockets.names.join(':'), LISTEN_PID: '0' });
       const env = buildEnvironment(BASE_ENV, s.environment, s.environmentFiles, extra);
       const argv = cmd.noSubstitution ? cmd.argv : expandCommandVariables(cmd.argv, env);
       const stdio = this.stdio(s.standardOutput, s.standardError, closeAfter);
@@ -150,8 +151,6 @@ export class ServiceRunner {
         setsid: true,
       };
       if (s.standardInput !== 'null' && s.ttyPath) opts.tty = s.ttyPath;
-      // LISTEN_PID must be the service's own pid, which only exists after fork: systemd sets it in
-      // the child; we pass the fds and let LISTEN_PID be checked loosely (most daemons skip it).
       ({ pid, exited } = this.ctx.table.spawn(opts));
     } catch (e) {
       for (const fd of closeAfter) { try { closeSync(fd); } catch { /* already closed */ } }

@@ -195,6 +195,7 @@ static napi_value init(napi_env env, napi_value exports) {
   K("MS_REC", MS_REC); K("MS_MOVE", MS_MOVE); K("MS_PRIVATE", MS_PRIVATE);
   K("MS_SLAVE", MS_SLAVE); K("MS_SHARED", MS_SHARED); K("MS_RELATIME", MS_RELATIME);
   K("MNT_DETACH", MNT_DETACH); K("MNT_FORCE", MNT_FORCE); K("WNOHANG", WNOHANG);
+  K("SIGRTMIN", (uint32_t)SIGRTMIN);
   K("RB_AUTOBOOT", (uint32_t)LINUX_REBOOT_CMD_RESTART);
   K("RB_POWER_OFF", (uint32_t)LINUX_REBOOT_CMD_POWER_OFF);
   K("RB_HALT_SYSTEM", (uint32_t)LINUX_REBOOT_CMD_HALT);
@@ -211,7 +212,7 @@ static napi_value init(napi_env env, napi_value exports) {
       FN("ifUp", js_if_up), FN("pipe", js_pipe), FN("unixDgramSocket", js_unix_dgram_socket),
       FN("recvCred", js_recv_cred), FN("sendDgram", js_send_dgram),
       FN("listenSocket", js_listen_socket), FN("localPort", js_local_port),
-      FN("watchFd", js_watch_fd), FN("peerCred", js_peer_cred),
+      FN("watchFd", js_watch_fd), FN("peerCred", js_peer_cred), FN("signalPipe", js_signal_pipe),
       {"constants", NULL, NULL, NULL, NULL, c, napi_enumerable, NULL},
   };
 #undef FN

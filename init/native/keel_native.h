@@ -74,6 +74,7 @@ bool bind_unix(napi_env env, int fd, const char *path, const struct sockaddr_un 
 napi_value js_spawn(napi_env env, napi_callback_info info);             /* spawn.c */
 napi_value js_pipe(napi_env env, napi_callback_info info);              /* sockets.c */
 napi_value js_unix_dgram_socket(napi_env env, napi_callback_info info); /* sockets.c */
+napi_value js_signal_pipe(napi_env env, napi_callback_info info);    /* signals.c */
 napi_value js_peer_cred(napi_env env, napi_callback_info info);
 napi_value js_recv_cred(napi_env env, napi_callback_info info);         /* sockets.c */
 napi_value js_send_dgram(napi_env env, napi_callback_info info);        /* sockets.c */

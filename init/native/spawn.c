@@ -122,8 +122,19 @@ static void set_credentials(const spawn_opts *o, int errfd) {
   if (o->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(errfd, ST_NO_NEW_PRIVS, errno, 0);
 }
 
+/* Writes getpid() into the LISTEN_PID= entry: async-signal-safe, no allocation. */
+static void set_listen_pid(const spawn_opts *o) {
+  char digits[24];
+  int n = 0;
+  for (pid_t pid = getpid(); n == 0 || pid > 0; pid /= 10) digits[n++] = (char)('0' + pid % 10);
+  char *p = o->listen_pid + 11;
+  while (n) *p++ = digits[--n];
+  *p = '\0';
+}
+
 static void __attribute__((noreturn)) exec_cands(const spawn_opts *o, int errfd) {
   bool denied = false;
+  if (o->listen_pid) set_listen_pid(o);
   int denied_at = -1;
   for (size_t i = 0; i < o->ncands; i++) {
     execve(o->cands[i], o->argv, o->envp);

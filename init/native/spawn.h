@@ -27,6 +27,7 @@ typedef struct {
   int nice;
   int64_t uid, gid, umask;      /* -1 = leave alone */
   gid_t *groups;
+  char *listen_pid;              /* the envp entry "LISTEN_PID=..." (room for 20 digits), or NULL */
   unsigned max_fd;              /* bound of the close loop when close_range is missing */
 } spawn_opts;
 

@@ -227,5 +227,14 @@ bool parse_spawn(napi_env env, napi_value opts, spawn_opts *o) {
   struct rlimit rl;
   o->max_fd = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (unsigned)rl.rlim_cur : 65536;
   if (!build_cands(o)) return no_memory(env);
+  /* Socket activation: sd_listen_fds() checks LISTEN_PID against getpid(), a pid that exists only
+   * after fork. Give the entry room; the child writes its own pid into it before execve. */
+  for (char **e = o->envp; *e; e++) {
+    if (strncmp(*e, "LISTEN_PID=", 11) != 0) continue;
+    char *room = realloc(*e, 32);
+    if (!room) return no_memory(env);
+    *e = o->listen_pid = room;
+    break;
+  }
   return true;
 }

@@ -73,9 +73,23 @@ describe('services in QEMU (multi-user, ssh, keel status)', function () {
     assert.equal(kernel.out, '1');
   });
 
-  it('powers off cleanly, stopping units first', async () => {
+  it('puts each service in its own cgroup with MemoryMax= and TasksMax= enforced', async () => {
+    const unit = "[Service]\\nMemoryMax=16M\\nTasksMax=4\\nExecStart=/bin/sh -c 'sleep 1000 & sleep 1000 & exec sleep 1000'\\n";
+    const hog = "[Service]\\nType=oneshot\\nMemoryMax=16M\\nExecStart=/bin/sh -c 'dd if=/dev/zero of=/dev/null bs=64M count=1 && echo survived'\\n";
+    const r = await vm.sh(`printf "${unit}" > /etc/systemd/system/lim.service && printf "${hog}" > /etc/systemd/system/hog.service && keel daemon-reload && keel start lim.service && cat /sys/fs/cgroup/system.slice/lim.service/memory.max /sys/fs/cgroup/system.slice/lim.service/pids.max && keel status lim.service`);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /^16777216\n4\n/);
+    assert.match(r.out, /Tasks: 3/);
+    assert.match(r.out, /Memory: [\d.]+[KM]/);
+    const h = await vm.sh('keel start hog.service; keel status hog.service -n 20');
+    assert.match(h.out, /Active: failed/);
+    assert.doesNotMatch(h.out, /survived/);
+  });
+
+  it('powers off cleanly on SIGRTMIN+4, stopping units first', async () => {
     const from = vm.mark();
-    vm.type('poweroff');
+    // systemd's "poweroff" signal: SIGRTMIN (34) + 4.
+    vm.type('kill -38 1');
     assert.equal(await vm.exited(), 0);
     assert.match(vm.console.slice(from), /keel: poweroff: stopping units/);
   });

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { ContainedInit, testTarget } from './contained-init.js';
 
 describe('init as PID 1 (namespaces, real processes)', function () {
@@ -24,6 +25,13 @@ describe('init as PID 1 (namespaces, real processes)', function () {
     assert.ok(logs.logs.length > 0);
     const alog = await init.ctl('logs', { unit: 'a.service' });
     assert.ok(alog.some((e: any) => e.message === 'a-ran'), JSON.stringify(alog));
+    // The boot timeline: b waited for a, so the critical chain of the target runs through both.
+    const chain = init.keel('analyze', 'critical-chain', 'test.target');
+    assert.equal(chain.code, 0, chain.stderr);
+    assert.match(chain.stdout, /^test\.target @/);
+    assert.match(chain.stdout, /b\.service @[\d.]+m?s/);
+    assert.ok(chain.stdout.indexOf('b.service') < chain.stdout.indexOf('a.service'), chain.stdout);
+    assert.match(init.keel('analyze', 'blame').stdout, /a\.service/);
   });
 
   it('stops a service with SIGTERM and records why it failed', async () => {
@@ -72,17 +80,26 @@ describe('init as PID 1 (namespaces, real processes)', function () {
   });
 
   it('runs a timer with a short OnActiveSec and a socket-activated service', async () => {
+    const sockPath = `/tmp/keel-sock-${process.pid}/echo.sock`;
     init = await ContainedInit.start({
       'test.target': testTarget('tick.timer', 'echo.socket'),
       'tick.timer': '[Timer]\nOnActiveSec=300ms\n',
       'tick.service': '[Service]\nType=oneshot\nExecStart=/bin/sh -c "echo tick"\n',
-      'echo.socket': '[Socket]\nListenStream=127.0.0.1:0\n',
-      'echo.service': '[Service]\nExecStart=/bin/sh -c "echo fds=$LISTEN_FDS; exec sleep 1000"\n',
+      'echo.socket': `[Socket]\nListenStream=${sockPath}\n`,
+      'echo.service': // ($$$$ is how a unit file says the shell's $$: systemd turns $$ into $.)
+      '[Service]\nExecStart=/bin/sh -c \'echo "fds=$LISTEN_FDS pid-matches=$([ "$LISTEN_PID" = "$$$$" ] && echo yes)"; exec sleep 1000\'\n',
     });
     const tick = await init.until('tick.service', (s) => s.logs.some((e: any) => e.message === 'tick'));
     assert.ok(tick);
     const sock = await init.ctl('status', { unit: 'echo.socket' });
     assert.equal(sock.activeState, 'active');
     assert.equal(sock.subState, 'listening');
+    assert.equal((await init.ctl('status', { unit: 'echo.service' })).activeState, 'inactive', 'not started before traffic');
+    // Traffic starts the service, which gets the listening socket as fd 3 and its own LISTEN_PID.
+    const c = connect(sockPath);
+    c.on('error', () => {});
+    const svc = await init.until('echo.service', (s) => s.logs.some((e: any) => e.message.startsWith('fds=')));
+    c.destroy();
+    assert.ok(svc.logs.some((e: any) => e.message === 'fds=1 pid-matches=yes'), JSON.stringify(svc.logs));
   });
 });
