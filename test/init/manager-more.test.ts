@@ -53,6 +53,37 @@ describe('init as PID 1: service types, kill modes, files', function () {
     });
   }
 
+  it('KillMode=none leaves everything running, and TimeoutStartSec= fails a start that never gets ready', async () => {
+    init = await ContainedInit.start({
+      'test.target': testTarget(),
+      'none.service': '[Service]\nKillMode=none\nExecStart=/bin/sleep 1000\n',
+      'slow.service': '[Service]\nType=notify\nTimeoutStartSec=1s\nTimeoutStopSec=1s\nExecStart=/bin/sleep 1000\n',
+    });
+    const s = await (async () => { await init!.ctl('job', { unit: 'none.service', job: 'start' }); return init!.ctl('status', { unit: 'none.service' }); })();
+    await init.ctl('job', { unit: 'none.service', job: 'stop' });
+    let alive = true;
+    try { process.kill(hostPidOf(s.mainPid), 0); } catch { alive = false; }
+    assert.equal(alive, true, 'KillMode=none must not kill the process');
+    const t0 = Date.now();
+    const r = await init.ctl('job', { unit: 'slow.service', job: 'start' });
+    assert.equal(r.result, 'failed');
+    assert.ok(Date.now() - t0 >= 900, 'it waited for the timeout');
+    const slow = await init.ctl('status', { unit: 'slow.service' });
+    assert.equal(slow.activeState, 'failed');
+    assert.equal(slow.result, 'timeout');
+  });
+
+  it('mounts and unmounts a .mount unit', async () => {
+    const where = `/tmp/keel-mnt-${process.pid}`;
+    const name = `${where.slice(1).replace(/-/g, '\\x2d').replace(/\//g, '-')}.mount`;
+    init = await ContainedInit.start({ 'test.target': testTarget(), [name]: `[Mount]\nWhat=tmpfs\nWhere=${where}\nType=tmpfs\nOptions=size=1m,mode=0700\n` });
+    assert.equal((await init.ctl('job', { unit: name, job: 'start' })).result, 'done');
+    const st = await init.ctl('status', { unit: name });
+    assert.equal(st.subState, 'mounted');
+    assert.equal((await init.ctl('job', { unit: name, job: 'stop' })).result, 'done');
+    assert.equal((await init.ctl('status', { unit: name })).activeState, 'inactive');
+  });
+
   it('applies Environment=, EnvironmentFile=, WorkingDirectory= and User=', async () => {
     const envFile = '/tmp/keel-envfile-' + process.pid;
     writeFileSync(envFile, '# comment\nFROM_FILE="two words"\n');
@@ -147,6 +178,17 @@ describe('init as PID 1: service types, kill modes, files', function () {
     assert.equal(countZombies(init), 0);
   });
 });
+
+/** The host pid of a process known by its pid inside the init's namespace. */
+function hostPidOf(nsPid: number): number {
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    let status = '';
+    try { status = readFileSync(`/proc/${pid}/status`, 'utf8'); } catch { continue; }
+    const m = /^NSpid:\s+(\d+)\s+(\d+)$/m.exec(status);
+    if (m && Number(m[2]) === nsPid && /^Name:\s+sleep/m.test(status)) return Number(m[1]);
+  }
+  throw new Error(`no process with namespace pid ${nsPid}`);
+}
 
 /** Zombies among the processes of the init's pid namespace, seen from the host's /proc. */
 function countZombies(init: ContainedInit): number {
