@@ -32,7 +32,8 @@ async function main(): Promise<void> {
       const pids = readFileSync('/proc/self/task/' + process.pid + '/children', 'utf8').trim().split(/\s+/).map(Number);
       const unshare = pids.find((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'unshare')!;
       const pid1 = Number(readFileSync(`/proc/${unshare}/task/${unshare}/children`, 'utf8').trim().split(/\s+/)[0]);
-      await new Promise((r) => setTimeout(r, 2000));
+      // Let the boot's tail settle (journal writes, cgroup events) before counting idle wakeups.
+      await new Promise((r) => setTimeout(r, 5000));
       rssKiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid1}/status`, 'utf8'))![1]);
       const c0 = ctxSwitches(pid1);
       await new Promise((r) => setTimeout(r, 10_000));
