@@ -3,10 +3,10 @@
 
 /** One step of early boot. Each renders to shell; `fatal` steps stop the boot when they fail. */
 export type EarlyStep =
-  | { kind: 'mount'; what: string; where: string; type: string; options?: string; fatal: boolean; chroot?: string }
+  | { kind: 'mount'; what: string; where: string; type: string; options?: string; fatal: boolean; chroot?: string; onlyIf?: string }
   | { kind: 'mkdir'; path: string }
   | { kind: 'modprobe'; modules: string[] }
-  | { kind: 'find-part'; label: string; variable: string }
+  | { kind: 'find-part'; label: string; variable: string; optional?: boolean }
   | { kind: 'mkfs-if-blank'; device: string; label: string }
   | { kind: 'move'; from: string; to: string }
   | { kind: 'switch-root'; root: string; init: string[] };
@@ -36,6 +36,9 @@ export function earlyBootPlan(opts: EarlyPlanOptions): EarlyStep[] {
     // Mounted from inside the new root, so the layer paths the kernel records (and shows in
     // /proc/mounts) are the ones the running system sees.
     { kind: 'mount', what: 'overlay', where: '/etc', type: 'overlay', chroot: '/sysroot', options: `lowerdir=/etc,upperdir=${OVERLAY_IN_ROOT}/upper,workdir=${OVERLAY_IN_ROOT}/work`, fatal: true },
+    // The vendor's files (cloud-config.yml, grub.cfg), read-only; an image without OEM still boots.
+    { kind: 'find-part', label: 'OEM', variable: 'OEM_DEV', optional: true },
+    { kind: 'mount', what: '$OEM_DEV', where: '/sysroot/usr/share/oem', type: 'ext4', options: 'ro,nodev,nosuid', fatal: false, onlyIf: 'OEM_DEV' },
     { kind: 'mount', what: 'tmpfs', where: '/sysroot/run', type: 'tmpfs', options: 'nosuid,nodev,mode=0755', fatal: true },
     { kind: 'mount', what: 'tmpfs', where: '/sysroot/tmp', type: 'tmpfs', options: 'nosuid,nodev,mode=1777', fatal: true },
     { kind: 'move', from: '/proc', to: '/sysroot/proc' },
@@ -61,7 +64,7 @@ done
 # Partitions appear asynchronously once the disk driver binds: poll sysfs for the GPT name.
 find_part() {
   i=0
-  while [ $i -lt 200 ]; do
+  while [ $i -lt "\${2:-200}" ]; do
     for u in /sys/class/block/*/uevent; do
       if grep -qx "PARTNAME=$1" "$u" 2>/dev/null; then
         echo "/dev/$(sed -n 's/^DEVNAME=//p' "$u")"; return 0
@@ -77,6 +80,7 @@ find_part() {
 export function stepToShell(s: EarlyStep): string {
   switch (s.kind) {
     case 'mount':
+      if (s.onlyIf) return `if [ -n "$${s.onlyIf}" ]; then mount -t ${s.type}${s.options ? ` -o ${s.options}` : ''} ${s.what} ${s.where} || echo "keel-initramfs: cannot mount ${s.what} on ${s.where}" >/dev/console; fi`;
       if (s.chroot) return `chroot ${s.chroot} /bin/mount -t ${s.type}${s.options ? ` -o ${s.options}` : ''} ${s.what} ${s.where}${s.fatal ? ` || fatal "cannot mount ${s.what} on ${s.where}"` : ''}`;
       return `mkdir -p ${s.where}; mount -t ${s.type}${s.options ? ` -o ${s.options}` : ''} ${s.what} ${s.where}${s.fatal ? ` || fatal "cannot mount ${s.what} on ${s.where}"` : ''}`;
     case 'mkdir':
@@ -84,7 +88,7 @@ export function stepToShell(s: EarlyStep): string {
     case 'modprobe':
       return s.modules.map((m) => `modprobe -q ${m}`).join('\n');
     case 'find-part':
-      return `${s.variable}=$(find_part "${s.label}") || fatal "cannot find partition ${s.label}"`;
+      return s.optional ? `${s.variable}=$(find_part "${s.label}" 20) || ${s.variable}=` : `${s.variable}=$(find_part "${s.label}") || fatal "cannot find partition ${s.label}"`;
     case 'mkfs-if-blank':
       // First boot: ROOT is blank; make ext4 at the partition's real size, using mkfs from USR.
       // ext2/3/4 superblock magic 0xEF53 (little endian) at byte 1080.

@@ -20,7 +20,7 @@ const PROFILE = 'export PATH=/usr/sbin:/usr/bin:/sbin:/bin\nexport PS1=\'\\u@\\h
 /** The layout Keel lays over the base tree. Host files (init bundle, addon, initrd) are copied in. */
 export function rootPlan(def: ImageDef, epoch: number, files: { init: string; cli: string; native: string; initrd: string }): FsOp[] {
   return [
-    ...['dev', 'proc', 'sys', 'run', 'tmp', 'var', 'etc', 'boot', 'usr/lib/keel', 'usr/lib/systemd/system', 'etc/systemd/system']
+    ...['dev', 'proc', 'sys', 'run', 'tmp', 'var', 'etc', 'boot', 'usr/lib/keel', 'usr/share/oem', 'usr/lib/systemd/system', 'etc/systemd/system']
       .map((path): FsOp => ({ op: 'mkdir', path })),
     // State lives on /var (ROOT); these top-level names point there, as on Container Linux.
     { op: 'symlink', path: 'home', target: 'var/home' },

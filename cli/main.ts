@@ -23,6 +23,7 @@ const VERBS: Record<string, () => Promise<{ verb: Verb }>> = {
   'list-units': () => import('./list-units.js'),
   logs: () => import('./logs.js'),
   mask: () => import('./mask.js'),
+  network: () => import('./network.js'),
   poweroff: () => import('./poweroff.js'),
   qemu: () => import('./qemu.js'),
   reboot: () => import('./reboot.js'),
