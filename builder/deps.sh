@@ -7,6 +7,7 @@ PACKAGES=(
   squashfs-tools dosfstools mtools            # USR squashfs, ESP vfat (rootless)
   fdisk gdisk e2fsprogs kmod cpio             # checks of the GPT, OEM/ROOT ext4, depmod, cpio in tests
   cryptsetup-bin xz-utils util-linux dpkg apt tar binutils
+  genisoimage openssh-client python3   # config-drive ISOs, ssh and notify in tests
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -84,7 +84,7 @@ export function makeOverlay(image: string, dir: string): string {
 }
 
 /** Options of launchVm: the image and how to boot it. */
-export interface LaunchOptions { image: string; uefi?: boolean; memoryMiB?: number; sshPort?: number; userData?: string; interactive?: boolean; stateDir?: string; accel?: 'kvm' | 'tcg' }
+export interface LaunchOptions { image: string; uefi?: boolean; memoryMiB?: number; sshPort?: number; userData?: string; interactive?: boolean; stateDir?: string; accel?: 'kvm' | 'tcg'; extraDrives?: string[] }
 
 /** Starts QEMU on an overlay of `image`; returns the child (serial on its stdio). */
 export function launchVm(o: LaunchOptions): { child: ChildProcess; args: string[]; stateDir: string; accel: 'kvm' | 'tcg' } {
@@ -100,7 +100,9 @@ export function launchVm(o: LaunchOptions): { child: ChildProcess; args: string[
   }
   if (o.userData) readFileSync(o.userData); // fail here, clearly, if it is unreadable
   const accel = o.accel ?? (probeKvm() ? 'kvm' : 'tcg');
-  const args = qemuArgs({ disk, uefi: o.uefi, varsFile, memoryMiB: o.memoryMiB, accel, sshPort: o.sshPort, userData: o.userData, interactive: o.interactive });
+  // Extra read-only disks (a config drive, say) come after the system disk, as vdb, vdc, ...
+  const extra = (o.extraDrives ?? []).flatMap((f) => ['-drive', `if=virtio,format=raw,readonly=on,file=${resolve(f)}`]);
+  const args = qemuArgs({ disk, uefi: o.uefi, varsFile, memoryMiB: o.memoryMiB, accel, sshPort: o.sshPort, userData: o.userData, interactive: o.interactive, extra });
   const stdio: StdioOptions = o.interactive ? 'inherit' : ['pipe', 'pipe', 'pipe'];
   const child = spawn(which('qemu-system-x86_64'), args, { stdio });
   return { child, args, stateDir, accel };

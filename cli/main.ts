@@ -33,6 +33,7 @@ const VERBS: Record<string, () => Promise<{ verb: Verb }>> = {
   status: () => import('./status.js'),
   stop: () => import('./stop.js'),
   unmask: () => import('./unmask.js'),
+  validate: () => import('./validate.js'),
 };
 
 function help(): string {

@@ -7,6 +7,7 @@ import { writeAtomic } from './atomic.js';
 import { decodeContent, parsePermissions } from './decode.js';
 import { upsertUser, type UserDb, type UserSpec } from './users-db.js';
 import { parseGroup, parsePasswd } from '../init/users.js';
+import { ETCD, ETCD2, FLANNEL, FLEET, LOCKSMITH, sectionEnvironment, type FieldSpec } from './schema-sections.js';
 
 /** The keys the applier reads (names normalised to `_`), as the validator's typed config gives them. */
 export interface ApplyConfig {
@@ -62,10 +63,10 @@ export function mergeAuthorizedKeys(existing: string, keys: string[]): string {
   return [...kept, KEYS_BEGIN, ...keys.map((k) => k.trim()), KEYS_END, ''].join('\n');
 }
 
-/** The drop-in of environment variables coreos-cloudinit wrote for etcd, fleet, locksmith, flannel. */
-export function environmentDropIn(prefix: string, values: Record<string, unknown>): string {
-  const lines = Object.entries(values).sort(([a], [b]) => (a < b ? -1 : 1))
-    .map(([k, v]) => `Environment="${prefix}${k.toUpperCase().replace(/-/g, '_')}=${String(v).replace(/(["\\])/g, '\\$1')}"`);
+/** The drop-in of environment variables coreos-cloudinit wrote for etcd, fleet, locksmith, flannel
+ *  (variable names from each section's field table: LOCKSMITHD_REBOOT_WINDOW_START, FLANNELD_IFACE...). */
+export function environmentDropIn(table: Record<string, FieldSpec>, values: Record<string, unknown>): string {
+  const lines = sectionEnvironment(table, values).map(([k, v]) => `Environment="${k}=${v.replace(/(["\\])/g, '\\$1')}"`);
   return `[Service]\n${lines.join('\n')}\n`;
 }
 
@@ -134,12 +135,12 @@ export async function applyCloudConfig(cfg: ApplyConfig, env: ApplyEnv): Promise
 async function applyUnits(cfg: ApplyConfig, env: ApplyEnv, step: (what: string, fn: () => void | Promise<void>) => Promise<void>): Promise<void> {
   const at = (p: string) => join(env.root, p);
   const c = cfg.coreos ?? {};
-  const dropIns: [string, string, Record<string, unknown> | undefined][] = [
-    ['etcd2.service', 'ETCD_', c.etcd2], ['etcd.service', 'ETCD_', c.etcd], ['fleet.service', 'FLEET_', c.fleet],
-    ['flanneld.service', 'FLANNELD_', c.flannel], ['locksmithd.service', 'LOCKSMITHD_', c.locksmith],
+  const dropIns: [string, Record<string, FieldSpec>, Record<string, unknown> | undefined][] = [
+    ['etcd2.service', ETCD2, c.etcd2], ['etcd.service', ETCD, c.etcd], ['fleet.service', FLEET, c.fleet],
+    ['flanneld.service', FLANNEL, c.flannel], ['locksmithd.service', LOCKSMITH, c.locksmith],
   ];
-  for (const [unit, prefix, values] of dropIns) {
-    if (values && Object.keys(values).length) await step(`configure ${unit}`, () => writeAtomic(at(`/run/systemd/system/${unit}.d/20-cloudinit.conf`), environmentDropIn(prefix, values)));
+  for (const [unit, table, values] of dropIns) {
+    if (values && Object.keys(values).length) await step(`configure ${unit}`, () => writeAtomic(at(`/run/systemd/system/${unit}.d/20-cloudinit.conf`), environmentDropIn(table, values)));
   }
   if (c.update && Object.keys(c.update).length) {
     const u = c.update;

@@ -14,7 +14,7 @@ const str = (v: unknown, what: string): string => {
 export const READ_ONLY_VERBS = new Set(['system-status', 'status', 'list-units', 'timeline']);
 
 /** The verb table for startControlServer. */
-export function controlVerbs(m: Manager, journal: Journal, bootId: string, shutdown: (kind: ShutdownKind) => void): Record<string, VerbHandler> {
+export function controlVerbs(m: Manager, journal: Journal, bootId: string, shutdown: (kind: ShutdownKind) => void, cloudConfig: () => unknown[] = () => []): Record<string, VerbHandler> {
   const fileOp = (op: 'enable' | 'disable' | 'mask' | 'unmask'): VerbHandler => async (args) => {
     const units = Array.isArray(args.units) ? args.units.map(String) : [];
     const changes: FileChange[] = [];
@@ -31,7 +31,7 @@ export function controlVerbs(m: Manager, journal: Journal, bootId: string, shutd
   return {
     'system-status': () => ({
       state: m.queuedJobs > 0 ? 'starting' : m.failed().length ? 'degraded' : 'running', jobs: m.queuedJobs, failed: m.failed(),
-      units: m.runtimes.size, bootId,
+      units: m.runtimes.size, bootId, cloudConfig: cloudConfig(),
     }),
     // Only root sees log lines in status, as only privileged users read the journal.
     status: (args, ctx) => m.status(str(args.unit, 'unit'), ctx.uid === 0 && typeof args.lines === 'number' ? args.lines : ctx.uid === 0 ? 10 : 0),

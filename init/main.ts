@@ -20,6 +20,9 @@ import { startControlServer } from './control.js';
 import { controlVerbs, READ_ONLY_VERBS } from './control-verbs.js';
 import { startNotifySocket } from './notify.js';
 import { realUnitFs } from '../units/real-fs.js';
+import { runCloudConfig, type UserDataOutcome } from '../cloud-config/boot.js';
+import { realDatasourceEnv } from '../cloud-config/datasources.js';
+import type { UnitOps } from '../cloud-config/apply.js';
 import { log, warn } from './log.js';
 
 const readText = (p: string) => { try { return readFileSync(p, 'utf8'); } catch { return ''; } };
@@ -106,13 +109,26 @@ function boot(): void {
       for (let i = 0; i < n; i++) if (kinds[b[i]]) stop(kinds[b[i]]);
     }).unref();
   } catch (e) { warn('handle SIGRTMIN+3..5', e); }
-  startControlServer(join(cfg.runtimeDir, 'control.sock'), controlVerbs(manager, journal, ids.bootId, stop), {
+  const systemState: { cloudConfig: () => UserDataOutcome[] } = { cloudConfig: () => [] };
+  startControlServer(join(cfg.runtimeDir, 'control.sock'), controlVerbs(manager, journal, ids.bootId, stop, () => systemState.cloudConfig()), {
     peerUid: (sock) => native.peerCred((sock as unknown as { _handle: { fd: number } })._handle.fd).uid,
     readOnly: READ_ONLY_VERBS,
     onError: (e) => warn('answer on the control socket', e),
   });
   const target = cfg.defaultTarget;
-  manager.job(target, 'start').then((result) => {
+  let userData: UserDataOutcome[] = [];
+  const cloudConfig = cfg.contained ? Promise.resolve([]) : runCloudConfig(
+    realDatasourceEnv((dev, where, type) => native.mount(dev, where, type, native.constants.MS_RDONLY, null), (m) => journal.append('cloud-config', m)),
+    { root: '/', setHostname: (n) => native.sethostname(n), addresses: {}, units: cloudConfigUnitOps(manager) },
+    (m) => { journal.append('cloud-config', m); log(m); },
+    async (path) => {
+      writeFileSync('/run/systemd/system/user-data-script.service', `[Unit]\nDescription=User-data script\n[Service]\nType=oneshot\nExecStart=${path}\n`);
+      manager!.load();
+      manager!.job('user-data-script.service', 'start').catch(() => {});
+    },
+  );
+  systemState.cloudConfig = () => userData;
+  cloudConfig.then((o) => { userData = o; }, (e) => warn('apply cloud-config', e)).then(() => manager!.job(target, 'start')).then((result) => {
     // The one machine-readable line: seconds since the kernel started, and since the init did.
     const now = uptime();
     if (result !== 'done') {
@@ -123,6 +139,26 @@ function boot(): void {
   }, (e) => warn(`start ${target}`, e));
   // Keep the event loop alive forever: PID 1 must never run out of work and exit.
   setInterval(() => {}, 2 ** 31 - 1);
+}
+
+/** cloud-config's coreos.units operations, done by the manager in this process. */
+function cloudConfigUnitOps(m: Manager): UnitOps {
+  const active = (n: string) => ['active', 'reloading', 'activating'].includes(m.status(n, 0).activeState);
+  return {
+    daemonReload: () => { m.load(); },
+    enable: (n) => { m.files.enable(n); },
+    mask: (n) => { m.files.mask(n); },
+    unmask: (n) => { m.files.unmask(n); },
+    command: async (n, c) => {
+      switch (c) {
+        case 'start': case 'stop': case 'restart': case 'reload': return m.job(n, c);
+        case 'try-restart': return active(n) ? m.job(n, 'restart') : 'done';
+        case 'reload-or-restart': return m.job(n, m.lookup(n)?.service?.execReload.length ? 'reload' : 'restart');
+        case 'reload-or-try-restart': return active(n) ? m.job(n, m.lookup(n)?.service?.execReload.length ? 'reload' : 'restart') : 'done';
+        default: throw new Error(`unknown command "${c}"`);
+      }
+    },
+  };
 }
 
 /** When the default target cannot be reached, a root shell on the console (like emergency.target). */

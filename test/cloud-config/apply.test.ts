@@ -47,7 +47,8 @@ describe('cloud-config apply (temporary root)', () => {
         { path: '/etc/after-bad', content: 'still written' },
       ],
       coreos: {
-        etcd2: { name: 'node1', 'advertise-client-urls': 'http://$private_ipv4:2379' },
+        etcd2: { name: 'node1', advertise_client_urls: 'http://$private_ipv4:2379' },
+        locksmith: { window_start: 'Sun 1:00', window_length: '2h' },
         update: { reboot_strategy: 'off', group: 'stable' },
         units: [
           { name: 'hello.service', content: '[Service]\nExecStart=/bin/true\n', enable: true, command: 'start', drop_ins: [{ name: 'env.conf', content: '[Service]\nEnvironment=A=1\n' }] },
@@ -83,6 +84,7 @@ describe('cloud-config apply (temporary root)', () => {
     assert.throws(() => lstatSync(join(root, 'usr/bin/nope')));
     assert.equal(readFileSync(join(root, 'etc/environment'), 'utf8'), 'COREOS_PRIVATE_IPV4=10.0.2.15\n');
     assert.match(readFileSync(join(root, 'run/systemd/system/etcd2.service.d/20-cloudinit.conf'), 'utf8'), /Environment="ETCD_ADVERTISE_CLIENT_URLS=http:\/\/\$private_ipv4:2379"/);
+    assert.match(readFileSync(join(root, 'run/systemd/system/locksmithd.service.d/20-cloudinit.conf'), 'utf8'), /Environment="LOCKSMITHD_REBOOT_WINDOW_START=Sun 1:00"/);
     assert.equal(readFileSync(join(root, 'etc/keel/update.conf'), 'utf8'), 'GROUP=stable\nREBOOT_STRATEGY=off\n');
     assert.ok(statSync(join(root, 'etc/systemd/system/hello.service')).isFile());
     assert.match(readFileSync(join(root, 'etc/systemd/system/hello.service.d/env.conf'), 'utf8'), /A=1/);
