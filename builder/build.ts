@@ -20,6 +20,7 @@ import { silentProgress, type Progress } from './progress.js';
 import { rootPlan } from './root-plan.js';
 import { enableInTree } from './enable-units.js';
 import { missingLibraries } from './check-libs.js';
+import { checkUserDataFile } from '../cloud-config/check-file.js';
 import { BuildError } from './errors.js';
 import { makeExt4, makeSquashfs } from './squashfs.js';
 
@@ -125,6 +126,14 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     if (def.oem) {
       writeFileSync(join(dir, 'oem-release'), `ID=${def.oem.id}\n`);
       writeFileSync(join(dir, 'grub.cfg'), `# OEM ${def.oem.id}: read by keel/grub.cfg before booting a slot.\nset keel_oem_cmdline="${def.oem.kernelArgs}"\n`);
+      if (def.oem.cloudConfig) {
+        // The vendor's cloud-config, applied first at every boot: it must be valid to be baked in.
+        const check = checkUserDataFile(def.oem.cloudConfig);
+        for (const l of check.lines) p.note(l);
+        if (!check.ok) throw new BuildError('EUSERDATA', `cannot bake ${def.oem.cloudConfig} into OEM: it has errors:\n  ${check.lines.join('\n  ')}`, { path: def.oem.cloudConfig });
+        writeFileSync(join(dir, 'cloud-config.yml'), readFileSync(def.oem.cloudConfig));
+        utimesSync(join(dir, 'cloud-config.yml'), epoch, epoch);
+      }
       for (const f of ['oem-release', 'grub.cfg']) utimesSync(join(dir, f), epoch, epoch);
       utimesSync(dir, epoch, epoch);
     }

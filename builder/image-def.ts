@@ -58,7 +58,7 @@ export const imageSchema = {
       type: 'object',
       additionalProperties: false,
       required: ['id'],
-      properties: { id: { type: 'string', pattern: '^[a-z0-9-]+$' }, kernelArgs: { type: 'string', pattern: '^[^"$\\\\;]*$' } },
+      properties: { id: { type: 'string', pattern: '^[a-z0-9-]+$' }, kernelArgs: { type: 'string', pattern: '^[^"$\\\\;]*$' }, cloudConfig: { type: 'string' } },
     },
     units: {
       type: 'object',
@@ -79,7 +79,7 @@ export interface ImageDef {
   exclude: string[];
   partitions: { esp: number; biosBoot: number; usr: number; oem: number; root: number };
   filesDir: string | null;
-  oem: { id: string; kernelArgs: string } | null;
+  oem: { id: string; kernelArgs: string; cloudConfig: string | null } | null;
   units: { enable: string[] };
 }
 
@@ -132,7 +132,7 @@ export function checkImageDef(doc: unknown, file: string): ImageDef {
     exclude: d.exclude ?? [],
     partitions: sizes,
     filesDir: d.files ? resolve(dirname(file), d.files) : null,
-    oem: d.oem ? { id: d.oem.id, kernelArgs: d.oem.kernelArgs ?? '' } : null,
+    oem: d.oem ? { id: d.oem.id, kernelArgs: d.oem.kernelArgs ?? '', cloudConfig: d.oem.cloudConfig ? resolve(dirname(file), d.oem.cloudConfig) : null } : null,
     units: { enable: d.units?.enable ?? [] },
   };
 }

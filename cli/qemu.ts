@@ -1,6 +1,7 @@
 // keel qemu: boot a built image in QEMU with the serial console on this terminal.
 import type { Verb } from './main.js';
 import { launchVm } from '../builder/qemu.js';
+import { checkUserDataFile } from '../cloud-config/check-file.js';
 
 export const verb: Verb = {
   summary: 'Boot out/keel.img in QEMU on a copy-on-write overlay (Ctrl-A x quits).',
@@ -18,6 +19,13 @@ export const verb: Verb = {
     const sshPort = Number(v['ssh-port']);
     if (!Number.isInteger(memoryMiB) || memoryMiB < 128) throw new TypeError(`--memory must be a number of MiB >= 128, received ${JSON.stringify(v.memory)}`);
     if (!Number.isInteger(sshPort) || sshPort < 1 || sshPort > 65535) throw new TypeError(`--ssh-port must be a port number, received ${JSON.stringify(v['ssh-port'])}`);
+    const userData = v['user-data'] as string | undefined;
+    if (userData) {
+      // Check before booting: a bad document would only be reported inside the machine.
+      const check = checkUserDataFile(userData);
+      for (const l of check.lines) process.stderr.write(`${l}\n`);
+      if (!check.ok) { process.stderr.write(`keel qemu: not booting: fix ${userData} first (keel validate ${userData})\n`); return 1; }
+    }
     const vm = launchVm({
       image: String(v.image), uefi: !!v.uefi, memoryMiB, sshPort, userData: v['user-data'] as string | undefined,
       interactive: true, stateDir: v.state as string | undefined,
