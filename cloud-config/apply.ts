@@ -142,6 +142,12 @@ async function applyUnits(cfg: ApplyConfig, env: ApplyEnv, step: (what: string, 
   for (const [unit, table, values] of dropIns) {
     if (values && Object.keys(values).length) await step(`configure ${unit}`, () => writeAtomic(at(`/run/systemd/system/${unit}.d/20-cloudinit.conf`), environmentDropIn(table, values)));
   }
+  if (c.oem && Object.keys(c.oem).length) {
+    // coreos.oem: /etc/oem-release, as coreos-cloudinit wrote it (ID, VERSION_ID, NAME, HOME_URL, BUG_REPORT_URL).
+    const o = c.oem as Record<string, unknown>;
+    const fields: [string, string][] = [['ID', 'id'], ['VERSION_ID', 'version_id'], ['NAME', 'name'], ['HOME_URL', 'home_url'], ['BUG_REPORT_URL', 'bug_report_url']];
+    await step('write /etc/oem-release', () => writeAtomic(at('/etc/oem-release'), fields.filter(([, k]) => o[k] !== undefined && o[k] !== '').map(([n, k]) => `${n}=${JSON.stringify(String(o[k]))}\n`).join('')));
+  }
   if (c.update && Object.keys(c.update).length) {
     const u = c.update;
     await step('configure updates', () => writeAtomic(at('/etc/keel/update.conf'),

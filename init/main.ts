@@ -5,6 +5,7 @@
 import { chmodSync, mkdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { enableControllers } from './cgroup.js';
 import { randomBytes } from 'node:crypto';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { native } from './native.js';
 import { ProcessTable } from './process-table.js';
@@ -119,7 +120,7 @@ function boot(): void {
   let userData: UserDataOutcome[] = [];
   const cloudConfig = cfg.contained ? Promise.resolve([]) : runCloudConfig(
     realDatasourceEnv((dev, where, type) => native.mount(dev, where, type, native.constants.MS_RDONLY, null), (m) => journal.append('cloud-config', m)),
-    { root: '/', setHostname: (n) => native.sethostname(n), addresses: {}, units: cloudConfigUnitOps(manager) },
+    { root: '/', setHostname: (n) => native.sethostname(n), addresses: machineAddresses(), units: cloudConfigUnitOps(manager) },
     (m) => { journal.append('cloud-config', m); log(m); },
     async (path) => {
       writeFileSync('/run/systemd/system/user-data-script.service', `[Unit]\nDescription=User-data script\n[Service]\nType=oneshot\nExecStart=${path}\n`);
@@ -139,6 +140,15 @@ function boot(): void {
   }, (e) => warn(`start ${target}`, e));
   // Keep the event loop alive forever: PID 1 must never run out of work and exit.
   setInterval(() => {}, 2 ** 31 - 1);
+}
+
+/** The machine's addresses for $private_ipv4 and friends: what the interfaces have now (a static
+ *  address from an earlier boot, say); empty on a first boot before DHCP. */
+function machineAddresses(): { private_ipv4?: string; private_ipv6?: string } {
+  const all = Object.values(networkInterfaces()).flat().filter((a): a is NonNullable<typeof a> => !!a && !a.internal);
+  const v4 = all.find((a) => a.family === 'IPv4')?.address;
+  const v6 = all.find((a) => a.family === 'IPv6' && !a.address.startsWith('fe80'))?.address;
+  return { ...(v4 ? { private_ipv4: v4 } : {}), ...(v6 ? { private_ipv6: v6 } : {}) };
 }
 
 /** cloud-config's coreos.units operations, done by the manager in this process. */

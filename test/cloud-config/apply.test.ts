@@ -50,6 +50,7 @@ describe('cloud-config apply (temporary root)', () => {
         etcd2: { name: 'node1', advertise_client_urls: 'http://$private_ipv4:2379' },
         locksmith: { window_start: 'Sun 1:00', window_length: '2h' },
         update: { reboot_strategy: 'off', group: 'stable' },
+        oem: { id: 'rackspace', name: 'Rackspace Cloud Servers', version_id: '168.0.0' },
         units: [
           { name: 'hello.service', content: '[Service]\nExecStart=/bin/true\n', enable: true, command: 'start', drop_ins: [{ name: 'env.conf', content: '[Service]\nEnvironment=A=1\n' }] },
           { name: 'rt.service', content: '[Service]\nExecStart=/bin/true\n', runtime: true },
@@ -86,6 +87,7 @@ describe('cloud-config apply (temporary root)', () => {
     assert.match(readFileSync(join(root, 'run/systemd/system/etcd2.service.d/20-cloudinit.conf'), 'utf8'), /Environment="ETCD_ADVERTISE_CLIENT_URLS=http:\/\/\$private_ipv4:2379"/);
     assert.match(readFileSync(join(root, 'run/systemd/system/locksmithd.service.d/20-cloudinit.conf'), 'utf8'), /Environment="LOCKSMITHD_REBOOT_WINDOW_START=Sun 1:00"/);
     assert.equal(readFileSync(join(root, 'etc/keel/update.conf'), 'utf8'), 'GROUP=stable\nREBOOT_STRATEGY=off\n');
+    assert.equal(readFileSync(join(root, 'etc/oem-release'), 'utf8'), 'ID="rackspace"\nVERSION_ID="168.0.0"\nNAME="Rackspace Cloud Servers"\n');
     assert.ok(statSync(join(root, 'etc/systemd/system/hello.service')).isFile());
     assert.match(readFileSync(join(root, 'etc/systemd/system/hello.service.d/env.conf'), 'utf8'), /A=1/);
     assert.ok(statSync(join(root, 'run/systemd/system/rt.service')).isFile());
