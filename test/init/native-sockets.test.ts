@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { once } from 'node:events';
 import { isNativeError, native, type NativeError } from '../../init/native.js';
+import { expectNativeError } from './native-helpers.js';
 
 const execFileAsync = promisify(execFile);
 const NATIVE_JS = new URL('../../init/native.js', import.meta.url).href;
@@ -20,16 +21,6 @@ function runNode(code: string, env: Record<string, string> = {}, wrapper: string
   return execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', env: { ...process.env, NATIVE_JS, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-function expectNativeError(fn: () => unknown, want: { code: string; syscall: string; path?: string; message?: RegExp }): NativeError {
-  let caught: unknown;
-  try { fn(); } catch (e) { caught = e; }
-  assert.ok(isNativeError(caught), `expected a NativeError, got ${String(caught)}`);
-  assert.equal(caught.code, want.code);
-  assert.equal(caught.syscall, want.syscall);
-  if (want.path !== undefined) assert.equal(caught.path, want.path);
-  if (want.message) assert.match(caught.message, want.message);
-  return caught;
-}
 
 function fdFlags(fd: number, pid: number | 'self' = 'self'): number {
   return parseInt(/^flags:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))![1], 8);

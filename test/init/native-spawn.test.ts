@@ -5,19 +5,10 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isNativeError, native, type NativeError, type SpawnOptions } from '../../init/native.js';
+import { expectNativeError } from './native-helpers.js';
 
 const NATIVE_JS = new URL('../../init/native.js', import.meta.url).href;
 
-function expectNativeError(fn: () => unknown, want: { code: string; syscall: string; path?: string; message?: RegExp }): NativeError {
-  let caught: unknown;
-  try { fn(); } catch (e) { caught = e; }
-  assert.ok(isNativeError(caught), `expected a NativeError, got ${String(caught)}`);
-  assert.equal(caught.code, want.code);
-  assert.equal(caught.syscall, want.syscall);
-  if (want.path !== undefined) assert.equal(caught.path, want.path);
-  if (want.message) assert.match(caught.message, want.message);
-  return caught;
-}
 
 let dir: string;
 

@@ -5,6 +5,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isNativeError, native, type NativeError } from '../../init/native.js';
+import { expectNativeError, zombiesOf } from './native-helpers.js';
 
 const NATIVE_JS = new URL('../../init/native.js', import.meta.url).href;
 
@@ -15,26 +16,7 @@ function runNode(code: string, wrapper: string[] = [], env: Record<string, strin
   return execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', env: { ...process.env, NATIVE_JS, ...env }, stdio: ['ignore', 'pipe', 'pipe', ...extra] });
 }
 
-/** Zombie children of `ppid`, from /proc. */
-function zombiesOf(ppid: number): number[] {
-  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).filter((n) => {
-    try {
-      const s = readFileSync(`/proc/${n}/status`, 'utf8');
-      return /^State:\s*Z/m.test(s) && new RegExp(`^PPid:\\s*${ppid}$`, 'm').test(s);
-    } catch { return false; } // gone meanwhile
-  }).map(Number);
-}
 
-function expectNativeError(fn: () => unknown, want: { code: string; syscall: string; path?: string; message?: RegExp }): NativeError {
-  let caught: unknown;
-  try { fn(); } catch (e) { caught = e; }
-  assert.ok(isNativeError(caught), `expected a NativeError, got ${String(caught)}`);
-  assert.equal(caught.code, want.code);
-  assert.equal(caught.syscall, want.syscall);
-  if (want.path !== undefined) assert.equal(caught.path, want.path);
-  if (want.message) assert.match(caught.message, want.message);
-  return caught;
-}
 
 let dir: string;
 

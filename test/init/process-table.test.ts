@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { native, type WaitStatus } from '../../init/native.js';
 import { ProcessTable, signalName, type ExitStatus, type ProcessSys } from '../../init/process-table.js';
+import { zombiesOf } from './native-helpers.js';
 
 const exited = (pid: number, code: number): WaitStatus => ({ pid, status: code << 8, exited: true, code, signaled: false, signal: null });
 const killed = (pid: number, signal: number): WaitStatus => ({ pid, status: signal, exited: false, code: null, signaled: true, signal });
@@ -26,15 +27,6 @@ function fakeSys(script: Array<WaitStatus | null | Error>): ProcessSys & { calls
   return sys;
 }
 
-/** Zombie children of `ppid`, from /proc. */
-function zombiesOf(ppid: number): number[] {
-  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).filter((n) => {
-    try {
-      const s = readFileSync(`/proc/${n}/status`, 'utf8');
-      return /^State:\s*Z/m.test(s) && new RegExp(`^PPid:\\s*${ppid}$`, 'm').test(s);
-    } catch { return false; } // gone meanwhile
-  }).map(Number);
-}
 
 async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
   const until = Date.now() + ms;
