@@ -121,8 +121,9 @@ function boot(): void {
   const cloudConfig = cfg.contained ? Promise.resolve([]) : runCloudConfig(
     realDatasourceEnv((dev, where, type) => native.mount(dev, where, type, native.constants.MS_RDONLY, null), (m) => journal.append('cloud-config', m)),
     { root: '/', setHostname: (n) => native.sethostname(n), addresses: machineAddresses(), units: cloudConfigUnitOps(manager) },
-    (m) => { journal.append('cloud-config', m); log(m); },
+    (m) => { journal.append('cloud-config', m.replace(/^cloud-config: /, '')); log(m); },
     async (path) => {
+      mkdirSync('/run/systemd/system', { recursive: true });
       writeFileSync('/run/systemd/system/user-data-script.service', `[Unit]\nDescription=User-data script\n[Service]\nType=oneshot\nExecStart=${path}\n`);
       manager!.load();
       manager!.job('user-data-script.service', 'start').catch(() => {});

@@ -90,6 +90,22 @@ coreos:
     }
   });
 
+  it('runs a #! user-data script once per boot as a transient unit', async () => {
+    const ud = join(dir, 'script.sh');
+    writeFileSync(ud, '#!/bin/sh\necho "script ran as $(id -un)" >> /var/lib/script-runs\n');
+    const vm = Vm.start({ image: await testImage(), userData: ud });
+    try {
+      await vm.ready();
+      let out = '';
+      for (let i = 0; i < 20 && !out.includes('script ran'); i++) { out = (await vm.sh('cat /var/lib/script-runs 2>/dev/null')).out; if (!out) await new Promise((r) => setTimeout(r, 300)); }
+      assert.equal(out, 'script ran as root');
+      const st = await vm.sh('keel status user-data-script.service');
+      assert.match(st.out, /Loaded: loaded \(\/run\/systemd\/system\/user-data-script\.service/);
+    } finally {
+      vm.kill();
+    }
+  });
+
   it('boots an invalid user-data to multi-user, shows the report, and applies none of it', async () => {
     const ud = join(dir, 'bad.yml');
     writeFileSync(ud, '#cloud-config\nhostname: never-set\nwrite_files:\n  - path: /etc/never\n    content: x\n  bad: [unclosed\n');
