@@ -1,6 +1,6 @@
 // Running a Keel disk in QEMU: arguments (pure), a KVM probe with TCG fallback, and the launch.
 import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BuildError } from './errors.js';
@@ -70,6 +70,14 @@ function runKvmProbe(timeoutMs: number): boolean {
   // The same CPU model as a real boot: KVM here passes a probe with the default CPU and still
   // asserts on the host CPU's MSRs (seen: "failed to set MSR 0x10a"). The probe uses the pc
   // machine because SeaBIOS boots its IDE disk fastest.
+  try {
+    return runProbe(disk, timeoutMs);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function runProbe(disk: string, timeoutMs: number): boolean {
   const r = spawnSync(which('qemu-system-x86_64'), ['-machine', 'pc', '-accel', 'kvm', '-cpu', 'host', '-display', 'none', '-nodefaults', '-no-user-config',
     '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04', '-drive', `if=ide,format=raw,file=${disk}`], { timeout: timeoutMs, stdio: 'ignore' });
   return r.status === 3;
@@ -105,5 +113,7 @@ export function launchVm(o: LaunchOptions): { child: ChildProcess; args: string[
   const args = qemuArgs({ disk, uefi: o.uefi, varsFile, memoryMiB: o.memoryMiB, accel, sshPort: o.sshPort, userData: o.userData, interactive: o.interactive, extra });
   const stdio: StdioOptions = o.interactive ? 'inherit' : ['pipe', 'pipe', 'pipe'];
   const child = spawn(which('qemu-system-x86_64'), args, { stdio });
+  // A state directory we made ourselves goes away with QEMU; one the caller named is kept.
+  if (!o.stateDir) child.on('exit', () => rmSync(stateDir, { recursive: true, force: true }));
   return { child, args, stateDir, accel };
 }
