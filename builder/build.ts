@@ -115,7 +115,9 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     await makeEsp(esp, def.partitions.esp, {
       'EFI/BOOT/BOOTX64.EFI': g.efi,
       'keel/grub.cfg': scratchFile(work, 'grub.cfg', grubConfig(def.kernel.cmdline)),
+      // Two copies of the slot state: GRUB reads the first good one; the OS writes the second first.
       'keel/grubenv': scratchFile(work, 'grubenv', encodeGrubenv(initialGrubenv())),
+      'keel/grubenv2': scratchFile(work, 'grubenv2', encodeGrubenv(initialGrubenv())),
     }, { epoch, volumeId: deterministicGuid(seed, 'esp').slice(0, 8) });
     return g;
   });

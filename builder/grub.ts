@@ -3,12 +3,13 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, requireHostFile } from './host-tools.js';
+import { slotSelectionScript, slotVars } from './slots.js';
 
 /** Label of the ESP's vfat filesystem; the early config searches for it. */
 export const ESP_LABEL = 'KEEL-ESP';
 
 const COMMON = ['part_gpt', 'fat', 'squash4', 'xzio', 'gzio', 'normal', 'linux', 'search', 'search_label',
-  'configfile', 'loadenv', 'regexp', 'test', 'echo', 'ext2', 'serial', 'terminal', 'cat', 'ls', 'halt', 'reboot'];
+  'configfile', 'loadenv', 'regexp', 'test', 'echo', 'ext2', 'true', 'serial', 'terminal', 'cat', 'ls', 'halt', 'reboot'];
 /** GRUB modules built into each image; nothing is loaded from disk later. */
 export const GRUB_MODULES = {
   'x86_64-efi': [...COMMON, 'efi_gop', 'all_video'],
@@ -44,17 +45,15 @@ set timeout=0
 # GRUB 2.06 has no search by partition label: $root looks like "hd0,gpt1", take the disk from it.
 regexp --set=1:keel_disk '^([^,]+),' "$root"
 set keel_esp=$root
-if [ -s ($keel_esp)/keel/grubenv ]; then load_env -f ($keel_esp)/keel/grubenv; fi
 # The OEM partition may add kernel arguments (the QEMU image adds keel.autologin), as Flatcar's does.
 set keel_oem_cmdline=""
 if [ -f ($keel_disk,gpt6)/grub.cfg ]; then source ($keel_disk,gpt6)/grub.cfg; fi
-set default=keel-a
-${entry('A', 3, cmdline)}${entry('B', 4, cmdline)}`;
+${slotSelectionScript(['($keel_esp)/keel/grubenv', '($keel_esp)/keel/grubenv2'])}${entry('A', 3, cmdline)}${entry('B', 4, cmdline)}`;
 }
 
 /** Initial boot state in grubenv: slot A good, B empty. */
 export function initialGrubenv(): [string, string][] {
-  return [['KEEL_ORDER', 'A B'], ['KEEL_A_OK', '1'], ['KEEL_A_TRIES', '0'], ['KEEL_B_OK', '0'], ['KEEL_B_TRIES', '0']];
+  return slotVars({ order: ['A', 'B'], A: { ok: true, tries: 0 }, B: { ok: false, tries: 0 } });
 }
 
 /** Makes BOOTX64.EFI and the BIOS core.img in `dir`; returns their paths and boot.img's. */

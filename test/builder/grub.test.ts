@@ -43,8 +43,9 @@ describe('builder/grub', () => {
     }
   });
 
-  it('defaults to slot A', () => {
-    assert.match(cfg, /^set default=keel-a$/m);
+  it('defaults to slot A, with B as the fallback entry', () => {
+    assert.match(cfg, /^set KEEL_ORDER="A B"$/m);
+    assert.match(cfg, /set default=keel-a; set fallback=keel-b; fi$/m);
     assert.match(cfg, /^set timeout=0$/m);
   });
 
@@ -61,7 +62,9 @@ describe('builder/grub', () => {
 
   it('loads keel/grubenv from the ESP when it is there', () => {
     assert.match(cfg, /^set keel_esp=\$root$/m);
-    assert.match(cfg, /^if \[ -s \(\$keel_esp\)\/keel\/grubenv \]; then load_env -f \(\$keel_esp\)\/keel\/grubenv; fi$/m);
+    // The first good copy of the two wins; only Keel's variables are read from it.
+    assert.match(cfg, /^if load_env -f \(\$keel_esp\)\/keel\/grubenv KEEL_ORDER KEEL_A_OK KEEL_A_TRIES KEEL_B_OK KEEL_B_TRIES; then/m);
+    assert.match(cfg, /^elif load_env -f \(\$keel_esp\)\/keel\/grubenv2 /m);
     assert.ok(cfg.indexOf('load_env') < cfg.indexOf('menuentry'));
   });
 

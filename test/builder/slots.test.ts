@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { chooseSlot, slotState, slotVars, type SlotState } from '../../builder/slots.js';
+
+const st = (order: string, a: [boolean, number], b: [boolean, number]): SlotState =>
+  ({ order: order.split(' ') as SlotState['order'], A: { ok: a[0], tries: a[1] }, B: { ok: b[0], tries: b[1] } });
+
+describe('builder/slots (the rule grub.cfg applies)', () => {
+  it('boots the first OK slot in ORDER without touching TRIES', () => {
+    const r = chooseSlot(st('A B', [true, 0], [false, 0]));
+    assert.equal(r.slot, 'A');
+    assert.equal(r.fallback, 'B');
+    assert.deepEqual(r.next, st('A B', [true, 0], [false, 0]));
+  });
+
+  it('tries a new slot first in ORDER, using up one try each boot, then falls back to the OK slot', () => {
+    let s = st('B A', [true, 0], [false, 3]);
+    const seen: string[] = [];
+    for (let boot = 0; boot < 5; boot++) { const r = chooseSlot(s); seen.push(`${r.slot}${r.next.B.tries}`); s = r.next; }
+    assert.deepEqual(seen, ['B2', 'B1', 'B0', 'A0', 'A0']);
+  });
+
+  it('still boots something when the state is garbage or empty', () => {
+    assert.equal(chooseSlot(slotState(new Map())).slot, 'A');
+    assert.equal(chooseSlot(slotState(new Map([['KEEL_ORDER', 'Z Q'], ['KEEL_A_OK', 'x'], ['KEEL_B_TRIES', '99']]))).slot, 'A');
+    assert.equal(chooseSlot(st('A B', [false, 0], [true, 0])).slot, 'B');
+  });
+
+  it('round-trips through grubenv variables', () => {
+    const s = st('B A', [true, 0], [false, 2]);
+    assert.deepEqual(slotState(new Map(slotVars(s))), s);
+  });
+});

@@ -1,0 +1,75 @@
+// End to end: GRUB's A/B rule on a real boot. A slot with TRIES boots until they run out, each boot
+// using one up (save_env), then the machine is back on the good slot; garbage in grubenv still boots.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeGrubenv } from '../../builder/grubenv.js';
+import { slotVars } from '../../builder/slots.js';
+import { testImage } from './image.js';
+import { Vm } from './vm.js';
+
+/** A copy of the image with USR-A copied into USR-B and the given grubenv contents. */
+function preparedImage(dir: string, image: string, env1: Buffer, env2: Buffer, copyB: boolean): string {
+  const out = join(dir, `disk-${Math.random().toString(36).slice(2)}.img`);
+  execFileSync('cp', ['--sparse=always', image, out]);
+  const parts = Object.fromEntries(JSON.parse(execFileSync('sfdisk', ['--json', out], { encoding: 'utf8' })).partitiontable.partitions.map((p: any) => [p.name, p]));
+  if (copyB) {
+    const usrBytes = JSON.parse(readFileSync(image.replace(/keel\.img$/, 'keel.manifest.json'), 'utf8')).usr.bytes as number;
+    const fd = openSync(out, 'r+');
+    const buf = Buffer.alloc(usrBytes);
+    readSync(fd, buf, 0, usrBytes, parts['USR-A'].start * 512);
+    writeSync(fd, buf, 0, usrBytes, parts['USR-B'].start * 512);
+    closeSync(fd);
+  }
+  const esp = `${out}@@${parts['EFI-SYSTEM'].start * 512}`;
+  writeFileSync(join(dir, 'grubenv'), env1);
+  writeFileSync(join(dir, 'grubenv2'), env2);
+  execFileSync('mcopy', ['-o', '-i', esp, join(dir, 'grubenv'), '::/keel/grubenv'], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+  execFileSync('mcopy', ['-o', '-i', esp, join(dir, 'grubenv2'), '::/keel/grubenv2'], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+  return out;
+}
+
+describe('A/B slots with GRUB boot counting (QEMU)', function () {
+  this.timeout(900_000);
+  let dir: string;
+  before(() => { dir = mkdtempSync(join(tmpdir(), 'keel-slots-')); });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('boots a slot with TRIES=3 three times, counting down, then falls back to the good slot', async () => {
+    const env = encodeGrubenv(slotVars({ order: ['B', 'A'], A: { ok: true, tries: 0 }, B: { ok: false, tries: 3 } }));
+    const vm = Vm.start({ image: preparedImage(dir, await testImage(), env, env, true) });
+    try {
+      const slots: string[] = [];
+      const tries: string[] = [];
+      let from = 0;
+      for (let boot = 0; boot < 4; boot++) {
+        await vm.ready(from);
+        const r = await vm.sh('grep -o "keel.slot=[AB]" /proc/cmdline; mkdir -p /run/esp && mount -t vfat -o ro /dev/vda1 /run/esp && grep -h KEEL_B_TRIES /run/esp/keel/grubenv /run/esp/keel/grubenv2; umount /run/esp');
+        const [slot, t1, t2] = r.out.split('\n');
+        slots.push(slot);
+        assert.equal(t1, t2, 'both copies agree');
+        tries.push(t1);
+        from = vm.mark();
+        if (boot < 3) vm.type('reboot');
+      }
+      assert.deepEqual(slots, ['keel.slot=B', 'keel.slot=B', 'keel.slot=B', 'keel.slot=A']);
+      assert.deepEqual(tries, ['KEEL_B_TRIES=2', 'KEEL_B_TRIES=1', 'KEEL_B_TRIES=0', 'KEEL_B_TRIES=0']);
+      assert.match((await vm.sh('grep -c " / squashfs" /proc/mounts; grep " / " /proc/mounts')).out, /^1\n\/dev\/vda3 /);
+    } finally {
+      vm.kill();
+    }
+  });
+
+  it('boots slot A when both grubenv copies are garbage', async () => {
+    const garbage = Buffer.alloc(1024, 0x41);
+    const vm = Vm.start({ image: preparedImage(dir, await testImage(), garbage, Buffer.alloc(1024), false), uefi: true });
+    try {
+      await vm.ready();
+      assert.equal((await vm.sh('grep -o "keel.slot=[AB]" /proc/cmdline')).out, 'keel.slot=A');
+    } finally {
+      vm.kill();
+    }
+  });
+});
