@@ -23,7 +23,7 @@ export async function bundleInit(out: string, nodeVersion: string, stamp = ''): 
 }
 
 /** Verbs that only make sense on a build host: the image's CLI gets a stub that says so. */
-const HOST_ONLY = /\/cli\/(build|qemu)\.js$/;
+const HOST_ONLY = /\/cli\/(build|qemu|payload|keys|serve)\.js$/;
 
 /** Bundles cli/entry.ts into `out`: the keel command inside the OS (also systemctl and journalctl). */
 export async function bundleCli(out: string, nodeVersion: string): Promise<void> {
@@ -34,7 +34,7 @@ export async function bundleCli(out: string, nodeVersion: string): Promise<void>
     plugins: [{
       name: 'host-only-verbs',
       setup(b) {
-        b.onResolve({ filter: /\.\/(build|qemu)\.js$/ }, (args) => (HOST_ONLY.test(join(args.resolveDir, args.path)) ? { path: args.path, namespace: 'host-only' } : undefined));
+        b.onResolve({ filter: /\.\/(build|qemu|payload|keys|serve)\.js$/ }, (args) => (HOST_ONLY.test(join(args.resolveDir, args.path)) ? { path: args.path, namespace: 'host-only' } : undefined));
         b.onLoad({ filter: /.*/, namespace: 'host-only' }, (args) => {
           const name = args.path.replace(/^\.\/|\.js$/g, '');
           return {
