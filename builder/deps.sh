@@ -8,6 +8,7 @@ PACKAGES=(
   fdisk gdisk e2fsprogs kmod cpio             # checks of the GPT, OEM/ROOT ext4, depmod, cpio in tests
   cryptsetup-bin xz-utils util-linux dpkg apt tar binutils
   genisoimage openssh-client python3   # config-drive ISOs, ssh and notify in tests
+  busybox-static                       # a static binary the ELF tests read
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
