@@ -4,6 +4,10 @@
 // Fatal steps throw (and end in sync and reboot); best-effort steps warn and go on.
 import { chmodSync, mkdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { enableControllers } from './cgroup.js';
+import { findPartition, repairGrubenv } from './esp.js';
+
+/** Where the ESP is mounted while the system runs. */
+const ESP_DIR = '/run/keel/esp';
 import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -78,6 +82,18 @@ function boot(): void {
   const journal = new Journal({ bootId: ids.bootId, dir: cfg.logDir, ...(cfg.journalMaxBytes ? { maxFileBytes: cfg.journalMaxBytes } : {}) });
   if (!cfg.contained) { try { followKmsg(native, journal); } catch (e) { warn('read kernel messages', e); } }
   mkdirSync(cfg.runtimeDir, { recursive: true });
+  // The slot state: mount the ESP and repair a bad grubenv copy from the good one (best effort).
+  if (!cfg.contained) {
+    try {
+      const dev = findPartition('EFI-SYSTEM');
+      if (dev) {
+        mkdirSync(ESP_DIR, { recursive: true });
+        const C = native.constants;
+        native.mount(dev, ESP_DIR, 'vfat', C.MS_NOSUID | C.MS_NODEV | C.MS_NOEXEC, 'umask=0077');
+        for (const f of repairGrubenv(ESP_DIR)) log(`repaired the slot state copy ${f}`);
+      }
+    } catch (e) { warn('check the slot state on the ESP', e); }
+  }
   // memory, pids and cpu for every service's cgroup (MemoryMax=, TasksMax=, CPUQuota=, status).
   if (!cfg.contained && cfg.cgroupRoot) { try { enableControllers(cfg.cgroupRoot); } catch (e) { warn('enable cgroup controllers', e); } }
   const notifySocket = startNotifySocket(native, join(cfg.runtimeDir, 'notify'), (pid, fields) => manager?.unitOfPid(pid)?.dispatch({ type: 'notify', pid, fields }));

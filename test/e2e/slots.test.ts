@@ -62,12 +62,15 @@ describe('A/B slots with GRUB boot counting (QEMU)', function () {
     }
   });
 
-  it('boots slot A when both grubenv copies are garbage', async () => {
+  it('boots slot A when both grubenv copies are garbage, and the OS repairs them', async () => {
     const garbage = Buffer.alloc(1024, 0x41);
     const vm = Vm.start({ image: preparedImage(dir, await testImage(), garbage, Buffer.alloc(1024), false), uefi: true });
     try {
       await vm.ready();
       assert.equal((await vm.sh('grep -o "keel.slot=[AB]" /proc/cmdline')).out, 'keel.slot=A');
+      assert.match(vm.console, /keel: repaired the slot state copy \/run\/keel\/esp\/keel\/grubenv2/);
+      const env = await vm.sh('head -c 24 /run/keel/esp/keel/grubenv; echo; grep -h KEEL_ORDER /run/keel/esp/keel/grubenv /run/keel/esp/keel/grubenv2');
+      assert.equal(env.out, '# GRUB Environment Block\nKEEL_ORDER=A B\nKEEL_ORDER=A B');
     } finally {
       vm.kill();
     }
