@@ -144,7 +144,7 @@ describe('builder/gpt', () => {
   describe('read by the real tools', function () {
     let dir = '';
     before(function () {
-      if (!hasTool('sfdisk') || !hasTool('sgdisk')) this.skip();
+      assert.ok(hasTool('sfdisk') && hasTool('sgdisk'), 'sfdisk or sgdisk missing: run make deps (fdisk, gdisk)');
       dir = mkdtempSync(join(tmpdir(), 'keel-gpt-'));
     });
     after(() => dir && rmSync(dir, { recursive: true, force: true }));

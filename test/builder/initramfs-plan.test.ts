@@ -54,7 +54,7 @@ describe('builder/initramfs-plan', () => {
 
   it('renders a script busybox sh (the initramfs shell) accepts', function () {
     const busybox = findTool('busybox');
-    if (!busybox) this.skip();
+    assert.ok(busybox, 'busybox missing: run make deps (busybox-static)');
     const file = join(dir, 'init');
     writeFileSync(file, script());
     const r = spawnSync(busybox!, ['sh', '-n', file], { encoding: 'utf8' });
@@ -186,7 +186,7 @@ describe('builder/initramfs-plan', () => {
 
     it('leaves a real ext4 alone', function () {
       const mkfs = findTool('mkfs.ext4');
-      if (!mkfs) this.skip();
+      assert.ok(mkfs, 'mkfs.ext4 missing: run make deps (e2fsprogs)');
       const file = join(dir, 'ext4.img');
       const r = spawnSync(mkfs!, ['-q', '-F', file, '4M'], { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);

@@ -83,7 +83,7 @@ describe('init/native spawn for services', () => {
 
     it('starts the program inside the given cgroup v2 directory', function () {
       const root = cgroup2Root();
-      if (!root) this.skip();
+      assert.ok(root, 'no cgroup2 hierarchy mounted: the tests need one (they run as root)');
       group = join(root!, `keel-test-${process.pid}`);
       mkdirSync(group);
       const pid = native.spawn({ file: '/bin/sleep', argv: ['sleep', '1'], env: [], cgroup: group });
