@@ -12,7 +12,9 @@ deps:
 build: deps
 	@npx tsc -p tsconfig.json
 
+# The update signing key pair is made once per checkout (keys/ is not in git).
 image: build
+	@[ -f keys/keel-update.pub ] || $(KEEL) keys generate
 	@$(KEEL) build
 
 run: image

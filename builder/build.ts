@@ -1,6 +1,6 @@
 // `keel build`: image definition in, out/keel.img + out/keel.qcow2 + manifest out. No root needed.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { buildBaseTree } from './base-tree.js';
 import { bundleCli, bundleInit, nativeAddon } from './bundle.js';
@@ -14,7 +14,8 @@ import { grubConfig, initialGrubenv, makeGrubImages } from './grub.js';
 import { deterministicGuid } from './guid.js';
 import { run, which } from './host-tools.js';
 import { loadImageDef, type ImageDef } from './image-def.js';
-import { buildInitramfs } from './initramfs.js';
+import { buildInitramfs, VERITY_HELPER_SOURCE } from './initramfs.js';
+import { appendVerity, veritySaltFor, verityUuidFor } from './verity.js';
 import { earlyBootPlan, renderInitScript } from './initramfs-plan.js';
 import { silentProgress, type Progress } from './progress.js';
 import { rootPlan } from './root-plan.js';
@@ -41,7 +42,7 @@ export interface BuildOptions {
 export interface BuildResult { image: string; qcow2: string; manifest: string; usrBytes: number; seconds: number }
 
 const BASE_FORMAT = '2';
-const HOST_TOOLS = ['apt-get', 'apt-cache', 'dpkg-deb', 'npm', 'mksquashfs', 'mkfs.vfat', 'mcopy', 'mmd', 'mkfs.ext4', 'grub-mkimage', 'qemu-img', 'depmod', 'strip'];
+const HOST_TOOLS = ['gcc', 'apt-get', 'apt-cache', 'dpkg-deb', 'npm', 'mksquashfs', 'mkfs.vfat', 'mcopy', 'mmd', 'mkfs.ext4', 'grub-mkimage', 'qemu-img', 'depmod', 'strip'];
 
 /** SOURCE_DATE_EPOCH, else the last commit's time, else a fixed date: builds are reproducible by default. */
 export function defaultEpoch(env: NodeJS.ProcessEnv = process.env): number {
@@ -85,16 +86,20 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   });
   const native = nativeAddon();
   const initScript = renderInitScript(earlyBootPlan({ modules: def.kernel.initramfsModules, init: [] }));
-  const initrdKey = keyOf(baseKey, initScript, JSON.stringify(def.kernel.initramfsModules), String(epoch));
+  const initrdKey = keyOf(baseKey, initScript, JSON.stringify(def.kernel.initramfsModules), String(epoch), readFileSync(VERITY_HELPER_SOURCE));
   const initrd = await p.step('make the initramfs', () => cachedDir(cache, 'initrd', initrdKey, async (dir) => {
-    const r = await buildInitramfs(base.dir, def.kernel.release, def.kernel.initramfsModules, epoch);
+    const r = await buildInitramfs(base.dir, def.kernel.release, def.kernel.initramfsModules, epoch, work);
     writeFileSync(join(dir, 'initrd'), r.data);
   }, { enabled: useCache }));
 
-  const plan: FsOp[] = rootPlan(def, epoch, { init: initJs, cli: cliJs, native, initrd: join(initrd.dir, 'initrd') });
+  const updateKey = def.update.publicKey;
+  if (!existsSync(updateKey)) {
+    throw new BuildError('ENOKEY', `cannot bake the update key into USR: ${updateKey} does not exist; make the pair with \`keel keys generate\` (make image does it once)`, { path: updateKey });
+  }
+  const plan: FsOp[] = rootPlan(def, epoch, { init: initJs, cli: cliJs, native, initrd: join(initrd.dir, 'initrd'), updateKey });
   const filesDir = def.filesDir;
-  const usrKey = keyOf(baseKey, initrdKey, readFileSync(initJs), readFileSync(cliJs), readFileSync(native), JSON.stringify(plan), String(epoch), filesDir ? await run('tar', ['-C', filesDir, '--sort=name', '-cf', '-', '.'], { encoding: 'buffer' } as any).then(String) : '');
-  const usr = await p.step('make USR (xz squashfs)', () => cachedDir(cache, 'usr', usrKey, async (dir) => {
+  const usrKey = keyOf(baseKey, initrdKey, readFileSync(updateKey), readFileSync(initJs), readFileSync(cliJs), readFileSync(native), JSON.stringify(plan), String(epoch), filesDir ? await run('tar', ['-C', filesDir, '--sort=name', '-cf', '-', '.'], { encoding: 'buffer' } as any).then(String) : '');
+  const usr = await p.step('make USR (xz squashfs and its dm-verity tree)', () => cachedDir(cache, 'usr', usrKey, async (dir) => {
     const tree = join(work, 'root');
     await run('cp', ['-al', base.dir, tree]);
     applyFsPlan(tree, plan);
@@ -106,18 +111,24 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     }
     await makeSquashfs(tree, join(dir, 'usr.squashfs'), { epoch, maxBytes: def.partitions.usr });
     rmSync(tree, { recursive: true, force: true });
+    const v = appendVerity(join(dir, 'usr.squashfs'), { salt: veritySaltFor(`${seed}/usr`), uuid: verityUuidFor(`${seed}/usr`) });
+    writeFileSync(join(dir, 'verity.json'), JSON.stringify({ rootHash: v.rootHash, hashOffset: v.hashOffset, salt: v.salt.toString('hex'), dataBlocks: v.dataBlocks }) + '\n');
   }, { enabled: useCache }));
   const usrImage = join(usr.dir, 'usr.squashfs');
+  const verity: { rootHash: string; hashOffset: number; salt: string; dataBlocks: number } = JSON.parse(readFileSync(join(usr.dir, 'verity.json'), 'utf8'));
+  if (statSync(usrImage).size > def.partitions.usr) {
+    throw new BuildError('ESIZE', `cannot fit USR in its partition: squashfs and verity tree are ${statSync(usrImage).size} bytes, the partition ${def.partitions.usr}`);
+  }
 
   const esp = join(work, 'esp.img');
   const grub = await p.step('make GRUB (UEFI and BIOS) and the ESP', async () => {
     const g = await makeGrubImages(work);
     await makeEsp(esp, def.partitions.esp, {
       'EFI/BOOT/BOOTX64.EFI': g.efi,
-      'keel/grub.cfg': scratchFile(work, 'grub.cfg', grubConfig(def.kernel.cmdline)),
+      'keel/grub.cfg': scratchFile(work, 'grub.cfg', grubConfig(def.kernel.cmdline, { aHash: verity.rootHash })),
       // Two copies of the slot state: GRUB reads the first good one; the OS writes the second first.
-      'keel/grubenv': scratchFile(work, 'grubenv', encodeGrubenv(initialGrubenv())),
-      'keel/grubenv2': scratchFile(work, 'grubenv2', encodeGrubenv(initialGrubenv())),
+      'keel/grubenv': scratchFile(work, 'grubenv', encodeGrubenv(initialGrubenv({ hash: verity.rootHash, version: def.version }))),
+      'keel/grubenv2': scratchFile(work, 'grubenv2', encodeGrubenv(initialGrubenv({ hash: verity.rootHash, version: def.version }))),
     }, { epoch, volumeId: deterministicGuid(seed, 'esp').slice(0, 8) });
     return g;
   });
@@ -161,7 +172,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   writeFileSync(manifest, JSON.stringify({
     name: def.name, version: def.version, sourceDateEpoch: epoch, seed,
     kernel: { release: def.kernel.release, cmdline: def.kernel.cmdline },
-    usr: { bytes: usrBytes, sha256: await sha256File(usrImage) },
+    usr: { bytes: usrBytes, sha256: await sha256File(usrImage), verity },
     packages: [...debs, kernel, node].map(({ name, version, sha256, source }) => ({ name, version, sha256, source })),
   }, null, 2) + '\n');
   rmSync(work, { recursive: true, force: true });

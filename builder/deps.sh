@@ -9,6 +9,8 @@ PACKAGES=(
   cryptsetup-bin xz-utils util-linux dpkg apt tar binutils
   genisoimage openssh-client python3   # config-drive ISOs, ssh and notify in tests
   busybox-static                       # a static binary the ELF tests read
+  etcd-server etcd-client              # the locksmith etcd-lock tests (etcd 3.4, v2 API)
+  gcc libc6-dev                        # the initramfs's static dm-verity opener
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

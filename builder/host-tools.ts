@@ -25,6 +25,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   strip: 'binutils',
   sfdisk: 'fdisk',
   veritysetup: 'cryptsetup-bin',
+  gcc: 'gcc',
 };
 
 /** Files from Debian packages the builder reads, with their package. */

@@ -14,7 +14,7 @@ const SIZE = { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', patter
 export const imageSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['name', 'version', 'kernel', 'node', 'packages', 'partitions'],
+  required: ['name', 'version', 'kernel', 'node', 'packages', 'partitions', 'update'],
   properties: {
     name: { type: 'string', pattern: '^[a-z][a-z0-9-]*$' },
     version: { type: 'string', pattern: '^[0-9]+\\.[0-9]+\\.[0-9]+([-+][0-9A-Za-z.-]+)?$' },
@@ -60,6 +60,12 @@ export const imageSchema = {
       required: ['id'],
       properties: { id: { type: 'string', pattern: '^[a-z0-9-]+$' }, kernelArgs: { type: 'string', pattern: '^[^"$\\\\;]*$' }, cloudConfig: { type: 'string' } },
     },
+    update: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['publicKey'],
+      properties: { publicKey: { type: 'string', minLength: 1 } },
+    },
     units: {
       type: 'object',
       additionalProperties: false,
@@ -81,6 +87,8 @@ export interface ImageDef {
   filesDir: string | null;
   oem: { id: string; kernelArgs: string; cloudConfig: string | null } | null;
   units: { enable: string[] };
+  /** The ed25519 public key (PEM file) that update payloads must be signed with; baked into USR. */
+  update: { publicKey: string };
 }
 
 const ajv = new Ajv({ allErrors: true, strict: true });
@@ -134,6 +142,7 @@ export function checkImageDef(doc: unknown, file: string): ImageDef {
     filesDir: d.files ? resolve(dirname(file), d.files) : null,
     oem: d.oem ? { id: d.oem.id, kernelArgs: d.oem.kernelArgs ?? '', cloudConfig: d.oem.cloudConfig ? resolve(dirname(file), d.oem.cloudConfig) : null } : null,
     units: { enable: d.units?.enable ?? [] },
+    update: { publicKey: resolve(dirname(file), d.update.publicKey) },
   };
 }
 

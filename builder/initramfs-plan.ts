@@ -7,9 +7,19 @@ export type EarlyStep =
   | { kind: 'mkdir'; path: string }
   | { kind: 'modprobe'; modules: string[] }
   | { kind: 'find-part'; label: string; variable: string; optional?: boolean }
+  | { kind: 'read-cmdline' }
+  | { kind: 'arm-watchdog'; module: string; options: string }
+  | { kind: 'verity'; variable: string }
   | { kind: 'mkfs-if-blank'; device: string; label: string }
   | { kind: 'move'; from: string; to: string }
   | { kind: 'switch-root'; root: string; init: string[] };
+
+/**
+ * The watchdog when the machine has no hardware one with a driver (QEMU's i6300esb and iTCO have
+ * none in Debian's cloud kernel): softdog resets the machine when user space stops petting it,
+ * which covers a hung init; a kernel hung with interrupts off needs a hardware watchdog.
+ */
+export const WATCHDOG = { module: 'softdog', options: 'soft_margin=30' };
 
 /** Parameters of the plan: the slot's partition label comes from the kernel command line. */
 export interface EarlyPlanOptions { modules: string[]; init: string[] }
@@ -23,8 +33,13 @@ export function earlyBootPlan(opts: EarlyPlanOptions): EarlyStep[] {
     { kind: 'mount', what: 'dev', where: '/dev', type: 'devtmpfs', options: 'nosuid,mode=0755', fatal: true },
     { kind: 'mount', what: 'proc', where: '/proc', type: 'proc', options: 'nosuid,nodev,noexec', fatal: true },
     { kind: 'mount', what: 'sys', where: '/sys', type: 'sysfs', options: 'nosuid,nodev,noexec', fatal: true },
+    { kind: 'read-cmdline' },
     { kind: 'modprobe', modules: opts.modules },
+    // From here a hang anywhere (initramfs, kernel, the init) resets the machine; the init pets it.
+    { kind: 'arm-watchdog', ...WATCHDOG },
     { kind: 'find-part', label: '$USR_LABEL', variable: 'USR_DEV' },
+    // USR is mounted through dm-verity with the root hash GRUB put on the command line.
+    { kind: 'verity', variable: 'USR_DEV' },
     { kind: 'find-part', label: 'ROOT', variable: 'ROOT_DEV' },
     { kind: 'mount', what: '$USR_DEV', where: '/sysroot', type: 'squashfs', options: 'ro', fatal: true },
     // A devtmpfs under the new root first: mkfs runs from USR (chroot) and needs the device nodes.
@@ -56,11 +71,6 @@ fatal() {
   if grep -qw keel.debug /proc/cmdline 2>/dev/null; then exec sh </dev/console >/dev/console 2>&1; fi
   echo "keel-initramfs: rebooting in 5s" >/dev/console; sleep 5; reboot -f
 }
-# Which USR slot to boot comes from GRUB: keel.usr=PARTLABEL (USR-A by default).
-USR_LABEL=USR-A
-for arg in $(cat /proc/cmdline 2>/dev/null); do
-  case "$arg" in keel.usr=*) USR_LABEL="\${arg#keel.usr=}" ;; esac
-done
 # Partitions appear asynchronously once the disk driver binds: poll sysfs for the GPT name.
 find_part() {
   i=0
@@ -76,6 +86,21 @@ find_part() {
 }
 `;
 
+// Once /proc is mounted: the slot's partition label, its root hash, and whether to verify it all.
+const READ_CMDLINE = `# Which USR slot to boot comes from GRUB: keel.usr=PARTLABEL (USR-A by default), with its
+# dm-verity root hash (keel.verity=HEX, or "off" for development) and, on a trial boot of a new
+# slot, keel.verify=full (read all of USR through dm-verity before using it).
+USR_LABEL=USR-A
+USR_HASH=
+USR_VERIFY=
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    keel.usr=*) USR_LABEL="\${arg#keel.usr=}" ;;
+    keel.verity=*) USR_HASH="\${arg#keel.verity=}" ;;
+    keel.verify=*) USR_VERIFY="\${arg#keel.verify=}" ;;
+  esac
+done`;
+
 /** Renders one step as shell. */
 export function stepToShell(s: EarlyStep): string {
   switch (s.kind) {
@@ -85,6 +110,25 @@ export function stepToShell(s: EarlyStep): string {
       return `mkdir -p ${s.where}; mount -t ${s.type}${s.options ? ` -o ${s.options}` : ''} ${s.what} ${s.where}${s.fatal ? ` || fatal "cannot mount ${s.what} on ${s.where}"` : ''}`;
     case 'mkdir':
       return `mkdir -p ${s.path} || fatal "cannot create ${s.path}"`;
+    case 'read-cmdline':
+      return READ_CMDLINE;
+    case 'arm-watchdog':
+      // Closing without the magic 'V' leaves it running: the init must pet it from now on.
+      return `[ -c /dev/watchdog ] || modprobe -q ${s.module} ${s.options}\nif [ -c /dev/watchdog ]; then echo -n 1 >/dev/watchdog && echo "keel-initramfs: watchdog armed" >/dev/console; fi`;
+    case 'verity':
+      return [
+        `if [ "$USR_HASH" = off ]; then`,
+        `  echo "keel-initramfs: WARNING: keel.verity=off: $USR_LABEL is used without verification" >/dev/console`,
+        `elif [ -z "$USR_HASH" ]; then`,
+        `  fatal "no dm-verity root hash for $USR_LABEL on the kernel command line (keel.verity=)"`,
+        `else`,
+        `  ${s.variable}=$(keel-verity open "$${s.variable}" "$USR_HASH" usr) || fatal "cannot open $USR_LABEL through dm-verity"`,
+        `  if [ "$USR_VERIFY" = full ]; then`,
+        `    echo "keel-initramfs: trial boot of $USR_LABEL: reading all of it through dm-verity" >/dev/console`,
+        `    cat "$${s.variable}" >/dev/null || fatal "$USR_LABEL does not match its dm-verity root hash: not booting it"`,
+        `  fi`,
+        `fi`,
+      ].join('\n');
     case 'modprobe':
       return s.modules.map((m) => `modprobe -q ${m}`).join('\n');
     case 'find-part':

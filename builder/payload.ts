@@ -14,6 +14,9 @@ export interface UpdateManifest {
   chunkSize: number;
   chunks: string[];
   image: string;
+  /** The dm-verity tree inside the image: GRUB passes rootHash to the kernel for this slot.
+   *  Always present in a manifest verifyManifest accepts. */
+  verity?: { rootHash: string; hashOffset: number; salt: string };
 }
 
 /** Default chunk size: the unit of resumed downloads and of per-chunk verification. */
@@ -46,10 +49,10 @@ export function compareVersions(a: string, b: string): number {
 }
 
 /** The manifest of `data` (hashes of the whole and of each chunk). */
-export function manifestFor(data: Buffer, version: string, image: string, chunkSize = CHUNK_SIZE): UpdateManifest {
+export function manifestFor(data: Buffer, version: string, image: string, chunkSize = CHUNK_SIZE, verity?: UpdateManifest['verity']): UpdateManifest {
   const chunks: string[] = [];
   for (let off = 0; off < data.length; off += chunkSize) chunks.push(createHash('sha256').update(data.subarray(off, off + chunkSize)).digest('hex'));
-  return { format: 1, version, size: data.length, sha256: createHash('sha256').update(data).digest('hex'), chunkSize, chunks, image };
+  return { format: 1, version, size: data.length, sha256: createHash('sha256').update(data).digest('hex'), chunkSize, chunks, image, ...(verity ? { verity } : {}) };
 }
 
 /** Signs the manifest's exact bytes; returns the bytes and the base64 signature. */
@@ -66,7 +69,10 @@ export function verifyManifest(bytes: Buffer, signatureB64: string, publicKeyPem
   let m: UpdateManifest;
   try { m = JSON.parse(bytes.toString('utf8')); } catch { throw new BuildError('EMANIFEST', 'cannot accept the update: the manifest is not JSON'); }
   if (m.format !== 1 || typeof m.version !== 'string' || !Number.isSafeInteger(m.size) || !/^[0-9a-f]{64}$/.test(m.sha256) ||
-    !Number.isSafeInteger(m.chunkSize) || m.chunkSize <= 0 || !Array.isArray(m.chunks) || m.chunks.length !== Math.ceil(m.size / m.chunkSize)) {
+    !Number.isSafeInteger(m.chunkSize) || m.chunkSize <= 0 || !Array.isArray(m.chunks) || m.chunks.length !== Math.ceil(m.size / m.chunkSize) ||
+    !m.chunks.every((c) => typeof c === 'string' && /^[0-9a-f]{64}$/.test(c)) || typeof m.image !== 'string' || !/^[A-Za-z0-9._-]+$/.test(m.image) ||
+    typeof m.verity !== 'object' || m.verity === null || !/^[0-9a-f]{64}$/.test(m.verity.rootHash) || !Number.isSafeInteger(m.verity.hashOffset) ||
+    m.verity.hashOffset <= 0 || m.verity.hashOffset >= m.size || m.verity.hashOffset % 4096 !== 0 || !/^[0-9a-f]*$/.test(m.verity.salt)) {
     throw new BuildError('EMANIFEST', 'cannot accept the update: the manifest is malformed');
   }
   return m;
@@ -88,7 +94,10 @@ export function makePayload(opts: { image: string; key: string; outDir: string; 
   mkdirSync(opts.outDir, { recursive: true });
   const imageName = `usr-${version}.img`;
   writeFileSync(join(opts.outDir, imageName), data);
-  const { bytes, signature } = signManifest(manifestFor(data, version, imageName), readFileSync(opts.key, 'utf8'));
+  const v = built.usr.verity;
+  if (!v?.rootHash) throw new BuildError('EMANIFEST', `cannot make a payload: the build manifest of ${opts.image} has no verity root hash (rebuild the image)`);
+  const verity = { rootHash: v.rootHash, hashOffset: v.hashOffset, salt: v.salt };
+  const { bytes, signature } = signManifest(manifestFor(data, version, imageName, CHUNK_SIZE, verity), readFileSync(opts.key, 'utf8'));
   writeFileSync(join(opts.outDir, 'manifest.json'), bytes);
   writeFileSync(join(opts.outDir, 'manifest.json.sig'), signature + '\n');
   return { manifest: join(opts.outDir, 'manifest.json'), image: join(opts.outDir, imageName), version };

@@ -18,7 +18,7 @@ const KEEL_WRAPPER = '#!/bin/sh\n# The keel command (also systemctl and journalc
 const PROFILE = 'export PATH=/usr/sbin:/usr/bin:/sbin:/bin\nexport PS1=\'\\u@\\h:\\w\\$ \'\n';
 
 /** The layout Keel lays over the base tree. Host files (init bundle, addon, initrd) are copied in. */
-export function rootPlan(def: ImageDef, epoch: number, files: { init: string; cli: string; native: string; initrd: string }): FsOp[] {
+export function rootPlan(def: ImageDef, epoch: number, files: { init: string; cli: string; native: string; initrd: string; updateKey: string }): FsOp[] {
   return [
     ...['dev', 'proc', 'sys', 'run', 'tmp', 'var', 'etc', 'boot', 'usr/lib/keel', 'usr/share/oem', 'usr/lib/systemd/system', 'etc/systemd/system']
       .map((path): FsOp => ({ op: 'mkdir', path })),
@@ -46,5 +46,7 @@ export function rootPlan(def: ImageDef, epoch: number, files: { init: string; cl
     { op: 'symlink', path: 'usr/bin/journalctl', target: 'keel' },
     { op: 'symlink', path: 'etc/resolv.conf', target: '../run/keel/resolv.conf' },
     { op: 'copy', path: 'boot/initrd', from: files.initrd, mode: 0o644 },
+    // The key update payloads are checked against (builder/payload.ts, update/).
+    { op: 'copy', path: 'usr/lib/keel/update.pub', from: files.updateKey, mode: 0o644 },
   ];
 }

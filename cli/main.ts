@@ -36,6 +36,7 @@ const VERBS: Record<string, () => Promise<{ verb: Verb }>> = {
   status: () => import('./status.js'),
   stop: () => import('./stop.js'),
   unmask: () => import('./unmask.js'),
+  update: () => import('./update.js'),
   validate: () => import('./validate.js'),
 };
 

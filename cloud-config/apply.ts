@@ -148,10 +148,13 @@ async function applyUnits(cfg: ApplyConfig, env: ApplyEnv, step: (what: string, 
     const fields: [string, string][] = [['ID', 'id'], ['VERSION_ID', 'version_id'], ['NAME', 'name'], ['HOME_URL', 'home_url'], ['BUG_REPORT_URL', 'bug_report_url']];
     await step('write /etc/oem-release', () => writeAtomic(at('/etc/oem-release'), fields.filter(([, k]) => o[k] !== undefined && o[k] !== '').map(([n, k]) => `${n}=${JSON.stringify(String(o[k]))}\n`).join('')));
   }
-  if (c.update && Object.keys(c.update).length) {
-    const u = c.update;
+  if ((c.update && Object.keys(c.update).length) || (c.locksmith && Object.keys(c.locksmith).length)) {
+    // One file for the update agent, as Flatcar's update.conf: coreos.update's keys, and
+    // coreos.locksmith's as the LOCKSMITHD_* variables locksmithd reads.
+    const u = c.update ?? {};
+    const lock = c.locksmith ? sectionEnvironment(LOCKSMITH, c.locksmith).map(([k, v]) => `${k}=${JSON.stringify(v)}`) : [];
     await step('configure updates', () => writeAtomic(at('/etc/keel/update.conf'),
-      [u.group && `GROUP=${u.group}`, u.server && `SERVER=${u.server}`, u.reboot_strategy && `REBOOT_STRATEGY=${u.reboot_strategy}`].filter(Boolean).join('\n') + '\n'));
+      [u.group && `GROUP=${u.group}`, u.server && `SERVER=${u.server}`, u.reboot_strategy && `REBOOT_STRATEGY=${u.reboot_strategy}`, ...lock].filter(Boolean).join('\n') + '\n'));
   }
   const units = c.units ?? [];
   if (!units.length) return;

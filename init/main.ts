@@ -5,9 +5,10 @@
 import { chmodSync, mkdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { enableControllers } from './cgroup.js';
 import { findPartition, repairGrubenv } from './esp.js';
-
-/** Where the ESP is mounted while the system runs. */
-const ESP_DIR = '/run/keel/esp';
+import { petWatchdog } from './watchdog.js';
+import { reportRollback, runBootGate, type GateUnits } from '../update/boot-gate.js';
+import { ESP_DIR } from '../update/slot-store.js';
+import { loadUpdateConf } from '../update/config.js';
 import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -66,6 +67,8 @@ function boot(): void {
   // exit as an orphan's, and hand it to the service whose main pid it is.
   const table = new ProcessTable(native, { safetyIntervalMs: 60_000, onOrphan: (st) => manager?.onOrphanExit(st) });
   table.start();
+  // The initramfs armed the watchdog; from here PID 1 keeps the machine alive.
+  if (!cfg.contained && petWatchdog('/dev/watchdog', 10_000, (e) => warn('pet the watchdog', e))) log('petting the watchdog');
   if (!cfg.contained) {
     for (const d of VAR_DIRS) {
       try { mkdirSync(d.path, { recursive: true }); chmodSync(d.path, d.mode); } catch (e) { warn(`create ${d.path}`, e); }
@@ -90,9 +93,16 @@ function boot(): void {
         mkdirSync(ESP_DIR, { recursive: true });
         const C = native.constants;
         native.mount(dev, ESP_DIR, 'vfat', C.MS_NOSUID | C.MS_NODEV | C.MS_NOEXEC, 'umask=0077');
-        for (const f of repairGrubenv(ESP_DIR)) log(`repaired the slot state copy ${f}`);
+        for (const f of repairGrubenv(ESP_DIR, readText('/proc/cmdline'))) log(`repaired the slot state copy ${f}`);
       }
     } catch (e) { warn('check the slot state on the ESP', e); }
+  }
+  // Which slot this is, whether it is on trial, and whether an update was rolled back.
+  let slot: ReturnType<typeof reportRollback> = { booted: null, trial: false };
+  const updateDir = join(cfg.stateDir, 'update');
+  if (!cfg.contained) {
+    try { slot = reportRollback({ esp: ESP_DIR, cmdline: readText('/proc/cmdline'), stateDir: updateDir, log: (m) => { journal.append('keel-update', m); log(m); } }); } catch (e) { warn('read the slot state', e); }
+    if (slot.trial) log(`slot ${slot.booted} is on trial: it is committed once boot-complete.target is reached and stays healthy`);
   }
   // memory, pids and cpu for every service's cgroup (MemoryMax=, TasksMax=, CPUQuota=, status).
   if (!cfg.contained && cfg.cgroupRoot) { try { enableControllers(cfg.cgroupRoot); } catch (e) { warn('enable cgroup controllers', e); } }
@@ -151,12 +161,41 @@ function boot(): void {
     const now = uptime();
     if (result !== 'done') {
       log(`${target} failed (${result}); failed units: ${manager!.failed().join(', ') || 'none'}`);
-      if (!cfg.contained) emergencyShell(table, hostname);
+      if (!cfg.contained && !slot.trial) emergencyShell(table, hostname);
     }
     log(`ready in ${now.toFixed(2)}s (init ${(now - startedAt).toFixed(2)}s)`);
+    if (!cfg.contained) bootComplete(manager!, slot, updateDir, result === 'done', (m) => { journal.append('keel-update', m); log(m); }, () => stop('reboot'));
   }, (e) => warn(`start ${target}`, e));
   // Keep the event loop alive forever: PID 1 must never run out of work and exit.
   setInterval(() => {}, 2 ** 31 - 1);
+}
+
+/** Units ordered before (or pulled in by) boot-complete.target: the health checks of a boot. */
+function healthUnits(m: Manager): GateUnits {
+  const BC = 'boot-complete.target';
+  return {
+    startBootComplete: () => m.job(BC, 'start'),
+    failedHealthUnits: () => {
+      const bc = m.lookup(BC);
+      const linked = new Set([...(bc?.deps.after ?? []), ...(bc?.deps.requires ?? []), ...(bc?.deps.wants ?? []), ...(bc?.deps.wantedByLinks ?? [])]);
+      return [...m.units().values()].filter((u) => u.deps.before.includes(BC) || linked.has(u.name)).map((u) => u.name)
+        .filter((n) => m.status(n, 0).activeState === 'failed');
+    },
+  };
+}
+
+/** After the default target: commit a trial boot through the gate (or mark it bad and reboot);
+ *  on a committed slot, start boot-complete.target all the same and report a failure. */
+function bootComplete(m: Manager, slot: { booted: 'A' | 'B' | null; trial: boolean }, stateDir: string, targetOk: boolean, say: (m: string) => void, reboot: () => void): void {
+  const units = healthUnits(m);
+  if (!slot.booted || !slot.trial) {
+    units.startBootComplete().then((r) => { if (r !== 'done') say(`boot-complete.target failed (${r}): ${units.failedHealthUnits().join(', ') || 'see keel status'}`); }, (e) => warn('start boot-complete.target', e));
+    return;
+  }
+  let healthySeconds = 60;
+  try { healthySeconds = loadUpdateConf().healthySeconds; } catch (e) { warn('read /etc/keel/update.conf (the healthy time stays 60s)', e); }
+  const gate = { esp: ESP_DIR, cmdline: readText('/proc/cmdline'), stateDir, healthySeconds, log: say, reboot, units: targetOk ? units : { ...units, startBootComplete: async () => 'default target failed' } };
+  runBootGate(gate, slot.booted).catch((e) => warn('run the boot-complete gate', e));
 }
 
 /** The machine's addresses for $private_ipv4 and friends: what the interfaces have now (a static

@@ -30,8 +30,8 @@ describe('builder/grub', () => {
   it('has an entry per slot, each booting its USR partition', () => {
     const a = entry(cfg, 'keel-a').split('\n').map((l) => l.trim());
     const b = entry(cfg, 'keel-b').split('\n').map((l) => l.trim());
-    assert.deepEqual(a, ['set root=($keel_disk,gpt3)', 'echo "keel: booting slot A"', `linux /boot/vmlinuz keel.usr=USR-A keel.slot=A ${CMDLINE} $keel_oem_cmdline`, 'initrd /boot/initrd']);
-    assert.deepEqual(b, ['set root=($keel_disk,gpt4)', 'echo "keel: booting slot B"', `linux /boot/vmlinuz keel.usr=USR-B keel.slot=B ${CMDLINE} $keel_oem_cmdline`, 'initrd /boot/initrd']);
+    assert.deepEqual(a, ['set root=($keel_disk,gpt3)', 'echo "keel: booting slot A"', `linux /boot/vmlinuz keel.usr=USR-A keel.slot=A keel.verity=$KEEL_A_HASH $keel_trial ${CMDLINE} $keel_oem_cmdline`, 'initrd /boot/initrd']);
+    assert.deepEqual(b, ['set root=($keel_disk,gpt4)', 'echo "keel: booting slot B"', `linux /boot/vmlinuz keel.usr=USR-B keel.slot=B keel.verity=$KEEL_B_HASH $keel_trial ${CMDLINE} $keel_oem_cmdline`, 'initrd /boot/initrd']);
   });
 
   it('uses the partition numbers the disk layout gives USR-A and USR-B', () => {
@@ -63,7 +63,7 @@ describe('builder/grub', () => {
   it('loads keel/grubenv from the ESP when it is there', () => {
     assert.match(cfg, /^set keel_esp=\$root$/m);
     // The first good copy of the two wins; only Keel's variables are read from it.
-    assert.match(cfg, /^if load_env -f \(\$keel_esp\)\/keel\/grubenv KEEL_ORDER KEEL_A_OK KEEL_A_TRIES KEEL_B_OK KEEL_B_TRIES; then/m);
+    assert.match(cfg, /^if load_env -f \(\$keel_esp\)\/keel\/grubenv KEEL_ORDER KEEL_A_OK KEEL_A_TRIES KEEL_A_HASH KEEL_B_OK KEEL_B_TRIES KEEL_B_HASH; then/m);
     assert.match(cfg, /^elif load_env -f \(\$keel_esp\)\/keel\/grubenv2 /m);
     assert.ok(cfg.indexOf('load_env') < cfg.indexOf('menuentry'));
   });

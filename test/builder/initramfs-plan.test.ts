@@ -115,15 +115,61 @@ describe('builder/initramfs-plan', () => {
     }
   });
 
-  it('takes the USR slot from keel.usr= on the command line (USR-A without it)', () => {
-    const m = /^USR_LABEL=USR-A\n[\s\S]*?\ndone\n/m.exec(renderInitScript([]));
-    assert.ok(m, 'USR_LABEL loop not found');
+  it('reads the command line once /proc is mounted, before any slot step', () => {
+    const plan = earlyBootPlan({ modules: MODULES, init: INIT });
+    const at = (pred: (st: (typeof plan)[number]) => boolean) => plan.findIndex(pred);
+    const proc = at((st) => st.kind === 'mount' && st.where === '/proc');
+    const read = at((st) => st.kind === 'read-cmdline');
+    assert.ok(proc >= 0 && read > proc, `read-cmdline (${read}) must come after the /proc mount (${proc})`);
+    assert.ok(read < at((st) => st.kind === 'find-part') && read < at((st) => st.kind === 'verity'));
+  });
+
+  it('takes the slot, its root hash and the trial flag from the command line', () => {
     const cmdline = join(dir, 'cmdline');
-    const body = swap(m[0], '/proc/cmdline', cmdline) + 'echo "$USR_LABEL"';
-    writeFileSync(cmdline, 'BOOT_IMAGE=/boot/vmlinuz keel.usr=USR-B keel.slot=B console=ttyS0,115200\n');
-    assert.equal(sh(body).stdout, 'USR-B\n');
+    const body = swap(stepToShell({ kind: 'read-cmdline' }), '/proc/cmdline', cmdline) + '\necho "$USR_LABEL|$USR_HASH|$USR_VERIFY"';
+    writeFileSync(cmdline, `BOOT_IMAGE=/boot/vmlinuz keel.usr=USR-B keel.slot=B keel.verity=${'ab'.repeat(32)} keel.verify=full console=ttyS0,115200\n`);
+    assert.equal(sh(body).stdout, `USR-B|${'ab'.repeat(32)}|full\n`);
     writeFileSync(cmdline, 'console=ttyS0,115200 quiet\n');
-    assert.equal(sh(body).stdout, 'USR-A\n');
+    assert.equal(sh(body).stdout, 'USR-A||\n');
+  });
+
+  describe('the dm-verity step (keel-verity faked on PATH)', () => {
+    const verityStep = () => stepToShell({ kind: 'verity', variable: 'USR_DEV' });
+    /** Runs the step with a fake keel-verity that logs its arguments and prints DEV. */
+    function run(vars: string, fake: { exit: number; dev?: string }) {
+      const bin = join(dir, 'bin');
+      mkdirSync(bin, { recursive: true });
+      const dev = fake.dev ?? join(dir, 'dm-0');
+      writeFileSync(join(bin, 'keel-verity'), `#!/bin/sh\necho "$@" > ${join(dir, 'args')}\necho ${dev}\nexit ${fake.exit}\n`, { mode: 0o755 });
+      const body = `fatal() { echo "FATAL: $*"; exit 9; }\n${vars}\nUSR_DEV=/dev/vda3\nUSR_LABEL=USR-B\n${verityStep().replace(/>\/dev\/console/g, '')}\necho "dev=$USR_DEV"`;
+      return sh(body, { PATH: `${bin}:${process.env.PATH}` });
+    }
+
+    it('opens USR through keel-verity with the root hash and mounts what it returns', () => {
+      const r = run(`USR_HASH=${'cd'.repeat(32)}`, { exit: 0 });
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, new RegExp(`dev=${join(dir, 'dm-0')}`));
+      assert.match(sh(`cat ${join(dir, 'args')}`).stdout, new RegExp(`^open /dev/vda3 ${'cd'.repeat(32)} usr`));
+    });
+
+    it('refuses to boot without a root hash, or when keel-verity fails', () => {
+      assert.match(run('USR_HASH=', { exit: 0 }).stdout, /FATAL: no dm-verity root hash for USR-B/);
+      assert.match(run(`USR_HASH=${'cd'.repeat(32)}`, { exit: 1 }).stdout, /FATAL: cannot open USR-B through dm-verity/);
+    });
+
+    it('reads all of USR on a trial boot and refuses a slot that does not read back', () => {
+      writeFileSync(join(dir, 'dm-0'), 'fine');
+      assert.equal(run(`USR_HASH=${'cd'.repeat(32)}\nUSR_VERIFY=full`, { exit: 0 }).status, 0);
+      // A device that cannot be read (EIO from dm-verity in the real boot): here, a missing file.
+      const r = run(`USR_HASH=${'cd'.repeat(32)}\nUSR_VERIFY=full`, { exit: 0, dev: join(dir, 'missing') });
+      assert.match(r.stdout, /FATAL: USR-B does not match its dm-verity root hash/);
+    });
+
+    it('with keel.verity=off uses the partition as it is, and says so', () => {
+      const r = run('USR_HASH=off', { exit: 1 });
+      assert.equal(r.status, 0);
+      assert.match(r.stdout, /dev=\/dev\/vda3/);
+    });
   });
 
   describe('find_part against a fake /sys/class/block', () => {

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compareVersions, generateKeys, manifestFor, signManifest, verifyManifest } from '../../builder/payload.js';
+import { CHUNK_SIZE, compareVersions, generateKeys, manifestFor, signManifest, verifyManifest } from '../../builder/payload.js';
+
+const VERITY = { rootHash: 'ab'.repeat(32), hashOffset: 4096, salt: '00'.repeat(32) };
 
 describe('builder/payload (signed update manifests)', () => {
   let dir: string;
@@ -18,7 +20,7 @@ describe('builder/payload (signed update manifests)', () => {
   it('signs a manifest that verifies, with a hash per chunk', () => {
     const k = generateKeys(join(dir, 'k2'));
     const data = Buffer.alloc(2.5 * 1024 * 1024, 7);
-    const m = manifestFor(data, '1.2.3', 'usr-1.2.3.img');
+    const m = manifestFor(data, '1.2.3', 'usr-1.2.3.img', CHUNK_SIZE, VERITY);
     assert.equal(m.chunks.length, 3);
     const { bytes, signature } = signManifest(m, readFileSync(k.privateKey, 'utf8'));
     assert.deepEqual(verifyManifest(bytes, signature, readFileSync(k.publicKey, 'utf8')), m);
@@ -27,12 +29,25 @@ describe('builder/payload (signed update manifests)', () => {
   it('rejects a tampered manifest, a missing signature and another key', () => {
     const k = generateKeys(join(dir, 'k3'));
     const other = generateKeys(join(dir, 'k4'));
-    const { bytes, signature } = signManifest(manifestFor(Buffer.from('x'), '1.0.0', 'usr.img'), readFileSync(k.privateKey, 'utf8'));
+    const { bytes, signature } = signManifest(manifestFor(Buffer.alloc(8192), '1.0.0', 'usr.img', CHUNK_SIZE, VERITY), readFileSync(k.privateKey, 'utf8'));
     const pub = readFileSync(k.publicKey, 'utf8');
+    assert.equal(verifyManifest(bytes, signature, pub).version, '1.0.0');
     const tampered = Buffer.from(bytes.toString().replace('1.0.0', '9.0.0'));
     assert.throws(() => verifyManifest(tampered, signature, pub), /signature does not verify/);
     assert.throws(() => verifyManifest(bytes, '', pub), /signature does not verify/);
     assert.throws(() => verifyManifest(bytes, signature, readFileSync(other.publicKey, 'utf8')), /signature does not verify/);
+  });
+
+  it('rejects a signed manifest without a verity root hash, or with an image name that is a path', () => {
+    const k = generateKeys(join(dir, 'k5'));
+    const priv = readFileSync(k.privateKey, 'utf8');
+    const pub = readFileSync(k.publicKey, 'utf8');
+    const noVerity = signManifest(manifestFor(Buffer.alloc(8192), '1.0.0', 'usr.img'), priv);
+    assert.throws(() => verifyManifest(noVerity.bytes, noVerity.signature, pub), /manifest is malformed/);
+    const path = signManifest(manifestFor(Buffer.alloc(8192), '1.0.0', '../../etc/shadow', CHUNK_SIZE, VERITY), priv);
+    assert.throws(() => verifyManifest(path.bytes, path.signature, pub), /manifest is malformed/);
+    const outside = signManifest(manifestFor(Buffer.alloc(8192), '1.0.0', 'usr.img', CHUNK_SIZE, { ...VERITY, hashOffset: 8192 }), priv);
+    assert.throws(() => verifyManifest(outside.bytes, outside.signature, pub), /manifest is malformed/);
   });
 
   it('orders versions numerically, pre-releases first', () => {

@@ -25,8 +25,18 @@ describe('builder/slots (the rule grub.cfg applies)', () => {
     assert.equal(chooseSlot(st('A B', [false, 0], [true, 0])).slot, 'B');
   });
 
-  it('round-trips through grubenv variables', () => {
+  it('round-trips through grubenv variables, with each slot\'s root hash and version', () => {
     const s = st('B A', [true, 0], [false, 2]);
     assert.deepEqual(slotState(new Map(slotVars(s))), s);
+    const full: SlotState = { order: ['B', 'A'], A: { ok: true, tries: 0, hash: 'a'.repeat(64), version: '1.0.0' }, B: { ok: false, tries: 3, hash: 'b'.repeat(64), version: '1.1.0' } };
+    assert.deepEqual(slotState(new Map(slotVars(full))), full);
+    // A hash that is not 64 hex digits is not passed on to the kernel.
+    assert.equal(slotState(new Map([['KEEL_A_HASH', 'zz']])).A.hash, undefined);
+  });
+
+  it('says when a boot is a trial (a try used up) so the initramfs verifies all of USR', () => {
+    assert.equal(chooseSlot(st('B A', [true, 0], [false, 3])).trial, true);
+    assert.equal(chooseSlot(st('A B', [true, 0], [false, 3])).trial, false);
+    assert.equal(chooseSlot(st('B A', [true, 0], [false, 0])).trial, false);
   });
 });

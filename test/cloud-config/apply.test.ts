@@ -1,6 +1,7 @@
 // Applying cloud-config into a temporary root (as root: owners are real), checking every file,
 // mode and owner written, and that a failing entry does not stop the rest.
 import assert from 'node:assert/strict';
+import { loadUpdateConf } from '../../update/config.js';
 import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,7 +87,9 @@ describe('cloud-config apply (temporary root)', () => {
     assert.equal(readFileSync(join(root, 'etc/environment'), 'utf8'), 'COREOS_PRIVATE_IPV4=10.0.2.15\n');
     assert.match(readFileSync(join(root, 'run/systemd/system/etcd2.service.d/20-cloudinit.conf'), 'utf8'), /Environment="ETCD_ADVERTISE_CLIENT_URLS=http:\/\/\$private_ipv4:2379"/);
     assert.match(readFileSync(join(root, 'run/systemd/system/locksmithd.service.d/20-cloudinit.conf'), 'utf8'), /Environment="LOCKSMITHD_REBOOT_WINDOW_START=Sun 1:00"/);
-    assert.equal(readFileSync(join(root, 'etc/keel/update.conf'), 'utf8'), 'GROUP=stable\nREBOOT_STRATEGY=off\n');
+    // The update agent reads one file: coreos.update's keys and coreos.locksmith's window.
+    assert.match(readFileSync(join(root, 'etc/keel/update.conf'), 'utf8'), /^GROUP=stable\nREBOOT_STRATEGY=off\nLOCKSMITHD_REBOOT_WINDOW_START="Sun 1:00"\n/);
+    assert.equal(loadUpdateConf(join(root, 'etc/keel/update.conf')).window?.start, 'Sun 1:00');
     assert.equal(readFileSync(join(root, 'etc/oem-release'), 'utf8'), 'ID="rackspace"\nVERSION_ID="168.0.0"\nNAME="Rackspace Cloud Servers"\n');
     assert.ok(statSync(join(root, 'etc/systemd/system/hello.service')).isFile());
     assert.match(readFileSync(join(root, 'etc/systemd/system/hello.service.d/env.conf'), 'utf8'), /A=1/);
