@@ -12,6 +12,8 @@ import { RebootLock } from '../update/etcd-lock.js';
 
 const readText = (p: string) => { try { return readFileSync(p, 'utf8'); } catch { return ''; } };
 const STATE_DIR = '/var/lib/keel/update';
+/** The agent's first check after boot (or CHECK_INTERVAL, when that is shorter), as Flatcar waits. */
+const FIRST_CHECK_SECONDS = 300;
 
 /** The agent's environment on a running Keel. */
 export function realAgentEnv(log: (m: string) => void): AgentEnv {
@@ -114,7 +116,7 @@ export const verb: Verb = {
           loadConfig: () => loadUpdateConf(),
           reboot: async () => { await request('shutdown', { kind: 'reboot' }); },
           machineId: readText('/etc/machine-id').trim() || 'unknown',
-        }, Math.min(cfg.checkIntervalSeconds, 30) * 1000);
+        }, Math.min(cfg.checkIntervalSeconds, FIRST_CHECK_SECONDS) * 1000);
         return 0; // not reached: the agent runs until it is stopped
       }
       default:

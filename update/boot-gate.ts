@@ -79,11 +79,14 @@ export async function runBootGate(o: GateOptions, booted: Slot): Promise<'commit
   };
   const result = await o.units.startBootComplete();
   if (result !== 'done') return bad(`boot-complete.target failed (${result}; failed: ${o.units.failedHealthUnits().join(', ') || 'none'})`);
-  const until = Date.now() + o.healthySeconds * 1000;
-  while (Date.now() < until) {
+  // The wait is counted in time slept, not read from the wall clock: early in a boot the clock
+  // may still be stepped (NTP, RTC), which would cut the wait short or stretch it for hours.
+  for (let left = o.healthySeconds * 1000; left > 0;) {
     const failed = o.units.failedHealthUnits();
     if (failed.length) return bad(`${failed.join(', ')} failed`);
-    await sleep(Math.min(1000, Math.max(0, until - Date.now())));
+    const step = Math.min(1000, left);
+    await sleep(step);
+    left -= step;
   }
   const failed = o.units.failedHealthUnits();
   if (failed.length) return bad(`${failed.join(', ')} failed`);

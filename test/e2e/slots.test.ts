@@ -38,8 +38,11 @@ describe('A/B slots with GRUB boot counting (QEMU)', function () {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('boots a slot with TRIES=3 three times, counting down, then falls back to the good slot', async () => {
-    const env = encodeGrubenv(slotVars({ order: ['B', 'A'], A: { ok: true, tries: 0 }, B: { ok: false, tries: 3 } }));
-    const vm = Vm.start({ image: preparedImage(dir, await testImage(), env, env, true) });
+    const image = await testImage();
+    // USR-B gets a copy of USR-A, so both slots carry the same verity root hash.
+    const hash = JSON.parse(readFileSync(image.replace(/keel\.img$/, 'keel.manifest.json'), 'utf8')).usr.verity.rootHash as string;
+    const env = encodeGrubenv(slotVars({ order: ['B', 'A'], A: { ok: true, tries: 0, hash }, B: { ok: false, tries: 3, hash } }));
+    const vm = Vm.start({ image: preparedImage(dir, image, env, env, true) });
     try {
       const slots: string[] = [];
       const tries: string[] = [];
@@ -47,17 +50,21 @@ describe('A/B slots with GRUB boot counting (QEMU)', function () {
       for (let boot = 0; boot < 4; boot++) {
         await vm.ready(from);
         // The OS mounts the ESP at /run/keel/esp (vfat cannot be mounted twice).
-        const r = await vm.sh('grep -o "keel.slot=[AB]" /proc/cmdline; grep -h KEEL_B_TRIES /run/keel/esp/keel/grubenv /run/keel/esp/keel/grubenv2');
-        const [slot, t1, t2] = r.out.split('\n');
-        slots.push(slot);
+        const r = await vm.sh('grep -o "keel.slot=[AB]" /proc/cmdline; grep -h KEEL_B_TRIES /run/keel/esp/keel/grubenv /run/keel/esp/keel/grubenv2; ls /sys/block/dm-0/slaves');
+        const [slot, t1, t2, dev] = r.out.split('\n');
+        // / is the slot's own partition, through dm-verity: vda3 is USR-A, vda4 USR-B.
+        slots.push(`${slot} ${dev}`);
         assert.equal(t1, t2, 'both copies agree');
         tries.push(t1);
         from = vm.mark();
         if (boot < 3) vm.type('reboot');
       }
-      assert.deepEqual(slots, ['keel.slot=B', 'keel.slot=B', 'keel.slot=B', 'keel.slot=A']);
+      assert.deepEqual(slots, ['keel.slot=B vda4', 'keel.slot=B vda4', 'keel.slot=B vda4', 'keel.slot=A vda3']);
+      // Trial boots read all of the new slot through dm-verity first; and the way back is reported.
+      assert.equal(vm.console.match(/trial boot of USR-B: reading all of it through dm-verity/g)?.length, 3);
+      assert.match(vm.console, /rollback: slot B did not boot; running slot A/);
       assert.deepEqual(tries, ['KEEL_B_TRIES=2', 'KEEL_B_TRIES=1', 'KEEL_B_TRIES=0', 'KEEL_B_TRIES=0']);
-      assert.match((await vm.sh('grep -c " / squashfs" /proc/mounts; grep " / " /proc/mounts')).out, /^1\n\/dev\/vda3 /);
+      assert.match((await vm.sh('grep -c " / squashfs" /proc/mounts; grep " / " /proc/mounts')).out, /^1\n\/dev\/dm-0 /);
     } finally {
       vm.kill();
     }
