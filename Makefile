@@ -31,6 +31,7 @@ test-unit: build
 bench: image
 	@node dist/test/bench/bench.js
 	@node dist/test/bench/bench-init.js
+	@node dist/test/bench/bench-update.js
 
 clean:
 	rm -rf out dist build

@@ -62,7 +62,7 @@ async function status(env: AgentEnv): Promise<number> {
   if (rb) {
     try {
       const r = JSON.parse(rb);
-      out.push(`Rollback: at ${r.at}, slot ${r.failed}${r.failedVersion ? ` (version ${r.failedVersion})` : ''} did not boot; running slot ${r.running}${r.runningVersion ? ` (version ${r.runningVersion})` : ''}`);
+      out.push(`Rollback: at ${r.at}, slot ${r.failed}${r.failedVersion ? ` (version ${r.failedVersion})` : ''} did not boot; running slot ${r.running}${r.runningVersion ? ` (version ${r.runningVersion})` : ''}${r.reason ? `\n  ${r.reason}` : ''}`);
     } catch { /* a torn record says nothing */ }
   }
   if (booted && stagedSlot(state, booted)) out.push(`Pending: slot ${state.order[0]} boots next (reboot to use it)`);

@@ -89,18 +89,32 @@ export function readStatus(stateDir: string): AgentStatus | null {
   try { return JSON.parse(readFileSync(join(stateDir, 'status.json'), 'utf8')); } catch { return null; }
 }
 
-/** One update at a time: a lock file holding the owner's pid (a dead owner's lock is taken over). */
+/** This boot's id ('' where the kernel does not say). */
+function bootId(): string {
+  try { return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(); } catch { return ''; }
+}
+
+/**
+ * One update at a time: a lock file holding the owner's pid and boot id (a dead owner's lock is
+ * taken over). The lock lives in /var/lib and survives a power cut: a pid of another boot says
+ * nothing about a process of this one.
+ */
 export function takeLock(stateDir: string): () => void {
   mkdirSync(stateDir, { recursive: true });
   const file = join(stateDir, 'lock');
+  const boot = bootId();
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      writeFileSync(file, `${process.pid} ${boot}`.trim(), { flag: 'wx' });
       return () => rmSync(file, { force: true });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const owner = Number(readFileSync(file, 'utf8'));
-      if (owner && owner !== process.pid && existsSync(`/proc/${owner}`)) {
+      let text = '';
+      try { text = readFileSync(file, 'utf8'); } catch { /* released meanwhile: take it */ }
+      const [pid, ownerBoot] = text.trim().split(/\s+/);
+      const owner = /^\d+$/.test(pid ?? '') ? Number(pid) : 0;
+      const sameBoot = !ownerBoot || !boot || ownerBoot === boot;
+      if (owner && owner !== process.pid && sameBoot && existsSync(`/proc/${owner}`)) {
         throw new UpdateError('EBUSY', `cannot start an update: another one is running (pid ${owner})`);
       }
       rmSync(file, { force: true });

@@ -8,7 +8,13 @@ import type { Slot, SlotState } from '../builder/slots.js';
 import { bootedSlot, otherSlot, readSlotState, withSlot, writeSlotState } from './slot-store.js';
 
 /** What happened to an earlier update, as `keel update status` shows it. */
-export interface RollbackRecord { at: string; failed: Slot; failedVersion?: string; running: Slot; runningVersion?: string }
+export interface RollbackRecord { at: string; failed: Slot; failedVersion?: string; running: Slot; runningVersion?: string; reason?: string }
+
+/** Keeps the last rollback for `keel update status` (rollback.json in the agent's state). */
+function recordRollback(stateDir: string, r: RollbackRecord): void {
+  mkdirSync(stateDir, { recursive: true });
+  writeFileSync(join(stateDir, 'rollback.json'), JSON.stringify(r) + '\n');
+}
 
 /** What the gate decides at boot, before any unit runs. Pure. */
 export function bootVerdict(state: SlotState, booted: Slot): { trial: boolean; rollback: RollbackRecord | null; next: SlotState | null } {
@@ -60,8 +66,7 @@ export function reportRollback(o: Pick<GateOptions, 'esp' | 'cmdline' | 'stateDi
   if (v.rollback) {
     const r = v.rollback;
     o.log(`rollback: slot ${r.failed}${r.failedVersion ? ` (version ${r.failedVersion})` : ''} did not boot; running slot ${r.running}${r.runningVersion ? ` (version ${r.runningVersion})` : ''}`);
-    mkdirSync(o.stateDir, { recursive: true });
-    writeFileSync(join(o.stateDir, 'rollback.json'), JSON.stringify(r) + '\n');
+    recordRollback(o.stateDir, r);
   }
   if (v.next) writeSlotState(o.esp, v.next);
   return { booted, trial: v.trial };
@@ -72,8 +77,15 @@ export async function runBootGate(o: GateOptions, booted: Slot): Promise<'commit
   const sleep = o.sleep ?? defaultSleep;
   const bad = (why: string): 'bad' => {
     const { state } = readSlotState(o.esp);
-    writeSlotState(o.esp, withSlot(state, booted, { ok: false, tries: 0 }, [otherSlot(booted), booted]));
-    o.log(`slot ${booted} marked bad: ${why}; rebooting into slot ${otherSlot(booted)}`);
+    const other = otherSlot(booted);
+    writeSlotState(o.esp, withSlot(state, booted, { ok: false, tries: 0 }, [other, booted]));
+    o.log(`slot ${booted} marked bad: ${why}; rebooting into slot ${other}`);
+    // The next boot comes from the first slot in ORDER, so it reports nothing: record it here.
+    recordRollback(o.stateDir, {
+      at: new Date().toISOString(), failed: booted, running: other, reason: why,
+      ...(state[booted].version ? { failedVersion: state[booted].version } : {}),
+      ...(state[other].version ? { runningVersion: state[other].version } : {}),
+    });
     o.reboot();
     return 'bad';
   };

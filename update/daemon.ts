@@ -62,8 +62,11 @@ export async function agentRound(env: AgentEnv, d: DaemonDeps): Promise<{ nextMs
     }
   }
   const booted = requireBooted(env);
-  const staged = stagedSlot(readSlotState(env.esp).state, booted);
-  const interval = cfg.checkIntervalSeconds * 1000;
+  const state = readSlotState(env.esp).state;
+  const staged = stagedSlot(state, booted);
+  // On a trial boot, look again soon: once the gate commits it, the etcd lock goes back and
+  // updates are allowed again.
+  const interval = state[booted].ok ? cfg.checkIntervalSeconds * 1000 : Math.min(cfg.checkIntervalSeconds * 1000, 30_000);
   if (!staged) return { nextMs: interval };
   const may = await mayReboot(cfg, (d.now ?? (() => new Date()))(), lock);
   if (may.ok) {

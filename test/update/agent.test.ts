@@ -29,6 +29,7 @@ const INITIAL: SlotState = { order: ['A', 'B'], A: { ok: true, tries: 0, hash: H
 /** What B holds before an update: not the image. */
 const OLD_B = Buffer.alloc(64 * 1024, 0xbb);
 
+const BOOT_ID = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 interface Machine {
@@ -305,9 +306,28 @@ describe('update/agent', function () {
         await exited;
       }
       const release = takeLock(m.stateDir);
-      assert.equal(readFileSync(lock, 'utf8'), String(process.pid));
+      assert.equal(readFileSync(lock, 'utf8'), `${process.pid} ${BOOT_ID}`);
       release();
       assert.equal(existsSync(lock), false);
+    });
+
+    it('a live pid recorded with this boot\'s id holds the lock; with another boot\'s id (a lock left by a power cut) it does not', async () => {
+      const m = machine();
+      mkdirSync(m.stateDir, { recursive: true });
+      const lock = join(m.stateDir, 'lock');
+      const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+      const exited = new Promise((r) => child.once('exit', r));
+      try {
+        writeFileSync(lock, `${child.pid} ${BOOT_ID}\n`);
+        assert.throws(() => takeLock(m.stateDir), (e: Error & { code?: string }) => e.code === 'EBUSY');
+        writeFileSync(lock, `${child.pid} 00000000-0000-4000-8000-000000000000\n`);
+        const release = takeLock(m.stateDir);
+        assert.equal(readFileSync(lock, 'utf8'), `${process.pid} ${BOOT_ID}`);
+        release();
+      } finally {
+        child.kill('SIGKILL');
+        await exited;
+      }
     });
 
     it('takes over an empty or garbled lock file', () => {

@@ -147,6 +147,9 @@ describe('update/boot-gate', () => {
         assert.equal(f.reboots(), 1);
         assert.deepEqual(f.slept, []);
         assert.match(logs.join('\n'), /slot B marked bad: boot-complete.target failed \(failed; failed: health.service\); rebooting into slot A/);
+        // The next boot starts from the first slot in ORDER and reports nothing: the gate records it.
+        const rec = JSON.parse(readFileSync(join(stateDir, 'rollback.json'), 'utf8'));
+        assert.deepEqual({ ...rec, at: 'T' }, { at: 'T', failed: 'B', running: 'A', failedVersion: '1.1.0', runningVersion: STAGED.A.version, reason: 'boot-complete.target failed (failed; failed: health.service)' });
       });
 
       it('a health unit failing during the healthy wait: bad, other slot first, one reboot', async () => {
