@@ -36,7 +36,8 @@ export function qemuArgs(o: QemuOptions): string[] {
   a.push('-drive', `if=virtio,format=qcow2,file=${o.disk}`);
   const fwd = o.sshPort ? `,hostfwd=tcp:127.0.0.1:${o.sshPort}-:22` : '';
   a.push('-netdev', `user,id=n0${fwd}`, '-device', 'virtio-net-pci,netdev=n0');
-  // The guest's hardware watchdog (used by the update work to count a hung boot as a try).
+  // A hardware watchdog for kernels that drive it; Debian's cloud kernel has no i6300esb driver,
+  // so the initramfs arms softdog instead (builder/initramfs-plan.ts).
   a.push('-device', 'i6300esb');
   if (o.userData) a.push('-fw_cfg', `name=opt/keel/user-data,file=${resolve(o.userData)}`);
   return [...a, ...(o.extra ?? [])];

@@ -164,7 +164,7 @@ function boot(): void {
       if (!cfg.contained && !slot.trial) emergencyShell(table, hostname);
     }
     log(`ready in ${now.toFixed(2)}s (init ${(now - startedAt).toFixed(2)}s)`);
-    if (!cfg.contained) bootComplete(manager!, slot, updateDir, result === 'done', (m) => { journal.append('keel-update', m); log(m); }, () => stop('reboot'));
+    if (!cfg.contained) bootComplete(manager!, slot, updateDir, result === 'done', (m) => { journal.append('keel-update', m); log(m); }, () => stop('reboot'), () => stopping);
   }, (e) => warn(`start ${target}`, e));
   // Keep the event loop alive forever: PID 1 must never run out of work and exit.
   setInterval(() => {}, 2 ** 31 - 1);
@@ -186,7 +186,7 @@ function healthUnits(m: Manager): GateUnits {
 
 /** After the default target: commit a trial boot through the gate (or mark it bad and reboot);
  *  on a committed slot, start boot-complete.target all the same and report a failure. */
-function bootComplete(m: Manager, slot: { booted: 'A' | 'B' | null; trial: boolean }, stateDir: string, targetOk: boolean, say: (m: string) => void, reboot: () => void): void {
+function bootComplete(m: Manager, slot: { booted: 'A' | 'B' | null; trial: boolean }, stateDir: string, targetOk: boolean, say: (m: string) => void, reboot: () => void, stopping: () => boolean): void {
   const units = healthUnits(m);
   if (!slot.booted || !slot.trial) {
     units.startBootComplete().then((r) => { if (r !== 'done') say(`boot-complete.target failed (${r}): ${units.failedHealthUnits().join(', ') || 'see keel status'}`); }, (e) => warn('start boot-complete.target', e));
@@ -194,7 +194,7 @@ function bootComplete(m: Manager, slot: { booted: 'A' | 'B' | null; trial: boole
   }
   let healthySeconds = 60;
   try { healthySeconds = loadUpdateConf().healthySeconds; } catch (e) { warn('read /etc/keel/update.conf (the healthy time stays 60s)', e); }
-  const gate = { esp: ESP_DIR, cmdline: readText('/proc/cmdline'), stateDir, healthySeconds, log: say, reboot, units: targetOk ? units : { ...units, startBootComplete: async () => 'default target failed' } };
+  const gate = { esp: ESP_DIR, cmdline: readText('/proc/cmdline'), stateDir, healthySeconds, log: say, reboot, stopping, units: targetOk ? units : { ...units, startBootComplete: async () => 'default target failed' } };
   runBootGate(gate, slot.booted).catch((e) => warn('run the boot-complete gate', e));
 }
 

@@ -53,6 +53,8 @@ export interface GateOptions {
   /** Reboots the machine (the gate marked the slot bad). */
   reboot(): void;
   sleep?: (ms: number) => Promise<void>;
+  /** True once the machine is shutting down: a boot being stopped is not committed. */
+  stopping?: () => boolean;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -72,8 +74,10 @@ export function reportRollback(o: Pick<GateOptions, 'esp' | 'cmdline' | 'stateDi
   return { booted, trial: v.trial };
 }
 
-/** Runs the gate for a trial boot; resolves 'committed' or 'bad' (after asking for the reboot). */
-export async function runBootGate(o: GateOptions, booted: Slot): Promise<'committed' | 'bad'> {
+/** Runs the gate for a trial boot; resolves 'committed', 'bad' (after asking for the reboot), or
+ *  'stopped' when the machine began shutting down first (the slot stays on trial). */
+export async function runBootGate(o: GateOptions, booted: Slot): Promise<'committed' | 'bad' | 'stopped'> {
+  const stopping = o.stopping ?? (() => false);
   const sleep = o.sleep ?? defaultSleep;
   const bad = (why: string): 'bad' => {
     const { state } = readSlotState(o.esp);
@@ -94,12 +98,15 @@ export async function runBootGate(o: GateOptions, booted: Slot): Promise<'commit
   // The wait is counted in time slept, not read from the wall clock: early in a boot the clock
   // may still be stepped (NTP, RTC), which would cut the wait short or stretch it for hours.
   for (let left = o.healthySeconds * 1000; left > 0;) {
+    if (stopping()) return 'stopped';
     const failed = o.units.failedHealthUnits();
     if (failed.length) return bad(`${failed.join(', ')} failed`);
     const step = Math.min(1000, left);
     await sleep(step);
     left -= step;
   }
+  // Stopping units fails nothing on purpose, but a shutdown is not "stayed healthy" either.
+  if (stopping()) return 'stopped';
   const failed = o.units.failedHealthUnits();
   if (failed.length) return bad(`${failed.join(', ')} failed`);
   const { state } = readSlotState(o.esp);

@@ -174,6 +174,17 @@ describe('update/boot-gate', () => {
         assert.equal(f.reboots(), 1);
         assert.equal(readSlotState(esp).state.B.ok, false);
       });
+
+      it('a shutdown during the healthy wait: neither committed nor marked bad, the slot stays on trial', async () => {
+        onTrial();
+        const f = fakes();
+        const before = readSlotState(esp).state;
+        const o: GateOptions = { ...f.opts(60), stopping: () => f.slept.length >= 5 };
+        assert.equal(await runBootGate(o, 'B'), 'stopped');
+        assert.deepEqual(readSlotState(esp).state, before);
+        assert.equal(f.reboots(), 0);
+        assert.doesNotMatch(logs.join('\n'), /committed|marked bad/);
+      });
     });
   });
 });
