@@ -11,6 +11,8 @@ PACKAGES=(
   busybox-static                       # a static binary the ELF tests read
   etcd-server etcd-client              # the locksmith etcd-lock tests (etcd 3.4, v2 API)
   gcc libc6-dev                        # the initramfs's static dm-verity opener
+  docker-registry skopeo umoci openssl # container images: a real registry, OCI tooling, token-auth certs
+  attr                                 # setfattr: overlay whiteouts (opaque dirs) when unpacking layers
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -164,7 +164,7 @@ export async function applyUpdate(cfg: UpdateConfig, env: AgentEnv, o: ApplyOpti
       throw new UpdateError('ETRIAL', `cannot apply update ${manifest.version} yet: this boot (slot ${booted}) is not committed, and slot ${target} is the system to fall back to`);
     }
     const t = state[target];
-    if (state.order[0] === target && !t.ok && t.tries > 0 && t.hash === manifest.verity!.rootHash) {
+    if (state.order[0] === target && !t.ok && t.tries > 0 && t.hash === manifest.verity!.rootHash && t.version === manifest.version) {
       writeStatus(env, { phase: 'staged', version: manifest.version, slot: target });
       return { status: 'already-staged', version: manifest.version, slot: target };
     }

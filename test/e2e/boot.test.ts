@@ -22,7 +22,10 @@ for (const firmware of ['bios', 'uefi'] as const) {
 
     it('mounts USR read-only as /, ROOT on /var, an overlay on /etc, tmpfs on /run and /tmp', async () => {
       const m = (await vm.sh('cat /proc/self/mounts')).out;
-      assert.match(m, /^\/dev\/vda3 \/ squashfs ro[,\s]/m);
+      // USR-A (vda3) through dm-verity: the read-only verity device sits on the partition.
+      assert.match(m, /^\/dev\/dm-0 \/ squashfs ro[,\s]/m);
+      const dm = await vm.sh('ls /sys/block/dm-0/slaves; cat /sys/block/dm-0/dm/name /sys/block/dm-0/ro');
+      assert.equal(dm.out, 'vda3\nusr\n1');
       assert.match(m, /^\/dev\/vda9 \/var ext4 rw[,\s]/m);
       assert.match(m, /^overlay \/etc overlay rw,.*upperdir=\/var\/lib\/keel\/overlay\/etc\/upper/m);
       assert.match(m, /^tmpfs \/run tmpfs rw/m);

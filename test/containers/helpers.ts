@@ -1,0 +1,98 @@
+// Test helpers for the container image side: a tiny tar writer that is independent of the code
+// under test (to craft hostile archives), umoci-built images, and temp dirs.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ImageRecord, ImageStore } from '../../containers/store.js';
+
+export interface RawEntry {
+  name: string;
+  /** '0' file, '1' hard link, '2' symlink, '3' char device, '5' dir, '6' fifo. */
+  type?: string;
+  data?: Buffer | string;
+  linkname?: string;
+  mode?: number;
+  /** Size written in the header when it must differ from the data (truncated archives). */
+  size?: number;
+}
+
+/** A ustar archive written naively: names go in verbatim, whatever they are. */
+export function rawTar(entries: RawEntry[], opts: { end?: boolean } = {}): Buffer {
+  const parts: Buffer[] = [];
+  for (const e of entries) {
+    const data = Buffer.from(e.data ?? '');
+    const h = Buffer.alloc(512);
+    h.write(e.name, 0, 100, 'utf8');
+    h.write(`${(e.mode ?? 0o644).toString(8).padStart(7, '0')}\0`, 100);
+    h.write('0000000\0', 108);
+    h.write('0000000\0', 116);
+    h.write(`${(e.size ?? data.length).toString(8).padStart(11, '0')}\0`, 124);
+    h.write(`${(1_600_000_000).toString(8).padStart(11, '0')}\0`, 136);
+    h.write(e.type ?? '0', 156);
+    h.write(e.linkname ?? '', 157, 100, 'utf8');
+    h.write('ustar\u000000', 257, 'latin1');
+    h.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const b of h) sum += b;
+    h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+    parts.push(h, data, Buffer.alloc((512 - (data.length % 512)) % 512));
+  }
+  if (opts.end !== false) parts.push(Buffer.alloc(1024));
+  return Buffer.concat(parts);
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `keel-${prefix}-`));
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+export function run(cmd: string, args: string[], cwd?: string): string {
+  return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export function sha256(data: Buffer | string): string {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+/**
+ * Builds `layout:tag` with umoci: starting from `from` (a tag of the same layout) or empty, each
+ * step changes the unpacked rootfs and is repacked as one layer.
+ */
+export function umociImage(layout: string, tag: string, steps: ((rootfs: string) => void)[], from?: string): void {
+  try {
+    readFileSync(join(layout, 'index.json'));
+  } catch {
+    run('umoci', ['init', '--layout', layout]);
+  }
+  if (from === undefined) run('umoci', ['new', '--image', `${layout}:${tag}`]);
+  let source = from ?? tag;
+  for (const step of steps) {
+    const bundle = mkdtempSync(join(tmpdir(), 'keel-bundle-'));
+    rmSync(bundle, { recursive: true });
+    run('umoci', ['unpack', '--image', `${layout}:${source}`, bundle]);
+    step(join(bundle, 'rootfs'));
+    run('umoci', ['repack', '--image', `${layout}:${tag}`, bundle]);
+    rmSync(bundle, { recursive: true, force: true });
+    source = tag;
+  }
+}
+
+/** Puts the blobs of `layout:tag` into the store and registers the image (as a pull would). */
+export async function addFromLayout(store: ImageStore, layout: string, tag: string, refs: string[]): Promise<ImageRecord> {
+  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
+  const desc = index.manifests.find((m: any) => m.annotations?.['org.opencontainers.image.ref.name'] === tag);
+  const blob = (digest: string): Buffer => readFileSync(join(layout, 'blobs', 'sha256', digest.slice(7)));
+  const manifest = blob(desc.digest);
+  const m = JSON.parse(manifest.toString());
+  for (const l of m.layers) await store.putBlob(blob(l.digest), l.digest);
+  return store.addImage({ manifest, manifestDigest: desc.digest, config: blob(m.config.digest), layers: m.layers, refs });
+}
+
+export function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
