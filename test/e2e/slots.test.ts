@@ -34,7 +34,13 @@ function preparedImage(dir: string, image: string, env1: Buffer, env2: Buffer, c
 describe('A/B slots with GRUB boot counting (QEMU)', function () {
   this.timeout(900_000);
   let dir: string;
-  before(() => { dir = mkdtempSync(join(tmpdir(), 'keel-slots-')); });
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'keel-slots-'));
+    // The grubenv the build wrote, read off the ESP.
+    const image = await testImage();
+    const parts = Object.fromEntries(JSON.parse(execFileSync('sfdisk', ['--json', image], { encoding: 'utf8' })).partitiontable.partitions.map((p: any) => [p.name, p]));
+    execFileSync('mcopy', ['-o', '-i', `${image}@@${parts['EFI-SYSTEM'].start * 512}`, '::/keel/grubenv', join(dir, 'grubenv-built')], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+  });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('boots a slot with TRIES=3 three times, counting down, then falls back to the good slot', async () => {
@@ -66,6 +72,22 @@ describe('A/B slots with GRUB boot counting (QEMU)', function () {
       assert.match(vm.console, /rollback: slot B did not boot; running slot A/);
       assert.deepEqual(tries, ['KEEL_B_TRIES=2', 'KEEL_B_TRIES=1', 'KEEL_B_TRIES=0', 'KEEL_B_TRIES=0']);
       assert.match((await vm.sh('grep -c " / squashfs" /proc/mounts; grep " / " /proc/mounts')).out, /^1\n\/dev\/dm-0 /);
+    } finally {
+      vm.kill();
+    }
+  });
+
+  it('boots with one grubenv copy corrupted, and the OS repairs it from the other (BIOS)', async () => {
+    const image = await testImage();
+    const good = readFileSync(join(dir, 'grubenv-built'));
+    const torn = Buffer.from(good);
+    torn.write('garbage', 0);
+    const vm = Vm.start({ image: preparedImage(dir, image, torn, good, false) });
+    try {
+      await vm.ready();
+      assert.equal((await vm.sh('grep -o "keel.slot=[AB]" /proc/cmdline')).out, 'keel.slot=A');
+      assert.match(vm.console, /keel: repaired the slot state copy \/run\/keel\/esp\/keel\/grubenv$/m);
+      assert.equal((await vm.sh('cmp /run/keel/esp/keel/grubenv /run/keel/esp/keel/grubenv2 && echo same')).out, 'same');
     } finally {
       vm.kill();
     }
