@@ -7,6 +7,7 @@
         "init/native/common.c",
         "init/native/spawn.c",
         "init/native/spawn_opts.c",
+        "init/native/container.c",
         "init/native/sockets.c",
         "init/native/listen.c",
         "init/native/poll.c",

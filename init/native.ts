@@ -60,6 +60,69 @@ export interface SpawnOptions {
   noNewPrivs?: boolean;
   /** setpgid(0, 0): the child leads its own process group (implied by setsid and tty). */
   pgroup?: boolean;
+  /**
+   * Capabilities to keep, bit n = capability n: the others leave the bounding set (before the
+   * credentials change), ambient ones are cleared; then, for uid 0, effective = permitted = the
+   * kept ones (of those this process has) and inheritable is empty. A switch to another uid
+   * clears effective and permitted anyway (as the kernel does; as Docker leaves them).
+   */
+  capabilities?: bigint;
+  /** A seccomp BPF program (struct sock_filter[], 8 bytes each), installed last before execve; needs noNewPrivs (else EACCES without CAP_SYS_ADMIN). */
+  seccomp?: Buffer;
+  /** Runs the program as PID 1 of a container (new namespaces, its own root); see NativeContainer. */
+  container?: NativeContainer;
+}
+
+/** One mount of a container, made below its root before pivot_root. */
+export interface NativeMount {
+  source: string | null;
+  /** Absolute, inside the container; resolved with openat2(RESOLVE_IN_ROOT) so symlinks stay inside the root. */
+  target: string;
+  fstype: string | null;
+  /** MS_* flags; a bind (MS_BIND) with MS_RDONLY/NOSUID/NODEV/NOEXEC is remounted with them (a bind ignores them). */
+  flags: number;
+  data: string | null;
+  /** Creates a missing mount point (and its parents) as a directory or an empty file; null: it must exist. */
+  mkdir: 'dir' | 'file' | null;
+}
+
+/** A device node created in the container (mknod, mode exactly as given). */
+export interface NativeDevice {
+  path: string;
+  type: 'c' | 'b';
+  major: number;
+  minor: number;
+  mode: number;
+}
+
+/**
+ * spawn()'s container mode: the child is clone()d with CLONE_NEWPID|NEWNS|NEWUTS|NEWIPC (and NEWNET
+ * with newNetwork), joins `cgroup` and then a new cgroup namespace, and before execve: makes all
+ * mounts private, mounts `rootMount` on `root`, the `mounts` below it in order, the devices and
+ * symlinks, sets the hostname (and brings lo up in a new network namespace), pivot_root()s into
+ * `root`, masks `maskedPaths`, makes `readonlyPaths` (and with readOnly /) read-only; cwd, rlimits,
+ * capabilities, credentials, noNewPrivs and seccomp then apply inside. PATH lookups of `file` happen
+ * after pivot_root, i.e. inside the container. Its mounts never show in the caller's namespace.
+ */
+export interface NativeContainer {
+  /** Host directory that becomes '/': the mount point of rootMount, then pivoted into. */
+  root: string;
+  /** How root is mounted: an overlay, or a bind of a directory onto itself. */
+  rootMount: { source: string | null; fstype: string | null; flags: number; data: string | null };
+  readOnly?: boolean;
+  /** A new network namespace (only lo, brought up); exclusive with netns. */
+  newNetwork?: boolean;
+  /** Joins this network namespace (e.g. /run/netns/NAME), opened before clone; without both: the host's. */
+  netns?: string;
+  hostname?: string;
+  mounts?: NativeMount[];
+  devices?: NativeDevice[];
+  /** Symlinks to create, e.g. { path: '/dev/fd', target: '/proc/self/fd' }. */
+  symlinks?: { path: string; target: string }[];
+  /** After pivot_root: a file gets /dev/null bound over it, a directory an empty read-only tmpfs; missing ones are skipped. */
+  maskedPaths?: string[];
+  /** After pivot_root: bound onto themselves read-only; missing ones are skipped. */
+  readonlyPaths?: string[];
 }
 
 /** One resource limit for spawn(); Infinity means RLIM_INFINITY. */
@@ -117,7 +180,7 @@ export interface Native {
   pivotRoot(newRoot: string, putOld: string): void;
   /** null when WNOHANG found nothing to report; throws ECHILD when there are no children. */
   waitpid(pid: number, options: number): WaitStatus | null;
-  /** Returns the pid; a failure before execve (bad cwd, missing file) is thrown here. */
+  /** Returns the pid; a failure before execve (bad cwd, missing file, a container mount) is thrown here. */
   spawn(opts: SpawnOptions): number;
   /** prctl(PR_SET_CHILD_SUBREAPER, 1): orphans below us become our children, as with PID 1. */
   setChildSubreaper(): void;

@@ -1,11 +1,17 @@
 /* spawn.c: fork, set the child up (cgroup, session, fds, limits, credentials), execve.
  * A failure in the child before execve travels back over a CLOEXEC pipe and is thrown
- * in the parent as if the step had failed there. */
+ * in the parent as if the step had failed there. With the `container` option the child is
+ * clone()d into new namespaces instead and container.c sets up its root in between. */
 #include "spawn.h"
+#include "container.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,14 +30,12 @@
 /* The step that failed, reported with its errno and an argument (an index or fd). */
 enum { ST_CGROUP_OPEN, ST_CGROUP_WRITE, ST_SETSID, ST_SETPGID, ST_OPEN_TTY, ST_TIOCSCTTY,
        ST_OPEN_NULL, ST_DUP, ST_DUP2, ST_CLOSE, ST_CHDIR, ST_SETRLIMIT, ST_SETPRIORITY,
-       ST_SETGROUPS, ST_SETGID, ST_SETUID, ST_NO_NEW_PRIVS, ST_EXECVE };
-
-/* What a child writes to the CLOEXEC pipe when it fails before execve succeeds. */
-typedef struct { int step, err, arg; } child_report;
+       ST_SETGROUPS, ST_SETGID, ST_SETUID, ST_NO_NEW_PRIVS, ST_EXECVE, ST_CAPBSET, ST_AMBIENT,
+       ST_CAPSET, ST_SECCOMP };
 
 /* ------------------------------------------------------------- the child */
 
-static void __attribute__((noreturn)) child_fail(int errfd, int step, int err, int arg) {
+void __attribute__((noreturn)) child_fail(int errfd, int step, int err, int arg) {
   child_report r = {step, err, arg};
   while (write(errfd, &r, sizeof r) < 0 && errno == EINTR) {}
   _exit(127);
@@ -112,6 +116,40 @@ static void set_limits(const spawn_opts *o, int errfd) {
   if (o->set_nice && setpriority(PRIO_PROCESS, 0, o->nice) < 0) child_fail(errfd, ST_SETPRIORITY, errno, 0);
 }
 
+/* Before the credentials (dropping needs CAP_SETPCAP): every capability not kept leaves the
+ * bounding set, which caps what any later execve can grant; no ambient ones survive. */
+static void drop_bounding(const spawn_opts *o, int errfd) {
+  for (int cap = 0; cap <= o->last_cap; cap++)
+    if (!(o->caps >> cap & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) child_fail(errfd, ST_CAPBSET, errno, cap);
+  /* EINVAL: a kernel before 4.3, without ambient capabilities. */
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+    child_fail(errfd, ST_AMBIENT, errno, 0);
+}
+
+/* After the credentials: for root, effective = permitted = the kept ones (of those we have),
+ * inheritable empty (as Docker since CVE-2022-24769); execve then grants root the bounding
+ * set. A switch to another uid has already cleared permitted and effective: left so. */
+static void set_caps(const spawn_opts *o, int errfd) {
+  if (geteuid() != 0) return;
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  if (syscall(SYS_capget, &hdr, data) < 0) child_fail(errfd, ST_CAPSET, errno, 0);
+  for (int i = 0; i < 2; i++) {
+    uint32_t keep = (uint32_t)(o->caps >> (32 * i)) & data[i].permitted;
+    data[i].effective = data[i].permitted = keep;
+    data[i].inheritable = 0;
+  }
+  if (syscall(SYS_capset, &hdr, data) < 0) child_fail(errfd, ST_CAPSET, errno, 0);
+}
+
+/* Last before execve, so that nothing of the setup runs under the filter; needs
+ * no_new_privs or CAP_SYS_ADMIN (EACCES otherwise). */
+static void set_seccomp(const spawn_opts *o, int errfd) {
+  struct sock_fprog prog = {o->nseccomp, o->seccomp};
+  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) child_fail(errfd, ST_SECCOMP, errno, 0);
+}
+
 static void set_credentials(const spawn_opts *o, int errfd) {
   if (o->set_groups && setgroups(o->ngroups, o->groups) < 0) child_fail(errfd, ST_SETGROUPS, errno, 0);
   if (o->gid >= 0 && setgid((gid_t)o->gid) < 0) child_fail(errfd, ST_SETGID, errno, 0);
@@ -154,7 +192,11 @@ static void __attribute__((noreturn)) child_main(const spawn_opts *o, int errfd)
   reset_signals();
   /* The pipe may sit where a target goes (our fds 0-2 closed, or fds given); move it clear. */
   if (errfd < top && (errfd = fcntl(errfd, F_DUPFD_CLOEXEC, top)) < 0) _exit(127);
+  /* A copy of Node: until execve, no one (in the container least of all) may open its
+   * /proc/PID/exe or ptrace it. execve makes the program dumpable again as usual. */
+  if (o->ct && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) child_fail(errfd, CT_DUMPABLE, errno, 0);
   if (o->cgroup_procs) join_cgroup(o, errfd);
+  if (o->ct) container_enter(o, errfd);
   if ((o->setsid || o->tty) && setsid() < 0) child_fail(errfd, ST_SETSID, errno, 0);
   /* A session leader already leads its own process group, and setpgid would fail EPERM.
    * The parent needs no setpgid of its own against the usual race: spawn() returns only
@@ -162,9 +204,13 @@ static void __attribute__((noreturn)) child_main(const spawn_opts *o, int errfd)
   if (o->pgroup && !(o->setsid || o->tty) && setpgid(0, 0) < 0) child_fail(errfd, ST_SETPGID, errno, 0);
   place_fds(o, errfd, top);
   if (close_fds_from(top, errfd, o->max_fd) < 0) child_fail(errfd, ST_CLOSE, errno, top);
+  if (o->ct) container_setup(o, errfd);
   if (o->cwd && chdir(o->cwd) < 0) child_fail(errfd, ST_CHDIR, errno, 0);
   set_limits(o, errfd);
+  if (o->set_caps) drop_bounding(o, errfd);
   set_credentials(o, errfd);
+  if (o->set_caps) set_caps(o, errfd);
+  if (o->seccomp) set_seccomp(o, errfd);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
@@ -180,6 +226,7 @@ static void rlim_str(char *buf, size_t n, rlim_t v) {
 
 static void throw_child(napi_env env, const spawn_opts *o, const child_report *r) {
   int e = r->err, a = r->arg;
+  if (container_throw(env, o, r)) return;
   switch (r->step) {
   case ST_CGROUP_OPEN: return throw_sys(env, e, "open", o->cgroup_procs, NULL, "%s", o->cgroup_procs);
   case ST_CGROUP_WRITE: return throw_sys(env, e, "write", o->cgroup_procs, NULL, "%s", o->cgroup_procs);
@@ -203,6 +250,11 @@ static void throw_child(napi_env env, const spawn_opts *o, const child_report *r
   case ST_SETGID: return throw_sys(env, e, "setgid", NULL, NULL, "%lld", (long long)o->gid);
   case ST_SETUID: return throw_sys(env, e, "setuid", NULL, NULL, "%lld", (long long)o->uid);
   case ST_NO_NEW_PRIVS: return throw_sys(env, e, "prctl", NULL, NULL, "PR_SET_NO_NEW_PRIVS, 1");
+  case ST_CAPBSET: return throw_sys(env, e, "prctl", NULL, NULL, "PR_CAPBSET_DROP, %d", a);
+  case ST_AMBIENT: return throw_sys(env, e, "prctl", NULL, NULL, "PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL");
+  case ST_CAPSET: return throw_sys(env, e, "capset", NULL, NULL, "0x%llx", (unsigned long long)o->caps);
+  case ST_SECCOMP:
+    return throw_sys(env, e, "prctl", NULL, NULL, "PR_SET_SECCOMP, SECCOMP_MODE_FILTER, %u instructions", o->nseccomp);
   default: {
     const char *p = a >= 0 && (size_t)a < o->ncands ? o->cands[a] : o->file;
     return throw_sys(env, e, "execve", p, NULL, "%s", p);
@@ -223,7 +275,9 @@ static bool check_fds(napi_env env, const spawn_opts *o) {
   return true;
 }
 
-/* Forks and runs child_main; returns the pid, or -1 with the error thrown and the child reaped. */
+/* Forks (or, for a container, clones into new namespaces: a raw clone without CLONE_VM,
+ * fork-like, the child going on on a copy of this stack) and runs child_main; returns the
+ * pid, or -1 with the error thrown and the child reaped. */
 static pid_t fork_child(napi_env env, const spawn_opts *o) {
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) < 0) {
@@ -235,14 +289,16 @@ static pid_t fork_child(napi_env env, const spawn_opts *o) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = fork();
+  pid_t pid = o->ct ? (pid_t)syscall(SYS_clone, (unsigned long)(o->ct->clone_flags | SIGCHLD), NULL, NULL, NULL, 0UL)
+                    : fork();
   int fork_err = errno;
   if (pid == 0) child_main(o, pipefd[1]);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   close(pipefd[1]);
   if (pid < 0) {
     close(pipefd[0]);
-    throw_sys(env, fork_err, "fork", NULL, NULL, "%s", "");
+    if (o->ct) throw_sys(env, fork_err, "clone", NULL, NULL, "0x%x", (unsigned)o->ct->clone_flags);
+    else throw_sys(env, fork_err, "fork", NULL, NULL, "%s", "");
     return -1;
   }
   child_report r;

@@ -12,6 +12,9 @@ typedef struct {
   struct rlimit limit;
 } spawn_rlimit;
 
+/* The container part of the options (namespaces, mounts, pivot_root); container.h. */
+typedef struct container_opts container_opts;
+
 /* Everything the child needs, prepared before fork: after fork() in a threaded process
  * only async-signal-safe calls are allowed, so the child must never allocate. */
 typedef struct {
@@ -29,7 +32,27 @@ typedef struct {
   gid_t *groups;
   char *listen_pid;              /* the envp entry "LISTEN_PID=..." (room for 20 digits), or NULL */
   unsigned max_fd;              /* bound of the close loop when close_range is missing */
+  bool set_caps;                /* capabilities given: keep only `caps` (bounding set, capset) */
+  uint64_t caps;                /* bit n = capability n */
+  int last_cap;                 /* the kernel's highest capability, read by the parent */
+  void *seccomp;                /* struct sock_filter[nseccomp], installed just before execve */
+  unsigned short nseccomp;
+  container_opts *ct;           /* NULL: a plain fork; else clone into new namespaces */
 } spawn_opts;
+
+/* What a child writes to the CLOEXEC pipe when it fails before execve succeeds: the step
+ * (an ST_* of spawn.c or a CT_* of container.h), its errno and an argument (an index or fd). */
+typedef struct { int step, err, arg; } child_report;
+
+/* Reports a failed step to the parent over the pipe and exits 127; child side only. */
+void __attribute__((noreturn)) child_fail(int errfd, int step, int err, int arg);
+
+/* An array's length, or a TypeError "spawn: WHAT must be WANT". */
+bool get_array(napi_env env, napi_value v, const char *what, const char *want, uint32_t *n);
+
+/* A NULL-terminated malloc'd copy of an array of strings; free_strv frees one (or NULL). */
+bool get_strv(napi_env env, napi_value v, const char *what, char ***out);
+void free_strv(char **v);
 
 /* Converts the JS options object; throws (and returns false) on a bad option. */
 bool parse_spawn(napi_env env, napi_value opts, spawn_opts *o);

@@ -1,10 +1,13 @@
 /* spawn_opts.c: converts spawn()'s JS options into a spawn_opts, all memory allocated up front. */
 #include "spawn.h"
+#include "container.h"
 
+#include <linux/filter.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -20,7 +23,7 @@ const char *rlimit_name(int resource) {
   return "?";
 }
 
-static void free_strv(char **v) {
+void free_strv(char **v) {
   for (char **p = v; p && *p; p++) free(*p);
   free(v);
 }
@@ -29,16 +32,18 @@ void free_spawn(spawn_opts *o) {
   free(o->file), free(o->cwd), free(o->tty), free(o->cgroup_procs), free(o->groups);
   free(o->fds), free(o->fd_copies), free(o->rlimits);
   free_strv(o->argv), free_strv(o->envp), free_strv(o->cands);
+  free(o->seccomp);
+  if (o->ct) free_container(o->ct), free(o->ct);
 }
 
 /* An array's length, or a TypeError naming `what`. */
-static bool get_array(napi_env env, napi_value v, const char *what, const char *want, uint32_t *n) {
+bool get_array(napi_env env, napi_value v, const char *what, const char *want, uint32_t *n) {
   bool is_array = false;
   if (napi_is_array(env, v, &is_array) != napi_ok || !is_array) return bad_arg(env, "spawn", what, want, v);
   return napi_get_array_length(env, v, n) == napi_ok;
 }
 
-static bool get_strv(napi_env env, napi_value v, const char *what, char ***out) {
+bool get_strv(napi_env env, napi_value v, const char *what, char ***out) {
   uint32_t n = 0;
   if (!get_array(env, v, what, "an array of strings", &n)) return false;
   if (!(*out = calloc(n + 1, sizeof **out))) return no_memory(env);
@@ -199,6 +204,52 @@ static bool parse_service_opts(napi_env env, napi_value opts, spawn_opts *o) {
   return true;
 }
 
+/* The kernel's highest capability number: /proc/sys/kernel/cap_last_cap, else probed. */
+static int last_cap(void) {
+  char buf[16] = {0};
+  FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+  if (f) {
+    int n = -1;
+    bool ok = fgets(buf, sizeof buf, f) && sscanf(buf, "%d", &n) == 1 && n >= 0 && n < 64;
+    fclose(f);
+    if (ok) return n;
+  }
+  int c = 0;
+  while (c < 64 && prctl(PR_CAPBSET_READ, c, 0, 0, 0) >= 0) c++;
+  return c - 1;
+}
+
+/* capabilities (a bigint mask of those to keep) and seccomp (a Buffer of struct sock_filter). */
+static bool parse_security_opts(napi_env env, napi_value opts, spawn_opts *o) {
+  napi_value v;
+  bool has;
+  if (!get_prop(env, opts, "capabilities", &v, &o->set_caps)) return false;
+  if (o->set_caps) {
+    bool lossless = false;
+    if (napi_get_value_bigint_uint64(env, v, &o->caps, &lossless) != napi_ok)
+      return bad_arg(env, "spawn", "capabilities", "a bigint", v);
+    if (!lossless) return bad_value(env, "spawn", "capabilities", "a bigint from 0n to 2n ** 64n - 1n", "a value out of range");
+    o->last_cap = last_cap();
+  }
+  if (!get_prop(env, opts, "seccomp", &v, &has)) return false;
+  if (!has) return true;
+  bool is_buffer = false;
+  void *data;
+  size_t len;
+  if (napi_is_buffer(env, v, &is_buffer) != napi_ok || !is_buffer ||
+      napi_get_buffer_info(env, v, &data, &len) != napi_ok)
+    return bad_arg(env, "spawn", "seccomp", "a Buffer", v);
+  if (len == 0 || len % sizeof(struct sock_filter) != 0 || len / sizeof(struct sock_filter) > BPF_MAXINSNS) {
+    char got[64];
+    snprintf(got, sizeof got, "%zu bytes", len);
+    return bad_value(env, "spawn", "seccomp", "1 to 4096 struct sock_filter (8 bytes each)", got);
+  }
+  if (!(o->seccomp = malloc(len))) return no_memory(env);
+  memcpy(o->seccomp, data, len);
+  o->nseccomp = (unsigned short)(len / sizeof(struct sock_filter));
+  return true;
+}
+
 bool parse_spawn(napi_env env, napi_value opts, spawn_opts *o) {
   napi_value v;
   bool has;
@@ -223,7 +274,12 @@ bool parse_spawn(napi_env env, napi_value opts, spawn_opts *o) {
     return false;
   /* Dropping to a uid/gid must also drop root's supplementary groups (as Go's os/exec does). */
   o->set_groups = has || o->uid >= 0 || o->gid >= 0;
-  if (!parse_service_opts(env, opts, o)) return false;
+  if (!parse_service_opts(env, opts, o) || !parse_security_opts(env, opts, o)) return false;
+  if (!get_prop(env, opts, "container", &v, &has)) return false;
+  if (has) {
+    if (!(o->ct = calloc(1, sizeof *o->ct))) return no_memory(env);
+    if (!parse_container(env, v, o->ct)) return false;
+  }
   struct rlimit rl;
   o->max_fd = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (unsigned)rl.rlim_cur : 65536;
   if (!build_cands(o)) return no_memory(env);

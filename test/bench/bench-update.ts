@@ -89,9 +89,9 @@ async function main(): Promise<void> {
     }
     // In the guest (QEMU, TCG here): `keel update apply` against fetching the same bytes with
     // busybox wget straight into the partition (dd, fsync): download and write, no verification.
-    const guest = await inGuest(image, server);
     const bytes = statSync(payload).size;
     const manifest = statSync(join(dir, 'srv/stable/manifest.json')).size;
+    const guest = await inGuest(image, server);
     const rows: [string, string][] = [
       ['payload (USR squashfs + verity tree)', `${(bytes / 2 ** 20).toFixed(1)} MiB + manifest ${(manifest / 1024).toFixed(1)} KiB`],
       [`apply: download, write, verify (median of ${RUNS})`, `${median(apply).toFixed(2)} s`],

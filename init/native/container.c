@@ -1,0 +1,490 @@
+/* container.c: spawn()'s `container` option. TypeScript decides every mount, device, path and
+ * name; this file only parses them (in the parent, where it may allocate) and performs them in
+ * the clone()d child, where only async-signal-safe calls are allowed: no malloc, no stdio,
+ * stack buffers only. The child's steps, in order:
+ *
+ *   container_enter: unshare(CLONE_NEWCGROUP) (after the cgroup join, so the namespace is
+ *     rooted at the container's cgroup), setns into a prepared network namespace;
+ *   container_setup: make every mount private, mount the root (overlay or bind), the listed
+ *     mounts below it (mount points resolved with openat2(RESOLVE_IN_ROOT), so a symlink in
+ *     the image cannot point a mount outside the root), device nodes and symlinks, hostname,
+ *     lo up, pivot_root, masked and read-only paths, a read-only /.
+ */
+#include "container.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#ifndef SYS_openat2
+#define SYS_openat2 437 /* same number on every architecture */
+#endif
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+
+/* ------------------------------------------------------------- parsing */
+
+static void free_mount(ct_mount *m) {
+  free(m->source), free(m->target), free(m->fstype), free(m->data);
+}
+
+void free_container(container_opts *c) {
+  free(c->netns), free(c->root), free(c->hostname);
+  if (c->netns_fd >= 0) close(c->netns_fd);
+  free_mount(&c->root_mount);
+  for (size_t i = 0; i < c->nmounts; i++) free_mount(&c->mounts[i]);
+  for (size_t i = 0; i < c->ndevices; i++) free(c->devices[i].path);
+  for (size_t i = 0; i < c->nsymlinks; i++) free(c->symlinks[i].path), free(c->symlinks[i].target);
+  free(c->mounts), free(c->devices), free(c->symlinks);
+  free_strv(c->masked), free_strv(c->readonly);
+}
+
+static bool is_object(napi_env env, napi_value v, const char *what) {
+  napi_valuetype t = napi_undefined;
+  napi_typeof(env, v, &t);
+  return t == napi_object || bad_arg(env, "spawn", what, "an object", v);
+}
+
+/* obj[key] as a string (NULL when nullable and null/undefined). */
+static bool str_prop(napi_env env, napi_value obj, const char *key, const char *what, bool nullable, char **out) {
+  napi_value v;
+  bool has;
+  *out = NULL;
+  return get_prop(env, obj, key, &v, &has) && get_str(env, v, "spawn", what, nullable, out);
+}
+
+/* A path inside the container: absolute (the child resolves it below the new root). */
+static bool abs_path(napi_env env, const char *what, const char *p) {
+  if (!p || p[0] == '/') return true;
+  char got[96];
+  snprintf(got, sizeof got, "\"%.80s\"", p);
+  return bad_value(env, "spawn", what, "an absolute path", got);
+}
+
+static bool path_prop(napi_env env, napi_value obj, const char *key, const char *what, bool nullable, char **out) {
+  return str_prop(env, obj, key, what, nullable, out) && abs_path(env, what, *out);
+}
+
+static bool num_prop(napi_env env, napi_value obj, const char *key, const char *what, int64_t min, int64_t max, int64_t *out) {
+  napi_value v;
+  bool has;
+  return get_prop(env, obj, key, &v, &has) && get_int_in(env, v, "spawn", what, min, max, out);
+}
+
+static bool bool_prop(napi_env env, napi_value obj, const char *key, const char *what, bool *out) {
+  napi_value v;
+  bool has;
+  *out = false;
+  if (!get_prop(env, obj, key, &v, &has)) return false;
+  if (has && napi_get_value_bool(env, v, out) != napi_ok) return bad_arg(env, "spawn", what, "a boolean", v);
+  return true;
+}
+
+/* { source, target, fstype, flags, data, mkdir }; the root mount has no target or mkdir. */
+static bool parse_mount(napi_env env, napi_value e, ct_mount *m, bool is_root) {
+  const char *w = is_root ? "container.rootMount" : "container.mounts[]";
+  int64_t flags;
+  char *mk = NULL;
+  if (!is_object(env, e, w) ||
+      !str_prop(env, e, "source", is_root ? "container.rootMount.source" : "container.mounts[].source", true, &m->source) ||
+      !str_prop(env, e, "fstype", is_root ? "container.rootMount.fstype" : "container.mounts[].fstype", true, &m->fstype) ||
+      !str_prop(env, e, "data", is_root ? "container.rootMount.data" : "container.mounts[].data", true, &m->data) ||
+      !num_prop(env, e, "flags", is_root ? "container.rootMount.flags" : "container.mounts[].flags", 0, UINT32_MAX, &flags))
+    return false;
+  m->flags = (unsigned long)flags;
+  if (is_root) return true;
+  if (!path_prop(env, e, "target", "container.mounts[].target", false, &m->target) ||
+      !str_prop(env, e, "mkdir", "container.mounts[].mkdir", true, &mk))
+    return free(mk), false;
+  m->mkdir = !mk ? MK_NONE : strcmp(mk, "dir") == 0 ? MK_DIR : strcmp(mk, "file") == 0 ? MK_FILE : -1;
+  if (m->mkdir < 0) {
+    char got[80];
+    snprintf(got, sizeof got, "\"%.64s\"", mk);
+    free(mk);
+    return bad_value(env, "spawn", "container.mounts[].mkdir", "'dir', 'file' or null", got);
+  }
+  free(mk);
+  return true;
+}
+
+static bool parse_device(napi_env env, napi_value e, ct_device *d) {
+  char *type = NULL;
+  int64_t major, minor, mode;
+  if (!is_object(env, e, "container.devices[]") ||
+      !path_prop(env, e, "path", "container.devices[].path", false, &d->path) ||
+      !str_prop(env, e, "type", "container.devices[].type", false, &type) ||
+      !num_prop(env, e, "major", "container.devices[].major", 0, 0xfffff, &major) ||
+      !num_prop(env, e, "minor", "container.devices[].minor", 0, 0xfffff, &minor) ||
+      !num_prop(env, e, "mode", "container.devices[].mode", 0, 07777, &mode))
+    return free(type), false;
+  bool chr = strcmp(type, "c") == 0, blk = strcmp(type, "b") == 0;
+  free(type);
+  if (!chr && !blk) return bad_value(env, "spawn", "container.devices[].type", "'c' or 'b'", "another string");
+  d->mode = (mode_t)mode | (chr ? S_IFCHR : S_IFBLK);
+  d->dev = makedev((unsigned)major, (unsigned)minor);
+  return true;
+}
+
+static bool parse_symlink(napi_env env, napi_value e, ct_symlink *s) {
+  return is_object(env, e, "container.symlinks[]") &&
+         path_prop(env, e, "path", "container.symlinks[].path", false, &s->path) &&
+         str_prop(env, e, "target", "container.symlinks[].target", false, &s->target);
+}
+
+/* An optional array of objects, each converted by `one` into elements of `size` bytes. */
+static bool parse_list(napi_env env, napi_value obj, const char *key, const char *what, size_t size,
+                       void **out, size_t *n, bool (*one)(napi_env, napi_value, void *)) {
+  napi_value v;
+  bool has;
+  uint32_t len = 0;
+  if (!get_prop(env, obj, key, &v, &has)) return false;
+  if (!has) return true;
+  if (!get_array(env, v, what, "an array of objects", &len)) return false;
+  if (!(*out = calloc(len + 1, size))) return no_memory(env);
+  for (uint32_t i = 0; i < len; i++) {
+    napi_value e;
+    /* Counted before the conversion, so that free_container frees a partial element too. */
+    if (napi_get_element(env, v, i, &e) != napi_ok || (++*n, !one(env, e, (char *)*out + i * size))) return false;
+  }
+  return true;
+}
+
+static bool one_mount(napi_env env, napi_value e, void *p) { return parse_mount(env, e, p, false); }
+static bool one_device(napi_env env, napi_value e, void *p) { return parse_device(env, e, p); }
+static bool one_symlink(napi_env env, napi_value e, void *p) { return parse_symlink(env, e, p); }
+
+/* An optional array of absolute paths. */
+static bool path_list(napi_env env, napi_value obj, const char *key, const char *what, char ***out, size_t *n) {
+  napi_value v;
+  bool has;
+  if (!get_prop(env, obj, key, &v, &has)) return false;
+  if (!has) return true;
+  if (!get_strv(env, v, what, out)) return false;
+  for (*n = 0; (*out)[*n]; ++*n)
+    if (!abs_path(env, what, (*out)[*n])) return false;
+  return true;
+}
+
+bool parse_container(napi_env env, napi_value v, container_opts *c) {
+  c->netns_fd = -1;
+  napi_value rm;
+  bool has;
+  if (!is_object(env, v, "container") ||
+      !str_prop(env, v, "root", "container.root", false, &c->root) ||
+      !abs_path(env, "container.root", c->root) ||
+      !get_prop(env, v, "rootMount", &rm, &has) || !parse_mount(env, rm, &c->root_mount, true) ||
+      !bool_prop(env, v, "readOnly", "container.readOnly", &c->read_only) ||
+      !bool_prop(env, v, "newNetwork", "container.newNetwork", &c->new_net) ||
+      !str_prop(env, v, "netns", "container.netns", true, &c->netns) ||
+      !str_prop(env, v, "hostname", "container.hostname", true, &c->hostname) ||
+      !parse_list(env, v, "mounts", "container.mounts", sizeof(ct_mount), (void **)&c->mounts, &c->nmounts, one_mount) ||
+      !parse_list(env, v, "devices", "container.devices", sizeof(ct_device), (void **)&c->devices, &c->ndevices, one_device) ||
+      !parse_list(env, v, "symlinks", "container.symlinks", sizeof(ct_symlink), (void **)&c->symlinks, &c->nsymlinks, one_symlink) ||
+      !path_list(env, v, "maskedPaths", "container.maskedPaths", &c->masked, &c->nmasked) ||
+      !path_list(env, v, "readonlyPaths", "container.readonlyPaths", &c->readonly, &c->nreadonly))
+    return false;
+  if (c->new_net && c->netns) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "spawn: container.newNetwork and container.netns exclude each other");
+    return false;
+  }
+  if (c->hostname && strlen(c->hostname) > 64)
+    return bad_value(env, "spawn", "container.hostname", "at most 64 bytes", "a longer name");
+  c->clone_flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (c->new_net ? CLONE_NEWNET : 0);
+  /* Opened here, so a bad path fails before any child exists; setns() in the child. */
+  if (c->netns && (c->netns_fd = open(c->netns, O_RDONLY | O_CLOEXEC)) < 0) {
+    throw_sys(env, errno, "open", c->netns, NULL, "%s", c->netns);
+    return false;
+  }
+  return true;
+}
+
+/* ------------------------------------------------------------ the child */
+
+/* "/proc/self/fd/N" into buf (at least 32 bytes), without snprintf. */
+static void fd_path(char *buf, int fd) {
+  static const char prefix[] = "/proc/self/fd/";
+  char digits[12];
+  int n = 0;
+  memcpy(buf, prefix, sizeof prefix - 1);
+  do digits[n++] = (char)('0' + fd % 10); while ((fd /= 10) > 0);
+  char *p = buf + sizeof prefix - 1;
+  while (n) *p++ = digits[--n];
+  *p = '\0';
+}
+
+/* openat2 below rootfd as if it were "/": ".." and absolute symlinks stay inside it. */
+static int open_in(int rootfd, const char *path, int flags, mode_t mode) {
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = (uint64_t)flags;
+  how.mode = mode;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+}
+
+/* An O_PATH fd of `path` inside the root, creating what is missing (mkdir -p, and the last
+ * component as a directory or an empty file per `kind`); -1 with errno and *op on failure. */
+static int open_in_root(int rootfd, const char *path, int kind, int *op) {
+  *op = OP_OPEN;
+  int fd = open_in(rootfd, path, O_PATH | O_CLOEXEC, 0);
+  if (fd >= 0 || errno != ENOENT || kind == MK_NONE) return fd;
+  char buf[PATH_MAX];
+  size_t len = strlen(path);
+  if (len >= sizeof buf) return errno = ENAMETOOLONG, -1;
+  memcpy(buf, path, len + 1);
+  int parent = open_in(rootfd, "/", O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+  if (parent < 0) return -1;
+  for (size_t i = 0;;) {
+    while (buf[i] == '/') i++;
+    if (!buf[i]) return parent;
+    size_t start = i, end;
+    while (buf[i] && buf[i] != '/') i++;
+    for (end = i; buf[end] == '/'; end++) {}
+    bool last = !buf[end];
+    char saved = buf[i];
+    buf[i] = '\0';
+    /* Each prefix is resolved from the root again, so a symlink met on the way resolves
+     * inside the root too; only a plain name is ever created, in an already resolved parent. */
+    int next = open_in(rootfd, buf, O_PATH | O_CLOEXEC, 0);
+    if (next < 0 && errno == ENOENT) {
+      int r;
+      if (last && kind == MK_FILE) {
+        *op = OP_CREATE;
+        if ((r = openat(parent, buf + start, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644)) >= 0) close(r);
+      } else {
+        *op = OP_MKDIR;
+        r = mkdirat(parent, buf + start, 0755);
+      }
+      if (r < 0 && errno != EEXIST) {
+        int e = errno;
+        close(parent);
+        return errno = e, -1;
+      }
+      *op = OP_OPEN;
+      next = open_in(rootfd, buf, O_PATH | O_CLOEXEC, 0);
+    }
+    int e = errno;
+    close(parent);
+    if (next < 0) return errno = e, -1;
+    parent = next;
+    buf[i] = saved;
+  }
+}
+
+/* The per-mount flags statfs reports, as MS_* flags for a bind remount that keeps them. */
+static unsigned long kept_flags(unsigned long f) {
+  unsigned long m = 0;
+  if (f & ST_NOSUID) m |= MS_NOSUID;
+  if (f & ST_NODEV) m |= MS_NODEV;
+  if (f & ST_NOEXEC) m |= MS_NOEXEC;
+  if (f & ST_NOATIME) m |= MS_NOATIME;
+  if (f & ST_NODIRATIME) m |= MS_NODIRATIME;
+  if (f & ST_RELATIME) m |= MS_RELATIME;
+  return m;
+}
+
+/* Adds `extra` (MS_RDONLY, ...) to the mount at fd's path: a bind ignores them on creation. */
+static int remount_fd(int fd, unsigned long extra) {
+  struct statfs st;
+  char p[32];
+  fd_path(p, fd);
+  if (fstatfs(fd, &st) < 0) return -1;
+  return mount(NULL, p, NULL, MS_REMOUNT | MS_BIND | extra | kept_flags((unsigned long)st.f_flags), NULL);
+}
+
+static int remount_path(const char *path, unsigned long extra) {
+  struct statfs st;
+  if (statfs(path, &st) < 0) return -1;
+  return mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | extra | kept_flags((unsigned long)st.f_flags), NULL);
+}
+
+#define BIND_EXTRA (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+static void mount_one(const container_opts *c, int errfd, int rootfd, size_t i) {
+  const ct_mount *m = &c->mounts[i];
+  int op, fd = open_in_root(rootfd, m->target, m->mkdir, &op);
+  if (fd < 0) child_fail(errfd, CT_PATH_MOUNT, errno, (int)i | op << 24);
+  char p[32];
+  fd_path(p, fd);
+  if (mount(m->source, p, m->fstype, m->flags, m->data) < 0) child_fail(errfd, CT_MOUNT, errno, (int)i);
+  close(fd);
+  if (!(m->flags & MS_BIND) || !(m->flags & BIND_EXTRA)) return;
+  /* Opened again: the fd above is the covered directory, not the new mount. */
+  if ((fd = open_in_root(rootfd, m->target, MK_NONE, &op)) < 0) child_fail(errfd, CT_PATH_MOUNT, errno, (int)i | op << 24);
+  if (remount_fd(fd, m->flags & BIND_EXTRA) < 0) child_fail(errfd, CT_REMOUNT, errno, (int)i);
+  close(fd);
+}
+
+/* The resolved parent directory of `path` (created if missing) and the last component. */
+static int open_parent(int rootfd, const char *path, const char **name, int *op) {
+  char dir[PATH_MAX];
+  size_t len = strlen(path);
+  if (len >= sizeof dir) return *op = OP_OPEN, errno = ENAMETOOLONG, -1;
+  const char *slash = strrchr(path, '/');
+  size_t n = slash == path ? 1 : (size_t)(slash - path);
+  memcpy(dir, path, n);
+  dir[n] = '\0';
+  *name = slash + 1;
+  return open_in_root(rootfd, dir, MK_DIR, op);
+}
+
+static void make_nodes(const container_opts *c, int errfd, int rootfd) {
+  const char *name;
+  int op, fd;
+  for (size_t i = 0; i < c->ndevices; i++) {
+    const ct_device *d = &c->devices[i];
+    if ((fd = open_parent(rootfd, d->path, &name, &op)) < 0) child_fail(errfd, CT_PATH_DEVICE, errno, (int)i | op << 24);
+    if (mknodat(fd, name, d->mode, d->dev) < 0) child_fail(errfd, CT_MKNOD, errno, (int)i);
+    close(fd);
+  }
+  for (size_t i = 0; i < c->nsymlinks; i++) {
+    const ct_symlink *s = &c->symlinks[i];
+    if ((fd = open_parent(rootfd, s->path, &name, &op)) < 0) child_fail(errfd, CT_PATH_SYMLINK, errno, (int)i | op << 24);
+    if (symlinkat(s->target, fd, name) < 0) child_fail(errfd, CT_SYMLINK, errno, (int)i);
+    close(fd);
+  }
+}
+
+/* `ip link set lo up` in the new network namespace, as Docker's --network none has it. */
+static void lo_up(int errfd) {
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, "lo", 3);
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0) child_fail(errfd, CT_LO, errno, 0);
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) child_fail(errfd, CT_LO, errno, 1);
+  close(s);
+}
+
+/* runc's pivot_root(".", "."): the old root ends up stacked on the new one at "/", and the
+ * detaching unmount of "." removes it; no directory for the old root is needed. */
+static void pivot(int errfd, int rootfd) {
+  if (fchdir(rootfd) < 0) child_fail(errfd, CT_PIVOT_CHDIR, errno, 0);
+  if (syscall(SYS_pivot_root, ".", ".") < 0) child_fail(errfd, CT_PIVOT, errno, 0);
+  if (umount2(".", MNT_DETACH) < 0) child_fail(errfd, CT_UMOUNT_OLD, errno, 0);
+  if (chdir("/") < 0) child_fail(errfd, CT_CHDIR_ROOT, errno, 0);
+}
+
+/* Docker's masked paths (a file gets /dev/null, a directory an empty read-only tmpfs) and
+ * read-only paths (bound onto themselves, remounted read-only); missing ones are skipped. */
+static void mask_paths(const container_opts *c, int errfd) {
+  for (size_t i = 0; i < c->nmasked; i++) {
+    const char *p = c->masked[i];
+    struct stat st;
+    if (stat(p, &st) < 0) {
+      if (errno == ENOENT || errno == ENOTDIR) continue;
+      child_fail(errfd, CT_MASK, errno, (int)i);
+    }
+    int r = S_ISDIR(st.st_mode) ? mount("tmpfs", p, "tmpfs", MS_RDONLY, NULL)
+                                : mount("/dev/null", p, NULL, MS_BIND, NULL);
+    if (r < 0) child_fail(errfd, CT_MASK, errno, (int)i);
+  }
+  for (size_t i = 0; i < c->nreadonly; i++) {
+    const char *p = c->readonly[i];
+    if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) {
+      if (errno == ENOENT || errno == ENOTDIR) continue;
+      child_fail(errfd, CT_RO_PATH, errno, (int)i);
+    }
+    if (remount_path(p, MS_RDONLY) < 0) child_fail(errfd, CT_RO_PATH, errno, (int)i);
+  }
+}
+
+void container_enter(const spawn_opts *o, int errfd) {
+  if (unshare(CLONE_NEWCGROUP) < 0) child_fail(errfd, CT_UNSHARE_CGROUP, errno, 0);
+  if (o->ct->netns_fd >= 0 && setns(o->ct->netns_fd, CLONE_NEWNET) < 0) child_fail(errfd, CT_SETNS, errno, 0);
+}
+
+void container_setup(const spawn_opts *o, int errfd) {
+  const container_opts *c = o->ct;
+  /* Device modes and mount points exactly as given; the caller's umask comes back at the end. */
+  mode_t old_umask = umask(0);
+  /* Nothing mounted from here on may propagate back to the host's mount namespace. */
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) child_fail(errfd, CT_PRIVATE, errno, 0);
+  const ct_mount *r = &c->root_mount;
+  if (mount(r->source, c->root, r->fstype, r->flags, r->data) < 0) child_fail(errfd, CT_MOUNT_ROOT, errno, 0);
+  int rootfd = open(c->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) child_fail(errfd, CT_OPEN_ROOT, errno, 0);
+  for (size_t i = 0; i < c->nmounts; i++) mount_one(c, errfd, rootfd, i);
+  make_nodes(c, errfd, rootfd);
+  if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0) child_fail(errfd, CT_HOSTNAME, errno, 0);
+  if (c->new_net) lo_up(errfd);
+  pivot(errfd, rootfd);
+  close(rootfd);
+  mask_paths(c, errfd);
+  if (c->read_only && remount_path("/", MS_RDONLY) < 0) child_fail(errfd, CT_RO_ROOT, errno, 0);
+  umask(old_umask);
+}
+
+/* ------------------------------------------------------------ the parent */
+
+static const char *op_syscall(int op) {
+  return op == OP_MKDIR ? "mkdirat" : op == OP_CREATE ? "openat" : "openat2";
+}
+
+static const char *nn(const char *s) { return s ? s : "none"; }
+
+/* Throws a "SYSCALL(ROOT/PATH)"-shaped error, the path as the host sees it before pivot_root. */
+static void throw_in_root(napi_env env, int err, const char *syscall, const char *root, const char *path, const char *what) {
+  char *full = NULL;
+  if (asprintf(&full, "%s%s", root, path) < 0) full = NULL;
+  throw_sys(env, err, syscall, full ? full : path, NULL, "%s%s", full ? full : path, what);
+  free(full);
+}
+
+bool container_throw(napi_env env, const spawn_opts *o, const child_report *rep) {
+  const container_opts *c = o->ct;
+  int e = rep->err, a = rep->arg & 0xffffff, op = rep->arg >> 24;
+  if (!c || rep->step < CT_FIRST) return false;
+  switch (rep->step) {
+  case CT_DUMPABLE: throw_sys(env, e, "prctl", NULL, NULL, "PR_SET_DUMPABLE, 0"); break;
+  case CT_UNSHARE_CGROUP: throw_sys(env, e, "unshare", NULL, NULL, "CLONE_NEWCGROUP"); break;
+  case CT_SETNS: throw_sys(env, e, "setns", c->netns, NULL, "%s, CLONE_NEWNET", c->netns); break;
+  case CT_PRIVATE: throw_sys(env, e, "mount", "/", NULL, "none, /, MS_REC|MS_PRIVATE"); break;
+  case CT_MOUNT_ROOT:
+    throw_sys(env, e, "mount", c->root, NULL, "%s, %s, %s", nn(c->root_mount.source), c->root, nn(c->root_mount.fstype));
+    break;
+  case CT_OPEN_ROOT: throw_sys(env, e, "open", c->root, NULL, "%s, O_PATH", c->root); break;
+  case CT_PATH_MOUNT: throw_in_root(env, e, op_syscall(op), c->root, c->mounts[a].target, ""); break;
+  case CT_MOUNT: {
+    const ct_mount *m = &c->mounts[a];
+    char *full = NULL;
+    if (asprintf(&full, "%s%s", c->root, m->target) < 0) full = NULL;
+    throw_sys(env, e, "mount", full ? full : m->target, NULL, "%s, %s, %s", nn(m->source), full ? full : m->target, nn(m->fstype));
+    free(full);
+    break;
+  }
+  case CT_REMOUNT: throw_in_root(env, e, "mount", c->root, c->mounts[a].target, ", MS_REMOUNT|MS_BIND"); break;
+  case CT_PATH_DEVICE: throw_in_root(env, e, op_syscall(op), c->root, c->devices[a].path, " (parent directory)"); break;
+  case CT_MKNOD: throw_in_root(env, e, "mknod", c->root, c->devices[a].path, ""); break;
+  case CT_PATH_SYMLINK: throw_in_root(env, e, op_syscall(op), c->root, c->symlinks[a].path, " (parent directory)"); break;
+  case CT_SYMLINK: throw_in_root(env, e, "symlink", c->root, c->symlinks[a].path, ""); break;
+  case CT_HOSTNAME: throw_sys(env, e, "sethostname", NULL, NULL, "%s", c->hostname); break;
+  case CT_LO: throw_sys(env, e, "ioctl", NULL, NULL, "%s, lo", a ? "SIOCSIFFLAGS" : "SIOCGIFFLAGS"); break;
+  case CT_PIVOT_CHDIR: throw_sys(env, e, "chdir", c->root, NULL, "%s", c->root); break;
+  case CT_PIVOT: throw_sys(env, e, "pivot_root", c->root, NULL, "., . in %s", c->root); break;
+  case CT_UMOUNT_OLD: throw_sys(env, e, "umount2", NULL, NULL, "., MNT_DETACH (the old root)"); break;
+  case CT_CHDIR_ROOT: throw_sys(env, e, "chdir", "/", NULL, "/"); break;
+  case CT_MASK: throw_sys(env, e, "mount", c->masked[a], NULL, "(mask) %s", c->masked[a]); break;
+  case CT_RO_PATH: throw_sys(env, e, "mount", c->readonly[a], NULL, "%s, %s, MS_BIND|MS_RDONLY", c->readonly[a], c->readonly[a]); break;
+  case CT_RO_ROOT: throw_sys(env, e, "mount", "/", NULL, "none, /, MS_REMOUNT|MS_BIND|MS_RDONLY"); break;
+  default: return false;
+  }
+  return true;
+}
