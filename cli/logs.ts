@@ -3,6 +3,8 @@ import type { Verb } from './main.js';
 import { request } from './control-client.js';
 import { formatEntry } from './unit-status.js';
 import type { JournalEntry } from '../init/journal.js';
+import { asContainers, printContainerLog } from './container-verbs.js';
+import { DEFAULT_ROOT } from '../containers/store.js';
 
 /** Parses --since: an ISO date, "-5min"-style relative times, or "today". */
 export function parseSince(text: string, now = Date.now()): number {
@@ -16,12 +18,19 @@ export function parseSince(text: string, now = Date.now()): number {
 
 export const verb: Verb = {
   summary: 'Show the journal (unit output and kernel messages).',
-  usage: 'keel logs [-u UNIT] [-f] [-n LINES] [--since TIME] [-b]',
+  usage: 'keel logs [-u UNIT] [-f] [-n LINES] [--since TIME] [-b] | keel logs [-f] [-n LINES] CONTAINER',
   options: {
     unit: { type: 'string', short: 'u' }, follow: { type: 'boolean', short: 'f', default: false },
-    lines: { type: 'string', short: 'n' }, since: { type: 'string', short: 'S' }, boot: { type: 'boolean', short: 'b', default: false },
+    lines: { type: 'string', short: 'n' }, tail: { type: 'string' }, root: { type: 'string' }, since: { type: 'string', short: 'S' }, boot: { type: 'boolean', short: 'b', default: false },
   },
-  async run(v) {
+  async run(v, names) {
+    // keel logs [-f] [-n N] CONTAINER: a container's output (docker logs).
+    if (names.length) {
+      const db = asContainers(names, String(v.root ?? DEFAULT_ROOT));
+      if (!db) throw new TypeError(`keel logs: no such container: ${names.join(' ')} (for a unit's log: keel logs -u UNIT)`);
+      for (const n of names) await printContainerLog(db, n, { follow: !!v.follow, tail: v.tail !== undefined ? Number(v.tail) : v.lines !== undefined ? Number(v.lines) : null });
+      return 0;
+    }
     const args = {
       unit: v.unit, lines: v.lines !== undefined ? Number(v.lines) : v.follow ? 10 : undefined,
       since: v.since ? parseSince(String(v.since)) : undefined, currentBoot: !!v.boot, follow: !!v.follow,

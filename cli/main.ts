@@ -9,6 +9,30 @@ export interface Verb {
   usage: string;
   options: NonNullable<ParseArgsConfig['options']>;
   run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
+  /** Options are read only up to this many positionals; the rest is passed as is (the command
+   *  of `keel run IMAGE CMD...` keeps its own options). */
+  optionsUntilPositional?: number;
+}
+
+/** Splits `args` after the n-th positional (option values and `--` understood). */
+export function splitAtPositional(args: string[], options: Verb['options'], n: number): [string[], string[]] {
+  const takesValue = (name: string) => options[name]?.type === 'string';
+  const shortName = (c: string) => Object.entries(options).find(([, o]) => o.short === c)?.[0];
+  let seen = 0;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') return [args.slice(0, i), args.slice(i + 1)];
+    if (a.startsWith('--')) { if (!a.includes('=') && takesValue(a.slice(2))) i++; continue; }
+    if (a.startsWith('-') && a.length > 1) {
+      for (let j = 1; j < a.length; j++) {
+        const name = shortName(a[j]);
+        if (name && takesValue(name)) { if (j === a.length - 1) i++; break; }
+      }
+      continue;
+    }
+    if (++seen === n) return [args.slice(0, i + 1), args.slice(i + 1)];
+  }
+  return [args, []];
 }
 
 const VERBS: Record<string, () => Promise<{ verb: Verb }>> = {
@@ -20,17 +44,27 @@ const VERBS: Record<string, () => Promise<{ verb: Verb }>> = {
   halt: () => import('./halt.js'),
   'is-active': () => import('./is-active.js'),
   'is-enabled': () => import('./is-enabled.js'),
+  'container-monitor': () => import('./container-monitor.js'),
+  images: () => import('./images.js'),
+  inspect: () => import('./inspect.js'),
   keys: () => import('./keys.js'),
+  load: () => import('./load.js'),
   'list-units': () => import('./list-units.js'),
   logs: () => import('./logs.js'),
   mask: () => import('./mask.js'),
   network: () => import('./network.js'),
   payload: () => import('./payload.js'),
   poweroff: () => import('./poweroff.js'),
+  ps: () => import('./ps.js'),
+  pull: () => import('./pull.js'),
   qemu: () => import('./qemu.js'),
   reboot: () => import('./reboot.js'),
   reload: () => import('./reload.js'),
   restart: () => import('./restart.js'),
+  rm: () => import('./rm.js'),
+  rmi: () => import('./rmi.js'),
+  run: () => import('./run.js'),
+  save: () => import('./save.js'),
   serve: () => import('./serve.js'),
   start: () => import('./start.js'),
   status: () => import('./status.js'),
@@ -61,8 +95,10 @@ export async function main(argv: string[], program: string = basename(process.ar
   }
   const { verb } = await load();
   let parsed;
+  const [head, tail] = verb.optionsUntilPositional ? splitAtPositional(rest, verb.options, verb.optionsUntilPositional) : [rest, []];
   try {
-    parsed = parseArgs({ args: rest, options: { ...verb.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: head, options: { ...verb.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    parsed.positionals.push(...tail);
   } catch (e) {
     process.stderr.write(`keel ${name}: ${(e as Error).message}\nusage: ${verb.usage}\n`);
     return 2;

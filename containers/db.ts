@@ -127,6 +127,11 @@ export class ContainerDb {
     throw new ContainerError('ENOCONTAINER', `no such container: ${ref}`);
   }
 
+  /** `keel stop` says so before signalling: the monitor then does not restart it. */
+  requestStop(id: string): void { writeFileAtomic(this.path(id, 'stop-requested'), new Date().toISOString() + '\n'); }
+  stopRequested(id: string): boolean { return existsSync(this.path(id, 'stop-requested')); }
+  clearStop(id: string): void { rmSync(this.path(id, 'stop-requested'), { force: true }); }
+
   remove(id: string): void {
     if (existsSync(this.path(id))) rmSync(this.path(id), { recursive: true, force: true });
   }

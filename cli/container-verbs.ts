@@ -1,0 +1,58 @@
+// keel stop/logs with a container instead of a unit: docker's verbs share names with
+// systemctl's, so an argument that names a container (and no unit) goes to the container side.
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { ContainerDb, processStartTime } from '../containers/db.js';
+import { DEFAULT_ROOT } from '../containers/store.js';
+
+const UNIT_SUFFIX = /\.(service|socket|target|timer|path|mount|automount|swap|slice|scope|device)$/;
+
+/** The containers `names` resolve to, when every one of them is a container and none a unit name. */
+export function asContainers(names: string[], root = DEFAULT_ROOT): ContainerDb | null {
+  if (!names.length || names.some((n) => UNIT_SUFFIX.test(n)) || !existsSync(root)) return null;
+  const db = new ContainerDb(root);
+  try { for (const n of names) db.resolve(n); } catch { return null; }
+  return db;
+}
+
+/** docker stop: SIGTERM, then SIGKILL after `graceSeconds`; returns once it has exited. */
+export async function stopContainer(db: ContainerDb, name: string, graceSeconds: number): Promise<void> {
+  const { config, state } = db.resolve(name);
+  db.requestStop(config.id);
+  if (state.status !== 'running') return;
+  const alive = () => processStartTime(state.pid) === state.startTime;
+  try { process.kill(state.pid, 'SIGTERM'); } catch { /* gone already */ }
+  const until = Date.now() + graceSeconds * 1000;
+  while (alive() && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  if (alive()) try { process.kill(state.pid, 'SIGKILL'); } catch { /* gone */ }
+  // The monitor (or the foreground CLI) records the exit; wait for it, briefly.
+  for (let i = 0; i < 100 && db.state(config.id).status === 'running'; i++) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** Prints a container's log (the last `tail` lines, or all), then follows it while it runs. */
+export async function printContainerLog(db: ContainerDb, name: string, o: { follow: boolean; tail: number | null }): Promise<void> {
+  const { config } = db.resolve(name);
+  const file = db.path(config.id, 'container.log');
+  if (!existsSync(file)) return;
+  const text = readFrom(file, 0);
+  let lines = text.split(/(?<=\n)/);
+  if (o.tail !== null) lines = lines.slice(Math.max(0, lines.length - o.tail));
+  process.stdout.write(lines.join(''));
+  if (!o.follow) return;
+  let pos = Buffer.byteLength(text);
+  for (;;) {
+    const size = statSync(file).size;
+    if (size > pos) { process.stdout.write(readFrom(file, pos)); pos = size; }
+    if (db.state(config.id).status !== 'running' && statSync(file).size === pos) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function readFrom(file: string, pos: number): string {
+  const fd = openSync(file, 'r');
+  try {
+    const n = statSync(file).size - pos;
+    const b = Buffer.alloc(Math.max(0, n));
+    readSync(fd, b, 0, b.length, pos);
+    return b.toString('utf8');
+  } finally { closeSync(fd); }
+}

@@ -1,0 +1,121 @@
+// keel run [OPTIONS] IMAGE [COMMAND [ARG...]]: docker run, daemonless. In the foreground the CLI
+// itself waits for the container; with -d a detached monitor (keel container-monitor) does.
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Verb } from './main.js';
+import { ContainerDb, type ContainerConfig } from '../containers/db.js';
+import { commandFor, environmentFor, exitCode, finished, parseMemory, parseRestart, start } from '../containers/engine.js';
+import { parseVolume } from '../containers/runtime.js';
+import { pullImage } from '../containers/registry.js';
+import { blobDirOf, ROOT_OPTION, storeAt } from './container-common.js';
+import type { ImageStore } from '../containers/store.js';
+
+const multi = { type: 'string' as const, multiple: true as const, default: [] as string[] };
+
+/** The image, pulled first when the store does not have it (as docker run does). */
+async function imageFor(store: ImageStore, ref: string, v: Record<string, unknown>) {
+  try { return store.resolve(ref); } catch (e) { if ((e as { code?: string }).code !== 'ENOIMAGE') throw e; }
+  process.stderr.write(`Unable to find image '${ref}' locally; pulling it\n`);
+  const p = await pullImage(ref, { blobDir: blobDirOf(v), insecure: Boolean(v.insecure) });
+  return store.addImage({ manifest: p.manifest, manifestDigest: p.manifestDigest, config: p.config, layers: p.layers, refs: [p.ref] });
+}
+
+/** Where `keel` runs from, to start the monitor the same way. */
+function selfCommand(): string[] {
+  return [process.execPath, ...process.execArgv, process.argv[1]];
+}
+
+export const verb: Verb = {
+  summary: 'Run a command in a new container.',
+  usage: 'keel run [-d] [--rm] [--name N] [-e K=V] [--env-file F] [-w DIR] [-u USER] [-v HOST:CTR[:ro]] [--hostname H] [--entrypoint E] [--memory M] [--cpus N] [--pids-limit N] [--network none|host] [--restart no|on-failure[:N]|always] [--read-only] [--cap-add C] [--cap-drop C] [--privileged] IMAGE [COMMAND [ARG...]]',
+  optionsUntilPositional: 1,
+  options: {
+    ...ROOT_OPTION,
+    detach: { type: 'boolean', short: 'd', default: false },
+    rm: { type: 'boolean', default: false },
+    name: { type: 'string' },
+    env: { ...multi, short: 'e' },
+    'env-file': multi,
+    workdir: { type: 'string', short: 'w' },
+    user: { type: 'string', short: 'u' },
+    volume: { ...multi, short: 'v' },
+    publish: { ...multi, short: 'p' },
+    hostname: { type: 'string', short: 'h' },
+    entrypoint: { type: 'string' },
+    memory: { type: 'string', short: 'm' },
+    cpus: { type: 'string' },
+    'pids-limit': { type: 'string' },
+    network: { type: 'string', default: 'none' },
+    net: { type: 'string' },
+    restart: { type: 'string', default: 'no' },
+    'read-only': { type: 'boolean', default: false },
+    'cap-add': multi,
+    'cap-drop': multi,
+    privileged: { type: 'boolean', default: false },
+    interactive: { type: 'boolean', short: 'i', default: false },
+    tty: { type: 'boolean', short: 't', default: false },
+    insecure: { type: 'boolean', default: false },
+  },
+  async run(v, [ref, ...args]) {
+    if (!ref) throw new TypeError('keel run: name an image, e.g. keel run busybox echo hello');
+    const root = String(v.root);
+    const store = storeAt(v);
+    const db = new ContainerDb(root);
+    const image = await imageFor(store, ref, v);
+    const network = String(v.net ?? v.network);
+    if (!['none', 'host', 'bridge'].includes(network)) throw new TypeError(`keel run: unknown --network ${JSON.stringify(network)} (use: none, host)`);
+    if ((v.publish as string[]).length) throw new TypeError('keel run: -p needs bridge networking, which is not there yet');
+    const restart = parseRestart(String(v.restart));
+    if (v.rm && restart.policy !== 'no') throw new TypeError('keel run: --rm and --restart cannot be used together');
+    const cfg = image.config?.config ?? {};
+    const config = db.create({
+      ...(v.name !== undefined ? { name: String(v.name) } : {}),
+      image: ref, imageId: image.id,
+      argv: commandFor(image, v.entrypoint as string | undefined, args),
+      env: environmentFor(image, v['env-file'] as string[], v.env as string[]),
+      cwd: String(v.workdir ?? cfg.WorkingDir ?? '') || '/',
+      user: String(v.user ?? cfg.User ?? ''),
+      hostname: String(v.hostname ?? ''),
+      network: network as ContainerConfig['network'],
+      volumes: (v.volume as string[]).map((s) => { const p = parseVolume(s); return { host: resolve(p.host), container: p.container, ro: Boolean(p.ro) }; }),
+      ports: v.publish as string[],
+      restart,
+      readOnly: Boolean(v['read-only']),
+      capAdd: v['cap-add'] as string[], capDrop: v['cap-drop'] as string[],
+      privileged: Boolean(v.privileged),
+      memory: v.memory ? parseMemory(String(v.memory)) : null,
+      cpus: v.cpus ? Number(v.cpus) : null,
+      pidsLimit: v['pids-limit'] ? Number(v['pids-limit']) : null,
+      tty: Boolean(v.tty), interactive: Boolean(v.interactive),
+      autoRemove: Boolean(v.rm),
+    });
+    if (v.detach) {
+      // The monitor outlives us: its own session, no terminal, output to the container's log.
+      const [cmd, ...pre] = selfCommand();
+      const child = spawn(cmd, [...pre, 'container-monitor', '--root', root, config.id], { detached: true, stdio: 'ignore', env: { ...process.env, KEEL_PROGRAM: 'keel' } });
+      child.unref();
+      // Report the id once it started (or why it did not).
+      for (let i = 0; i < 600; i++) {
+        const st = db.state(config.id);
+        if (st.status !== 'created') {
+          if (st.error && st.status === 'exited' && !st.startedAt) throw new Error(`keel run: cannot start container ${config.name}: ${st.error}`);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      process.stdout.write(`${config.id}\n`);
+      return 0;
+    }
+    // Foreground: the container gets our stdin (with -i) and our stdout/stderr.
+    const stdin = v.interactive ? 0 : openSync('/dev/null', 'r');
+    const c = start(db, store, config, { stdin, stdout: 1, stderr: 2 });
+    if (stdin !== 0) closeSync(stdin);
+    const forward = (sig: NodeJS.Signals) => c.kill(sig);
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, forward);
+    const exit = await c.wait();
+    finished(db, config.id, exit);
+    if (config.autoRemove) db.remove(config.id);
+    return exitCode(exit);
+  },
+};

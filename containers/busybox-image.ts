@@ -1,0 +1,68 @@
+// A busybox image made from Debian's static busybox: one layer (the binary, a link per applet,
+// a minimal /etc), an OCI config and manifest. The image build bakes it into Keel so that
+// `keel run busybox ...` works offline on first boot; tests use it on the host the same way.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { writeTar, type TarWriteEntry } from './tar.js';
+import type { ImageStore, ImageRecord } from './store.js';
+
+/** The ref the image is known by. */
+export const BUSYBOX_REF = 'docker.io/library/busybox:latest';
+
+const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+async function collect(r: NodeJS.ReadableStream): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of r as AsyncIterable<Buffer>) parts.push(c);
+  return Buffer.concat(parts);
+}
+
+/** The layer's entries: every applet is a symlink to /bin/busybox. */
+export function busyboxEntries(binary: Buffer, applets: string[], mtime: number): TarWriteEntry[] {
+  const h = (name: string, type: TarWriteEntry['header']['type'], mode: number, extra: Partial<TarWriteEntry['header']> = {}) =>
+    ({ name, type, mode, uid: 0, gid: 0, mtime, ...extra });
+  const dirs = ['bin', 'etc', 'root', 'tmp', 'var', 'home', 'usr', 'usr/bin', 'usr/sbin', 'sbin'];
+  return [
+    ...dirs.map((d) => ({ header: h(d, 'dir', d === 'tmp' ? 0o1777 : d === 'root' ? 0o700 : 0o755) })),
+    { header: h('bin/busybox', 'file', 0o755, { size: binary.length }), data: binary },
+    ...applets.filter((a) => a !== 'busybox').map((a) => ({ header: h(`bin/${a}`, 'symlink', 0o777, { linkname: 'busybox' }) })),
+    { header: h('etc/passwd', 'file', 0o644, { size: PASSWD.length }), data: PASSWD },
+    { header: h('etc/group', 'file', 0o644, { size: GROUP.length }), data: GROUP },
+  ];
+}
+
+const PASSWD = Buffer.from('root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nnobody:x:65534:65534:nobody:/home:/bin/false\n');
+const GROUP = Buffer.from('root:x:0:\ndaemon:x:1:\nnogroup:x:65534:\n');
+
+/** The image's blobs: a gzip layer, the config and the manifest (deterministic for a binary and time). */
+export async function busyboxImage(busyboxPath: string, mtime: number): Promise<{ layer: Buffer; config: Buffer; manifest: Buffer }> {
+  const binary = readFileSync(busyboxPath);
+  const applets = execFileSync(busyboxPath, ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+  const tar = await collect(writeTar(busyboxEntries(binary, applets, mtime)));
+  const layer = gzipSync(tar, { level: 9 });
+  const created = new Date(mtime * 1000).toISOString();
+  const config = Buffer.from(JSON.stringify({
+    created, architecture: 'amd64', os: 'linux',
+    config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['sh'] },
+    rootfs: { type: 'layers', diff_ids: [sha(tar)] },
+    history: [{ created, created_by: `keel: Debian busybox-static (${applets.length} applets)` }],
+  }));
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(layer), size: layer.length }],
+  }));
+  return { layer, config, manifest };
+}
+
+/** Adds the busybox image to a store (a no-op when it is there already). */
+export async function addBusybox(store: ImageStore, busyboxPath: string, mtime: number): Promise<ImageRecord> {
+  const { layer, config, manifest } = await busyboxImage(busyboxPath, mtime);
+  await store.putBlob(layer, sha(layer));
+  await store.putBlob(config, sha(config));
+  await store.putBlob(manifest, sha(manifest));
+  return store.addImage({ manifest, manifestDigest: sha(manifest), config, refs: [BUSYBOX_REF],
+    layers: [{ digest: sha(layer), mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: layer.length }] });
+}

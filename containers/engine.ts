@@ -1,0 +1,149 @@
+// From `keel run`'s options to a running container and back: the container record, its root
+// (the image's layers under an overlay of its own), the spec for the runtime, and the
+// bookkeeping of its life (running, exited, restarted, removed).
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { ContainerDb, processStartTime, type ContainerConfig, type ContainerState } from './db.js';
+import { ContainerError } from './errors.js';
+import { runContainer, type ContainerExit, type ContainerSpec, type RunningContainer } from './runtime.js';
+import type { ImageRecord, ImageStore } from './store.js';
+
+/** The command a container runs: --entrypoint / CMD arguments over the image's Entrypoint and Cmd, as docker combines them. */
+export function commandFor(image: ImageRecord, entrypoint: string | undefined, args: string[]): string[] {
+  const cfg = image.config?.config ?? {};
+  const ep: string[] = entrypoint !== undefined ? (entrypoint ? [entrypoint] : []) : (cfg.Entrypoint ?? []);
+  const cmd: string[] = args.length ? args : entrypoint !== undefined ? [] : (cfg.Cmd ?? []);
+  const argv = [...ep, ...cmd];
+  if (!argv.length) throw new ContainerError('ENOCMD', `no command given and the image ${image.refs[0] ?? image.id} sets none`);
+  return argv;
+}
+
+/** Environment: the image's, then --env-file lines, then -e (KEY=VALUE, or KEY taken from our own environment). */
+export function environmentFor(image: ImageRecord, envFiles: string[], envs: string[], own: NodeJS.ProcessEnv = process.env): string[] {
+  const out = new Map<string, string>();
+  const put = (kv: string, where: string) => {
+    const eq = kv.indexOf('=');
+    const key = eq < 0 ? kv : kv.slice(0, eq);
+    if (!/^[^=\s]+$/.test(key)) throw new ContainerError('EENV', `invalid environment variable ${JSON.stringify(kv)} (${where})`);
+    if (eq >= 0) out.set(key, kv.slice(eq + 1));
+    else if (own[key] !== undefined) out.set(key, own[key]!);
+  };
+  for (const kv of (image.config?.config?.Env ?? []) as string[]) put(kv, 'image');
+  for (const f of envFiles) {
+    readFileSync(f, 'utf8').split('\n').forEach((line, i) => {
+      const t = line.trim();
+      if (t && !t.startsWith('#')) put(t, `${f}:${i + 1}`);
+    });
+  }
+  for (const e of envs) put(e, '-e');
+  return [...out].map(([k, v]) => `${k}=${v}`);
+}
+
+/** uid:gid for -u NAME|UID[:GROUP|GID], names looked up in the image's /etc/passwd and /etc/group. */
+export function userFor(user: string, layerDirs: string[]): { uid: number; gid: number } {
+  if (!user) return { uid: 0, gid: 0 };
+  const [u, g] = user.split(':', 2);
+  const table = (file: string) => {
+    for (const dir of [...layerDirs].reverse()) {
+      const p = join(dir, file);
+      if (existsSync(p)) return readFileSync(p, 'utf8').split('\n').map((l) => l.split(':'));
+    }
+    return [];
+  };
+  const passwd = /^\d+$/.test(u) ? null : table('etc/passwd').find((f) => f[0] === u);
+  if (passwd === undefined) throw new ContainerError('EUSER', `unable to find user ${u}: no matching entries in the image's /etc/passwd`);
+  const uid = passwd ? Number(passwd[2]) : Number(u);
+  let gid = passwd ? Number(passwd[3]) : uid === 0 ? 0 : uid;
+  if (g !== undefined) {
+    if (/^\d+$/.test(g)) gid = Number(g);
+    else {
+      const grp = table('etc/group').find((f) => f[0] === g);
+      if (!grp) throw new ContainerError('EUSER', `unable to find group ${g}: no matching entries in the image's /etc/group`);
+      gid = Number(grp[2]);
+    }
+  }
+  return { uid, gid };
+}
+
+/** Docker's --memory: 512m, 1g, 100k, 1048576. */
+export function parseMemory(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)([bkmg]?)b?$/i.exec(s.trim());
+  if (!m) throw new ContainerError('EOPTION', `invalid --memory ${JSON.stringify(s)} (use e.g. 512m or 1g)`);
+  return Math.round(Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase()));
+}
+
+/** --restart no | on-failure[:N] | always (| unless-stopped, treated as always). */
+export function parseRestart(s: string): ContainerConfig['restart'] {
+  const m = /^(no|always|unless-stopped|on-failure)(?::(\d+))?$/.exec(s);
+  if (!m || (m[2] !== undefined && m[1] !== 'on-failure')) throw new ContainerError('EOPTION', `invalid --restart ${JSON.stringify(s)} (use: no, on-failure[:N], always)`);
+  return { policy: m[1] === 'unless-stopped' ? 'always' : (m[1] as 'no' | 'always' | 'on-failure'), max: m[2] ? Number(m[2]) : 0 };
+}
+
+/** The runtime spec of a container record. */
+export function specFor(db: ContainerDb, store: ImageStore, c: ContainerConfig, stdio: { stdin?: number; stdout?: number; stderr?: number }): ContainerSpec {
+  const image = store.resolve(c.imageId);
+  const layers = store.layerDirs(image);
+  const dir = db.path(c.id);
+  if (c.network === 'bridge') throw new ContainerError('EUNSUPPORTED', 'bridge networking (keel0, -p) is not there yet: use --network none or --network host');
+  return {
+    id: c.id,
+    rootfs: { lower: [...layers].reverse(), upper: join(dir, 'upper'), work: join(dir, 'work'), mountpoint: join(dir, 'rootfs') },
+    readOnly: c.readOnly,
+    argv: c.argv,
+    env: c.env,
+    cwd: c.cwd || '/',
+    user: userFor(c.user, layers),
+    hostname: c.hostname || c.id.slice(0, 12),
+    network: c.network,
+    volumes: c.volumes,
+    privileged: c.privileged,
+    capAdd: c.capAdd,
+    capDrop: c.capDrop,
+    limits: {
+      ...(c.memory ? { memoryMax: c.memory } : {}),
+      ...(c.cpus ? { cpuMax: { quota: Math.round(c.cpus * 100000), period: 100000 } } : {}),
+      ...(c.pidsLimit ? { pidsMax: c.pidsLimit } : {}),
+    },
+    ...stdio,
+  };
+}
+
+/** Starts a created (or exited) container; records it running. */
+export function start(db: ContainerDb, store: ImageStore, c: ContainerConfig, stdio: { stdin?: number; stdout?: number; stderr?: number }, restartCount = 0): RunningContainer {
+  // The old upper layer stays (as docker keeps a container's changes); the work dir must be empty.
+  rmSync(join(db.path(c.id), 'work'), { recursive: true, force: true });
+  if (restartCount === 0) db.clearStop(c.id);
+  const prev = db.state(c.id);
+  let running: RunningContainer;
+  try {
+    running = runContainer(specFor(db, store, c, stdio));
+  } catch (e) {
+    db.setState(c.id, { ...prev, status: 'exited', exitCode: 127, signal: null, finishedAt: new Date().toISOString(), error: (e as Error).message });
+    throw e;
+  }
+  db.setState(c.id, { ...prev, status: 'running', pid: running.pid, startTime: processStartTime(running.pid) ?? '', startedAt: new Date().toISOString(), finishedAt: null, exitCode: null, signal: null, restartCount, error: null });
+  return running;
+}
+
+/** Records an exit; docker's exit code for a signal is 128 + its number. */
+export function finished(db: ContainerDb, id: string, exit: ContainerExit): ContainerState {
+  const s = { ...db.state(id), status: 'exited' as const, exitCode: exitCode(exit), signal: exit.signal, finishedAt: new Date().toISOString() };
+  db.setState(id, s);
+  return s;
+}
+
+/** The shell-style status of an exit. */
+export function exitCode(exit: ContainerExit): number {
+  if (exit.signal) return 128 + (SIGNALS[exit.signal] ?? 0);
+  return exit.code ?? 0;
+}
+
+const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
+
+/** Whether the restart policy restarts after this exit. */
+export function shouldRestart(c: ContainerConfig, exit: ContainerExit, restarts: number, stoppedByUser: boolean): boolean {
+  if (stoppedByUser) return false;
+  if (c.restart.policy === 'always') return true;
+  if (c.restart.policy === 'on-failure') return exitCode(exit) !== 0 && (c.restart.max === 0 || restarts < c.restart.max);
+  return false;
+}
