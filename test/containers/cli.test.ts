@@ -1,0 +1,142 @@
+// The docker demo commands with `keel` in place of `docker`, run for real as root on this host:
+// the CLI binary, a store under a temp --root holding the busybox image Keel bakes in.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '../../builder/bundle.js';
+import { addBusybox } from '../../containers/busybox-image.js';
+import { ImageStore } from '../../containers/store.js';
+import { splitAtPositional } from '../../cli/main.js';
+
+const KEEL = join(repoRoot(), 'bin/keel');
+
+describe('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
+  this.timeout(60_000);
+  let root: string;
+  let dir: string;
+  const keel = (...args: string[]) => {
+    const r = spawnSync(KEEL, [args[0], '--root', root, ...args.slice(1)], { encoding: 'utf8', timeout: 45_000 });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'keel-cli-ct-'));
+    root = join(dir, 'root');
+    await addBusybox(new ImageStore(root), '/bin/busybox', 1700000000);
+  });
+  after(() => {
+    spawnSync(KEEL, ['rm', '-f', '--root', root, ...keel('ps', '-aq').out.split('\n').filter(Boolean)]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keel run busybox /bin/echo hello world', () => {
+    const r = keel('run', 'busybox', '/bin/echo', 'hello', 'world');
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, 'hello world\n');
+  });
+
+  it('reports exit codes exactly (a signal from outside as 128+N: see stop below)', () => {
+    for (const code of [0, 1, 42, 255]) assert.equal(keel('run', '--rm', 'busybox', 'sh', '-c', `exit ${code}`).code, code);
+    // As PID 1 of its namespace, a process cannot be killed from inside by a signal it has no
+    // handler for (the kernel drops it), as under docker.
+    assert.equal(keel('run', '--rm', 'busybox', 'sh', '-c', 'kill -9 $$; echo survived').out, 'survived\n');
+  });
+
+  it('keel run -d, then ps, logs, stop, ps -a, rm', async () => {
+    const r = keel('run', '-d', '--name', 'pinger', 'busybox', '/bin/sh', '-c', 'while true; do echo ping; sleep 1; done');
+    assert.equal(r.code, 0, r.err);
+    const id = r.out.trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    await new Promise((res) => setTimeout(res, 2500));
+    assert.match(keel('ps').out, new RegExp(`^${id.slice(0, 12)} +busybox +"/bin/sh -c while tr…" .* Up .* pinger$`, 'm'));
+    const logs = keel('logs', id.slice(0, 6)).out;
+    assert.match(logs, /^ping\nping\n/);
+    const stopped = keel('stop', '-t', '1', 'pinger');
+    assert.equal(stopped.code, 0, stopped.err);
+    assert.doesNotMatch(keel('ps').out, /pinger/);
+    // sh as PID 1 ignores SIGTERM: docker's SIGKILL after the grace time, exit 137.
+    assert.match(keel('ps', '-a').out, /Exited \(137\).* pinger$/m);
+    assert.equal(keel('rm', 'pinger').code, 0);
+    assert.doesNotMatch(keel('ps', '-a').out, /pinger/);
+  });
+
+  it('removes a --rm container, and refuses to remove a running one without -f', async () => {
+    keel('run', '--rm', '--name', 'gone', 'busybox', 'true');
+    assert.doesNotMatch(keel('ps', '-a').out, / gone$/m);
+    const id = keel('run', '-d', '--name', 'busy', 'busybox', 'sleep', '60').out.trim();
+    const r = keel('rm', 'busy');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /cannot remove running container busy: stop it first, or use keel rm -f/);
+    assert.equal(keel('rm', '-f', id).code, 0);
+    assert.doesNotMatch(keel('ps', '-a').out, / busy$/m);
+  });
+
+  it('passes -e, --env-file, -w, -u, --hostname and --entrypoint through', () => {
+    const envFile = join(dir, 'env');
+    writeFileSync(envFile, '# comment\nFROM_FILE=yes\n');
+    const r = keel('run', '--rm', '-e', 'A=1', '--env-file', envFile, '-w', '/tmp', '-u', 'nobody', '--hostname', 'box',
+      '--entrypoint', '/bin/sh', 'busybox', '-c', 'echo $A $FROM_FILE $(pwd) $(id -u):$(id -g) $(hostname)');
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, '1 yes /tmp 65534:65534 box\n');
+  });
+
+  it('mounts volumes read-write and :ro, and --read-only makes the root read-only', () => {
+    const vol = join(dir, 'vol');
+    mkdirSync(vol);
+    assert.equal(keel('run', '--rm', '-v', `${vol}:/data`, 'busybox', 'sh', '-c', 'echo hi > /data/f').code, 0);
+    assert.equal(readFileSync(join(vol, 'f'), 'utf8'), 'hi\n');
+    const ro = keel('run', '--rm', '-v', `${vol}:/data:ro`, 'busybox', 'sh', '-c', 'echo no > /data/g');
+    assert.notEqual(ro.code, 0);
+    assert.match(ro.err, /Read-only file system/);
+    assert.equal(existsSync(join(vol, 'g')), false);
+    const root2 = keel('run', '--rm', '--read-only', 'busybox', 'touch', '/x');
+    assert.notEqual(root2.code, 0);
+    assert.match(root2.err, /Read-only file system/);
+  });
+
+  it('restarts on failure up to N times, and names clash clearly', async () => {
+    keel('run', '-d', '--name', 'flaky', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'echo try; exit 3');
+    const inspect = () => JSON.parse(keel('inspect', 'flaky').out)[0];
+    // Done when it has exited after its second restart (or give up after 15 s and let the asserts say why).
+    for (let i = 0; i < 150; i++) {
+      const st = inspect().state;
+      if (st.status === 'exited' && st.restartCount >= 2) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 1500)); // no third restart comes
+    const info = inspect();
+    assert.equal(info.state.restartCount, 2);
+    assert.equal(info.state.exitCode, 3);
+    assert.equal(keel('logs', 'flaky').out, 'try\ntry\ntry\n');
+    const clash = keel('run', '--name', 'flaky', 'busybox', 'true');
+    assert.notEqual(clash.code, 0);
+    assert.match(clash.err, /the container name "flaky" is already in use/);
+  });
+
+  it('lists images, saves and loads them, and removes them', () => {
+    const images = keel('images');
+    assert.match(images.out, /^REPOSITORY +TAG +IMAGE ID +CREATED +SIZE\nbusybox +latest +[0-9a-f]{12} /);
+    assert.equal(JSON.parse(keel('images', '--format', 'json').out)[0].refs[0], 'docker.io/library/busybox:latest');
+    const archive = join(dir, 'bb.tar');
+    assert.equal(keel('save', '-o', archive, 'busybox').code, 0);
+    const other = join(dir, 'other');
+    const r = spawnSync(KEEL, ['load', '--root', other, '-i', archive], { encoding: 'utf8' });
+    assert.equal(r.stdout, 'Loaded image: busybox:latest\n', r.stderr);
+    const run = spawnSync(KEEL, ['run', '--root', other, '--rm', 'busybox', 'echo', 'loaded'], { encoding: 'utf8' });
+    assert.equal(run.stdout, 'loaded\n', run.stderr);
+    const rmi = spawnSync(KEEL, ['rmi', '--root', other, 'busybox'], { encoding: 'utf8' });
+    assert.match(rmi.stdout, /^Untagged: busybox:latest\nDeleted: sha256:/);
+    assert.match(spawnSync(KEEL, ['images', '--root', other], { encoding: 'utf8' }).stdout, /^REPOSITORY +TAG +IMAGE ID +CREATED +SIZE\n$/);
+  });
+});
+
+describe('cli/main splitAtPositional (options stop at the image)', () => {
+  const opts = { detach: { type: 'boolean' as const, short: 'd' }, name: { type: 'string' as const }, env: { type: 'string' as const, short: 'e', multiple: true as const } };
+  it('keeps the command\'s own options for the command', () => {
+    assert.deepEqual(splitAtPositional(['-d', '--name', 'x', 'busybox', '/bin/sh', '-c', 'echo'], opts, 1), [['-d', '--name', 'x', 'busybox'], ['/bin/sh', '-c', 'echo']]);
+    assert.deepEqual(splitAtPositional(['-e', 'A=1', '-dexy', 'img', '-d'], opts, 1), [['-e', 'A=1', '-dexy', 'img'], ['-d']]);
+    assert.deepEqual(splitAtPositional(['--name=x', 'img'], opts, 1), [['--name=x', 'img'], []]);
+    assert.deepEqual(splitAtPositional(['-d', '--', 'img', '-x'], opts, 1), [['-d'], ['img', '-x']]);
+  });
+});
