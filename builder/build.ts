@@ -16,6 +16,7 @@ import { run, which } from './host-tools.js';
 import { loadImageDef, type ImageDef } from './image-def.js';
 import { buildInitramfs, VERITY_HELPER_SOURCE } from './initramfs.js';
 import { appendVerity, veritySaltFor, verityUuidFor } from './verity.js';
+import { busyboxArchive } from '../containers/busybox-image.js';
 import { earlyBootPlan, renderInitScript } from './initramfs-plan.js';
 import { silentProgress, type Progress } from './progress.js';
 import { rootPlan } from './root-plan.js';
@@ -96,9 +97,16 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   if (!existsSync(updateKey)) {
     throw new BuildError('ENOKEY', `cannot bake the update key into USR: ${updateKey} does not exist; make the pair with \`keel keys generate\` (make image does it once)`, { path: updateKey });
   }
-  const plan: FsOp[] = rootPlan(def, epoch, { init: initJs, cli: cliJs, native, initrd: join(initrd.dir, 'initrd'), updateKey });
+  // The busybox container image, from the image's own static busybox: `keel run busybox` offline.
+  const busybox = join(work, 'busybox.oci.tar');
+  writeFileSync(busybox, await busyboxArchive(join(base.dir, 'usr/bin/busybox'), epoch));
+  const plan: FsOp[] = [
+    ...rootPlan(def, epoch, { init: initJs, cli: cliJs, native, initrd: join(initrd.dir, 'initrd'), updateKey }),
+    { op: 'mkdir', path: 'usr/share/keel/images' },
+    { op: 'copy', path: 'usr/share/keel/images/busybox.oci.tar', from: busybox, mode: 0o644 },
+  ];
   const filesDir = def.filesDir;
-  const usrKey = keyOf(baseKey, initrdKey, readFileSync(updateKey), readFileSync(initJs), readFileSync(cliJs), readFileSync(native), JSON.stringify(plan), String(epoch), filesDir ? await run('tar', ['-C', filesDir, '--sort=name', '-cf', '-', '.'], { encoding: 'buffer' } as any).then(String) : '');
+  const usrKey = keyOf(baseKey, initrdKey, readFileSync(updateKey), readFileSync(busybox), readFileSync(initJs), readFileSync(cliJs), readFileSync(native), JSON.stringify(plan), String(epoch), filesDir ? await run('tar', ['-C', filesDir, '--sort=name', '-cf', '-', '.'], { encoding: 'buffer' } as any).then(String) : '');
   const usr = await p.step('make USR (xz squashfs and its dm-verity tree)', () => cachedDir(cache, 'usr', usrKey, async (dir) => {
     const tree = join(work, 'root');
     await run('cp', ['-al', base.dir, tree]);

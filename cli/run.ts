@@ -1,8 +1,10 @@
 // keel run [OPTIONS] IMAGE [COMMAND [ARG...]]: docker run, daemonless. In the foreground the CLI
 // itself waits for the container; with -d a detached monitor (keel container-monitor) does.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { closeSync, existsSync, openSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { BAKED_IMAGES } from '../containers/busybox-image.js';
+import { loadArchive } from '../containers/archive.js';
 import type { Verb } from './main.js';
 import { ContainerDb, type ContainerConfig } from '../containers/db.js';
 import { commandFor, environmentFor, exitCode, finished, parseMemory, parseRestart, start } from '../containers/engine.js';
@@ -15,6 +17,10 @@ const multi = { type: 'string' as const, multiple: true as const, default: [] as
 
 /** The image, pulled first when the store does not have it (as docker run does). */
 async function imageFor(store: ImageStore, ref: string, v: Record<string, unknown>) {
+  try { return store.resolve(ref); } catch (e) { if ((e as { code?: string }).code !== 'ENOIMAGE') throw e; }
+  // The images baked into Keel (busybox) come from USR, not the network.
+  const baked = existsSync(BAKED_IMAGES) ? readdirSync(BAKED_IMAGES).filter((f) => f.endsWith('.tar')) : [];
+  for (const f of baked) await loadArchive(store, join(BAKED_IMAGES, f));
   try { return store.resolve(ref); } catch (e) { if ((e as { code?: string }).code !== 'ENOIMAGE') throw e; }
   process.stderr.write(`Unable to find image '${ref}' locally; pulling it\n`);
   const p = await pullImage(ref, { blobDir: blobDirOf(v), insecure: Boolean(v.insecure) });

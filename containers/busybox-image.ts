@@ -66,3 +66,24 @@ export async function addBusybox(store: ImageStore, busyboxPath: string, mtime: 
   return store.addImage({ manifest, manifestDigest: sha(manifest), config, refs: [BUSYBOX_REF],
     layers: [{ digest: sha(layer), mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: layer.length }] });
 }
+
+/** The image as an OCI archive (oci-layout, index.json naming it busybox:latest, blobs): what the
+ *  image build bakes into /usr/share/keel/images for `keel run busybox` offline. */
+export async function busyboxArchive(busyboxPath: string, mtime: number): Promise<Buffer> {
+  const { layer, config, manifest } = await busyboxImage(busyboxPath, mtime);
+  const index = Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha(manifest), size: manifest.length,
+      annotations: { 'io.containerd.image.name': BUSYBOX_REF, 'org.opencontainers.image.ref.name': 'latest' } }],
+  }));
+  const layout = Buffer.from('{"imageLayoutVersion":"1.0.0"}');
+  const file = (name: string, data: Buffer): TarWriteEntry => ({ header: { name, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime, size: data.length }, data });
+  const dir = (name: string): TarWriteEntry => ({ header: { name, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime } });
+  return collect(writeTar([
+    file('oci-layout', layout), file('index.json', index), dir('blobs'), dir('blobs/sha256'),
+    ...[layer, config, manifest].map((b) => file(`blobs/sha256/${sha(b).slice(7)}`, b)),
+  ]));
+}
+
+/** Where the image build puts archives of images every Keel has. */
+export const BAKED_IMAGES = '/usr/share/keel/images';

@@ -45,6 +45,8 @@ export interface ContainerState {
   signal: string | null;
   restartCount: number;
   error: string | null;
+  /** Killed by the kernel for going over --memory (memory.events oom_kill). */
+  oomKilled?: boolean;
 }
 
 const ADJECTIVES = ['brave', 'calm', 'eager', 'fond', 'keen', 'lucid', 'merry', 'nimble', 'quiet', 'sharp', 'steady', 'swift', 'tidy', 'vivid', 'wise', 'zen'];

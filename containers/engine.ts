@@ -127,7 +127,7 @@ export function start(db: ContainerDb, store: ImageStore, c: ContainerConfig, st
 
 /** Records an exit; docker's exit code for a signal is 128 + its number. */
 export function finished(db: ContainerDb, id: string, exit: ContainerExit): ContainerState {
-  const s = { ...db.state(id), status: 'exited' as const, exitCode: exitCode(exit), signal: exit.signal, finishedAt: new Date().toISOString() };
+  const s = { ...db.state(id), status: 'exited' as const, exitCode: exitCode(exit), signal: exit.signal, finishedAt: new Date().toISOString(), oomKilled: Boolean(exit.oomKilled) };
   db.setState(id, s);
   return s;
 }

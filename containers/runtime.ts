@@ -420,6 +420,13 @@ async function removeCgroup(dir: string): Promise<boolean> {
 export interface ContainerExit {
   code: number | null;
   signal: string | null;
+  /** The cgroup's memory.events counted an oom_kill (read before the cgroup goes). */
+  oomKilled?: boolean;
+}
+
+/** The oom_kill count in a cgroup's memory.events (0 when unreadable). */
+export function oomKills(cgroup: string): number {
+  try { return Number(/^oom_kill (\d+)$/m.exec(readFileSync(join(cgroup, 'memory.events'), 'utf8'))?.[1] ?? 0); } catch { return 0; }
 }
 
 export interface RunningContainer {
@@ -503,8 +510,9 @@ export function runContainer(spec: ContainerSpec, opts: RunOptions = {}): Runnin
   let result: Promise<ContainerExit> | undefined;
   const wait = (): Promise<ContainerExit> => result ??= (exited ?? waitForPid(pid)).then(async (s) => {
     ended = true;
+    const oomKilled = cgroup ? oomKills(cgroup) > 0 : false;
     if (created) await removeCgroup(cgroup!);
-    return { code: s.code, signal: s.signal };
+    return { code: s.code, signal: s.signal, ...(oomKilled ? { oomKilled } : {}) };
   });
   const kill = (signal: NodeJS.Signals | number = 'SIGKILL') => { if (!ended) process.kill(pid, signal); };
   return {
