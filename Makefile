@@ -32,6 +32,7 @@ bench: image
 	@node dist/test/bench/bench.js
 	@node dist/test/bench/bench-init.js
 	@node dist/test/bench/bench-update.js
+	@node dist/test/bench/bench-containers.js
 
 clean:
 	rm -rf out dist build
