@@ -41,6 +41,7 @@ const VERBS: Record<string, () => Promise<{ verb: Verb }>> = {
   'daemon-reload': () => import('./daemon-reload.js'),
   disable: () => import('./disable.js'),
   enable: () => import('./enable.js'),
+  exec: () => import('./exec.js'),
   halt: () => import('./halt.js'),
   'is-active': () => import('./is-active.js'),
   'is-enabled': () => import('./is-enabled.js'),

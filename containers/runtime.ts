@@ -257,6 +257,28 @@ function withDefaults(env: string[], add: Record<string, string>): string[] {
   return [...env, ...Object.entries(add).filter(([k]) => !has.has(k)).map(([k, v]) => `${k}=${v}`)];
 }
 
+/** A container process's environment: `env` plus PATH, HOSTNAME and HOME (TERM=xterm too with a tty) where missing. */
+export function containerEnv(env: string[], hostname: string, uid: number, tty = false): string[] {
+  return withDefaults(env, { PATH: DEFAULT_PATH, HOSTNAME: hostname, HOME: uid === 0 ? '/root' : '/', ...(tty ? { TERM: 'xterm' } : {}) });
+}
+
+/** How a container's processes are confined, its entrypoint's and (keel exec) every later one's. */
+export interface ContainerSecurity {
+  /** The capabilities kept (bit n = capability n). */
+  capabilities: bigint;
+  /** The seccomp program; none when privileged or unconfined. */
+  seccomp?: Buffer;
+  noNewPrivs: boolean;
+}
+
+/** The capabilities, seccomp filter and no_new_privs of a container: Docker's rules, or everything we have when privileged. */
+export function containerSecurity(spec: Pick<ContainerSpec, 'privileged' | 'capAdd' | 'capDrop' | 'seccomp'>, host: Pick<HostFacts, 'capabilities'>): ContainerSecurity {
+  const privileged = spec.privileged === true;
+  const capabilities = containerCapabilities(spec, host);
+  const seccomp = privileged || spec.seccomp === 'unconfined' ? undefined : seccompProgram({ capabilities, ...(spec.seccomp ?? {}) });
+  return { capabilities, ...(seccomp ? { seccomp } : {}), noNewPrivs: !privileged };
+}
+
 /** Turns a container spec into spawn() options: every mount, device, path, mask and filter decided here. */
 export function containerSpawnOptions(spec: ContainerSpec, host: HostFacts = hostFacts()): SpawnOptions {
   if (typeof spec.id !== 'string' || !ID.test(spec.id)) invalid('id', `${JSON.stringify(spec.id)} must match ${ID}`);
@@ -275,13 +297,10 @@ export function containerSpawnOptions(spec: ContainerSpec, host: HostFacts = hos
     path: `/dev/${name}`, type: 'c', ...(host.devices[name] ?? DEVICES[name]), mode: 0o666,
   }));
 
-  const caps = containerCapabilities(spec, host);
-  const seccomp = privileged || spec.seccomp === 'unconfined' ? undefined : seccompProgram({ capabilities: caps, ...(spec.seccomp ?? {}) });
+  const { capabilities: caps, seccomp } = containerSecurity(spec, host);
   const hostname = spec.hostname ?? (network === 'host' ? host.hostname : spec.id.slice(0, 12));
   const uid = spec.user?.uid ?? 0, gid = spec.user?.gid ?? 0;
-  const env = withDefaults(spec.env ?? [], {
-    PATH: DEFAULT_PATH, HOSTNAME: hostname, HOME: uid === 0 ? '/root' : '/', ...(spec.tty ? { TERM: 'xterm' } : {}),
-  });
+  const env = containerEnv(spec.env ?? [], hostname, uid, Boolean(spec.tty));
 
   const opts: SpawnOptions = {
     file: spec.argv[0],
@@ -456,7 +475,7 @@ export interface RunOptions {
 }
 
 /** Waits for one child with waitpid(pid, WNOHANG) on every SIGCHLD, plus a backing-off poll. */
-function waitForPid(pid: number): Promise<ExitStatus> {
+export function waitForPid(pid: number): Promise<ExitStatus> {
   return new Promise((resolvePromise, reject) => {
     let timer: NodeJS.Timeout | undefined;
     let delay = 2;

@@ -71,6 +71,33 @@ export interface SpawnOptions {
   seccomp?: Buffer;
   /** Runs the program as PID 1 of a container (new namespaces, its own root); see NativeContainer. */
   container?: NativeContainer;
+  /** Runs the program inside a running process's namespaces and root (keel exec); see NativeJoin. Exclusive with container. */
+  join?: NativeJoin;
+}
+
+/** A namespace spawn()'s `join` can enter (a user namespace is never joined). */
+export type JoinNamespace = 'mnt' | 'uts' | 'ipc' | 'net' | 'pid' | 'cgroup';
+
+/**
+ * spawn()'s join mode (docker exec). Before forking, the parent opens /proc/PID/ns/NAME for each
+ * namespace (and /proc/PID/root when 'mnt' is joined), then checks that PID still has `startTime`
+ * (throwing ESRCH if not), so every fd belongs to that process even if it just exited. The child
+ * makes itself non-dumpable, joins `cgroup` (before the cgroup namespace, which needs the host's
+ * view), setns()es into ipc, uts, net, pid, cgroup and mnt in that order, and takes the process's
+ * root (fchdir + chroot). A pid namespace applies only to children, so it forks once more: the
+ * grandchild goes on as any child (setsid, fds, cwd inside the root, rlimits, capabilities,
+ * credentials, noNewPrivs, seccomp, the PATH search inside the root, execve) and gets SIGKILL
+ * should the intermediate child die. The returned pid is the intermediate child's: it leads its
+ * own process group, holds no fds, forwards SIGTERM, SIGINT and SIGHUP to the grandchild, and
+ * exits as the grandchild did (dying of the same signal, without a core dump). Failures of either
+ * child before execve are thrown here, as for any spawn.
+ */
+export interface NativeJoin {
+  /** The process (e.g. a container's PID 1) as this process sees it. */
+  pid: number;
+  /** Field 22 of its /proc/PID/stat, as read earlier; checked after the namespace files are opened. */
+  startTime?: string;
+  namespaces: JoinNamespace[];
 }
 
 /** One mount of a container, made below its root before pivot_root. */

@@ -9,6 +9,18 @@
  *     mounts below it (mount points resolved with openat2(RESOLVE_IN_ROOT), so a symlink in
  *     the image cannot point a mount outside the root), device nodes and symlinks, hostname,
  *     lo up, pivot_root, masked and read-only paths, a read-only /.
+ *
+ * The `join` option (keel exec) enters a running container instead. The parent opens
+ * /proc/PID/ns/NAME and /proc/PID/root and only then checks that PID is still the process it
+ * was asked for (its start time): since that process existed before the opens and still does
+ * after them, its pid was never reused in between and every fd is its. The forked child:
+ *
+ *   join_enter: (not dumpable, in the cgroup: spawn.c) setns() into ipc, uts, net, pid, cgroup
+ *     and mnt, in this order, then fchdir + chroot(".") into the process's root; a pid namespace
+ *     applies only to children, so it forks once more. The grandchild goes on as any child
+ *     (session, fds, cwd, limits, capabilities, credentials, seccomp, execve; join_finish sets
+ *     its parent-death signal); the intermediate child closes every fd, waits for it, forwards
+ *     SIGTERM, SIGINT and SIGHUP to it and ends as it did (re-raising its signal).
  */
 #include "container.h"
 
@@ -27,8 +39,12 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 #ifndef SYS_openat2
@@ -37,6 +53,17 @@
 #ifndef CLONE_NEWCGROUP
 #define CLONE_NEWCGROUP 0x02000000
 #endif
+#ifndef SYS_close_range
+#define SYS_close_range 436 /* same number on every architecture */
+#endif
+
+/* The namespaces `join` enters, in setns order: mnt last, as it changes what paths mean (and
+ * the cgroup namespace after the cgroup join, which needs the host's view of the hierarchy). */
+static const struct { const char *name, *flag; int type; } JOIN_NS[JOIN_MAX] = {
+  {"ipc", "CLONE_NEWIPC", CLONE_NEWIPC}, {"uts", "CLONE_NEWUTS", CLONE_NEWUTS},
+  {"net", "CLONE_NEWNET", CLONE_NEWNET}, {"pid", "CLONE_NEWPID", CLONE_NEWPID},
+  {"cgroup", "CLONE_NEWCGROUP", CLONE_NEWCGROUP}, {"mnt", "CLONE_NEWNS", CLONE_NEWNS},
+};
 
 /* ------------------------------------------------------------- parsing */
 
@@ -212,6 +239,102 @@ bool parse_container(napi_env env, napi_value v, container_opts *c) {
     return false;
   }
   return true;
+}
+
+/* ------------------------------------------------------------- `join` */
+
+void free_join(join_opts *j) {
+  free(j->start_time);
+  for (size_t i = 0; i < JOIN_MAX; i++)
+    if (j->ns_fd[i] >= 0) close(j->ns_fd[i]);
+  if (j->root_fd >= 0) close(j->root_fd);
+}
+
+bool parse_join(napi_env env, napi_value v, join_opts *j) {
+  for (size_t i = 0; i < JOIN_MAX; i++) j->ns_fd[i] = -1;
+  j->root_fd = -1;
+  napi_value ns;
+  bool has;
+  int64_t pid;
+  char **names = NULL;
+  if (!is_object(env, v, "join") ||
+      !num_prop(env, v, "pid", "join.pid", 1, INT32_MAX, &pid) ||
+      !str_prop(env, v, "startTime", "join.startTime", true, &j->start_time) ||
+      !get_prop(env, v, "namespaces", &ns, &has) || !get_strv(env, ns, "join.namespaces", &names))
+    return free_strv(names), false;
+  j->pid = (pid_t)pid;
+  bool want[JOIN_MAX] = {false};
+  for (char **n = names; *n; n++) {
+    size_t k = 0;
+    while (k < JOIN_MAX && strcmp(*n, JOIN_NS[k].name) != 0) k++;
+    if (k == JOIN_MAX || want[k]) {
+      char got[96];
+      snprintf(got, sizeof got, "\"%.64s\"%s", *n, k < JOIN_MAX ? " twice" : "");
+      free_strv(names);
+      return bad_value(env, "spawn", "join.namespaces[]", "one of mnt, uts, ipc, net, pid, cgroup (each once)", got);
+    }
+    want[k] = true;
+  }
+  free_strv(names);
+  for (size_t k = 0; k < JOIN_MAX; k++) {
+    if (!want[k]) continue;
+    j->ns_type[j->nns] = JOIN_NS[k].type;
+    j->ns_name[j->nns++] = JOIN_NS[k].name;
+  }
+  return true;
+}
+
+/* Field 22 of /proc/PID/stat into out (NUL-terminated); false when unreadable. */
+static bool start_time_of(pid_t pid, char *out, size_t n) {
+  char path[48], buf[4096];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t len;
+  do len = read(fd, buf, sizeof buf - 1);
+  while (len < 0 && errno == EINTR);
+  close(fd);
+  if (len <= 0) return false;
+  buf[len] = '\0';
+  /* The command name (field 2) is in parentheses and may hold spaces: count from after it. */
+  char *p = strrchr(buf, ')');
+  if (!p || p[1] != ' ') return false;
+  p += 2;
+  for (int field = 3; field < 22 && p; field++) if ((p = strchr(p, ' '))) p++;
+  if (!p) return false;
+  size_t k = strcspn(p, " \n");
+  if (k == 0 || k >= n) return false;
+  memcpy(out, p, k);
+  out[k] = '\0';
+  return true;
+}
+
+bool join_open(napi_env env, join_opts *j) {
+  char path[64];
+  bool mnt = false;
+  for (size_t i = 0; i < j->nns; i++) {
+    snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)j->pid, j->ns_name[i]);
+    if ((j->ns_fd[i] = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+      throw_sys(env, errno, "open", path, NULL, "%s", path);
+      return false;
+    }
+    mnt |= j->ns_type[i] == CLONE_NEWNS;
+  }
+  if (mnt) {
+    snprintf(path, sizeof path, "/proc/%d/root", (int)j->pid);
+    if ((j->root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+      throw_sys(env, errno, "open", path, NULL, "%s, O_PATH", path);
+      return false;
+    }
+  }
+  if (!j->start_time) return true;
+  /* After the opens: the process was there before them (the caller saw its start time) and is
+   * still there now, so the pid did not change hands in between. */
+  char now[32];
+  if (start_time_of(j->pid, now, sizeof now) && strcmp(now, j->start_time) == 0) return true;
+  snprintf(path, sizeof path, "/proc/%d", (int)j->pid);
+  throw_sys(env, ESRCH, "open", path, NULL, "%s: the process that started at %s is gone", path, j->start_time);
+  return false;
 }
 
 /* ------------------------------------------------------------ the child */
@@ -432,6 +555,82 @@ void container_setup(const spawn_opts *o, int errfd) {
   umask(old_umask);
 }
 
+/* The grandchild, for the intermediate child's signal handler; and the intermediate's own pid,
+ * for the grandchild's check that its parent is still there. */
+static volatile pid_t join_child;
+static pid_t join_parent;
+
+static void forward_signal(int sig) {
+  int e = errno;
+  kill(join_child, sig);
+  errno = e;
+}
+
+static const int FORWARDED[] = {SIGTERM, SIGINT, SIGHUP};
+
+/* The intermediate child: holds no fd (the pipe's EOF must come from the grandchild's execve;
+ * our stdio must not stay open in a process that runs nothing), waits, ends as the grandchild. */
+static void __attribute__((noreturn)) supervise(const spawn_opts *o) {
+  if (syscall(SYS_close_range, 0, ~0U, 0) < 0)
+    for (unsigned fd = 0; fd < o->max_fd; fd++) close((int)fd);
+  /* Its own process group: a terminal's ^C reaches the program once, through whoever
+   * forwards signals to us (keel exec does), not also directly. */
+  setpgid(0, 0);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = forward_signal;
+  sa.sa_flags = SA_RESTART;
+  sigfillset(&sa.sa_mask);
+  for (size_t i = 0; i < sizeof FORWARDED / sizeof *FORWARDED; i++) sigaction(FORWARDED[i], &sa, NULL);
+  /* Blocked since before our fork: what arrived meanwhile is forwarded now. */
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  int status;
+  pid_t r;
+  while ((r = waitpid(join_child, &status, 0)) < 0 && errno == EINTR) {}
+  if (r < 0) _exit(127);
+  if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
+  int sig = WTERMSIG(status);
+  /* Die of the same signal, without a core dump of this copy of the caller. */
+  struct rlimit none_core = {0, 0};
+  setrlimit(RLIMIT_CORE, &none_core);
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_DFL;
+  for (size_t i = 0; i < sizeof FORWARDED / sizeof *FORWARDED; i++)
+    if (FORWARDED[i] == sig) sigaction(sig, &sa, NULL);
+  kill(getpid(), sig);
+  _exit(128 + sig);
+}
+
+void join_enter(const spawn_opts *o, int errfd) {
+  const join_opts *j = o->join;
+  for (size_t i = 0; i < j->nns; i++)
+    if (setns(j->ns_fd[i], j->ns_type[i]) < 0) child_fail(errfd, CT_JOIN_SETNS, errno, (int)i);
+  /* setns(mnt) leaves us at the namespace's root mount, which need not be the process's root:
+   * take exactly its root, so that cwd and the PATH search resolve inside the container. */
+  if (j->root_fd >= 0) {
+    if (fchdir(j->root_fd) < 0) child_fail(errfd, CT_JOIN_ROOT, errno, 0);
+    if (chroot(".") < 0) child_fail(errfd, CT_JOIN_ROOT, errno, 1);
+  }
+  join_parent = getpid();
+  /* A raw clone, fork-like: no atfork handlers run in this copy of a threaded process. */
+  pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, 0UL);
+  if (pid < 0) child_fail(errfd, CT_JOIN_FORK, errno, 0);
+  if (pid == 0) return;
+  join_child = pid;
+  supervise(o);
+}
+
+void join_finish(const spawn_opts *o, int errfd) {
+  (void)o;
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) child_fail(errfd, CT_JOIN_PDEATHSIG, errno, 0);
+  /* The intermediate child may have died before that: we would have been re-parented (to the
+   * namespace's init, or a subreaper). Outside our pid namespace it reads as ppid 0. */
+  pid_t pp = getppid();
+  if (pp != 0 && pp != join_parent) child_fail(errfd, CT_JOIN_PDEATHSIG, ESRCH, 1);
+}
+
 /* ------------------------------------------------------------ the parent */
 
 static const char *op_syscall(int op) {
@@ -448,10 +647,43 @@ static void throw_in_root(napi_env env, int err, const char *syscall, const char
   free(full);
 }
 
+/* The `join` steps' errors, paths as the parent sees them. */
+static bool join_throw(napi_env env, const join_opts *j, const child_report *rep) {
+  int e = rep->err, a = rep->arg;
+  char path[64];
+  switch (rep->step) {
+  case CT_DUMPABLE: throw_sys(env, e, "prctl", NULL, NULL, "PR_SET_DUMPABLE, 0"); break;
+  case CT_JOIN_SETNS: {
+    if (a < 0 || (size_t)a >= j->nns) return false;
+    size_t k = 0;
+    while (k < JOIN_MAX && JOIN_NS[k].type != j->ns_type[a]) k++;
+    snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)j->pid, j->ns_name[a]);
+    throw_sys(env, e, "setns", path, NULL, "%s, %s", path, k < JOIN_MAX ? JOIN_NS[k].flag : "?");
+    break;
+  }
+  case CT_JOIN_ROOT:
+    snprintf(path, sizeof path, "/proc/%d/root", (int)j->pid);
+    throw_sys(env, e, a ? "chroot" : "fchdir", path, NULL, "%s", path);
+    break;
+  case CT_JOIN_FORK:
+    snprintf(path, sizeof path, "/proc/%d/ns/pid", (int)j->pid);
+    throw_sys(env, e, "clone", path, NULL, "SIGCHLD, into the namespaces of %s", path);
+    break;
+  case CT_JOIN_PDEATHSIG:
+    if (a) throw_sys(env, e, "getppid", NULL, NULL, "the intermediate child is gone");
+    else throw_sys(env, e, "prctl", NULL, NULL, "PR_SET_PDEATHSIG, SIGKILL");
+    break;
+  default: return false;
+  }
+  return true;
+}
+
 bool container_throw(napi_env env, const spawn_opts *o, const child_report *rep) {
   const container_opts *c = o->ct;
   int e = rep->err, a = rep->arg & 0xffffff, op = rep->arg >> 24;
-  if (!c || rep->step < CT_FIRST) return false;
+  if (rep->step < CT_FIRST) return false;
+  if (o->join) return join_throw(env, o->join, rep);
+  if (!c) return false;
   switch (rep->step) {
   case CT_DUMPABLE: throw_sys(env, e, "prctl", NULL, NULL, "PR_SET_DUMPABLE, 0"); break;
   case CT_UNSHARE_CGROUP: throw_sys(env, e, "unshare", NULL, NULL, "CLONE_NEWCGROUP"); break;

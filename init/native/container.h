@@ -1,6 +1,9 @@
 /* container.h: spawn()'s `container` option: the child is clone()d into new namespaces, mounts
  * its root filesystem and the mounts TypeScript listed, pivots into the root and masks paths;
- * spawn.c then finishes as for any child (limits, capabilities, credentials, seccomp, execve). */
+ * spawn.c then finishes as for any child (limits, capabilities, credentials, seccomp, execve).
+ * And its `join` option (`keel exec`): the child enters the namespaces of a running process,
+ * forks once more (a pid namespace applies only to children) and waits for the grandchild,
+ * which finishes as for any child. */
 #ifndef KEEL_CONTAINER_H
 #define KEEL_CONTAINER_H
 
@@ -41,12 +44,27 @@ struct container_opts {
   char **masked, **readonly;             /* after pivot_root: masked (empty), read-only paths */
 };
 
+/* The namespaces `join` may enter, at most one fd each. */
+#define JOIN_MAX 6
+
+typedef struct join_opts {
+  pid_t pid;                             /* the process whose namespaces are joined */
+  char *start_time;                      /* field 22 of its /proc/PID/stat, checked once the fds are open; or NULL */
+  size_t nns;
+  int ns_type[JOIN_MAX];                 /* CLONE_NEW*, in setns order (mnt last) */
+  const char *ns_name[JOIN_MAX];         /* "mnt", ...: static strings */
+  int ns_fd[JOIN_MAX];                   /* /proc/PID/ns/NAME, opened by join_open; -1 before */
+  int root_fd;                           /* /proc/PID/root (O_PATH) when mnt is joined, else -1 */
+} join_opts;
+
 /* Container steps, reported like spawn.c's ST_* (which stay below CT_FIRST). For the CT_PATH_*
- * steps the argument is index | op << 24, op being the OP_* that failed. */
+ * steps the argument is index | op << 24, op being the OP_* that failed. The CT_JOIN_* steps
+ * are the `join` option's (CT_DUMPABLE too). */
 enum { CT_FIRST = 100, CT_DUMPABLE = CT_FIRST, CT_UNSHARE_CGROUP, CT_SETNS, CT_PRIVATE,
        CT_MOUNT_ROOT, CT_OPEN_ROOT, CT_PATH_MOUNT, CT_MOUNT, CT_REMOUNT, CT_PATH_DEVICE,
        CT_MKNOD, CT_PATH_SYMLINK, CT_SYMLINK, CT_HOSTNAME, CT_LO, CT_PIVOT_CHDIR, CT_PIVOT,
-       CT_UMOUNT_OLD, CT_CHDIR_ROOT, CT_MASK, CT_RO_PATH, CT_RO_ROOT };
+       CT_UMOUNT_OLD, CT_CHDIR_ROOT, CT_MASK, CT_RO_PATH, CT_RO_ROOT,
+       CT_JOIN_SETNS, CT_JOIN_ROOT, CT_JOIN_FORK, CT_JOIN_PDEATHSIG };
 enum { OP_OPEN, OP_MKDIR, OP_CREATE, OP_STATFS };
 
 /* Converts the JS `container` object (in the parent: allocates, opens the netns). */
@@ -60,6 +78,25 @@ void container_enter(const spawn_opts *o, int errfd);
 
 /* Child, after the fds are in place: mounts, devices, hostname, pivot_root, masked paths. */
 void container_setup(const spawn_opts *o, int errfd);
+
+/* Converts the JS `join` object (parent; nothing opened yet). */
+bool parse_join(napi_env env, napi_value v, join_opts *j);
+
+/* Parent, right before the fork: opens /proc/PID/ns/NAME (and /proc/PID/root) and then checks
+ * that PID is still the process that started at start_time, so every fd is that process's. */
+bool join_open(napi_env env, join_opts *j);
+
+/* Closes what join_open opened, also after a partial open or parse. */
+void free_join(join_opts *j);
+
+/* Child, after joining the cgroup: setns() into each namespace (mnt last), fchdir + chroot(".")
+ * into the process's root, then fork. Returns only in the grandchild (in the pid namespace too);
+ * the intermediate child waits for it, forwarding SIGTERM/SIGINT/SIGHUP, and ends as it did. */
+void join_enter(const spawn_opts *o, int errfd);
+
+/* Grandchild, after the credentials (which would clear it): SIGKILL when the intermediate child
+ * dies, so that a killed `exec` does not leave its program running in the container. */
+void join_finish(const spawn_opts *o, int errfd);
 
 /* Parent: throws the error of a CT_* step; false when `r` is not a container step. */
 bool container_throw(napi_env env, const spawn_opts *o, const child_report *r);

@@ -1,7 +1,9 @@
 /* spawn.c: fork, set the child up (cgroup, session, fds, limits, credentials), execve.
  * A failure in the child before execve travels back over a CLOEXEC pipe and is thrown
  * in the parent as if the step had failed there. With the `container` option the child is
- * clone()d into new namespaces instead and container.c sets up its root in between. */
+ * clone()d into new namespaces instead and container.c sets up its root in between; with
+ * `join` it enters a running process's namespaces and forks again (container.c), and the
+ * grandchild goes on from there (it inherits the pipe, so its failures are reported too). */
 #include "spawn.h"
 #include "container.h"
 
@@ -194,9 +196,11 @@ static void __attribute__((noreturn)) child_main(const spawn_opts *o, int errfd)
   if (errfd < top && (errfd = fcntl(errfd, F_DUPFD_CLOEXEC, top)) < 0) _exit(127);
   /* A copy of Node: until execve, no one (in the container least of all) may open its
    * /proc/PID/exe or ptrace it. execve makes the program dumpable again as usual. */
-  if (o->ct && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) child_fail(errfd, CT_DUMPABLE, errno, 0);
+  if ((o->ct || o->join) && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) child_fail(errfd, CT_DUMPABLE, errno, 0);
   if (o->cgroup_procs) join_cgroup(o, errfd);
   if (o->ct) container_enter(o, errfd);
+  /* Returns only in the grandchild, inside the process's namespaces and root. */
+  if (o->join) join_enter(o, errfd);
   if ((o->setsid || o->tty) && setsid() < 0) child_fail(errfd, ST_SETSID, errno, 0);
   /* A session leader already leads its own process group, and setpgid would fail EPERM.
    * The parent needs no setpgid of its own against the usual race: spawn() returns only
@@ -209,6 +213,7 @@ static void __attribute__((noreturn)) child_main(const spawn_opts *o, int errfd)
   set_limits(o, errfd);
   if (o->set_caps) drop_bounding(o, errfd);
   set_credentials(o, errfd);
+  if (o->join) join_finish(o, errfd);
   if (o->set_caps) set_caps(o, errfd);
   if (o->seccomp) set_seccomp(o, errfd);
   sigset_t none;
@@ -321,7 +326,9 @@ napi_value js_spawn(napi_env env, napi_callback_info info) {
   memset(&o, 0, sizeof o);
   napi_value result = NULL;
   pid_t pid;
-  if (parse_spawn(env, argv[0], &o) && check_fds(env, &o) && (pid = fork_child(env, &o)) > 0)
+  /* The namespace fds are opened after check_fds: one could take the number of a closed fd. */
+  if (parse_spawn(env, argv[0], &o) && check_fds(env, &o) && (!o.join || join_open(env, o.join)) &&
+      (pid = fork_child(env, &o)) > 0)
     napi_create_int32(env, pid, &result);
   free_spawn(&o);
   return result;

@@ -15,6 +15,9 @@ typedef struct {
 /* The container part of the options (namespaces, mounts, pivot_root); container.h. */
 typedef struct container_opts container_opts;
 
+/* The `join` option: the namespaces of a running process (keel exec); container.h. */
+typedef struct join_opts join_opts;
+
 /* Everything the child needs, prepared before fork: after fork() in a threaded process
  * only async-signal-safe calls are allowed, so the child must never allocate. */
 typedef struct {
@@ -38,6 +41,7 @@ typedef struct {
   void *seccomp;                /* struct sock_filter[nseccomp], installed just before execve */
   unsigned short nseccomp;
   container_opts *ct;           /* NULL: a plain fork; else clone into new namespaces */
+  join_opts *join;              /* NULL, or fork, enter a process's namespaces, fork again */
 } spawn_opts;
 
 /* What a child writes to the CLOEXEC pipe when it fails before execve succeeds: the step

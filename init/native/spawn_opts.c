@@ -34,6 +34,7 @@ void free_spawn(spawn_opts *o) {
   free_strv(o->argv), free_strv(o->envp), free_strv(o->cands);
   free(o->seccomp);
   if (o->ct) free_container(o->ct), free(o->ct);
+  if (o->join) free_join(o->join), free(o->join);
 }
 
 /* An array's length, or a TypeError naming `what`. */
@@ -279,6 +280,15 @@ bool parse_spawn(napi_env env, napi_value opts, spawn_opts *o) {
   if (has) {
     if (!(o->ct = calloc(1, sizeof *o->ct))) return no_memory(env);
     if (!parse_container(env, v, o->ct)) return false;
+  }
+  if (!get_prop(env, opts, "join", &v, &has)) return false;
+  if (has) {
+    if (o->ct) {
+      napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "spawn: container and join exclude each other");
+      return false;
+    }
+    if (!(o->join = calloc(1, sizeof *o->join))) return no_memory(env);
+    if (!parse_join(env, v, o->join)) return false;
   }
   struct rlimit rl;
   o->max_fd = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (unsigned)rl.rlim_cur : 65536;
