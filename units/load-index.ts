@@ -2,6 +2,7 @@
 // unit_file_find_dropin_paths): which file, mask or alias each name has, and where its drop-ins are.
 import { posix } from 'node:path';
 import { instanceOf, instantiate, isInstance, isTemplate, isValidUnitName, splitUnitName, templateOf } from './names.js';
+import { indexContainerUnits } from './quadlet.js';
 
 /** What load.ts needs from a file system; tests pass a fake, `keel analyze` the real one (real-fs.ts). */
 export interface UnitFs {
@@ -69,6 +70,7 @@ export function buildIndex(fs: UnitFs, searchPaths: string[]): UnitIndex {
         if (aliasCompatible(entry, first)) idx.ids.set(entry, { kind: 'alias', target: first, finalPath });
       } else idx.ids.set(entry, { kind: 'file', path: finalPath });  // a linked unit file from elsewhere
     }
+    indexContainerUnits(idx, dir, listDir(idx, dir) ?? []);  // Quadlet: NAME.container is NAME.service (units/quadlet.ts)
   }
   return idx;
 }

@@ -4,7 +4,7 @@
 import { posix } from 'node:path';
 import type { Assignment, Diagnostic, UnitConfig } from './types.js';
 import { defaultUnitConfig, interpretUnit } from './interpret.js';
-import { parseUnitText } from './parse.js';
+import { parseUnitFile } from './quadlet.js';
 import { isTemplate, isValidUnitName, unitType } from './names.js';
 import type { SpecifierContext } from './specifiers.js';
 import { aliasesOf, buildIndex, chaseLink, dropInEntries, listDir, resolveName, type UnitFs, type UnitIndex } from './load-index.js';
@@ -76,7 +76,7 @@ function loadFromIndex(idx: UnitIndex, name: string, opts: LoadOptions): UnitCon
   const assignments: Assignment[] = [];
   const diagnostics: Diagnostic[] = [];
   const read = (p: string) => {
-    const parsed = parseUnitText(idx.fs.readFile(p), p);
+    const parsed = parseUnitFile(idx.fs.readFile(p), p);  // parseUnitText, or a .container read as its service
     assignments.push(...parsed.assignments);
     diagnostics.push(...parsed.diagnostics);
   };
