@@ -164,18 +164,23 @@ async function applyUnits(cfg: ApplyConfig, env: ApplyEnv, step: (what: string, 
     if (u.content !== undefined) await step(`write unit ${u.name}`, () => writeAtomic(at(`${dir}/${u.name}`), u.content!));
     for (const d of u.drop_ins ?? []) await step(`write drop-in ${u.name}.d/${d.name}`, () => writeAtomic(at(`${dir}/${u.name}.d/${d.name}`), d.content));
     if (network) continue;
-    if (u.mask) await step(`mask ${u.name}`, () => env.units.mask(u.name));
-    else if (isMasked(at(`/etc/systemd/system/${u.name}`))) await step(`unmask ${u.name}`, () => env.units.unmask(u.name));
+    if (u.mask) await step(`mask ${u.name}`, () => env.units.mask(serviceOf(u.name)));
+    else if (isMasked(at(`/etc/systemd/system/${serviceOf(u.name)}`))) await step(`unmask ${u.name}`, () => env.units.unmask(serviceOf(u.name)));
   }
   await step('reload units', () => env.units.daemonReload());
-  for (const u of units) if (u.enable && !u.mask) await step(`enable ${u.name}`, () => env.units.enable(u.name));
+  for (const u of units) if (u.enable && !u.mask) await step(`enable ${u.name}`, () => env.units.enable(serviceOf(u.name)));
   if (units.some((u) => u.enable)) await step('reload units', () => env.units.daemonReload());
   for (const u of units) {
     if (u.command) await step(`${u.command} ${u.name}`, async () => {
-      const r = await env.units.command(u.name, u.command!);
+      const r = await env.units.command(serviceOf(u.name), u.command!);
       if (r !== 'done') throw new Error(`job ${r}`);
     });
   }
+}
+
+/** A Quadlet-style NAME.container file is the unit NAME.service: enable, mask and commands act on that. */
+function serviceOf(name: string): string {
+  return name.endsWith('.container') ? `${name.slice(0, -'.container'.length)}.service` : name;
 }
 
 function isMasked(p: string): boolean {

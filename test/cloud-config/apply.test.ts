@@ -108,6 +108,15 @@ describe('cloud-config apply (temporary root)', () => {
     assert.equal(readFileSync(join(root, 'home/core/.ssh/authorized_keys'), 'utf8').match(/AAAA1/g)?.length, 1);
   });
 
+  it('writes a .container unit as is, and enables and starts it as its service', async () => {
+    const root = tempRoot();
+    const calls: string[] = [];
+    const r = await applyCloudConfig({ coreos: { units: [{ name: 'web.container', content: '[Container]\nImage=busybox\n', enable: true, command: 'start' }] } }, env(root, calls));
+    assert.deepEqual(r.errors, []);
+    assert.equal(readFileSync(join(root, 'etc/systemd/system/web.container'), 'utf8'), '[Container]\nImage=busybox\n');
+    assert.deepEqual(calls, ['daemon-reload', 'enable web.service', 'daemon-reload', 'start web.service']);
+  });
+
   it('keeps a user\'s own authorized keys outside its block', () => {
     const merged = mergeAuthorizedKeys('ssh-rsa MINE me\n# BEGIN keel cloud-config\nssh-rsa OLD x\n# END keel cloud-config\n', ['ssh-rsa NEW y']);
     assert.equal(merged, 'ssh-rsa MINE me\n# BEGIN keel cloud-config\nssh-rsa NEW y\n# END keel cloud-config\n');
