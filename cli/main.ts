@@ -37,6 +37,7 @@ export function splitAtPositional(args: string[], options: Verb['options'], n: n
 
 const VERBS: Record<string, () => Promise<{ verb: Verb }>> = {
   analyze: () => import('./analyze.js'),
+  attach: () => import('./attach.js'),
   build: () => import('./build.js'),
   'daemon-reload': () => import('./daemon-reload.js'),
   disable: () => import('./disable.js'),

@@ -61,6 +61,17 @@ describe('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
     assert.doesNotMatch(keel('ps', '-a').out, /pinger/);
   });
 
+  it('keel attach follows a running container\'s output until it exits, with its exit status', async () => {
+    keel('run', '-d', '--name', 'counter', 'busybox', 'sh', '-c', 'sleep 1; for i in 1 2 3; do echo n$i; sleep 0.3; done; exit 5');
+    const r = keel('attach', 'counter');
+    assert.equal(r.out, 'n1\nn2\nn3\n', r.err);
+    assert.equal(r.code, 5);
+    const gone = keel('attach', 'counter');
+    assert.notEqual(gone.code, 0);
+    assert.match(gone.err, /container counter is not running/);
+    keel('rm', 'counter');
+  });
+
   it('removes a --rm container, and refuses to remove a running one without -f', async () => {
     keel('run', '--rm', '--name', 'gone', 'busybox', 'true');
     assert.doesNotMatch(keel('ps', '-a').out, / gone$/m);
