@@ -18,6 +18,7 @@ export interface QemuOptions {
   cpus?: number;
   accel: 'kvm' | 'tcg';
   sshPort?: number;        // host loopback port forwarded to the guest's 22
+  hostForwards?: { host: number; guest: number }[]; // more host loopback TCP ports forwarded to the guest
   userData?: string;       // file handed to the guest as fw_cfg opt/keel/user-data
   interactive?: boolean;   // serial + monitor on the terminal (Ctrl-A x quits) vs. serial on stdio pipes
   extra?: string[];
@@ -34,7 +35,7 @@ export function qemuArgs(o: QemuOptions): string[] {
     a.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF.code}`, '-drive', `if=pflash,format=raw,unit=1,file=${o.varsFile}`);
   }
   a.push('-drive', `if=virtio,format=qcow2,file=${o.disk}`);
-  const fwd = o.sshPort ? `,hostfwd=tcp:127.0.0.1:${o.sshPort}-:22` : '';
+  const fwd = [...(o.sshPort ? [{ host: o.sshPort, guest: 22 }] : []), ...(o.hostForwards ?? [])].map((f) => `,hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`).join('');
   a.push('-netdev', `user,id=n0${fwd}`, '-device', 'virtio-net-pci,netdev=n0');
   // A hardware watchdog for kernels that drive it; Debian's cloud kernel has no i6300esb driver,
   // so the initramfs arms softdog instead (builder/initramfs-plan.ts).
@@ -93,7 +94,7 @@ export function makeOverlay(image: string, dir: string): string {
 }
 
 /** Options of launchVm: the image and how to boot it. */
-export interface LaunchOptions { image: string; uefi?: boolean; memoryMiB?: number; sshPort?: number; userData?: string; interactive?: boolean; stateDir?: string; accel?: 'kvm' | 'tcg'; extraDrives?: string[] }
+export interface LaunchOptions { image: string; uefi?: boolean; memoryMiB?: number; sshPort?: number; hostForwards?: QemuOptions['hostForwards']; userData?: string; interactive?: boolean; stateDir?: string; accel?: 'kvm' | 'tcg'; extraDrives?: string[] }
 
 /** Starts QEMU on an overlay of `image`; returns the child (serial on its stdio). */
 export function launchVm(o: LaunchOptions): { child: ChildProcess; args: string[]; stateDir: string; accel: 'kvm' | 'tcg' } {
@@ -111,7 +112,7 @@ export function launchVm(o: LaunchOptions): { child: ChildProcess; args: string[
   const accel = o.accel ?? (probeKvm() ? 'kvm' : 'tcg');
   // Extra read-only disks (a config drive, say) come after the system disk, as vdb, vdc, ...
   const extra = (o.extraDrives ?? []).flatMap((f) => ['-drive', `if=virtio,format=raw,readonly=on,file=${resolve(f)}`]);
-  const args = qemuArgs({ disk, uefi: o.uefi, varsFile, memoryMiB: o.memoryMiB, accel, sshPort: o.sshPort, userData: o.userData, interactive: o.interactive, extra });
+  const args = qemuArgs({ disk, uefi: o.uefi, varsFile, memoryMiB: o.memoryMiB, accel, sshPort: o.sshPort, hostForwards: o.hostForwards, userData: o.userData, interactive: o.interactive, extra });
   const stdio: StdioOptions = o.interactive ? 'inherit' : ['pipe', 'pipe', 'pipe'];
   const child = spawn(which('qemu-system-x86_64'), args, { stdio });
   // A state directory we made ourselves goes away with QEMU; one the caller named is kept.

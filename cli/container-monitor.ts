@@ -3,7 +3,7 @@
 import { closeSync, openSync } from 'node:fs';
 import type { Verb } from './main.js';
 import { ContainerDb } from '../containers/db.js';
-import { finished, shouldRestart, start } from '../containers/engine.js';
+import { finished, released, shouldRestart, start } from '../containers/engine.js';
 import { ROOT_OPTION, storeAt } from './container-common.js';
 
 export const verb: Verb = {
@@ -16,20 +16,25 @@ export const verb: Verb = {
     const { config } = db.resolve(id);
     let stopped = false;
     let restarts = 0;
-    for (;;) {
-      const log = openSync(db.path(config.id, 'container.log'), 'a');
-      const nul = openSync('/dev/null', 'r');
-      let c;
-      try { c = start(db, store, config, { stdin: nul, stdout: log, stderr: log }, restarts); } finally { closeSync(log); closeSync(nul); }
-      // keel stop signals the container directly; SIGTERM to us means the same.
-      process.once('SIGTERM', () => { stopped = true; void c.stop(10_000); });
-      const exit = await c.wait();
-      finished(db, config.id, exit);
-      if (!shouldRestart(config, exit, restarts, stopped || db.stopRequested(config.id))) break;
-      restarts++;
-      await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** restarts, 10_000)));
+    try {
+      for (;;) {
+        const log = openSync(db.path(config.id, 'container.log'), 'a');
+        const nul = openSync('/dev/null', 'r');
+        let c;
+        try { c = start(db, store, config, { stdin: nul, stdout: log, stderr: log }, restarts); } finally { closeSync(log); closeSync(nul); }
+        // keel stop signals the container directly; SIGTERM to us means the same.
+        process.once('SIGTERM', () => { stopped = true; void c.stop(10_000); });
+        const exit = await c.wait();
+        finished(db, config.id, exit);
+        if (!shouldRestart(config, exit, restarts, stopped || db.stopRequested(config.id))) break;
+        restarts++;
+        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** restarts, 10_000)));
+      }
+    } finally {
+      // Stopped for good: its address, published ports and network namespace go (kept across restarts).
+      released(db, config.id);
+      if (config.autoRemove) db.remove(config.id);
     }
-    if (config.autoRemove) db.remove(config.id);
     return 0;
   },
 };

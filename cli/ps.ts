@@ -2,6 +2,7 @@
 import type { Verb } from './main.js';
 import { ContainerDb } from '../containers/db.js';
 import { humanDuration, ROOT_OPTION, table } from './container-common.js';
+import { formatPort, parsePublish } from '../containers/network.js';
 
 export const verb: Verb = {
   summary: 'List containers (running ones; -a: all).',
@@ -20,8 +21,13 @@ export const verb: Verb = {
       return `Exited (${s.exitCode ?? '?'}) ${s.finishedAt ? `${humanDuration(now - Date.parse(s.finishedAt))} ago` : ''}`.trim();
     };
     const cmd = (argv: string[]) => { const t = JSON.stringify(argv.join(' ')); return t.length > 22 ? `${t.slice(0, 20)}…"` : t; };
-    process.stdout.write(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'],
-      all.map((c) => [c.config.id.slice(0, 12), c.config.image, cmd(c.config.argv), `${humanDuration(now - Date.parse(c.config.created))} ago`, status(c), c.config.name])));
+    // As docker: the published ports of running containers.
+    const ports = (c: (typeof all)[number]) => {
+      if (c.state.status !== 'running') return '';
+      try { return (c.config.ports ?? []).map((p) => formatPort(parsePublish(p))).join(', '); } catch { return (c.config.ports ?? []).join(', '); }
+    };
+    process.stdout.write(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
+      all.map((c) => [c.config.id.slice(0, 12), c.config.image, cmd(c.config.argv), `${humanDuration(now - Date.parse(c.config.created))} ago`, status(c), ports(c), c.config.name])));
     return 0;
   },
 };

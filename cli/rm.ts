@@ -1,6 +1,7 @@
 // keel rm [-f] CONTAINER...: remove stopped containers (-f: stop them first).
 import type { Verb } from './main.js';
 import { ContainerDb } from '../containers/db.js';
+import { released } from '../containers/engine.js';
 import { stopContainer } from './container-verbs.js';
 import { ROOT_OPTION } from './container-common.js';
 
@@ -19,6 +20,8 @@ export const verb: Verb = {
           if (!v.force) throw new Error(`cannot remove running container ${config.name}: stop it first, or use keel rm -f`);
           await stopContainer(db, config.id, 0);
         }
+        // Its monitor releases its network when it ends; this covers a monitor that is gone.
+        released(db, config.id);
         db.remove(config.id);
         process.stdout.write(`${n}\n`);
       } catch (e) {

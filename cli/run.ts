@@ -7,7 +7,8 @@ import { BAKED_IMAGES } from '../containers/busybox-image.js';
 import { loadArchive } from '../containers/archive.js';
 import type { Verb } from './main.js';
 import { ContainerDb, type ContainerConfig } from '../containers/db.js';
-import { commandFor, environmentFor, exitCode, finished, parseMemory, parseRestart, start } from '../containers/engine.js';
+import { commandFor, environmentFor, exitCode, finished, parseMemory, parseRestart, released, start } from '../containers/engine.js';
+import { checkPublishable, parsePublish } from '../containers/network.js';
 import { parseVolume } from '../containers/runtime.js';
 import { pullImage } from '../containers/registry.js';
 import { blobDirOf, ROOT_OPTION, storeAt } from './container-common.js';
@@ -34,7 +35,7 @@ function selfCommand(): string[] {
 
 export const verb: Verb = {
   summary: 'Run a command in a new container.',
-  usage: 'keel run [-d] [--rm] [--name N] [-e K=V] [--env-file F] [-w DIR] [-u USER] [-v HOST:CTR[:ro]] [--hostname H] [--entrypoint E] [--memory M] [--cpus N] [--pids-limit N] [--network none|host] [--restart no|on-failure[:N]|always] [--read-only] [--cap-add C] [--cap-drop C] [--privileged] IMAGE [COMMAND [ARG...]]',
+  usage: 'keel run [-d] [--rm] [--name N] [-e K=V] [--env-file F] [-w DIR] [-u USER] [-v HOST:CTR[:ro]] [--hostname H] [--entrypoint E] [--memory M] [--cpus N] [--pids-limit N] [-p [IP:]HOST:CTR[/udp]] [--network bridge|none|host] [--restart no|on-failure[:N]|always] [--read-only] [--cap-add C] [--cap-drop C] [--privileged] IMAGE [COMMAND [ARG...]]',
   optionsUntilPositional: 1,
   options: {
     ...ROOT_OPTION,
@@ -52,7 +53,7 @@ export const verb: Verb = {
     memory: { type: 'string', short: 'm' },
     cpus: { type: 'string' },
     'pids-limit': { type: 'string' },
-    network: { type: 'string', default: 'none' },
+    network: { type: 'string', default: 'bridge' },
     net: { type: 'string' },
     restart: { type: 'string', default: 'no' },
     'read-only': { type: 'boolean', default: false },
@@ -70,8 +71,11 @@ export const verb: Verb = {
     const db = new ContainerDb(root);
     const image = await imageFor(store, ref, v);
     const network = String(v.net ?? v.network);
-    if (!['none', 'host', 'bridge'].includes(network)) throw new TypeError(`keel run: unknown --network ${JSON.stringify(network)} (use: none, host)`);
-    if ((v.publish as string[]).length) throw new TypeError('keel run: -p needs bridge networking, which is not there yet');
+    if (!['none', 'host', 'bridge'].includes(network)) throw new TypeError(`keel run: unknown --network ${JSON.stringify(network)} (use: bridge, none, host)`);
+    const publish = v.publish as string[];
+    if (publish.length && network !== 'bridge') throw new TypeError(`keel run: -p publishes ports of a container on the bridge network, not of one with --network ${network}`);
+    // Clashing ports are refused before anything is created (connect() checks again, under its lock).
+    checkPublishable(publish.map(parsePublish));
     const restart = parseRestart(String(v.restart));
     if (v.rm && restart.policy !== 'no') throw new TypeError('keel run: --rm and --restart cannot be used together');
     const cfg = image.config?.config ?? {};
@@ -85,7 +89,7 @@ export const verb: Verb = {
       hostname: String(v.hostname ?? ''),
       network: network as ContainerConfig['network'],
       volumes: (v.volume as string[]).map((s) => { const p = parseVolume(s); return { host: resolve(p.host), container: p.container, ro: Boolean(p.ro) }; }),
-      ports: v.publish as string[],
+      ports: publish,
       restart,
       readOnly: Boolean(v['read-only']),
       capAdd: v['cap-add'] as string[], capDrop: v['cap-drop'] as string[],
@@ -115,13 +119,18 @@ export const verb: Verb = {
     }
     // Foreground: the container gets our stdin (with -i) and our stdout/stderr.
     const stdin = v.interactive ? 0 : openSync('/dev/null', 'r');
-    const c = start(db, store, config, { stdin, stdout: 1, stderr: 2 });
-    if (stdin !== 0) closeSync(stdin);
-    const forward = (sig: NodeJS.Signals) => c.kill(sig);
-    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, forward);
-    const exit = await c.wait();
-    finished(db, config.id, exit);
-    if (config.autoRemove) db.remove(config.id);
-    return exitCode(exit);
+    try {
+      const c = start(db, store, config, { stdin, stdout: 1, stderr: 2 });
+      if (stdin !== 0) closeSync(stdin);
+      const forward = (sig: NodeJS.Signals) => c.kill(sig);
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, forward);
+      const exit = await c.wait();
+      finished(db, config.id, exit);
+      return exitCode(exit);
+    } finally {
+      // Stopped for good (a foreground container is not restarted): its address and ports go.
+      released(db, config.id);
+      if (config.autoRemove) db.remove(config.id);
+    }
   },
 };

@@ -18,8 +18,10 @@ export interface ContainerConfig {
   cwd: string;
   user: string;
   hostname: string;
+  /** 'bridge': on keel0 (containers/network.ts), the default of keel run. */
   network: 'none' | 'host' | 'bridge';
   volumes: { host: string; container: string; ro: boolean }[];
+  /** -p as given: [IP:]HOST:CONTAINER[/tcp|udp]. */
   ports: string[];
   restart: { policy: 'no' | 'on-failure' | 'always'; max: number };
   readOnly: boolean;
@@ -47,6 +49,11 @@ export interface ContainerState {
   error: string | null;
   /** Killed by the kernel for going over --memory (memory.events oom_kill). */
   oomKilled?: boolean;
+  /** On the bridge network while it runs: its address, MAC and gateway, and its published ports (0.0.0.0:8080->80/tcp). */
+  ipAddress?: string | null;
+  macAddress?: string;
+  gateway?: string;
+  ports?: string[];
 }
 
 const ADJECTIVES = ['brave', 'calm', 'eager', 'fond', 'keen', 'lucid', 'merry', 'nimble', 'quiet', 'sharp', 'steady', 'swift', 'tidy', 'vivid', 'wise', 'zen'];

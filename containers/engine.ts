@@ -5,6 +5,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainerDb, processStartTime, type ContainerConfig, type ContainerState } from './db.js';
 import { ContainerError } from './errors.js';
+import { connect, disconnect, formatPort, parsePublish, type Attachment } from './network.js';
 import { runContainer, type ContainerExit, type ContainerSpec, type RunningContainer } from './runtime.js';
 import type { ImageRecord, ImageStore } from './store.js';
 
@@ -79,12 +80,18 @@ export function parseRestart(s: string): ContainerConfig['restart'] {
   return { policy: m[1] === 'unless-stopped' ? 'always' : (m[1] as 'no' | 'always' | 'on-failure'), max: m[2] ? Number(m[2]) : 0 };
 }
 
-/** The runtime spec of a container record. */
-export function specFor(db: ContainerDb, store: ImageStore, c: ContainerConfig, stdio: { stdin?: number; stdout?: number; stderr?: number }): ContainerSpec {
+/**
+ * The runtime spec of a container record; a bridge-network container needs its attachment
+ * (connect()'s): its namespace is joined, its /etc/resolv.conf, hosts and hostname bound in
+ * (unless a volume of its own goes there).
+ */
+export function specFor(db: ContainerDb, store: ImageStore, c: ContainerConfig, stdio: { stdin?: number; stdout?: number; stderr?: number }, net?: Attachment): ContainerSpec {
   const image = store.resolve(c.imageId);
   const layers = store.layerDirs(image);
   const dir = db.path(c.id);
-  if (c.network === 'bridge') throw new ContainerError('EUNSUPPORTED', 'bridge networking (keel0, -p) is not there yet: use --network none or --network host');
+  if (c.network === 'bridge' && !net) throw new ContainerError('EINVAL', `cannot run container ${c.name} on the bridge network: it is not connected to it`);
+  const own = new Set(c.volumes.map((v) => v.container.replace(/\/+$/, '')));
+  const netFiles = c.network === 'bridge' && net ? net.files.filter((f) => !own.has(f.container)) : [];
   return {
     id: c.id,
     rootfs: { lower: [...layers].reverse(), upper: join(dir, 'upper'), work: join(dir, 'work'), mountpoint: join(dir, 'rootfs') },
@@ -94,8 +101,8 @@ export function specFor(db: ContainerDb, store: ImageStore, c: ContainerConfig, 
     cwd: c.cwd || '/',
     user: userFor(c.user, layers),
     hostname: c.hostname || c.id.slice(0, 12),
-    network: c.network,
-    volumes: c.volumes,
+    network: c.network === 'bridge' ? { netnsPath: net!.netnsPath } : c.network,
+    volumes: [...netFiles, ...c.volumes],
     privileged: c.privileged,
     capAdd: c.capAdd,
     capDrop: c.capDrop,
@@ -115,14 +122,35 @@ export function start(db: ContainerDb, store: ImageStore, c: ContainerConfig, st
   if (restartCount === 0) db.clearStop(c.id);
   const prev = db.state(c.id);
   let running: RunningContainer;
+  let net: Attachment | undefined;
   try {
-    running = runContainer(specFor(db, store, c, stdio));
+    if (c.network === 'bridge') {
+      net = connect({ id: c.id, name: c.name, hostname: c.hostname || c.id.slice(0, 12), root: db.root, dir: db.path(c.id), ports: c.ports.map(parsePublish) });
+    }
+    running = runContainer(specFor(db, store, c, stdio, net));
   } catch (e) {
-    db.setState(c.id, { ...prev, status: 'exited', exitCode: 127, signal: null, finishedAt: new Date().toISOString(), error: (e as Error).message });
+    if (net) try { disconnect(c.id); } catch { /* reported by the next CLI that takes the network lock */ }
+    db.setState(c.id, { ...prev, status: 'exited', exitCode: 127, signal: null, finishedAt: new Date().toISOString(), error: (e as Error).message, ipAddress: null });
     throw e;
   }
-  db.setState(c.id, { ...prev, status: 'running', pid: running.pid, startTime: processStartTime(running.pid) ?? '', startedAt: new Date().toISOString(), finishedAt: null, exitCode: null, signal: null, restartCount, error: null });
+  db.setState(c.id, {
+    ...prev, status: 'running', pid: running.pid, startTime: processStartTime(running.pid) ?? '', startedAt: new Date().toISOString(), finishedAt: null, exitCode: null, signal: null, restartCount, error: null,
+    ipAddress: net?.ip ?? null, ...(net ? { macAddress: net.mac, gateway: net.gateway, ports: net.ports.map(formatPort) } : {}),
+  });
   return running;
+}
+
+/**
+ * A container has stopped for good (no restart comes, or it is being removed): its place on the
+ * bridge goes (address, published ports, network namespace). Safe to call more than once, and for
+ * containers of any network.
+ */
+export function released(db: ContainerDb, id: string): void {
+  disconnect(id);
+  try {
+    const s = db.state(id);
+    if (s.ipAddress || s.ports?.length) db.setState(id, { ...s, ipAddress: null, ports: [] });
+  } catch { /* removed already */ }
 }
 
 /** Records an exit; docker's exit code for a signal is 128 + its number. */

@@ -44,6 +44,7 @@ describe('builder/qemu qemuArgs', () => {
     assert.deepEqual(valuesOf(args, '-netdev'), ['user,id=n0,hostfwd=tcp:127.0.0.1:2222-:22']);
     assert.deepEqual(valuesOf(args, '-device').filter((d) => d.startsWith('virtio-net')), ['virtio-net-pci,netdev=n0']);
     assert.deepEqual(valuesOf(qemuArgs(base), '-netdev'), ['user,id=n0']);
+    assert.deepEqual(valuesOf(qemuArgs({ ...base, sshPort: 2222, hostForwards: [{ host: 18080, guest: 8080 }] }), '-netdev'), ['user,id=n0,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:18080-:8080']);
   });
 
   it('uses -cpu max under TCG and -cpu host under KVM', () => {
