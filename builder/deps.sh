@@ -14,6 +14,7 @@ PACKAGES=(
   docker-registry skopeo umoci openssl # container images: a real registry, OCI tooling, token-auth certs
   attr                                 # setfattr: overlay whiteouts (opaque dirs) when unpacking layers
   crun runc                            # make bench: container start against the OCI runtimes
+  nftables iproute2                    # container networking tests (NAT, ports) on the host
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -7,10 +7,10 @@
 //
 // Keys: Image= (required), Exec=, Entrypoint=, Environment=, EnvironmentFile=, Volume=,
 // ContainerName= (default systemd-%N; systemd-%p_%i for templates, as Quadlet), User=,
-// WorkingDir=, HostName=, Network= (none|host; unset: keel run's default, none), ReadOnly=,
+// WorkingDir=, HostName=, Network= (bridge|none|host; unset: keel run's default, bridge), ReadOnly=,
 // AddCapability=, DropCapability=, PodmanArgs= (extra `keel run` arguments), Memory=, PidsLimit=
 // (Quadlet's names), StopTimeout= (keel stop -t; default 10) and Keel's own CPUs= (Quadlet has
-// none). PublishPort= refuses the unit: Keel cannot publish ports yet. Other Quadlet keys draw a
+// none), PublishPort= ([IP:]HOST:CTR[/tcp|udp], as keel run -p; bridge only). Other Quadlet keys draw a
 // warning, unknown keys systemd's "Unknown key name" warning. Any error refuses the unit: it
 // gets no ExecStart= (so it fails to start) and its load state is bad-setting.
 //
@@ -72,6 +72,7 @@ interface Spec {
   capAdd: string[];
   capDrop: string[];
   podmanArgs: string[];
+  ports: string[];
 }
 
 type Report = (a: Assignment, severity: Diagnostic['severity'], message: string) => void;
@@ -97,7 +98,7 @@ const single = (field: keyof Spec['single'], check?: (v: string) => string | nul
   s.single[field] = a.value;
 };
 
-const list = (field: 'env' | 'envFiles' | 'volumes' | 'capAdd' | 'capDrop' | 'podmanArgs', each: (w: string, a: Assignment, x: { dir: string; report: Report }) => string | null = (w) => w): Handler => (a, s, x) => {
+const list = (field: 'env' | 'envFiles' | 'volumes' | 'capAdd' | 'capDrop' | 'podmanArgs' | 'ports', each: (w: string, a: Assignment, x: { dir: string; report: Report }) => string | null = (w) => w): Handler => (a, s, x) => {
   if (a.value === '') { s[field] = []; return; }
   for (const w of words(a, x.report) ?? []) {
     const v = each(w, a, x);
@@ -113,7 +114,7 @@ const HANDLERS: Record<string, Handler> = {
   User: single('user'),
   WorkingDir: single('workdir'),
   HostName: single('hostname'),
-  Network: single('network', (v) => (v === 'none' || v === 'host' ? null : 'keel runs containers with Network=none or Network=host only (no bridge or named networks yet)')),
+  Network: single('network', (v) => (v === 'bridge' || v === 'none' || v === 'host' ? null : 'keel has the networks bridge, none and host (no named networks)')),
   Memory: single('memory', (v) => (/^\d+(\.\d+)?[bkmg]?b?$/i.test(v) ? null : 'use a size such as 64m or 1g')),
   CPUs: single('cpus', (v) => (/^\d+(\.\d+)?$/.test(v) && Number(v) > 0 ? null : 'use a positive number of CPUs such as 0.5')),
   PidsLimit: single('pidsLimit', (v) => (/^(-1|\d+)$/.test(v) ? null : 'use a number of processes (0 or -1: no limit)')),
@@ -146,9 +147,11 @@ const HANDLERS: Record<string, Handler> = {
   AddCapability: list('capAdd'),
   DropCapability: list('capDrop'),
   PodmanArgs: list('podmanArgs'),
-  PublishPort: (a, _s, x) => {
-    x.report(a, 'error', `PublishPort=${a.value} cannot be honoured: keel cannot publish container ports yet (that needs bridge networking). Refusing.`);
-  },
+  PublishPort: list('ports', (w, a, x) => {
+    if (/^((\d{1,3}\.){3}\d{1,3}:)?\d{1,5}:\d{1,5}(\/(tcp|udp))?$/.test(w)) return w;
+    x.report(a, 'error', `Invalid PublishPort=${a.value}: use [IP:]HOST-PORT:CONTAINER-PORT[/tcp|udp] (keel has no port ranges or random host ports). Refusing.`);
+    return null;
+  }),
 };
 
 /** One word of an ExecStart= line that parseExecLine gives back as `w` (quoted and escaped as needed). */
@@ -199,7 +202,7 @@ export function containerToService(file: string, text: string, opts: QuadletOpti
   const diagnostics: Diagnostic[] = [...parsed.diagnostics];
   const header = containerHeaderLine(text);
   const report: Report = (a, severity, message) => diagnostics.push({ file, line: a.line, severity, message });
-  const s: Spec = { image: null, exec: [], name: null, single: {}, readOnly: false, stopTimeout: '10', env: [], envFiles: [], volumes: [], capAdd: [], capDrop: [], podmanArgs: [] };
+  const s: Spec = { image: null, exec: [], name: null, single: {}, readOnly: false, stopTimeout: '10', env: [], envFiles: [], volumes: [], capAdd: [], capDrop: [], podmanArgs: [], ports: [] };
   const x = { dir: posix.dirname(file), report };
   const passthrough: Assignment[] = [];
   for (const a of parsed.assignments) {
@@ -217,6 +220,10 @@ export function containerToService(file: string, text: string, opts: QuadletOpti
   }
   if (!s.image) {
     diagnostics.push({ file, line: header, severity: 'error', message: `${file} has no Image= in [Container]: a .container unit needs the image to run. Refusing.` });
+  }
+  const publish = parsed.assignments.find((a) => a.section === 'Container' && a.key === 'PublishPort' && a.value !== '');
+  if (publish && s.ports.length && s.single.network && s.single.network !== 'bridge') {
+    report(publish, 'error', `PublishPort=${publish.value} needs Network=bridge (the default), not Network=${s.single.network}. Refusing.`);
   }
   const refused = diagnostics.some((d) => d.severity === 'error');
   const at = (line: number) => (section: string, key: string, value: string): Assignment => ({ section, key, value, file, line });
@@ -241,7 +248,7 @@ export function containerToService(file: string, text: string, opts: QuadletOpti
       'run', ...root, '--rm', '--name', name,
       ...s.env.flatMap((e) => ['-e', e]), ...s.envFiles.flatMap((f) => ['--env-file', f]), ...s.volumes.flatMap((v) => ['-v', v]),
       ...opt('-w', o.workdir), ...opt('--user', o.user), ...opt('--hostname', o.hostname), ...opt('--entrypoint', o.entrypoint),
-      ...opt('--network', o.network), ...(s.readOnly ? ['--read-only'] : []),
+      ...opt('--network', o.network), ...s.ports.flatMap((p) => ['-p', p]), ...(s.readOnly ? ['--read-only'] : []),
       ...s.capAdd.flatMap((c) => ['--cap-add', c]), ...s.capDrop.flatMap((c) => ['--cap-drop', c]),
       ...opt('--memory', o.memory), ...opt('--cpus', o.cpus), ...opt('--pids-limit', o.pidsLimit),
     ];

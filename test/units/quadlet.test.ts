@@ -162,19 +162,25 @@ WantedBy=multi-user.target
     assert.equal(containerToService(WEB, '[Container]\nImage=i\nImage=\n').refused, true);
   });
 
-  it('refuses PublishPort= (keel cannot publish ports yet) naming the file, line and value', () => {
+  it('publishes PublishPort= as keel run -p, and refuses it off the bridge or malformed, naming the file, line and value', () => {
+    const ok = containerToService(WEB, '[Container]\nImage=nginx\nPublishPort=8080:80\nPublishPort=127.0.0.1:53:53/udp\n');
+    assert.equal(ok.refused, false);
+    const start = ok.assignments.find((a) => a.key === 'ExecStart')!.value;
+    assert.match(start, / -p 8080:80 -p 127\.0\.0\.1:53:53\/udp /);
     const r = containerToService(WEB, '[Container]\nImage=nginx\nNetwork=host\nPublishPort=8080:80\n');
     assert.equal(r.refused, true);
     assert.deepEqual(r.diagnostics, [{
       file: WEB, line: 4, severity: 'error',
-      message: 'PublishPort=8080:80 cannot be honoured: keel cannot publish container ports yet (that needs bridge networking). Refusing.',
+      message: 'PublishPort=8080:80 needs Network=bridge (the default), not Network=host. Refusing.',
     }]);
     assert.equal(r.assignments.some((a) => a.key === 'ExecStart'), false);
+    assert.match(containerToService(WEB, '[Container]\nImage=nginx\nPublishPort=80\n').diagnostics[0].message, /^Invalid PublishPort=80: use \[IP:\]HOST-PORT:CONTAINER-PORT/);
   });
 
   it('refuses bad values and settings keel cannot run', () => {
     const errors = (body: string) => containerToService(WEB, `[Container]\nImage=i\n${body}`).diagnostics.map((d) => `${d.line}:${d.severity}:${d.message}`);
-    assert.deepEqual(errors('Network=bridge\n'), ['3:error:Invalid Network=bridge: keel runs containers with Network=none or Network=host only (no bridge or named networks yet). Refusing.']);
+    assert.deepEqual(errors('Network=bridge\n'), []);
+    assert.deepEqual(errors('Network=mynet\n'), ['3:error:Invalid Network=mynet: keel has the networks bridge, none and host (no named networks). Refusing.']);
     assert.match(errors('Volume=data:/data\n')[0], /^3:error:Invalid Volume=data:\/data: "data" is not a path \(keel has no named volumes\)/);
     assert.match(errors('Volume=/data\n')[0], /no anonymous volumes/);
     assert.match(errors('Volume=/a:/b:z\n')[0], /option "z" is not supported/);
@@ -251,7 +257,7 @@ describe('units/quadlet: the loader reads NAME.container as NAME.service', () =>
     assert.deepEqual(bad.service!.execStart, []);
     assert.equal(bad.service!.type, 'exec');
     assert.deepEqual(bad.diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.file}:${d.line}`), [`${ETC}/bad.container:5`, `${ETC}/bad.container:0`]);
-    assert.match(bad.diagnostics[0].message, /^PublishPort=80 cannot be honoured/);
+    assert.match(bad.diagnostics[0].message, /^Invalid PublishPort=80: /);
   });
 
   it('orders names as the search path does: a NAME.service or mask beside or above it wins', () => {
