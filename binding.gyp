@@ -11,7 +11,8 @@
         "init/native/sockets.c",
         "init/native/listen.c",
         "init/native/poll.c",
-        "init/native/signals.c"
+        "init/native/signals.c",
+        "init/native/pty.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags!": ["-O3"],

@@ -1,4 +1,4 @@
-// keel exec [-i] [-u USER] [-e K=V] [-w DIR] CONTAINER COMMAND [ARG...]: docker exec, daemonless.
+// keel exec [-i] [-t] [-u USER] [-e K=V] [-w DIR] CONTAINER COMMAND [ARG...]: docker exec, daemonless.
 // The command runs in the container's namespaces, cgroup and root, confined as its processes are;
 // its exit status is ours (128+N for a signal), and our SIGINT/SIGTERM/SIGHUP are passed to it.
 import { closeSync, openSync } from 'node:fs';
@@ -7,11 +7,12 @@ import { ContainerDb } from '../containers/db.js';
 import { exitCode } from '../containers/engine.js';
 import { execInContainer, type ExecProcess } from '../containers/exec.js';
 import { isNativeError } from '../init/native.js';
+import { NOT_A_TTY, openTerminal, relayTerminal } from '../containers/pty.js';
 import { ROOT_OPTION, storeAt } from './container-common.js';
 
 export const verb: Verb = {
   summary: 'Run a command in a running container.',
-  usage: 'keel exec [-i] [-u USER] [-e K=V] [-w DIR] [--root DIR] CONTAINER COMMAND [ARG...]',
+  usage: 'keel exec [-i] [-t] [-u USER] [-e K=V] [-w DIR] [--root DIR] CONTAINER COMMAND [ARG...]',
   optionsUntilPositional: 1,
   options: {
     ...ROOT_OPTION,
@@ -23,10 +24,12 @@ export const verb: Verb = {
   },
   async run(v, [name, ...argv]) {
     if (!name || argv.length === 0) throw new TypeError('keel exec: name a running container and a command, e.g. keel exec web sh -c "ls /"');
-    if (v.tty) process.stderr.write('keel exec: -t ignored: there is no pseudo-terminal support yet\n');
+    if (v.tty && v.interactive && !process.stdin.isTTY) throw new TypeError(`keel exec: ${NOT_A_TTY}`);
     const db = new ContainerDb(String(v.root));
-    // Without -i the command reads /dev/null, as docker exec's does.
-    const stdin = v.interactive ? 0 : openSync('/dev/null', 'r');
+    // -t: a pseudo-terminal as 0-2 (containers/pty.ts). Without it and without -i the command
+    // reads /dev/null, as docker exec's does.
+    const term = v.tty ? openTerminal() : undefined;
+    const stdin = term ? undefined : v.interactive ? 0 : openSync('/dev/null', 'r');
     let p: ExecProcess;
     try {
       p = execInContainer(db, storeAt(v), name, {
@@ -34,9 +37,10 @@ export const verb: Verb = {
         env: v.env as string[],
         ...(v.user !== undefined ? { user: String(v.user) } : {}),
         ...(v.workdir !== undefined ? { cwd: String(v.workdir) } : {}),
-        stdin, stdout: 1, stderr: 2,
+        ...(term ? { tty: term.slave } : { stdin: stdin!, stdout: 1, stderr: 2 }),
       });
     } catch (e) {
+      term?.close();
       // The shell's statuses for a command that cannot run: not found 127, not executable 126.
       if (isNativeError(e) && e.syscall === 'execve' && (e.code === 'ENOENT' || e.code === 'EACCES')) {
         process.stderr.write(`keel exec: cannot run ${argv[0]} in container ${name}: ${e.message}\n`);
@@ -44,12 +48,13 @@ export const verb: Verb = {
       }
       throw e;
     } finally {
-      if (stdin !== 0) closeSync(stdin);
+      if (stdin !== undefined && stdin !== 0) closeSync(stdin);
     }
     const forward = (sig: NodeJS.Signals) => p.kill(sig);
     const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
     for (const sig of signals) process.on(sig, forward);
     try {
+      if (term) return exitCode(await relayTerminal(term, () => p.wait(), { interactive: Boolean(v.interactive) }));
       return exitCode(await p.wait());
     } finally {
       for (const sig of signals) process.off(sig, forward);

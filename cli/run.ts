@@ -9,6 +9,7 @@ import type { Verb } from './main.js';
 import { ContainerDb, type ContainerConfig } from '../containers/db.js';
 import { commandFor, environmentFor, exitCode, finished, parseMemory, parseRestart, released, start } from '../containers/engine.js';
 import { checkPublishable, parsePublish } from '../containers/network.js';
+import { NOT_A_TTY, openTerminal, relayTerminal } from '../containers/pty.js';
 import { parseVolume } from '../containers/runtime.js';
 import { pullImage } from '../containers/registry.js';
 import { blobDirOf, ROOT_OPTION, storeAt } from './container-common.js';
@@ -35,7 +36,7 @@ function selfCommand(): string[] {
 
 export const verb: Verb = {
   summary: 'Run a command in a new container.',
-  usage: 'keel run [-d] [--rm] [--name N] [-e K=V] [--env-file F] [-w DIR] [-u USER] [-v HOST:CTR[:ro]] [--hostname H] [--entrypoint E] [--memory M] [--cpus N] [--pids-limit N] [-p [IP:]HOST:CTR[/udp]] [--network bridge|none|host] [--restart no|on-failure[:N]|always] [--read-only] [--cap-add C] [--cap-drop C] [--privileged] IMAGE [COMMAND [ARG...]]',
+  usage: 'keel run [-d] [-i] [-t] [--rm] [--name N] [-e K=V] [--env-file F] [-w DIR] [-u USER] [-v HOST:CTR[:ro]] [--hostname H] [--entrypoint E] [--memory M] [--cpus N] [--pids-limit N] [-p [IP:]HOST:CTR[/udp]] [--network bridge|none|host] [--restart no|on-failure[:N]|always] [--read-only] [--cap-add C] [--cap-drop C] [--privileged] IMAGE [COMMAND [ARG...]]',
   optionsUntilPositional: 1,
   options: {
     ...ROOT_OPTION,
@@ -66,6 +67,8 @@ export const verb: Verb = {
   },
   async run(v, [ref, ...args]) {
     if (!ref) throw new TypeError('keel run: name an image, e.g. keel run busybox echo hello');
+    if (v.tty && v.detach) throw new TypeError('keel run: -t with -d is not supported yet (a detached container has no terminal to relay); leave out -t');
+    if (v.tty && v.interactive && !process.stdin.isTTY) throw new TypeError(`keel run: ${NOT_A_TTY}`);
     const root = String(v.root);
     const store = storeAt(v);
     const db = new ContainerDb(root);
@@ -116,6 +119,31 @@ export const verb: Verb = {
       }
       process.stdout.write(`${config.id}\n`);
       return 0;
+    }
+    // Foreground with -t: a pseudo-terminal between us and the container (containers/pty.ts).
+    if (v.tty) {
+      const term = openTerminal();
+      let c: ReturnType<typeof start>;
+      try {
+        // start()'s stdio goes into the runtime spec as it is; its `tty` is ContainerSpec.tty.
+        const stdio: { stdin?: number; stdout?: number; stderr?: number; tty?: string } = { tty: term.slave };
+        c = start(db, store, config, stdio);
+      } catch (e) {
+        term.close();
+        released(db, config.id);
+        if (config.autoRemove) db.remove(config.id);
+        throw e;
+      }
+      const forward = (sig: NodeJS.Signals) => c.kill(sig);
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, forward);
+      try {
+        const exit = await relayTerminal(term, () => c.wait(), { interactive: Boolean(v.interactive) });
+        finished(db, config.id, exit);
+        return exitCode(exit);
+      } finally {
+        released(db, config.id);
+        if (config.autoRemove) db.remove(config.id);
+      }
     }
     // Foreground: the container gets our stdin (with -i) and our stdout/stderr.
     const stdin = v.interactive ? 0 : openSync('/dev/null', 'r');

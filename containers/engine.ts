@@ -85,7 +85,7 @@ export function parseRestart(s: string): ContainerConfig['restart'] {
  * (connect()'s): its namespace is joined, its /etc/resolv.conf, hosts and hostname bound in
  * (unless a volume of its own goes there).
  */
-export function specFor(db: ContainerDb, store: ImageStore, c: ContainerConfig, stdio: { stdin?: number; stdout?: number; stderr?: number }, net?: Attachment): ContainerSpec {
+export function specFor(db: ContainerDb, store: ImageStore, c: ContainerConfig, stdio: { stdin?: number; stdout?: number; stderr?: number; tty?: string }, net?: Attachment): ContainerSpec {
   const image = store.resolve(c.imageId);
   const layers = store.layerDirs(image);
   const dir = db.path(c.id);
@@ -116,7 +116,7 @@ export function specFor(db: ContainerDb, store: ImageStore, c: ContainerConfig, 
 }
 
 /** Starts a created (or exited) container; records it running. */
-export function start(db: ContainerDb, store: ImageStore, c: ContainerConfig, stdio: { stdin?: number; stdout?: number; stderr?: number }, restartCount = 0): RunningContainer {
+export function start(db: ContainerDb, store: ImageStore, c: ContainerConfig, stdio: { stdin?: number; stdout?: number; stderr?: number; tty?: string }, restartCount = 0): RunningContainer {
   // The old upper layer stays (as docker keeps a container's changes); the work dir must be empty.
   rmSync(join(db.path(c.id), 'work'), { recursive: true, force: true });
   if (restartCount === 0) db.clearStop(c.id);

@@ -231,6 +231,13 @@ export interface Native {
   listenSocket(kind: 'stream' | 'dgram', address: string, opts?: ListenOptions): number;
   /** getsockname(2)'s port of an IPv4/IPv6 socket (what port 0 became). */
   localPort(fd: number): number;
+  /**
+   * A new pseudo-terminal: posix_openpt(O_RDWR|O_NOCTTY|O_CLOEXEC), grantpt, unlockpt. `master`
+   * is the fd (ours; not inherited), `slave` its /dev/pts/N path, for spawn()'s `tty`.
+   */
+  openPty(): { master: number; slave: string };
+  /** ioctl(TIOCSWINSZ) on a terminal fd (a pty master: the slave's size; its foreground group gets SIGWINCH). */
+  setWindowSize(fd: number, rows: number, cols: number): void;
   constants: NativeConstants;
 }
 

@@ -7,7 +7,8 @@
  *
  * This file: mounts, roots, reboot, waitpid, interfaces, and the module table. The rest:
  * common.c (errors, arguments), spawn.c + spawn_opts.c (spawn), sockets.c (pipe, unix
- * datagrams), listen.c (socket activation), poll.c (fd watchers on the event loop). */
+ * datagrams), listen.c (socket activation), poll.c (fd watchers on the event loop),
+ * pty.c (pseudo-terminals). */
 #include "keel_native.h"
 
 #include <errno.h>
@@ -213,6 +214,7 @@ static napi_value init(napi_env env, napi_value exports) {
       FN("recvCred", js_recv_cred), FN("sendDgram", js_send_dgram),
       FN("listenSocket", js_listen_socket), FN("localPort", js_local_port),
       FN("watchFd", js_watch_fd), FN("peerCred", js_peer_cred), FN("signalPipe", js_signal_pipe),
+      FN("openPty", js_open_pty), FN("setWindowSize", js_set_window_size),
       {"constants", NULL, NULL, NULL, NULL, c, napi_enumerable, NULL},
   };
 #undef FN

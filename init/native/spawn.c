@@ -70,11 +70,25 @@ static int source_fd(const spawn_opts *o, int target) {
   return target < 3 ? o->stdio[target] : o->fds[target - 3];
 }
 
-/* Puts stdio on 0-2 and o->fds on 3, 4, ...; `top` is the first fd above the targets. */
-static void place_fds(const spawn_opts *o, int errfd, int top) {
-  int tty = -1, devnull = -1, src[3];
+/* Opens o->tty (O_NOCTTY: TIOCSCTTY comes in place_fds, after setsid) at `top` or above. */
+static int open_tty(const spawn_opts *o, int errfd, int top) {
+  int fd = open(o->tty, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) child_fail(errfd, ST_OPEN_TTY, errno, 0);
+  if (fd < top) {
+    int moved = fcntl(fd, F_DUPFD_CLOEXEC, top);
+    if (moved < 0) child_fail(errfd, ST_DUP, errno, 0);
+    close(fd);
+    fd = moved;
+  }
+  return fd;
+}
+
+/* Puts stdio on 0-2 and o->fds on 3, 4, ...; `top` is the first fd above the targets; `tty`
+ * is o->tty opened already (join mode), or -1 to open it here. */
+static void place_fds(const spawn_opts *o, int errfd, int top, int tty) {
+  int devnull = -1, src[3];
   if (o->tty) {
-    if ((tty = open(o->tty, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) child_fail(errfd, ST_OPEN_TTY, errno, 0);
+    if (tty < 0) tty = open_tty(o, errfd, top);
     /* Acquire it explicitly (O_NOCTTY above): job control needs a controlling tty. */
     if (ioctl(tty, TIOCSCTTY, 0) < 0) child_fail(errfd, ST_TIOCSCTTY, errno, 0);
   }
@@ -199,6 +213,10 @@ static void __attribute__((noreturn)) child_main(const spawn_opts *o, int errfd)
   if ((o->ct || o->join) && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) child_fail(errfd, CT_DUMPABLE, errno, 0);
   if (o->cgroup_procs) join_cgroup(o, errfd);
   if (o->ct) container_enter(o, errfd);
+  /* A terminal path is the caller's (a pty slave under the host's /dev/pts): opened before
+   * entering the process's root, whose /dev/pts is another devpts instance. (A container's is
+   * opened in place_fds, still before its pivot_root.) */
+  int tty = o->tty && o->join ? open_tty(o, errfd, top) : -1;
   /* Returns only in the grandchild, inside the process's namespaces and root. */
   if (o->join) join_enter(o, errfd);
   if ((o->setsid || o->tty) && setsid() < 0) child_fail(errfd, ST_SETSID, errno, 0);
@@ -206,7 +224,7 @@ static void __attribute__((noreturn)) child_main(const spawn_opts *o, int errfd)
    * The parent needs no setpgid of its own against the usual race: spawn() returns only
    * once execve has happened, so the group exists before anyone can signal it. */
   if (o->pgroup && !(o->setsid || o->tty) && setpgid(0, 0) < 0) child_fail(errfd, ST_SETPGID, errno, 0);
-  place_fds(o, errfd, top);
+  place_fds(o, errfd, top, tty);
   if (close_fds_from(top, errfd, o->max_fd) < 0) child_fail(errfd, ST_CLOSE, errno, top);
   if (o->ct) container_setup(o, errfd);
   if (o->cwd && chdir(o->cwd) < 0) child_fail(errfd, ST_CHDIR, errno, 0);

@@ -1,0 +1,105 @@
+// Pseudo-terminals for `keel run -t` and `keel exec -t`, as docker gives them. We open a pty; the
+// container (or exec'd command) gets its slave as 0-2 and controlling terminal (spawn()'s `tty`:
+// the host's /dev/pts/N, opened before pivot_root or before entering a running container's root,
+// as the caller sees it). The container's own /dev/pts is another devpts instance, so inside it
+// `tty` may not find a name for it, and no /dev/console is provided. We keep the master and relay:
+// our stdin to it (with -i; raw mode when stdin is a terminal, so ^C, ^D and ^Z reach the slave's
+// line discipline and the container's foreground process, not us), its output to our stdout, our
+// window size to it at the start and on every resize (SIGWINCH).
+import { closeSync } from 'node:fs';
+import { ReadStream } from 'node:tty';
+import { native } from '../init/native.js';
+import type { ContainerExit } from './runtime.js';
+
+/** docker's refusal of -it when stdin is not a terminal, word for word. */
+export const NOT_A_TTY = 'the input device is not a TTY';
+
+export interface Terminal {
+  /** Our end; closed by relayTerminal (or close()). */
+  master: number;
+  /** /dev/pts/N: spawn()'s `tty` for the container or command. */
+  slave: string;
+  /** Closes the master if the relay never started (e.g. the container failed to start). */
+  close(): void;
+}
+
+/** Our terminal's size, from stdout when it is one (else none is known). */
+function ourSize(out: NodeJS.WriteStream = process.stdout): { rows: number; cols: number } | null {
+  if (!out.isTTY) return null;
+  const [cols, rows] = out.getWindowSize();
+  return cols > 0 && rows > 0 ? { rows, cols } : null;
+}
+
+/** A new pty, its window size set to ours (before the program starts, so it reads the right one). */
+export function openTerminal(): Terminal {
+  const { master, slave } = native.openPty();
+  let closed = false;
+  try {
+    const size = ourSize();
+    if (size) native.setWindowSize(master, size.rows, size.cols);
+  } catch (e) {
+    closeSync(master);
+    throw e;
+  }
+  return { master, slave, close() { if (!closed) { closed = true; closeSync(master); } } };
+}
+
+export interface RelayOptions {
+  /** -i: forward our stdin (docker's -t alone gives the program a terminal that never has input). */
+  interactive: boolean;
+  /** How long to keep reading after the process ended, should something else (a background child of an exec'd shell) hold the slave open. */
+  drainMs?: number;
+}
+
+/**
+ * Relays between our stdio and `t`'s master until the program is done, then resolves with its
+ * exit: output is copied until the master reports EIO or EOF (every holder of the slave closed it)
+ * and `wait()` has resolved; once `wait()` has, at most `drainMs` (default 1 s) more. Our stdin is
+ * in raw mode meanwhile when it is a terminal and `interactive`, and restored however this ends
+ * (including exit by a signal or an uncaught error). Closes the master.
+ */
+export async function relayTerminal(t: Terminal, wait: () => Promise<ContainerExit>, o: RelayOptions): Promise<ContainerExit> {
+  const stdin = process.stdin;
+  const stdout = process.stdout;
+  const raw = o.interactive && stdin.isTTY;
+  const restore = () => { if (raw && stdin.isRaw) try { stdin.setRawMode(false); } catch { /* gone */ } };
+  // A TTY handle (net.Socket does not take one): tty.ReadStream's, made writable too.
+  const master = new ReadStream(t.master, { writable: true } as ConstructorParameters<typeof ReadStream>[1]);
+  let masterDone!: () => void;
+  const eof = new Promise<void>((r) => { masterDone = r; });
+  master.on('data', (chunk: Buffer) => {
+    if (!stdout.write(chunk)) { master.pause(); stdout.once('drain', () => master.resume()); }
+  });
+  master.on('end', () => masterDone());
+  master.on('close', () => masterDone());
+  // EIO: the last holder of the slave closed it (Linux's way of saying EOF on a master).
+  master.on('error', (e: NodeJS.ErrnoException) => { if (e.code !== 'EIO') process.stderr.write(`keel: terminal: ${e.message}\n`); masterDone(); });
+  const onResize = () => {
+    const size = ourSize();
+    if (size) try { native.setWindowSize(t.master, size.rows, size.cols); } catch { /* closed */ }
+  };
+  stdout.on('resize', onResize);
+  const onInput = (chunk: Buffer) => { if (!master.destroyed) master.write(chunk); };
+  // Not forwarding EOF of a piped stdin as a hangup: the program sees ^D only if typed or piped.
+  if (o.interactive) {
+    if (raw) stdin.setRawMode(true);
+    stdin.on('data', onInput);
+    stdin.resume();
+  }
+  const onExit = () => restore();
+  process.once('exit', onExit);
+  try {
+    const exited = wait();
+    const drained = exited.then(() => new Promise<void>((r) => setTimeout(r, o.drainMs ?? 1000).unref()));
+    await Promise.race([eof, drained]);
+    return await exited;
+  } finally {
+    restore();
+    process.off('exit', onExit);
+    stdout.off('resize', onResize);
+    if (o.interactive) { stdin.off('data', onInput); stdin.pause(); }
+    master.destroy();
+    // Output already written: let a piped stdout flush before we return our status.
+    if (stdout.writableLength > 0) await new Promise<void>((r) => { stdout.once('drain', r); stdout.once('error', r); });
+  }
+}

@@ -1,0 +1,136 @@
+// keel run -t / -it and keel exec -it, run for real as root on this host: bin/keel is driven
+// under a real pseudo-terminal (python3's pty module) with a known window size, input typed
+// once the shell shows its prompt, its output and exit status collected.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '../../builder/bundle.js';
+import { addBusybox } from '../../containers/busybox-image.js';
+import { ImageStore } from '../../containers/store.js';
+import { isNativeError, native } from '../../init/native.js';
+
+const KEEL = join(repoRoot(), 'bin/keel');
+
+// Runs argv on a new pty of ROWSxCOLS; types INPUT once something was printed (the prompt);
+// prints everything read from the pty, then exits as the command did.
+const DRIVER = String.raw`
+import fcntl, json, os, pty, select, struct, sys, termios, time
+cfg = json.loads(os.environ['PTY_DRIVER'])
+pid, fd = pty.fork()
+if pid == 0:
+    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack('HHHH', cfg['rows'], cfg['cols'], 0, 0))
+    os.execvp(cfg['argv'][0], cfg['argv'])
+out = b''
+pending = cfg.get('input')
+start = time.time()
+while True:
+    r, _, _ = select.select([fd], [], [], 0.2)
+    if r:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            data = b''
+        if not data:
+            break
+        out += data
+    if pending is not None and (len(out) > 0 or time.time() - start > 5):
+        time.sleep(0.1)
+        os.write(fd, pending.encode())
+        pending = None
+    if time.time() - start > 30:
+        break
+_, status = os.waitpid(pid, 0)
+sys.stdout.buffer.write(out)
+sys.exit(os.waitstatus_to_exitcode(status) & 255)
+`;
+
+describe('keel run -t / exec -t: a pseudo-terminal (as root)', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let root: string;
+  const onPty = (args: string[], input?: string, size = { rows: 40, cols: 100 }) => {
+    const argv = [KEEL, args[0], '--root', root, ...args.slice(1)];
+    const r = spawnSync('python3', ['-c', DRIVER], {
+      encoding: 'utf8', timeout: 45_000,
+      env: { ...process.env, PTY_DRIVER: JSON.stringify({ argv, input, ...size }) },
+    });
+    return { code: r.status, out: r.stdout.replace(/\r/g, ''), err: r.stderr };
+  };
+  const keel = (args: string[], input?: string) => {
+    const r = spawnSync(KEEL, [args[0], '--root', root, ...args.slice(1)], { encoding: 'utf8', timeout: 45_000, ...(input !== undefined ? { input } : {}) });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'keel-pty-'));
+    root = join(dir, 'root');
+    await addBusybox(new ImageStore(root), '/bin/busybox', 1700000000);
+  });
+  after(() => {
+    spawnSync(KEEL, ['rm', '-f', '--root', root, ...keel(['ps', '-aq']).out.split('\n').filter(Boolean)]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('native.openPty and setWindowSize', () => {
+    const { master, slave } = native.openPty();
+    try {
+      assert.match(slave, /^\/dev\/pts\/\d+$/);
+      native.setWindowSize(master, 12, 34);
+      const size = spawnSync('sh', ['-c', `stty size < ${slave}`], { encoding: 'utf8' });
+      assert.equal(size.stdout, '12 34\n', size.stderr);
+    } finally {
+      closeSync(master);
+    }
+    assert.throws(() => native.setWindowSize(0x7fff, 1, 1), (e) => isNativeError(e, 'EBADF') && e.syscall === 'ioctl');
+  });
+
+  it('keel run -t gives the container a terminal (0-2), TERM=xterm, our window size; without -t none', () => {
+    const r = onPty(['run', '--rm', '-t', 'busybox', 'sh', '-c', 'for f in 0 1 2; do test -t $f && echo fd$f terminal; done; stty size; echo TERM=$TERM; tty; exit 5']);
+    assert.equal(r.code, 5, r.out + r.err);
+    assert.match(r.out, /fd0 terminal\nfd1 terminal\nfd2 terminal\n40 100\nTERM=xterm\n/);
+    // ttyname() cannot name it: the slave is the host's /dev/pts/N, whose devpts is not the container's.
+    const plain = keel(['run', '--rm', 'busybox', 'tty']);
+    assert.equal(plain.out, 'not a tty\n');
+    assert.equal(plain.code, 1);
+    // -t from a pipe (no -i): the container still gets a terminal; our stdin is not read.
+    const piped = keel(['run', '--rm', '-t', 'busybox', 'sh', '-c', 'test -t 0 && echo terminal; read -t 1 x; echo "got [$x]"'], 'not forwarded\n');
+    assert.equal(piped.code, 0, piped.err);
+    assert.equal(piped.out.replace(/\r/g, ''), 'terminal\ngot []\n');
+  });
+
+  it('keel run -it busybox sh: typed input, output, exit status; the window size inside', () => {
+    const r = onPty(['run', '--rm', '-it', 'busybox', 'sh'], 'stty size; echo $((6*7)); exit 3\r', { rows: 33, cols: 77 });
+    assert.equal(r.code, 3, r.out + r.err);
+    assert.match(r.out, /^33 77$/m);
+    assert.match(r.out, /^42$/m);
+  });
+
+  it('keel run -it with stdin from a pipe fails as docker does', () => {
+    const r = keel(['run', '--rm', '-it', 'busybox', 'sh'], 'echo hi\n');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /the input device is not a TTY/);
+    assert.equal(keel(['ps', '-aq']).out, '');
+  });
+
+  it('keel run -dt is refused, saying so', () => {
+    const r = keel(['run', '-d', '-t', 'busybox', 'sleep', '1']);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /-t with -d/);
+  });
+
+  it('keel exec -it box sh into a running container', () => {
+    const started = keel(['run', '-d', '--name', 'box', 'busybox', 'sleep', '300']);
+    assert.equal(started.code, 0, started.err);
+    const r = onPty(['exec', '-it', 'box', 'sh'], 'stty size; ps -o pid,args; echo $((6*7)); exit 3\r', { rows: 21, cols: 61 });
+    assert.equal(r.code, 3, r.out + r.err);
+    assert.match(r.out, /^21 61$/m);
+    assert.match(r.out, /^42$/m);
+    assert.match(r.out, /^ +1 sleep 300$/m);
+    assert.match(r.out, /^ +\d+ sh$/m);
+    const piped = keel(['exec', '-it', 'box', 'sh'], 'echo hi\n');
+    assert.equal(piped.code, 1);
+    assert.match(piped.err, /the input device is not a TTY/);
+  });
+});
