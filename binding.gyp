@@ -12,7 +12,8 @@
         "init/native/listen.c",
         "init/native/poll.c",
         "init/native/signals.c",
-        "init/native/pty.c"
+        "init/native/pty.c",
+        "init/native/console.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags!": ["-O3"],

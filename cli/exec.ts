@@ -7,7 +7,7 @@ import { ContainerDb } from '../containers/db.js';
 import { exitCode } from '../containers/engine.js';
 import { execInContainer, type ExecProcess } from '../containers/exec.js';
 import { isNativeError } from '../init/native.js';
-import { NOT_A_TTY, openTerminal, relayTerminal } from '../containers/pty.js';
+import { NOT_A_TTY, relayTerminal, requestConsole, type Terminal } from '../containers/pty.js';
 import { ROOT_OPTION, storeAt } from './container-common.js';
 
 export const verb: Verb = {
@@ -28,19 +28,21 @@ export const verb: Verb = {
     const db = new ContainerDb(String(v.root));
     // -t: a pseudo-terminal as 0-2 (containers/pty.ts). Without it and without -i the command
     // reads /dev/null, as docker exec's does.
-    const term = v.tty ? openTerminal() : undefined;
-    const stdin = term ? undefined : v.interactive ? 0 : openSync('/dev/null', 'r');
+    const pending = v.tty ? requestConsole() : undefined;
+    const stdin = pending ? undefined : v.interactive ? 0 : openSync('/dev/null', 'r');
     let p: ExecProcess;
+    let term: Terminal | undefined;
     try {
       p = execInContainer(db, storeAt(v), name, {
         argv,
         env: v.env as string[],
         ...(v.user !== undefined ? { user: String(v.user) } : {}),
         ...(v.workdir !== undefined ? { cwd: String(v.workdir) } : {}),
-        ...(term ? { tty: term.slave } : { stdin: stdin!, stdout: 1, stderr: 2 }),
+        ...(pending ? { console: pending.request } : { stdin: stdin!, stdout: 1, stderr: 2 }),
       });
+      term = pending?.receive();
     } catch (e) {
-      term?.close();
+      pending?.close();
       // The shell's statuses for a command that cannot run: not found 127, not executable 126.
       if (isNativeError(e) && e.syscall === 'execve' && (e.code === 'ENOENT' || e.code === 'EACCES')) {
         process.stderr.write(`keel exec: cannot run ${argv[0]} in container ${name}: ${e.message}\n`);

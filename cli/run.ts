@@ -9,7 +9,7 @@ import type { Verb } from './main.js';
 import { ContainerDb, type ContainerConfig } from '../containers/db.js';
 import { commandFor, environmentFor, exitCode, finished, parseMemory, parseRestart, released, start } from '../containers/engine.js';
 import { checkPublishable, parsePublish } from '../containers/network.js';
-import { NOT_A_TTY, openTerminal, relayTerminal } from '../containers/pty.js';
+import { NOT_A_TTY, relayTerminal, requestConsole, type Terminal } from '../containers/pty.js';
 import { parseVolume } from '../containers/runtime.js';
 import { pullImage } from '../containers/registry.js';
 import { blobDirOf, ROOT_OPTION, storeAt } from './container-common.js';
@@ -122,14 +122,14 @@ export const verb: Verb = {
     }
     // Foreground with -t: a pseudo-terminal between us and the container (containers/pty.ts).
     if (v.tty) {
-      const term = openTerminal();
+      const pending = requestConsole();
       let c: ReturnType<typeof start>;
+      let term: Terminal;
       try {
-        // start()'s stdio goes into the runtime spec as it is; its `tty` is ContainerSpec.tty.
-        const stdio: { stdin?: number; stdout?: number; stderr?: number; tty?: string } = { tty: term.slave };
-        c = start(db, store, config, stdio);
+        c = start(db, store, config, { console: pending.request });
+        term = pending.receive();
       } catch (e) {
-        term.close();
+        pending.close();
         released(db, config.id);
         if (config.autoRemove) db.remove(config.id);
         throw e;

@@ -6,8 +6,16 @@ import { join } from 'node:path';
 import { ContainerDb, processStartTime, type ContainerConfig, type ContainerState } from './db.js';
 import { ContainerError } from './errors.js';
 import { connect, disconnect, formatPort, parsePublish, type Attachment } from './network.js';
-import { runContainer, type ContainerExit, type ContainerSpec, type RunningContainer } from './runtime.js';
+import { runContainer, type ConsoleSocket, type ContainerExit, type ContainerSpec, type RunningContainer } from './runtime.js';
 import type { ImageRecord, ImageStore } from './store.js';
+
+/** A container's 0-2 (parent fds), or a console it opens inside for those not given. */
+export interface Stdio {
+  stdin?: number;
+  stdout?: number;
+  stderr?: number;
+  console?: ConsoleSocket;
+}
 
 /** The command a container runs: --entrypoint / CMD arguments over the image's Entrypoint and Cmd, as docker combines them. */
 export function commandFor(image: ImageRecord, entrypoint: string | undefined, args: string[]): string[] {
@@ -85,7 +93,7 @@ export function parseRestart(s: string): ContainerConfig['restart'] {
  * (connect()'s): its namespace is joined, its /etc/resolv.conf, hosts and hostname bound in
  * (unless a volume of its own goes there).
  */
-export function specFor(db: ContainerDb, store: ImageStore, c: ContainerConfig, stdio: { stdin?: number; stdout?: number; stderr?: number; tty?: string }, net?: Attachment): ContainerSpec {
+export function specFor(db: ContainerDb, store: ImageStore, c: ContainerConfig, stdio: Stdio, net?: Attachment): ContainerSpec {
   const image = store.resolve(c.imageId);
   const layers = store.layerDirs(image);
   const dir = db.path(c.id);
@@ -116,7 +124,7 @@ export function specFor(db: ContainerDb, store: ImageStore, c: ContainerConfig, 
 }
 
 /** Starts a created (or exited) container; records it running. */
-export function start(db: ContainerDb, store: ImageStore, c: ContainerConfig, stdio: { stdin?: number; stdout?: number; stderr?: number; tty?: string }, restartCount = 0): RunningContainer {
+export function start(db: ContainerDb, store: ImageStore, c: ContainerConfig, stdio: Stdio, restartCount = 0): RunningContainer {
   // The old upper layer stays (as docker keeps a container's changes); the work dir must be empty.
   rmSync(join(db.path(c.id), 'work'), { recursive: true, force: true });
   if (restartCount === 0) db.clearStop(c.id);

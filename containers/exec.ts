@@ -10,7 +10,7 @@ import { processStartTime, type ContainerConfig, type ContainerDb, type Containe
 import { userFor } from './engine.js';
 import { ContainerError } from './errors.js';
 import {
-  cgroup2Mounts, containerEnv, containerPath, containerSecurity, hostFacts, waitForPid, type ContainerExit, type HostFacts,
+  cgroup2Mounts, consoleOptions, containerEnv, containerPath, containerSecurity, hostFacts, waitForPid, type ConsoleSocket, type ContainerExit, type HostFacts,
 } from './runtime.js';
 import type { ImageStore } from './store.js';
 
@@ -30,12 +30,8 @@ export interface ExecOptions {
   stdin?: number;
   stdout?: number;
   stderr?: number;
-  /**
-   * -t: a terminal path as we see it (a pty's slave, /dev/pts/N of our devpts): the command's
-   * 0-2 where not given above, and its controlling tty; opened before entering the container's
-   * root. TERM=xterm is then set unless the container or -e sets it.
-   */
-  tty?: string;
+  /** -t: a terminal the command opens in the container's devpts (0-2 where not given, its controlling tty); TERM=xterm then unless set. */
+  console?: ConsoleSocket;
 }
 
 export interface ExecProcess {
@@ -95,7 +91,7 @@ export function execSpawnOptions(t: ExecTarget, o: ExecOptions, own: NodeJS.Proc
   const { uid, gid } = userFor(o.user ?? c.user, t.layerDirs);
   const security = containerSecurity({ privileged: c.privileged, capAdd: c.capAdd, capDrop: c.capDrop }, t.host ?? hostFacts());
   const hostname = c.hostname || c.id.slice(0, 12);
-  const env = execEnvironment(containerEnv(c.env, hostname, uid, Boolean(o.tty)), o.env ?? [], own);
+  const env = execEnvironment(containerEnv(c.env, hostname, uid, Boolean(o.console)), o.env ?? [], own);
   const opts: SpawnOptions = {
     file: o.argv[0],
     argv: o.argv,
@@ -113,7 +109,7 @@ export function execSpawnOptions(t: ExecTarget, o: ExecOptions, own: NodeJS.Proc
   if (security.seccomp) opts.seccomp = security.seccomp;
   if (t.cgroup) opts.cgroup = t.cgroup;
   for (const k of ['stdin', 'stdout', 'stderr'] as const) if (o[k] !== undefined) opts[k] = o[k];
-  if (o.tty) opts.tty = o.tty;
+  if (o.console) Object.assign(opts, consoleOptions(o.console));
   return opts;
 }
 

@@ -1,15 +1,15 @@
-// Pseudo-terminals for `keel run -t` and `keel exec -t`, as docker gives them. We open a pty; the
-// container (or exec'd command) gets its slave as 0-2 and controlling terminal (spawn()'s `tty`:
-// the host's /dev/pts/N, opened before pivot_root or before entering a running container's root,
-// as the caller sees it). The container's own /dev/pts is another devpts instance, so inside it
-// `tty` may not find a name for it, and no /dev/console is provided. We keep the master and relay:
-// our stdin to it (with -i; raw mode when stdin is a terminal, so ^C, ^D and ^Z reach the slave's
-// line discipline and the container's foreground process, not us), its output to our stdout, our
-// window size to it at the start and on every resize (SIGWINCH).
+// Pseudo-terminals for `keel run -t` and `keel exec -t`, as docker gives them. The container's PID 1
+// (or the exec'd command) opens the pty itself, in its own root: a container's /dev/pts is its own
+// devpts instance, so inside `tty` names the terminal (/dev/pts/0) as in docker. The master comes
+// back to us over a unix socket (spawn()'s `console`, runc's console socket); the window size is
+// set before the program starts. We keep the master and relay: our stdin to it (with -i; raw mode
+// when stdin is a terminal, so ^C, ^D and ^Z reach the slave's line discipline and the container's
+// foreground process, not us), its output to our stdout, our window size to it on every resize.
 import { closeSync } from 'node:fs';
 import { ReadStream } from 'node:tty';
 import { native } from '../init/native.js';
-import type { ContainerExit } from './runtime.js';
+import { ContainerError } from './errors.js';
+import type { ConsoleSocket, ContainerExit } from './runtime.js';
 
 /** docker's refusal of -it when stdin is not a terminal, word for word. */
 export const NOT_A_TTY = 'the input device is not a TTY';
@@ -17,31 +17,43 @@ export const NOT_A_TTY = 'the input device is not a TTY';
 export interface Terminal {
   /** Our end; closed by relayTerminal (or close()). */
   master: number;
-  /** /dev/pts/N: spawn()'s `tty` for the container or command. */
-  slave: string;
-  /** Closes the master if the relay never started (e.g. the container failed to start). */
+  /** Closes the master if the relay never started. */
   close(): void;
 }
 
 /** Our terminal's size, from stdout when it is one (else none is known). */
-function ourSize(out: NodeJS.WriteStream = process.stdout): { rows: number; cols: number } | null {
+export function ourSize(out: NodeJS.WriteStream = process.stdout): { rows: number; cols: number } | null {
   if (!out.isTTY) return null;
   const [cols, rows] = out.getWindowSize();
   return cols > 0 && rows > 0 ? { rows, cols } : null;
 }
 
-/** A new pty, its window size set to ours (before the program starts, so it reads the right one). */
-export function openTerminal(): Terminal {
-  const { master, slave } = native.openPty();
-  let closed = false;
-  try {
-    const size = ourSize();
-    if (size) native.setWindowSize(master, size.rows, size.cols);
-  } catch (e) {
-    closeSync(master);
-    throw e;
-  }
-  return { master, slave, close() { if (!closed) { closed = true; closeSync(master); } } };
+/** A console the container (or command) is to open: the socket to give spawn(), then the master it sent. */
+export interface PendingConsole {
+  /** ContainerSpec.console / ExecOptions.console. */
+  request: ConsoleSocket;
+  /** The master the child sent before its execve; call once spawn() has returned. */
+  receive(): Terminal;
+  /** Closes both ends of the socket (idempotent); call however the start went. */
+  close(): void;
+}
+
+/** A socket pair for a console, with `size` (default ours) as the pty's first window size. */
+export function requestConsole(size = ourSize()): PendingConsole {
+  const [ours, theirs] = native.socketPair();
+  let open = true;
+  const close = () => { if (open) { open = false; closeSync(ours); closeSync(theirs); } };
+  return {
+    request: { socket: theirs, ...(size ? { rows: size.rows, cols: size.cols } : {}) },
+    receive() {
+      const master = native.recvFd(ours);
+      close();
+      if (master === null) throw new ContainerError('ETERMINAL', 'the container started without sending its terminal');
+      let closed = false;
+      return { master, close() { if (!closed) { closed = true; closeSync(master); } } };
+    },
+    close,
+  };
 }
 
 export interface RelayOptions {

@@ -109,9 +109,21 @@ export interface ContainerSpec {
   stdin?: number;
   stdout?: number;
   stderr?: number;
-  /** A terminal (e.g. a pty's slave) to use as 0-2 and controlling tty; opened before pivot_root. */
-  tty?: string;
+  /** A terminal opened inside (in the container's devpts): 0-2 where not given and the controlling tty; its master is sent over the socket. */
+  console?: ConsoleSocket;
   rlimits?: Rlimit[];
+}
+
+/** spawn()'s console: the socket the master of the container's pty comes back on, and its first window size. */
+export interface ConsoleSocket {
+  socket: number;
+  rows?: number;
+  cols?: number;
+}
+
+/** The spawn() options of a console. */
+export function consoleOptions(c: ConsoleSocket): Pick<SpawnOptions, 'console' | 'consoleRows' | 'consoleCols'> {
+  return { console: c.socket, ...(c.rows && c.cols ? { consoleRows: c.rows, consoleCols: c.cols } : {}) };
 }
 
 /** What containerSpawnOptions needs to know about the host; hostFacts() reads it. */
@@ -300,7 +312,7 @@ export function containerSpawnOptions(spec: ContainerSpec, host: HostFacts = hos
   const { capabilities: caps, seccomp } = containerSecurity(spec, host);
   const hostname = spec.hostname ?? (network === 'host' ? host.hostname : spec.id.slice(0, 12));
   const uid = spec.user?.uid ?? 0, gid = spec.user?.gid ?? 0;
-  const env = containerEnv(spec.env ?? [], hostname, uid, Boolean(spec.tty));
+  const env = containerEnv(spec.env ?? [], hostname, uid, Boolean(spec.console));
 
   const opts: SpawnOptions = {
     file: spec.argv[0],
@@ -331,7 +343,7 @@ export function containerSpawnOptions(spec: ContainerSpec, host: HostFacts = hos
   if (seccomp) opts.seccomp = seccomp;
   if (typeof spec.cgroup === 'string') opts.cgroup = hostPath(spec.cgroup, 'cgroup');
   for (const k of ['stdin', 'stdout', 'stderr'] as const) if (spec[k] !== undefined) opts[k] = spec[k];
-  if (spec.tty) opts.tty = spec.tty;
+  if (spec.console) Object.assign(opts, consoleOptions(spec.console));
   if (spec.rlimits) opts.rlimits = spec.rlimits;
   return opts;
 }

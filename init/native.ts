@@ -42,6 +42,16 @@ export interface SpawnOptions {
   stderr?: number;
   /** Terminal to open, use as 0-2 and make the controlling tty of a new session. */
   tty?: string;
+  /**
+   * runc's console socket, exclusive with tty: a unix stream socket on which the child, in its
+   * final root (after pivot_root, or after entering a running container's root), sends the master
+   * of a pty it opens there; the slave becomes 0-2 (those not given) and the controlling tty of a
+   * new session. Take the master with recvFd() once spawn() returns. Inside, `tty` names it.
+   */
+  console?: number;
+  /** The console's window size, set before the program starts. */
+  consoleRows?: number;
+  consoleCols?: number;
   setsid?: boolean;
   uid?: number;
   gid?: number;
@@ -236,6 +246,10 @@ export interface Native {
    * is the fd (ours; not inherited), `slave` its /dev/pts/N path, for spawn()'s `tty`.
    */
   openPty(): { master: number; slave: string };
+  /** socketpair(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC). */
+  socketPair(): [number, number];
+  /** The fd carried by one SCM_RIGHTS message on a unix socket (CLOEXEC), or null if none is queued; never blocks. */
+  recvFd(fd: number): number | null;
   /** ioctl(TIOCSWINSZ) on a terminal fd (a pty master: the slave's size; its foreground group gets SIGWINCH). */
   setWindowSize(fd: number, rows: number, cols: number): void;
   constants: NativeConstants;

@@ -215,6 +215,7 @@ static napi_value init(napi_env env, napi_value exports) {
       FN("listenSocket", js_listen_socket), FN("localPort", js_local_port),
       FN("watchFd", js_watch_fd), FN("peerCred", js_peer_cred), FN("signalPipe", js_signal_pipe),
       FN("openPty", js_open_pty), FN("setWindowSize", js_set_window_size),
+      FN("socketPair", js_socket_pair), FN("recvFd", js_recv_fd),
       {"constants", NULL, NULL, NULL, NULL, c, napi_enumerable, NULL},
   };
 #undef FN

@@ -83,5 +83,7 @@ napi_value js_local_port(napi_env env, napi_callback_info info);        /* liste
 napi_value js_watch_fd(napi_env env, napi_callback_info info);          /* poll.c */
 napi_value js_open_pty(napi_env env, napi_callback_info info);          /* pty.c */
 napi_value js_set_window_size(napi_env env, napi_callback_info info);   /* pty.c */
+napi_value js_socket_pair(napi_env env, napi_callback_info info);       /* console.c */
+napi_value js_recv_fd(napi_env env, napi_callback_info info);           /* console.c */
 
 #endif

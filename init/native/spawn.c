@@ -6,6 +6,7 @@
  * grandchild goes on from there (it inherits the pipe, so its failures are reported too). */
 #include "spawn.h"
 #include "container.h"
+#include "console.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -109,15 +110,21 @@ static void place_fds(const spawn_opts *o, int errfd, int top, int tty) {
     if (dup2(i < 3 ? src[i] : o->fd_copies[i - 3], i) < 0) child_fail(errfd, ST_DUP2, errno, i);
 }
 
-/* Closes every fd from `first` up except `keep` (> first), whatever its FD_CLOEXEC. */
-static int close_fds_from(int first, int keep, unsigned max_fd) {
-  if ((keep == first || syscall(SYS_close_range, first, keep - 1, 0) == 0) &&
-      syscall(SYS_close_range, keep + 1, ~0U, 0) == 0)
-    return 0;
+/* Closes every fd from `first` up except `keep` and `keep2` (each >= first, or -1 for none),
+ * whatever its FD_CLOEXEC. */
+static int close_fds_from(int first, int keep, int keep2, unsigned max_fd) {
+  int lo = keep2 >= 0 && keep2 < keep ? keep2 : keep, hi = keep2 >= 0 && keep2 > keep ? keep2 : keep;
+  int kept[2] = {lo, hi}, from = first;
+  bool ok = true;
+  for (int i = 0; i < 2 && ok; i++) {
+    if (kept[i] > from) ok = syscall(SYS_close_range, from, kept[i] - 1, 0) == 0;
+    if (kept[i] + 1 > from) from = kept[i] + 1;
+  }
+  if (ok && syscall(SYS_close_range, from, ~0U, 0) == 0) return 0;
   /* close_range came in Linux 5.9, and old container seccomp profiles answer EPERM. */
   if (errno != ENOSYS && errno != EPERM) return -1;
   for (unsigned fd = first; fd < max_fd; fd++)
-    if ((int)fd != keep) close((int)fd);
+    if ((int)fd != keep && (int)fd != keep2) close((int)fd);
   return 0;
 }
 
@@ -208,6 +215,9 @@ static void __attribute__((noreturn)) child_main(const spawn_opts *o, int errfd)
   reset_signals();
   /* The pipe may sit where a target goes (our fds 0-2 closed, or fds given); move it clear. */
   if (errfd < top && (errfd = fcntl(errfd, F_DUPFD_CLOEXEC, top)) < 0) _exit(127);
+  /* The console socket too (spawn_opts is ours to change: this is the child's copy). */
+  int console = o->console;
+  if (console >= 0 && console < top && (console = fcntl(console, F_DUPFD_CLOEXEC, top)) < 0) child_fail(errfd, CS_DUP, errno, 0);
   /* A copy of Node: until execve, no one (in the container least of all) may open its
    * /proc/PID/exe or ptrace it. execve makes the program dumpable again as usual. */
   if ((o->ct || o->join) && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) child_fail(errfd, CT_DUMPABLE, errno, 0);
@@ -219,14 +229,16 @@ static void __attribute__((noreturn)) child_main(const spawn_opts *o, int errfd)
   int tty = o->tty && o->join ? open_tty(o, errfd, top) : -1;
   /* Returns only in the grandchild, inside the process's namespaces and root. */
   if (o->join) join_enter(o, errfd);
-  if ((o->setsid || o->tty) && setsid() < 0) child_fail(errfd, ST_SETSID, errno, 0);
+  if ((o->setsid || o->tty || console >= 0) && setsid() < 0) child_fail(errfd, ST_SETSID, errno, 0);
   /* A session leader already leads its own process group, and setpgid would fail EPERM.
    * The parent needs no setpgid of its own against the usual race: spawn() returns only
    * once execve has happened, so the group exists before anyone can signal it. */
-  if (o->pgroup && !(o->setsid || o->tty) && setpgid(0, 0) < 0) child_fail(errfd, ST_SETPGID, errno, 0);
+  if (o->pgroup && !(o->setsid || o->tty || console >= 0) && setpgid(0, 0) < 0) child_fail(errfd, ST_SETPGID, errno, 0);
   place_fds(o, errfd, top, tty);
-  if (close_fds_from(top, errfd, o->max_fd) < 0) child_fail(errfd, ST_CLOSE, errno, top);
+  if (close_fds_from(top, errfd, console, o->max_fd) < 0) child_fail(errfd, ST_CLOSE, errno, top);
   if (o->ct) container_setup(o, errfd);
+  /* In the program's own root now (pivoted into, or entered with `join`): its devpts. */
+  if (console >= 0) console_setup(o, errfd, console);
   if (o->cwd && chdir(o->cwd) < 0) child_fail(errfd, ST_CHDIR, errno, 0);
   set_limits(o, errfd);
   if (o->set_caps) drop_bounding(o, errfd);
@@ -249,7 +261,7 @@ static void rlim_str(char *buf, size_t n, rlim_t v) {
 
 static void throw_child(napi_env env, const spawn_opts *o, const child_report *r) {
   int e = r->err, a = r->arg;
-  if (container_throw(env, o, r)) return;
+  if (container_throw(env, o, r) || console_throw(env, o, r)) return;
   switch (r->step) {
   case ST_CGROUP_OPEN: return throw_sys(env, e, "open", o->cgroup_procs, NULL, "%s", o->cgroup_procs);
   case ST_CGROUP_WRITE: return throw_sys(env, e, "write", o->cgroup_procs, NULL, "%s", o->cgroup_procs);
@@ -288,8 +300,8 @@ static void throw_child(napi_env env, const spawn_opts *o, const child_report *r
 /* Every fd to hand down must be open now: a closed number could be reused by the error pipe
  * below, and the child would silently get that instead of failing with EBADF. */
 static bool check_fds(napi_env env, const spawn_opts *o) {
-  for (int t = 0; t < 3 + (int)o->nfds; t++) {
-    int fd = source_fd(o, t);
+  for (int t = -1; t < 3 + (int)o->nfds; t++) {
+    int fd = t < 0 ? o->console : source_fd(o, t);
     if (fd >= 0 && fcntl(fd, F_GETFD) < 0) {
       throw_sys(env, errno, "fcntl", NULL, NULL, "%d, F_GETFD", fd);
       return false;

@@ -42,6 +42,10 @@ typedef struct {
   unsigned short nseccomp;
   container_opts *ct;           /* NULL: a plain fork; else clone into new namespaces */
   join_opts *join;              /* NULL, or fork, enter a process's namespaces, fork again */
+  int console;                  /* -1, or a unix stream socket: the child opens a pty in its own
+                                   root (after pivot_root / entering it), sends the master over it
+                                   (SCM_RIGHTS) and takes the slave as 0-2 and controlling tty */
+  unsigned short console_rows, console_cols; /* the pty's window size, set before the program starts */
 } spawn_opts;
 
 /* What a child writes to the CLOEXEC pipe when it fails before execve succeeds: the step

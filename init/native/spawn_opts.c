@@ -273,6 +273,18 @@ bool parse_spawn(napi_env env, napi_value opts, spawn_opts *o) {
       !opt_int(env, opts, "gid", &o->gid) || !opt_int(env, opts, "umask", &o->umask) ||
       !parse_groups(env, opts, o, &has))
     return false;
+  int64_t console, rows, cols;
+  if (!opt_int(env, opts, "console", &console) || !opt_int(env, opts, "consoleRows", &rows) ||
+      !opt_int(env, opts, "consoleCols", &cols))
+    return false;
+  if (console > INT32_MAX || rows > 65535 || cols > 65535)
+    return bad_value(env, "spawn", "console", "a socket fd and a window size of at most 65535 rows and columns", "a value out of range");
+  o->console = (int)console;
+  o->console_rows = rows < 0 ? 0 : (unsigned short)rows, o->console_cols = cols < 0 ? 0 : (unsigned short)cols;
+  if (o->console >= 0 && o->tty) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "spawn: tty and console exclude each other");
+    return false;
+  }
   /* Dropping to a uid/gid must also drop root's supplementary groups (as Go's os/exec does). */
   o->set_groups = has || o->uid >= 0 || o->gid >= 0;
   if (!parse_service_opts(env, opts, o) || !parse_security_opts(env, opts, o)) return false;

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ReadStream } from 'node:tty';
 import { repoRoot } from '../../builder/bundle.js';
 import { addBusybox } from '../../containers/busybox-image.js';
 import { ImageStore } from '../../containers/store.js';
@@ -86,11 +87,34 @@ describe('keel run -t / exec -t: a pseudo-terminal (as root)', function () {
     assert.throws(() => native.setWindowSize(0x7fff, 1, 1), (e) => isNativeError(e, 'EBADF') && e.syscall === 'ioctl');
   });
 
+  it('spawn() console: the child opens the pty, sends the master, takes the slave as 0-2 and controlling tty', async () => {
+    const [ours, theirs] = native.socketPair();
+    try {
+      assert.equal(native.recvFd(ours), null);
+      const pid = native.spawn({ file: '/bin/sh', argv: ['sh', '-c', 'tty; stty size; ps -o tty= -p $$'], env: [], console: theirs, consoleRows: 13, consoleCols: 57 });
+      const master = native.recvFd(ours);
+      assert.ok(master !== null && master > 2);
+      const chunks: Buffer[] = [];
+      const rd = new ReadStream(master);
+      await new Promise<void>((done) => { rd.on('data', (c: Buffer) => chunks.push(c)); rd.on('error', () => done()); rd.on('close', () => done()); });
+      const lines = Buffer.concat(chunks).toString().replace(/\r/g, '').trim().split('\n');
+      assert.match(lines[0], /^\/dev\/pts\/\d+$/);
+      assert.equal(lines[1], '13 57');
+      assert.equal(lines[2].trim(), lines[0].slice(5));
+      while (!native.waitpid(pid, native.constants.WNOHANG)) await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      closeSync(ours);
+      closeSync(theirs);
+    }
+    assert.throws(() => native.spawn({ file: '/bin/true', argv: ['true'], env: [], tty: '/dev/tty', console: 1 }), /tty and console exclude each other/);
+    assert.throws(() => native.spawn({ file: '/bin/true', argv: ['true'], env: [], console: 0x7ff0 }), (e) => isNativeError(e, 'EBADF'));
+  });
+
   it('keel run -t gives the container a terminal (0-2), TERM=xterm, our window size; without -t none', () => {
     const r = onPty(['run', '--rm', '-t', 'busybox', 'sh', '-c', 'for f in 0 1 2; do test -t $f && echo fd$f terminal; done; stty size; echo TERM=$TERM; tty; exit 5']);
     assert.equal(r.code, 5, r.out + r.err);
-    assert.match(r.out, /fd0 terminal\nfd1 terminal\nfd2 terminal\n40 100\nTERM=xterm\n/);
-    // ttyname() cannot name it: the slave is the host's /dev/pts/N, whose devpts is not the container's.
+    // The pty is the container's own (opened in its devpts, after pivot_root): tty names it.
+    assert.match(r.out, /fd0 terminal\r?\nfd1 terminal\r?\nfd2 terminal\r?\n40 100\r?\nTERM=xterm\r?\n\/dev\/pts\/0\r?\n/);
     const plain = keel(['run', '--rm', 'busybox', 'tty']);
     assert.equal(plain.out, 'not a tty\n');
     assert.equal(plain.code, 1);
@@ -123,8 +147,11 @@ describe('keel run -t / exec -t: a pseudo-terminal (as root)', function () {
   it('keel exec -it box sh into a running container', () => {
     const started = keel(['run', '-d', '--name', 'box', 'busybox', 'sleep', '300']);
     assert.equal(started.code, 0, started.err);
-    const r = onPty(['exec', '-it', 'box', 'sh'], 'stty size; ps -o pid,args; echo $((6*7)); exit 3\r', { rows: 21, cols: 61 });
+    const r = onPty(['exec', '-it', 'box', 'sh'], 'stty size; ps -o pid,args; echo $((6*7)); tty; ls /dev/pts; exit 3\r', { rows: 21, cols: 61 });
     assert.equal(r.code, 3, r.out + r.err);
+    // Opened in the container's devpts, which had none before: its first, and the host's ptys are not there.
+    assert.match(r.out, /^\/dev\/pts\/0\r?$/m);
+    assert.match(r.out, /^0 +ptmx\r?$/m);
     assert.match(r.out, /^21 61$/m);
     assert.match(r.out, /^42$/m);
     assert.match(r.out, /^ +1 sleep 300$/m);
