@@ -13,6 +13,7 @@ PACKAGES=(
   gcc libc6-dev                        # the initramfs's static dm-verity opener
   docker-registry skopeo umoci openssl # container images: a real registry, OCI tooling, token-auth certs
   attr                                 # setfattr: overlay whiteouts (opaque dirs) when unpacking layers
+  zstd                                 # zstd-compressed layers for the containers QEMU test
   crun runc                            # make bench: container start against the OCI runtimes
   nftables iproute2                    # container networking tests (NAT, ports) on the host
 )

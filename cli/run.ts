@@ -11,6 +11,7 @@ import { commandFor, environmentFor, exitCode, finished, parseMemory, parseResta
 import { checkPublishable, parsePublish } from '../containers/network.js';
 import { NOT_A_TTY, relayTerminal, requestConsole, type Terminal } from '../containers/pty.js';
 import { parseVolume } from '../containers/runtime.js';
+import { parseUserns } from '../containers/userns.js';
 import { pullImage } from '../containers/registry.js';
 import { blobDirOf, ROOT_OPTION, storeAt } from './container-common.js';
 import type { ImageStore } from '../containers/store.js';
@@ -36,7 +37,7 @@ function selfCommand(): string[] {
 
 export const verb: Verb = {
   summary: 'Run a command in a new container.',
-  usage: 'keel run [-d] [-i] [-t] [--rm] [--name N] [-e K=V] [--env-file F] [-w DIR] [-u USER] [-v HOST:CTR[:ro]] [--hostname H] [--entrypoint E] [--memory M] [--cpus N] [--pids-limit N] [-p [IP:]HOST:CTR[/udp]] [--network bridge|none|host] [--restart no|on-failure[:N]|always] [--read-only] [--cap-add C] [--cap-drop C] [--privileged] IMAGE [COMMAND [ARG...]]',
+  usage: 'keel run [-d] [-i] [-t] [--rm] [--name N] [-e K=V] [--env-file F] [-w DIR] [-u USER] [-v HOST:CTR[:ro]] [--hostname H] [--entrypoint E] [--memory M] [--cpus N] [--pids-limit N] [-p [IP:]HOST:CTR[/udp]] [--network bridge|none|host] [--restart no|on-failure[:N]|always] [--read-only] [--cap-add C] [--cap-drop C] [--privileged] [--userns host|remap] IMAGE [COMMAND [ARG...]]',
   optionsUntilPositional: 1,
   options: {
     ...ROOT_OPTION,
@@ -64,6 +65,7 @@ export const verb: Verb = {
     interactive: { type: 'boolean', short: 'i', default: false },
     tty: { type: 'boolean', short: 't', default: false },
     insecure: { type: 'boolean', default: false },
+    userns: { type: 'string', default: 'host' },
   },
   async run(v, [ref, ...args]) {
     if (!ref) throw new TypeError('keel run: name an image, e.g. keel run busybox echo hello');
@@ -72,6 +74,9 @@ export const verb: Verb = {
     const root = String(v.root);
     const store = storeAt(v);
     const db = new ContainerDb(root);
+    const userns = parseUserns(String(v.userns));
+    if (userns && v.privileged) throw new TypeError('keel run: --privileged cannot be used with --userns=remap (as docker: add --userns=host)');
+    if (userns && String(v.net ?? v.network) === 'host') throw new TypeError("keel run: --network host cannot be used with --userns=remap (the host's network belongs to the host's user namespace)");
     const image = await imageFor(store, ref, v);
     const network = String(v.net ?? v.network);
     if (!['none', 'host', 'bridge'].includes(network)) throw new TypeError(`keel run: unknown --network ${JSON.stringify(network)} (use: bridge, none, host)`);
@@ -81,6 +86,8 @@ export const verb: Verb = {
     checkPublishable(publish.map(parsePublish));
     const restart = parseRestart(String(v.restart));
     if (v.rm && restart.policy !== 'no') throw new TypeError('keel run: --rm and --restart cannot be used together');
+    // --userns=remap: the layers once more, owned by the namespace's ids (kept for later runs).
+    if (userns) await store.prepareUserns(image, userns);
     const cfg = image.config?.config ?? {};
     const config = db.create({
       ...(v.name !== undefined ? { name: String(v.name) } : {}),
@@ -102,6 +109,7 @@ export const verb: Verb = {
       pidsLimit: v['pids-limit'] ? Number(v['pids-limit']) : null,
       tty: Boolean(v.tty), interactive: Boolean(v.interactive),
       autoRemove: Boolean(v.rm),
+      userns,
     });
     if (v.detach) {
       // The monitor outlives us: its own session, no terminal, output to the container's log.

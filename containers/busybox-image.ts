@@ -2,16 +2,13 @@
 // a minimal /etc), an OCI config and manifest. The image build bakes it into Keel so that
 // `keel run busybox ...` works offline on first boot; tests use it on the host the same way.
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { writeTar, type TarWriteEntry } from './tar.js';
-import type { ImageStore, ImageRecord } from './store.js';
+import { sha256, type ImageStore, type ImageRecord } from './store.js';
 
 /** The ref the image is known by. */
 export const BUSYBOX_REF = 'docker.io/library/busybox:latest';
-
-const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 async function collect(r: NodeJS.ReadableStream): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -46,13 +43,13 @@ export async function busyboxImage(busyboxPath: string, mtime: number): Promise<
   const config = Buffer.from(JSON.stringify({
     created, architecture: 'amd64', os: 'linux',
     config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['sh'] },
-    rootfs: { type: 'layers', diff_ids: [sha(tar)] },
+    rootfs: { type: 'layers', diff_ids: [sha256(tar)] },
     history: [{ created, created_by: `keel: Debian busybox-static (${applets.length} applets)` }],
   }));
   const manifest = Buffer.from(JSON.stringify({
     schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(layer), size: layer.length }],
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(layer), size: layer.length }],
   }));
   return { layer, config, manifest };
 }
@@ -60,11 +57,11 @@ export async function busyboxImage(busyboxPath: string, mtime: number): Promise<
 /** Adds the busybox image to a store (a no-op when it is there already). */
 export async function addBusybox(store: ImageStore, busyboxPath: string, mtime: number): Promise<ImageRecord> {
   const { layer, config, manifest } = await busyboxImage(busyboxPath, mtime);
-  await store.putBlob(layer, sha(layer));
-  await store.putBlob(config, sha(config));
-  await store.putBlob(manifest, sha(manifest));
-  return store.addImage({ manifest, manifestDigest: sha(manifest), config, refs: [BUSYBOX_REF],
-    layers: [{ digest: sha(layer), mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: layer.length }] });
+  await store.putBlob(layer, sha256(layer));
+  await store.putBlob(config, sha256(config));
+  await store.putBlob(manifest, sha256(manifest));
+  return store.addImage({ manifest, manifestDigest: sha256(manifest), config, refs: [BUSYBOX_REF],
+    layers: [{ digest: sha256(layer), mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: layer.length }] });
 }
 
 /** The image as an OCI archive (oci-layout, index.json naming it busybox:latest, blobs): what the
@@ -73,7 +70,7 @@ export async function busyboxArchive(busyboxPath: string, mtime: number): Promis
   const { layer, config, manifest } = await busyboxImage(busyboxPath, mtime);
   const index = Buffer.from(JSON.stringify({
     schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json',
-    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha(manifest), size: manifest.length,
+    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha256(manifest), size: manifest.length,
       annotations: { 'io.containerd.image.name': BUSYBOX_REF, 'org.opencontainers.image.ref.name': 'latest' } }],
   }));
   const layout = Buffer.from('{"imageLayoutVersion":"1.0.0"}');
@@ -81,7 +78,7 @@ export async function busyboxArchive(busyboxPath: string, mtime: number): Promis
   const dir = (name: string): TarWriteEntry => ({ header: { name, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime } });
   return collect(writeTar([
     file('oci-layout', layout), file('index.json', index), dir('blobs'), dir('blobs/sha256'),
-    ...[layer, config, manifest].map((b) => file(`blobs/sha256/${sha(b).slice(7)}`, b)),
+    ...[layer, config, manifest].map((b) => file(`blobs/sha256/${sha256(b).slice(7)}`, b)),
   ]));
 }
 

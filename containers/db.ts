@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainerError } from './errors.js';
-import { writeFileAtomic } from './store.js';
+import { writeFileAtomic, type IdMapping } from './store.js';
 
 /** What `keel run` was asked for. */
 export interface ContainerConfig {
@@ -34,6 +34,8 @@ export interface ContainerConfig {
   tty: boolean;
   interactive: boolean;
   autoRemove: boolean;
+  /** --userns=remap: its own user namespace with these ids (containers/userns.ts); absent or null: the host's. */
+  userns?: IdMapping | null;
 }
 
 /** What happened to it. `pid` and `startTime` (from /proc/PID/stat) identify the live process. */

@@ -95,7 +95,7 @@ export function parseRestart(s: string): ContainerConfig['restart'] {
  */
 export function specFor(db: ContainerDb, store: ImageStore, c: ContainerConfig, stdio: Stdio, net?: Attachment): ContainerSpec {
   const image = store.resolve(c.imageId);
-  const layers = store.layerDirs(image);
+  const layers = store.layerDirs(image, c.userns ?? undefined);
   const dir = db.path(c.id);
   if (c.network === 'bridge' && !net) throw new ContainerError('EINVAL', `cannot run container ${c.name} on the bridge network: it is not connected to it`);
   const own = new Set(c.volumes.map((v) => v.container.replace(/\/+$/, '')));
@@ -119,6 +119,7 @@ export function specFor(db: ContainerDb, store: ImageStore, c: ContainerConfig, 
       ...(c.cpus ? { cpuMax: { quota: Math.round(c.cpus * 100000), period: 100000 } } : {}),
       ...(c.pidsLimit ? { pidsMax: c.pidsLimit } : {}),
     },
+    ...(c.userns ? { userns: c.userns } : {}),
     ...stdio,
   };
 }

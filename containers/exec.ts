@@ -14,7 +14,7 @@ import {
 } from './runtime.js';
 import type { ImageStore } from './store.js';
 
-/** Every namespace a container has (its user namespace is the host's). */
+/** Every namespace a container has (and 'user' with --userns=remap). */
 export const EXEC_NAMESPACES: readonly JoinNamespace[] = ['mnt', 'uts', 'ipc', 'net', 'pid', 'cgroup'];
 
 export interface ExecOptions {
@@ -104,7 +104,8 @@ export function execSpawnOptions(t: ExecTarget, o: ExecOptions, own: NodeJS.Proc
     setsid: true,
     noNewPrivs: security.noNewPrivs,
     capabilities: security.capabilities,
-    join: { pid: t.state.pid, startTime: t.state.startTime, namespaces: [...EXEC_NAMESPACES] },
+    // Its user namespace last (native order): the others need our own root's capabilities to enter.
+    join: { pid: t.state.pid, startTime: t.state.startTime, namespaces: [...EXEC_NAMESPACES, ...(c.userns ? ['user' as const] : [])] },
   };
   if (security.seccomp) opts.seccomp = security.seccomp;
   if (t.cgroup) opts.cgroup = t.cgroup;

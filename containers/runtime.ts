@@ -16,7 +16,7 @@
 // - `privileged`: every capability this process has, no seccomp, no masked or read-only paths,
 //   no no_new_privs, the host's /dev (bound; new pts and shm instances on it, no mqueue), /sys and
 //   /sys/fs/cgroup writable.
-import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { dirname, join, posix, resolve } from 'node:path';
 import { native, type NativeDevice, type NativeMount, type Rlimit, type SpawnOptions } from '../init/native.js';
@@ -24,6 +24,7 @@ import { toExitStatus, type ExitStatus, type ProcessTable } from '../init/proces
 import { capabilityMask, capabilityNames, resolveCapabilities, statusCapabilities } from './capabilities.js';
 import { ContainerError } from './errors.js';
 import { seccompProgram, type SeccompOptions } from './seccomp.js';
+import type { IdMapping } from './store.js';
 
 // Linux mount flags (stable ABI values, as in <sys/mount.h>).
 export const MS = {
@@ -112,6 +113,13 @@ export interface ContainerSpec {
   /** A terminal opened inside (in the container's devpts): 0-2 where not given and the controlling tty; its master is sent over the socket. */
   console?: ConsoleSocket;
   rlimits?: Rlimit[];
+  /**
+   * A user namespace (docker's userns-remap): ids 0 to size-1 inside are uid../gid.. on the host,
+   * so the container's root is an unprivileged user outside. The root's layers must be owned by
+   * those ids (ImageStore.prepareUserns); the upper layer is made theirs. Not with privileged or
+   * network 'host'.
+   */
+  userns?: IdMapping;
 }
 
 /** spawn()'s console: the socket the master of the container's pty comes back on, and its first window size. */
@@ -202,8 +210,16 @@ export function parseTmpfs(spec: string): NativeMount {
   return { source: 'tmpfs', target, fstype: 'tmpfs', flags, data: data.join(',') || null, mkdir: 'dir' };
 }
 
+/** tmpfs/devpts options owning the mount by a user namespace's root (and its tty group 5). */
+function ownedBy(data: string, userns: IdMapping | undefined, fstype: 'tmpfs' | 'devpts'): string {
+  if (!userns) return data;
+  if (fstype === 'devpts') return data.replace(/\bgid=(\d+)/, (_, g: string) => `gid=${userns.gid + Number(g)}`);
+  const given = new Set(data.split(',').map((o) => o.split('=')[0]));
+  return [data, ...(given.has('uid') ? [] : [`uid=${userns.uid}`]), ...(given.has('gid') ? [] : [`gid=${userns.gid}`])].filter(Boolean).join(',');
+}
+
 /** The standard API filesystems of a container, in mount order. */
-function apiMounts(privileged: boolean): NativeMount[] {
+function apiMounts(privileged: boolean, userns?: IdMapping): NativeMount[] {
   const m = (source: string, target: string, fstype: string | null, flags: number, data: string | null, mkdir: NativeMount['mkdir'] = 'dir'): NativeMount =>
     ({ source, target, fstype, flags, data, mkdir });
   const sysRo = privileged ? 0 : MS.RDONLY;
@@ -212,9 +228,9 @@ function apiMounts(privileged: boolean): NativeMount[] {
   const devDir: NativeMount['mkdir'] = privileged ? null : 'dir';
   return [
     m('proc', '/proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC, null),
-    privileged ? m('/dev', '/dev', null, MS.BIND | MS.REC, null) : m('tmpfs', '/dev', 'tmpfs', MS.NOSUID | MS.STRICTATIME, 'mode=755,size=65536k'),
-    m('devpts', '/dev/pts', 'devpts', MS.NOSUID | MS.NOEXEC, 'newinstance,ptmxmode=0666,mode=0620,gid=5', devDir),
-    m('shm', '/dev/shm', 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'mode=1777,size=65536k', devDir),
+    privileged ? m('/dev', '/dev', null, MS.BIND | MS.REC, null) : m('tmpfs', '/dev', 'tmpfs', MS.NOSUID | MS.STRICTATIME, ownedBy('mode=755,size=65536k', userns, 'tmpfs')),
+    m('devpts', '/dev/pts', 'devpts', MS.NOSUID | MS.NOEXEC, ownedBy('newinstance,ptmxmode=0666,mode=0620,gid=5', userns, 'devpts'), devDir),
+    m('shm', '/dev/shm', 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, ownedBy('mode=1777,size=65536k', userns, 'tmpfs'), devDir),
     ...(privileged ? [] : [m('mqueue', '/dev/mqueue', 'mqueue', MS.NOSUID | MS.NODEV | MS.NOEXEC, null)]),
     m('sysfs', '/sys', 'sysfs', MS.NOSUID | MS.NODEV | MS.NOEXEC | sysRo, null),
     // A directory of sysfs itself (which is read-only here): never created, it exists.
@@ -291,6 +307,20 @@ export function containerSecurity(spec: Pick<ContainerSpec, 'privileged' | 'capA
   return { capabilities, ...(seccomp ? { seccomp } : {}), noNewPrivs: !privileged };
 }
 
+/** A user namespace's range must be sane and hold the container's ids; it excludes privileged and the host's network. */
+function checkUserns(spec: ContainerSpec, u: IdMapping): void {
+  for (const k of ['uid', 'gid', 'size'] as const) {
+    if (!Number.isSafeInteger(u[k]) || u[k] < 1 || u[k] > 0xfffffffe) invalid(`userns.${k}`, `must be an integer from 1 to 4294967294, not ${String(u[k])}`);
+  }
+  if (u.uid + u.size > 0xffffffff || u.gid + u.size > 0xffffffff) invalid('userns.size', `${u.size} runs past the last id`);
+  if (spec.privileged) invalid('userns', 'cannot be used with privileged (as docker: use --userns=host)');
+  if (spec.network === 'host') invalid('userns', "cannot be used with the host's network namespace (as docker: use --userns=host)");
+  const uid = spec.user?.uid ?? 0, gid = spec.user?.gid ?? 0;
+  for (const [what, id] of [['user id', uid], ['group id', gid], ...(spec.user?.groups ?? []).map((g) => ['group id', g] as const)] as const) {
+    if (id >= u.size) invalid('user', `${what} ${id} is outside the user namespace's 0-${u.size - 1}`);
+  }
+}
+
 /** Turns a container spec into spawn() options: every mount, device, path, mask and filter decided here. */
 export function containerSpawnOptions(spec: ContainerSpec, host: HostFacts = hostFacts()): SpawnOptions {
   if (typeof spec.id !== 'string' || !ID.test(spec.id)) invalid('id', `${JSON.stringify(spec.id)} must match ${ID}`);
@@ -299,9 +329,12 @@ export function containerSpawnOptions(spec: ContainerSpec, host: HostFacts = hos
   const network = spec.network ?? 'none';
   const { root, rootMount: rm } = rootMount(spec.rootfs);
 
-  const mounts = [...apiMounts(privileged)];
+  const userns = spec.userns;
+  if (userns) checkUserns(spec, userns);
+  const mounts = [...apiMounts(privileged, userns)];
   // Parents before children (Docker sorts by depth too); stable for equal depths.
-  const user = [...(spec.tmpfs ?? []).map(parseTmpfs), ...(spec.volumes ?? []).map(volumeMount)];
+  const tmpfs = (spec.tmpfs ?? []).map(parseTmpfs).map((t) => ({ ...t, data: ownedBy(t.data ?? '', userns, 'tmpfs') || null }));
+  const user = [...tmpfs, ...(spec.volumes ?? []).map(volumeMount)];
   const depth = (p: string) => p.split('/').length;
   mounts.push(...user.map((m, i) => ({ m, i })).sort((a, b) => depth(a.m.target) - depth(b.m.target) || a.i - b.i).map(({ m }) => m));
 
@@ -338,6 +371,7 @@ export function containerSpawnOptions(spec: ContainerSpec, host: HostFacts = hos
       symlinks: privileged ? [] : [...DEV_SYMLINKS],
       maskedPaths: privileged ? [] : [...MASKED_PATHS],
       readonlyPaths: privileged ? [] : [...READONLY_PATHS],
+      ...(userns ? { userns: { uidMap: `0 ${userns.uid} ${userns.size}\n`, gidMap: `0 ${userns.gid} ${userns.size}\n` } } : {}),
     },
   };
   if (seccomp) opts.seccomp = seccomp;
@@ -515,7 +549,11 @@ export function runContainer(spec: ContainerSpec, opts: RunOptions = {}): Runnin
   const cgroup = spec.cgroup === null ? null : spec.cgroup ? hostPath(spec.cgroup, 'cgroup') : join(opts.cgroupParent ?? defaultCgroupParent(), spec.id);
   // Validated first: nothing is created for a spec that cannot run.
   const spawnOpts = containerSpawnOptions({ ...spec, cgroup }, opts.host);
-  if (!('bind' in spec.rootfs)) for (const d of [spec.rootfs.mountpoint, spec.rootfs.upper, spec.rootfs.work]) mkdirSync(d, { recursive: true });
+  if (!('bind' in spec.rootfs)) {
+    for (const d of [spec.rootfs.mountpoint, spec.rootfs.upper, spec.rootfs.work]) mkdirSync(d, { recursive: true });
+    // The root directory's owner is the upper layer's: the namespace's root, who can write in it.
+    if (spec.userns) for (const d of [spec.rootfs.upper, spec.rootfs.work]) chownSync(d, spec.userns.uid, spec.userns.gid);
+  }
   let created = false;
   if (cgroup) {
     if (!existsSync(cgroup)) {

@@ -10,8 +10,9 @@
 //   tmp/                     blobs being written, archives being read, directories being deleted
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { sha256File, sha256Hex } from '../builder/cache.js';
 import { ContainerError } from './errors.js';
 import { isLocked, withLock, withLockSync } from './lock.js';
 import { InvalidReferenceError, parseReference } from './reference.js';
@@ -26,6 +27,13 @@ export interface LayerRecord {
   mediaType: string;
   size: number;
   diffId: string;
+}
+
+/** A user namespace's ids: container ids 0 to size-1 are host ids uid.. and gid.. */
+export interface IdMapping {
+  uid: number;
+  gid: number;
+  size: number;
 }
 
 export interface ImageRecord {
@@ -229,13 +237,26 @@ export class ImageStore {
     return { untagged, deleted: [removed.id, ...this.collect([removed])] };
   }
 
-  /** The unpacked layer directories of an image, lowest first (overlayfs lowerdir wants them reversed). */
-  layerDirs(image: ImageRecord): string[] {
-    return image.layers.map((l) => this.layerDir(l.diffId));
+  /**
+   * The unpacked layer directories of an image, lowest first (overlayfs lowerdir wants them
+   * reversed); with `userns`, the copies owned by its ids (made by prepareUserns).
+   */
+  layerDirs(image: ImageRecord, userns?: IdMapping): string[] {
+    return image.layers.map((l) => this.layerDir(l.diffId, userns));
   }
 
-  layerDir(diffId: string): string {
-    return join(this.root, 'layers', digestHex(diffId));
+  layerDir(diffId: string, userns?: IdMapping): string {
+    const shift = userns ? `-u${userns.uid}-g${userns.gid}-n${userns.size}` : '';
+    return join(this.root, 'layers', digestHex(diffId) + shift);
+  }
+
+  /**
+   * Unpacks the image's layers once more, owned by `userns`'s ids (as docker's userns-remap keeps
+   * a layer store per range): a container's root then owns its files inside its user namespace.
+   * Kept until the layer itself is removed. ERANGE names a file owned by an id outside the range.
+   */
+  async prepareUserns(image: ImageRecord, userns: IdMapping): Promise<void> {
+    for (const l of image.layers) await this.ensureLayer(l.digest, l.mediaType, l.diffId, userns);
   }
 
   /** A fresh directory under root/tmp (same file system as the blobs), for the caller to remove. */
@@ -246,8 +267,8 @@ export class ImageStore {
   // -- layers -----------------------------------------------------------------------------------
 
   /** Unpacks a layer blob into layers/<diffID hex>/ unless a complete one is there already. */
-  private async ensureLayer(digest: string, mediaType: string, diffId: string): Promise<{ marker: LayerMarker; fresh: boolean }> {
-    const dir = this.layerDir(diffId);
+  private async ensureLayer(digest: string, mediaType: string, diffId: string, userns?: IdMapping): Promise<{ marker: LayerMarker; fresh: boolean }> {
+    const dir = this.layerDir(diffId, userns);
     const markerPath = `${dir}.json`;
     return withLock(`${dir}.lock`, async () => {
       const marker = readMarker(markerPath);
@@ -266,6 +287,7 @@ export class ImageStore {
           maxBytes: this.maxLayerBytes,
           allowDevices: true,
           ownership: this.ownership,
+          ...(userns ? { idShift: userns } : {}),
         });
         if (r.diffId !== diffId) throw diffIdMismatch(digest, r.diffId, diffId);
         const fresh: LayerMarker = { diffId, blobs: [digest], files: r.files, bytes: r.bytes, skipped: r.skipped, unpacked: new Date().toISOString() };
@@ -334,11 +356,16 @@ export class ImageStore {
   private retireLayer(diffId: string, trash: string[]): void {
     const dir = this.layerDir(diffId);
     if (isLocked(`${dir}.lock`)) return; // being unpacked for an image not yet in the index
-    fs.rmSync(`${dir}.json`, { force: true });
-    if (!fs.existsSync(dir)) return;
-    const to = this.tempPath('gc');
-    fs.renameSync(dir, to);
-    trash.push(to);
+    // Its copies for user namespaces too: LAYER-uUID-gGID-nSIZE.
+    const copies = fs.readdirSync(dirname(dir)).filter((n) => /^[0-9a-f]{64}-u\d+-g\d+-n\d+$/.test(n) && n.startsWith(`${digestHex(diffId)}-`));
+    for (const d of [dir, ...copies.map((n) => join(dirname(dir), n))]) {
+      if (d !== dir && isLocked(`${d}.lock`)) continue;
+      fs.rmSync(`${d}.json`, { force: true });
+      if (!fs.existsSync(d)) continue;
+      const to = this.tempPath('gc');
+      fs.renameSync(d, to);
+      trash.push(to);
+    }
   }
 
   // -- index --------------------------------------------------------------------------------------
@@ -445,14 +472,14 @@ export function digestHex(digest: string): string {
   return m[1];
 }
 
+/** The OCI digest (`sha256:<hex>`) of bytes. */
 export function sha256(data: Buffer | string): string {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+  return `sha256:${sha256Hex(data)}`;
 }
 
+/** The OCI digest (`sha256:<hex>`) of a file, streamed. */
 export async function hashFile(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
-  return `sha256:${hash.digest('hex')}`;
+  return `sha256:${await sha256File(file)}`;
 }
 
 function checkExpected(actual: string, expected: string | undefined, what: string): void {

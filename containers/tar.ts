@@ -382,6 +382,8 @@ export interface UnpackOptions {
   ownership: boolean;
   /** Turn OCI whiteouts (`.wh.NAME`, `.wh..wh..opq`) into overlayfs ones; true for layers. */
   whiteouts?: boolean;
+  /** With ownership: ids shifted for a user namespace (uid N becomes uid + N); ids outside size are ERANGE. */
+  idShift?: { uid: number; gid: number; size: number };
 }
 
 export interface UnpackResult {
@@ -506,7 +508,7 @@ class Extractor {
       if (replacesWhiteout) setOpaque(abs);
       this.knownDirs.add(rel);
     }
-    if (this.opts.ownership) fs.lchownSync(this.abs(rel), e.uid, e.gid);
+    if (this.opts.ownership) fs.lchownSync(this.abs(rel), ...this.owner(e));
     this.dirMeta.set(rel, { rel, mode: e.mode, mtime: e.mtime });
     this.files++;
   }
@@ -523,7 +525,7 @@ class Extractor {
         if (this.bytes > this.opts.maxBytes) throw this.tooBig(e.name);
         writeAll(fd, chunk);
       }
-      if (this.opts.ownership) fs.fchownSync(fd, e.uid, e.gid);
+      if (this.opts.ownership) fs.fchownSync(fd, ...this.owner(e));
       fs.fchmodSync(fd, e.mode); // after chown, which clears set-id bits
       fs.futimesSync(fd, e.mtime, e.mtime);
     } finally {
@@ -539,7 +541,7 @@ class Extractor {
     // The target is not checked: a symlink is only followed inside the container, and the
     // unpacker itself never writes through one.
     fs.symlinkSync(e.linkname, abs);
-    if (this.opts.ownership) fs.lchownSync(abs, e.uid, e.gid);
+    if (this.opts.ownership) fs.lchownSync(abs, ...this.owner(e));
     fs.lutimesSync(abs, e.mtime, e.mtime);
     this.files++;
   }
@@ -664,6 +666,16 @@ class Extractor {
 
   private abs(rel: string): string {
     return rel === '' ? this.root : join(this.root, rel);
+  }
+
+  /** The entry's owner on disk: as archived, or shifted into a user namespace's range. */
+  private owner(e: TarEntry): [uid: number, gid: number] {
+    const shift = this.opts.idShift;
+    if (!shift) return [e.uid, e.gid];
+    for (const [what, id] of [['uid', e.uid], ['gid', e.gid]] as const) {
+      if (id >= shift.size) throw new ContainerError('ERANGE', `cannot unpack entry ${e.name} for a user namespace: its ${what} ${id} is outside the mapped range 0-${shift.size - 1}`);
+    }
+    return [shift.uid + e.uid, shift.gid + e.gid];
   }
 
   private tooBig(entry: string): ContainerError {

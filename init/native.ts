@@ -86,7 +86,7 @@ export interface SpawnOptions {
 }
 
 /** A namespace spawn()'s `join` can enter (a user namespace is never joined). */
-export type JoinNamespace = 'mnt' | 'uts' | 'ipc' | 'net' | 'pid' | 'cgroup';
+export type JoinNamespace = 'mnt' | 'uts' | 'ipc' | 'net' | 'pid' | 'cgroup' | 'user';
 
 /**
  * spawn()'s join mode (docker exec). Before forking, the parent opens /proc/PID/ns/NAME for each
@@ -160,6 +160,12 @@ export interface NativeContainer {
   maskedPaths?: string[];
   /** After pivot_root: bound onto themselves read-only; missing ones are skipped. */
   readonlyPaths?: string[];
+  /**
+   * Last of the setup (everything above is done as our root): unshare(CLONE_NEWUSER), the parent
+   * writes these maps ("INSIDE OUTSIDE COUNT" lines) to /proc/PID/uid_map and gid_map, and the
+   * child becomes the namespace's root (setresuid/setresgid 0) before the credentials apply.
+   */
+  userns?: { uidMap: string; gidMap: string };
 }
 
 /** One resource limit for spawn(); Infinity means RLIM_INFINITY. */

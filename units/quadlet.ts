@@ -10,7 +10,8 @@
 // WorkingDir=, HostName=, Network= (bridge|none|host; unset: keel run's default, bridge), ReadOnly=,
 // AddCapability=, DropCapability=, PodmanArgs= (extra `keel run` arguments), Memory=, PidsLimit=
 // (Quadlet's names), StopTimeout= (keel stop -t; default 10) and Keel's own CPUs= (Quadlet has
-// none), PublishPort= ([IP:]HOST:CTR[/tcp|udp], as keel run -p; bridge only). Other Quadlet keys draw a
+// none), PublishPort= ([IP:]HOST:CTR[/tcp|udp], as keel run -p; bridge only), UserNS= (host|remap; auto
+// is taken as remap, with a warning). Other Quadlet keys draw a
 // warning, unknown keys systemd's "Unknown key name" warning. Any error refuses the unit: it
 // gets no ExecStart= (so it fails to start) and its load state is bad-setting.
 //
@@ -55,15 +56,14 @@ const QUADLET_UNSUPPORTED = new Set(`AddDevice AddHost Annotation AutoUpdate Cgr
   HealthStartupRetries HealthStartupSuccess HealthStartupTimeout HealthTimeout IP IP6 Label LogDriver LogOpt Mask Mount
   NetworkAlias NoNewPrivileges Notify Pod Pull ReadOnlyTmpfs ReloadCmd ReloadSignal Retry RetryDelay Rootfs RunInit
   SeccompProfile Secret SecurityLabelDisable SecurityLabelFileType SecurityLabelLevel SecurityLabelNested
-  SecurityLabelType ShmSize StartWithPod StopSignal SubGIDMap SubUIDMap Sysctl Timezone Tmpfs UIDMap Ulimit Unmask
-  UserNS`.split(/\s+/));
+  SecurityLabelType ShmSize StartWithPod StopSignal SubGIDMap SubUIDMap Sysctl Timezone Tmpfs UIDMap Ulimit Unmask`.split(/\s+/));
 
 /** What [Container] asks for; lists in order, single values last-wins. */
 interface Spec {
   image: Assignment | null;
   exec: string[];
   name: Assignment | null;
-  single: Partial<Record<'entrypoint' | 'user' | 'workdir' | 'hostname' | 'network' | 'memory' | 'cpus' | 'pidsLimit', string>>;
+  single: Partial<Record<'entrypoint' | 'user' | 'workdir' | 'hostname' | 'network' | 'memory' | 'cpus' | 'pidsLimit' | 'userns', string>>;
   readOnly: boolean;
   stopTimeout: string;
   env: string[];
@@ -118,6 +118,14 @@ const HANDLERS: Record<string, Handler> = {
   Memory: single('memory', (v) => (/^\d+(\.\d+)?[bkmg]?b?$/i.test(v) ? null : 'use a size such as 64m or 1g')),
   CPUs: single('cpus', (v) => (/^\d+(\.\d+)?$/.test(v) && Number(v) > 0 ? null : 'use a positive number of CPUs such as 0.5')),
   PidsLimit: single('pidsLimit', (v) => (/^(-1|\d+)$/.test(v) ? null : 'use a number of processes (0 or -1: no limit)')),
+  // keel run --userns: host, or remap (one range for all, docker's userns-remap); Quadlet's auto (a range per container) is taken as remap.
+  UserNS: (a, s, x) => {
+    const v = a.value === 'auto' ? 'remap' : a.value;
+    if (a.value === 'auto') x.report(a, 'warning', 'UserNS=auto: keel maps every container to one range (as UserNS=remap), not a range each.');
+    if (v !== '' && v !== 'host' && v !== 'remap') { x.report(a, 'error', `Invalid UserNS=${a.value}: use host or remap (or auto). Refusing.`); return; }
+    if (v === '') delete s.single.userns;
+    else s.single.userns = v;
+  },
   StopTimeout: (a, s, x) => {
     if (a.value === '') { s.stopTimeout = '10'; return; }
     if (!/^\d+$/.test(a.value)) { x.report(a, 'error', `Invalid StopTimeout=${a.value}: use whole seconds. Refusing.`); return; }
@@ -250,7 +258,7 @@ export function containerToService(file: string, text: string, opts: QuadletOpti
       ...opt('-w', o.workdir), ...opt('--user', o.user), ...opt('--hostname', o.hostname), ...opt('--entrypoint', o.entrypoint),
       ...opt('--network', o.network), ...s.ports.flatMap((p) => ['-p', p]), ...(s.readOnly ? ['--read-only'] : []),
       ...s.capAdd.flatMap((c) => ['--cap-add', c]), ...s.capDrop.flatMap((c) => ['--cap-drop', c]),
-      ...opt('--memory', o.memory), ...opt('--cpus', o.cpus), ...opt('--pids-limit', o.pidsLimit),
+      ...opt('--memory', o.memory), ...opt('--cpus', o.cpus), ...opt('--pids-limit', o.pidsLimit), ...opt('--userns', o.userns),
     ];
     const image = s.image!;
     const run = `${keel(runArgs, s.podmanArgs)} ${quoteExecWord(literal(image.value))}${s.exec.map((w) => ` ${quoteExecWord(w)}`).join('')}`;

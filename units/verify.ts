@@ -1,9 +1,11 @@
 // `keel analyze verify` as a function: load a unit file with its directory first in the search
 // path, report its diagnostics as systemd-analyze does, check its programs and referenced units.
+// A Quadlet NAME.container is verified as the NAME.service it translates to (units/quadlet.ts).
 import { posix } from 'node:path';
 import type { Diagnostic, UnitConfig } from './types.js';
 import { UnitLoadError, loadUnit, unitExistence, type LoadOptions, type UnitFs } from './load.js';
 import { instantiate, isTemplate, splitUnitName } from './names.js';
+import { containerServiceName } from './quadlet.js';
 
 /** What verification needs from the host; `access` returns null when a program is executable, else the reason. */
 export interface VerifyHost {
@@ -37,7 +39,10 @@ function referencedUnits(u: UnitConfig): [string, string][] {
   return refs;
 }
 
-/** Verifies one unit file; a template is checked as its instance "i", as systemd-analyze does. */
+/**
+ * Verifies one unit file; a template is checked as its instance "i", as systemd-analyze does, and
+ * a NAME.container as the service NAME.service it generates.
+ */
 export function verifyUnitFile(file: string, host: VerifyHost): VerifyResult {
   const res: VerifyResult = { lines: [], errors: 0, warnings: 0 };
   const add = (severity: Diagnostic['severity'], line: string) => {
@@ -45,7 +50,8 @@ export function verifyUnitFile(file: string, host: VerifyHost): VerifyResult {
     if (severity === 'error') res.errors++; else res.warnings++;
   };
   const base = posix.basename(file);
-  const name = isTemplate(base) ? instantiate(base, 'i') : base;
+  const unitName = containerServiceName(base) ?? base;
+  const name = isTemplate(unitName) ? instantiate(unitName, 'i') : unitName;
   const opts: LoadOptions = { searchPaths: [posix.dirname(posix.resolve(file)), ...host.searchPaths], specifiers: host.specifiers };
   let unit: UnitConfig;
   try {
@@ -55,6 +61,11 @@ export function verifyUnitFile(file: string, host: VerifyHost): VerifyResult {
     return res;
   }
   if (unit.masked) { add('error', `Unit ${unit.name} is masked.`); return res; }
+  // The loader prefers NAME.service to a NAME.container beside it: that file, not this one, is the unit.
+  if (unitName !== base && unit.fragmentPath !== posix.resolve(file)) {
+    add('error', `${file}: not used: ${unit.fragmentPath} takes the place of ${unitName}.`);
+    return res;
+  }
   for (const d of unit.diagnostics) add(d.severity, formatDiagnostic(d));
   for (const list of EXEC_LISTS) {
     for (const cmd of unit.service?.[list] ?? []) {

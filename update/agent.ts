@@ -1,9 +1,9 @@
 // The update agent's operations: check the server, apply an update to the inactive slot, roll
 // back. Every step that changes the slot state happens only after the step before it is proven:
 // the manifest's signature before anything, the image's hashes and verity tree before the flip.
-import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { sha256Hex } from '../builder/cache.js';
 import { compareVersions, verifyManifest, type UpdateManifest } from '../builder/payload.js';
 import { NEW_SLOT_TRIES, type Slot, type SlotState } from '../builder/slots.js';
 import { verifyVerity } from '../builder/verity.js';
@@ -68,7 +68,7 @@ export async function checkForUpdate(cfg: UpdateConfig, env: AgentEnv, signal?: 
   const manifest = verifyManifest(bytes, sig.toString('utf8'), env.publicKey);
   const current = currentVersion(readSlotState(env.esp).state, booted, env.osVersion);
   return {
-    manifest, manifestSha256: createHash('sha256').update(bytes).digest('hex'),
+    manifest, manifestSha256: sha256Hex(bytes),
     imageUrl: new URL(manifest.image, base).toString(), current, newer: compareVersions(manifest.version, current) > 0,
   };
 }

@@ -7,6 +7,7 @@ import { open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { sha256Hex } from '../builder/cache.js';
 import type { UpdateManifest } from '../builder/payload.js';
 import { errorText, httpGet, UpdateError } from './http.js';
 
@@ -87,10 +88,6 @@ function chunkBounds(m: UpdateManifest, i: number): { start: number; end: number
   return { start, end: Math.min(start + m.chunkSize, m.size) };
 }
 
-function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
 /** The state of one download: which chunks are on the target, which are synced, what to report. */
 class Download {
   private readonly m: UpdateManifest;
@@ -132,7 +129,7 @@ class Download {
       if (bytesRead === 0) return false;
       got += bytesRead;
     }
-    return sha256(buf) === this.m.chunks[i];
+    return sha256Hex(buf) === this.m.chunks[i];
   }
 
   private markDone(i: number, synced: boolean): void {
@@ -253,7 +250,7 @@ class Download {
   /** Verifies chunk `i` and writes it at its offset; a chunk that does not match is never written. */
   private async accept(i: number, data: Buffer): Promise<void> {
     if (this.written.has(i)) return;
-    const actual = sha256(data);
+    const actual = sha256Hex(data);
     if (actual !== this.m.chunks[i]) {
       const times = (this.mismatches.get(i) ?? 0) + 1;
       this.mismatches.set(i, times);
@@ -378,7 +375,7 @@ export async function readBack(target: string, manifest: UpdateManifest): Promis
       for await (const part of createReadStream(target, { start: 0, end: manifest.size - 1, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
         whole.update(part);
         for (const c of cutter.push(part)) {
-          const actual = sha256(c.data);
+          const actual = sha256Hex(c.data);
           if (actual !== manifest.chunks[c.index]) {
             const { start, end } = chunkBounds(manifest, c.index);
             return { ok: false, reason: `chunk ${c.index} (bytes ${start}-${end - 1}) of ${target} has sha256 ${actual}, the signed manifest says ${manifest.chunks[c.index]}` };

@@ -63,6 +63,8 @@ static const struct { const char *name, *flag; int type; } JOIN_NS[JOIN_MAX] = {
   {"ipc", "CLONE_NEWIPC", CLONE_NEWIPC}, {"uts", "CLONE_NEWUTS", CLONE_NEWUTS},
   {"net", "CLONE_NEWNET", CLONE_NEWNET}, {"pid", "CLONE_NEWPID", CLONE_NEWPID},
   {"cgroup", "CLONE_NEWCGROUP", CLONE_NEWCGROUP}, {"mnt", "CLONE_NEWNS", CLONE_NEWNS},
+  /* After mnt (whose setns needs the host's CAP_SYS_ADMIN, gone once in another user namespace). */
+  {"user", "CLONE_NEWUSER", CLONE_NEWUSER},
 };
 
 /* ------------------------------------------------------------- parsing */
@@ -80,6 +82,7 @@ void free_container(container_opts *c) {
   for (size_t i = 0; i < c->nsymlinks; i++) free(c->symlinks[i].path), free(c->symlinks[i].target);
   free(c->mounts), free(c->devices), free(c->symlinks);
   free_strv(c->masked), free_strv(c->readonly);
+  free(c->uid_map), free(c->gid_map);
 }
 
 static bool is_object(napi_env env, napi_value v, const char *what) {
@@ -226,6 +229,17 @@ bool parse_container(napi_env env, napi_value v, container_opts *c) {
       !path_list(env, v, "maskedPaths", "container.maskedPaths", &c->masked, &c->nmasked) ||
       !path_list(env, v, "readonlyPaths", "container.readonlyPaths", &c->readonly, &c->nreadonly))
     return false;
+  napi_value un;
+  if (!get_prop(env, v, "userns", &un, &has)) return false;
+  if (has) {
+    if (!is_object(env, un, "container.userns") ||
+        !str_prop(env, un, "uidMap", "container.userns.uidMap", false, &c->uid_map) ||
+        !str_prop(env, un, "gidMap", "container.userns.gidMap", false, &c->gid_map))
+      return false;
+    /* The kernel takes a map in one write of at most a page, 340 lines of "inside outside count". */
+    if (!*c->uid_map || !*c->gid_map || strlen(c->uid_map) >= 4096 || strlen(c->gid_map) >= 4096)
+      return bad_value(env, "spawn", "container.userns", "uidMap and gidMap of 1 to 4095 bytes", "an empty or longer map");
+  }
   if (c->new_net && c->netns) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "spawn: container.newNetwork and container.netns exclude each other");
     return false;
@@ -271,7 +285,7 @@ bool parse_join(napi_env env, napi_value v, join_opts *j) {
       char got[96];
       snprintf(got, sizeof got, "\"%.64s\"%s", *n, k < JOIN_MAX ? " twice" : "");
       free_strv(names);
-      return bad_value(env, "spawn", "join.namespaces[]", "one of mnt, uts, ipc, net, pid, cgroup (each once)", got);
+      return bad_value(env, "spawn", "join.namespaces[]", "one of mnt, uts, ipc, net, pid, cgroup, user (each once)", got);
     }
     want[k] = true;
   }
@@ -534,6 +548,21 @@ void container_enter(const spawn_opts *o, int errfd) {
   if (o->ct->netns_fd >= 0 && setns(o->ct->netns_fd, CLONE_NEWNET) < 0) child_fail(errfd, CT_SETNS, errno, 0);
 }
 
+/* The last step of the setup, once everything that needs the host's root is done: a user
+ * namespace of our own, mapped by the parent (which alone may map ids other than our own), and
+ * its root as our ids. The mounts, pid and network namespaces stay the host root's, so the
+ * capabilities we keep work only on what this namespace owns. */
+static void enter_userns(int errfd) {
+  if (unshare(CLONE_NEWUSER) < 0) child_fail(errfd, CT_USERNS, errno, 0);
+  child_report ready = {CT_USERNS_READY, 0, 0};
+  if (write(errfd, &ready, sizeof ready) != (ssize_t)sizeof ready) _exit(127);
+  char go;
+  ssize_t n;
+  while ((n = read(errfd, &go, 1)) < 0 && errno == EINTR) {}
+  if (n != 1) _exit(127); /* the parent could not map us, and says why */
+  if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) child_fail(errfd, CT_USERNS_ROOT, errno, 0);
+}
+
 void container_setup(const spawn_opts *o, int errfd) {
   const container_opts *c = o->ct;
   /* Device modes and mount points exactly as given; the caller's umask comes back at the end. */
@@ -553,6 +582,24 @@ void container_setup(const spawn_opts *o, int errfd) {
   mask_paths(c, errfd);
   if (c->read_only && remount_path("/", MS_RDONLY) < 0) child_fail(errfd, CT_RO_ROOT, errno, 0);
   umask(old_umask);
+  if (c->uid_map) enter_userns(errfd);
+}
+
+bool container_map_user(napi_env env, const container_opts *c, pid_t pid) {
+  const char *maps[2] = {c->uid_map, c->gid_map}, *names[2] = {"uid_map", "gid_map"};
+  for (int i = 0; i < 2; i++) {
+    char path[48];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, names[i]);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    size_t len = strlen(maps[i]);
+    ssize_t n = fd < 0 ? -1 : write(fd, maps[i], len);
+    int err = errno;
+    if (fd >= 0) close(fd);
+    if (n == (ssize_t)len) continue;
+    throw_sys(env, n < 0 ? err : EIO, fd < 0 ? "open" : "write", path, NULL, "%s: %s", path, maps[i]);
+    return false;
+  }
+  return true;
 }
 
 /* The grandchild, for the intermediate child's signal handler; and the intermediate's own pid,
@@ -716,6 +763,8 @@ bool container_throw(napi_env env, const spawn_opts *o, const child_report *rep)
   case CT_MASK: throw_sys(env, e, "mount", c->masked[a], NULL, "(mask) %s", c->masked[a]); break;
   case CT_RO_PATH: throw_sys(env, e, "mount", c->readonly[a], NULL, "%s, %s, MS_BIND|MS_RDONLY", c->readonly[a], c->readonly[a]); break;
   case CT_RO_ROOT: throw_sys(env, e, "mount", "/", NULL, "none, /, MS_REMOUNT|MS_BIND|MS_RDONLY"); break;
+  case CT_USERNS: throw_sys(env, e, "unshare", NULL, NULL, "CLONE_NEWUSER"); break;
+  case CT_USERNS_ROOT: throw_sys(env, e, "setresuid", NULL, NULL, "0, 0, 0 (in the user namespace)"); break;
   default: return false;
   }
   return true;

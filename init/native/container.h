@@ -42,10 +42,11 @@ struct container_opts {
   size_t nmounts, ndevices, nsymlinks, nmasked, nreadonly;
   char *hostname;
   char **masked, **readonly;             /* after pivot_root: masked (empty), read-only paths */
+  char *uid_map, *gid_map;               /* non-NULL: a user namespace, entered last (see container_setup) */
 };
 
 /* The namespaces `join` may enter, at most one fd each. */
-#define JOIN_MAX 6
+#define JOIN_MAX 7
 
 typedef struct join_opts {
   pid_t pid;                             /* the process whose namespaces are joined */
@@ -64,7 +65,8 @@ enum { CT_FIRST = 100, CT_DUMPABLE = CT_FIRST, CT_UNSHARE_CGROUP, CT_SETNS, CT_P
        CT_MOUNT_ROOT, CT_OPEN_ROOT, CT_PATH_MOUNT, CT_MOUNT, CT_REMOUNT, CT_PATH_DEVICE,
        CT_MKNOD, CT_PATH_SYMLINK, CT_SYMLINK, CT_HOSTNAME, CT_LO, CT_PIVOT_CHDIR, CT_PIVOT,
        CT_UMOUNT_OLD, CT_CHDIR_ROOT, CT_MASK, CT_RO_PATH, CT_RO_ROOT,
-       CT_JOIN_SETNS, CT_JOIN_ROOT, CT_JOIN_FORK, CT_JOIN_PDEATHSIG };
+       CT_JOIN_SETNS, CT_JOIN_ROOT, CT_JOIN_FORK, CT_JOIN_PDEATHSIG,
+       CT_USERNS, CT_USERNS_READY, CT_USERNS_ROOT };
 enum { OP_OPEN, OP_MKDIR, OP_CREATE, OP_STATFS };
 
 /* Converts the JS `container` object (in the parent: allocates, opens the netns). */
@@ -76,8 +78,15 @@ void free_container(container_opts *c);
 /* Child, right after joining the cgroup: a cgroup namespace rooted there, the network namespace. */
 void container_enter(const spawn_opts *o, int errfd);
 
-/* Child, after the fds are in place: mounts, devices, hostname, pivot_root, masked paths. */
+/* Child, after the fds are in place: mounts, devices, hostname, pivot_root, masked paths; with
+ * a user namespace, then unshare(CLONE_NEWUSER), a CT_USERNS_READY report, a wait for the
+ * parent's byte on errfd (the maps are written by then) and setresuid/setresgid(0): everything
+ * above was done as the host's root, the program runs as the namespace's. */
 void container_setup(const spawn_opts *o, int errfd);
+
+/* Parent, on a CT_USERNS_READY report: writes the child's uid_map and gid_map; false with the
+ * error thrown when it cannot. */
+bool container_map_user(napi_env env, const container_opts *c, pid_t pid);
 
 /* Converts the JS `join` object (parent; nothing opened yet). */
 bool parse_join(napi_env env, napi_value v, join_opts *j);

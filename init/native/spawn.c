@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -315,8 +316,10 @@ static bool check_fds(napi_env env, const spawn_opts *o) {
  * pid, or -1 with the error thrown and the child reaped. */
 static pid_t fork_child(napi_env env, const spawn_opts *o) {
   int pipefd[2];
-  if (pipe2(pipefd, O_CLOEXEC) < 0) {
-    throw_sys(env, errno, "pipe2", NULL, NULL, "O_CLOEXEC");
+  /* A container with a user namespace talks both ways (its maps are written while it waits). */
+  bool userns = o->ct && o->ct->uid_map;
+  if ((userns ? socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pipefd) : pipe2(pipefd, O_CLOEXEC)) < 0) {
+    throw_sys(env, errno, userns ? "socketpair" : "pipe2", NULL, NULL, "O_CLOEXEC");
     return -1;
   }
   /* Block all signals across fork: a Node handler running in the child would write to
@@ -338,13 +341,24 @@ static pid_t fork_child(napi_env env, const spawn_opts *o) {
   }
   child_report r;
   ssize_t n;
-  do n = read(pipefd[0], &r, sizeof r);  /* EOF: execve succeeded and closed the pipe */
-  while (n < 0 && errno == EINTR);
+  bool mapped = false;
+  for (;;) {
+    do n = read(pipefd[0], &r, sizeof r);  /* EOF: execve succeeded and closed the pipe */
+    while (n < 0 && errno == EINTR);
+    if (!(userns && n == (ssize_t)sizeof r && r.step == CT_USERNS_READY)) break;
+    /* The child waits in its new user namespace for its maps, then for our byte. */
+    if (!container_map_user(env, o->ct, pid)) {
+      mapped = true; /* the error is thrown already */
+      kill(pid, SIGKILL);
+      break;
+    }
+    while (write(pipefd[0], "g", 1) < 0 && errno == EINTR) {}
+  }
   close(pipefd[0]);
-  if (n != (ssize_t)sizeof r) return pid;
+  if (n != (ssize_t)sizeof r && !mapped) return pid;
   int status;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-  throw_child(env, o, &r);
+  if (!mapped) throw_child(env, o, &r);
   return -1;
 }
 

@@ -4,9 +4,11 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
+import * as zlib from 'node:zlib';
 import { gzipSync } from 'node:zlib';
 import { loadArchive, saveArchive } from '../../containers/archive.js';
 import { ImageStore } from '../../containers/store.js';
+import { makeZstdArchive, ZSTD_MARKER } from '../fixtures/zstd-archive.js';
 import { rawTar, removeDir, run, tempDir, umociImage } from './helpers.js';
 
 describe('containers/archive', function () {
@@ -134,6 +136,24 @@ describe('containers/archive', function () {
     const manifest = JSON.parse(run('tar', ['-xOf', saved, 'manifest.json']));
     assert.deepEqual(manifest[0].RepoTags, null);
     assert.equal(manifest[0].Config, `blobs/sha256/${img.id.slice(7)}`);
+  });
+
+  it('loads an image with a zstd layer where Node has zstd; elsewhere refuses it naming the layer and the Node needed', async () => {
+    const dir = fs.mkdtempSync(join(work, 'zstd-'));
+    const archive = await makeZstdArchive(dir);
+    if (typeof (zlib as unknown as Record<string, unknown>).createZstdDecompress === 'function') {
+      const [img] = await loadArchive(store, archive.file);
+      assert.equal(img.id, archive.id);
+      assert.deepEqual(img.layers.map((l) => l.mediaType), ['application/vnd.oci.image.layer.v1.tar+gzip', 'application/vnd.oci.image.layer.v1.tar+zstd']);
+      assert.equal(fs.readFileSync(join(store.layerDirs(img)[1], ZSTD_MARKER.path), 'utf8'), `${ZSTD_MARKER.content}\n`);
+      return;
+    }
+    await assert.rejects(loadArchive(store, archive.file), {
+      code: 'EUNSUPPORTED',
+      message: new RegExp(`^cannot open layer \\S*${archive.zstdDigest.slice(7)}: zstd needs Node 22\\.15 or later \\(this is ${process.version.replace(/\./g, '\\.')}\\)$`),
+    });
+    assert.deepEqual(store.list(), [], 'nothing of the refused image is kept');
+    assert.deepEqual(fs.readdirSync(join(root, 'blobs/sha256')), []);
   });
 
   it('refuses hostile archives and bad blobs, leaving the store as it was', async () => {

@@ -1,7 +1,14 @@
 // End to end: containers on a booted Keel, where cgroup v2 has its controllers (the host of the
-// test suite has none): the baked busybox image offline on first boot, the -d demo, and the
-// memory, pids and cpu limits enforced by the kernel.
+// test suite has none): the baked busybox image offline on first boot, the -d demo, the
+// memory, pids and cpu limits enforced by the kernel, and an image with a zstd layer, which
+// Keel's Node can decompress and the host's Node 20 cannot.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { serveDirectory } from '../../builder/serve.js';
+import { makeZstdArchive, ZSTD_MARKER, ZSTD_WHITEOUT } from '../fixtures/zstd-archive.js';
 import { testImage } from './image.js';
 import { Vm } from './vm.js';
 
@@ -50,5 +57,37 @@ describe('containers on Keel (QEMU)', function () {
     assert.equal((await vm.sh(`cat ${cg}/cpu.max ${cg}/pids.max`)).out, '50000 100000\n7');
     assert.match((await vm.sh(`cat /proc/$(cat ${cg}/cgroup.procs | head -1)/cgroup`)).out, new RegExp(`^0::/keel.containers/${id}$`));
     await vm.sh(`keel rm -f ${id.slice(0, 8)}`);
+  });
+
+  it('loads an OCI archive with a zstd layer, runs it, and saves and loads it back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keel-zstd-e2e-'));
+    const server = await serveDirectory(dir, 0, '127.0.0.1');
+    try {
+      const archive = await makeZstdArchive(dir);
+      const url = `http://10.0.2.2:${(server.address() as AddressInfo).port}/${basename(archive.file)}`;
+      // QEMU user networking: the host's loopback is 10.0.2.2 (retried while DHCP may still be settling).
+      const got = await vm.sh(`for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O /tmp/zstd.tar ${url} && break; sleep 1; done`, 60_000);
+      assert.equal(got.code, 0, got.out);
+
+      const loaded = await vm.sh('keel load -i /tmp/zstd.tar 2>&1', 120_000);
+      assert.equal(loaded.code, 0, loaded.out);
+      assert.equal(loaded.out, `Loaded image: ${archive.ref}`);
+      const probe = (path: string) => `if [ -e ${path} ]; then echo has ${path}; else echo no ${path}; fi`;
+      const seen = await vm.sh(`keel run --rm ${archive.ref} sh -c 'cat ${ZSTD_MARKER.path}; ${probe(ZSTD_WHITEOUT)}; ${probe('/bin/busybox')}' 2>&1`, 120_000);
+      assert.equal(seen.code, 0, seen.out);
+      // The zstd layer's file, its whiteout of the gzip layer's /etc/group, and the gzip layer under it.
+      assert.equal(seen.out, `${ZSTD_MARKER.content}\nno ${ZSTD_WHITEOUT}\nhas /bin/busybox`);
+
+      // keel save keeps the zstd blob as it is; a docker archive has no media types, so loading it
+      // back finds the compression from the blob's magic bytes.
+      const saved = await vm.sh(`keel save -o /tmp/zstd-saved.tar ${archive.ref} && keel rmi ${archive.ref} >/dev/null && tar -tf /tmp/zstd-saved.tar && keel load -i /tmp/zstd-saved.tar && keel run --rm ${archive.ref} 2>&1`, 120_000);
+      assert.equal(saved.code, 0, saved.out);
+      assert.ok(saved.out.split('\n').includes(`blobs/sha256/${archive.zstdDigest.slice(7)}`), saved.out);
+      assert.match(saved.out, new RegExp(`^Loaded image: ${archive.ref}\n${ZSTD_MARKER.content}$`, 'm'));
+      assert.match((await vm.sh(`keel images`)).out, new RegExp(`^localhost/zstd-test +1 +${archive.id.slice(7, 19)} `, 'm'));
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

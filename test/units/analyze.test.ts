@@ -1,5 +1,5 @@
 // `keel analyze verify` run as a real process (bin/keel over the compiled CLI): exit codes,
-// FILE:LINE: message lines on stderr, program checks and the usage error.
+// FILE:LINE: message lines on stderr, program checks, Quadlet .container units and the usage error.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,6 +9,10 @@ import { fileURLToPath } from 'node:url';
 
 const KEEL = fileURLToPath(new URL('../../../bin/keel', import.meta.url));
 const keel = (...args: string[]) => spawnSync(process.execPath, [KEEL, ...args], { encoding: 'utf8', timeout: 20_000 });
+/** keel with the generated lines of .container units calling this checkout's CLI (the host has no /usr/bin/keel). */
+const keelWithBin = (...args: string[]) => spawnSync(process.execPath, [KEEL, ...args], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, KEEL_BIN: KEEL } });
+/** stderr without the warning about network-online.target, which a .container wants and a build host may lack. */
+const withoutNetworkOnline = (stderr: string) => stderr.split('\n').filter((l) => l && !/Unit network-online\.target \(Wants=\) not found/.test(l)).join('\n');
 
 describe('cli/analyze verify', () => {
   let dir: string;
@@ -47,6 +51,44 @@ describe('cli/analyze verify', () => {
     const r = keel('analyze', 'verify', good, join(dir, 'absent.service'));
     assert.equal(r.status, 1);
     assert.match(r.stderr, /absent.service: cannot load unit absent.service: no unit file/);
+  });
+
+  it('verifies web.container as the web.service it translates to (it used to say "not found")', () => {
+    const web = file('web.container', '[Unit]\nDescription=Web\n[Container]\nImage=busybox\nExec=httpd -f -p 8080\nPublishPort=8080:8080\n[Install]\nWantedBy=multi-user.target\n');
+    const r = keelWithBin('analyze', 'verify', web);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(withoutNetworkOnline(r.stderr), '');
+    // The generated ExecStart= and ExecStop= run the keel CLI: a missing one is reported like any program.
+    const missing = spawnSync(process.execPath, [KEEL, 'analyze', 'verify', web], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, KEEL_BIN: '/nonexistent/keel' } });
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /^web\.service: Command \/nonexistent\/keel is not executable: No such file or directory$/m);
+  });
+
+  it('reports a .container\'s errors and warnings with file, line and value', () => {
+    const bad = file('broken.container', '[Container]\nImage=busybox\nMemory=lots\nVolume=data:/data\nFrobnicate=yes\nNotify=true\n[Service]\nExecStart=/bin/true\n');
+    const r = keelWithBin('analyze', 'verify', bad);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, new RegExp(`^${bad}:3: Invalid Memory=lots: use a size such as 64m or 1g\\. Refusing\\.$`, 'm'));
+    assert.match(r.stderr, new RegExp(`^${bad}:4: Invalid Volume=data:/data: "data" is not a path`, 'm'));
+    assert.match(r.stderr, new RegExp(`^${bad}:5: Unknown key name 'Frobnicate' in section 'Container', ignoring\\.$`, 'm'));
+    assert.match(r.stderr, new RegExp(`^${bad}:6: Notify= is a Quadlet key keel does not support, ignoring\\.$`, 'm'));
+    assert.match(r.stderr, new RegExp(`^${bad}:8: ExecStart= cannot be set for a \\.container unit`, 'm'));
+    const noImage = file('noimage.container', '[Unit]\nDescription=x\n[Container]\nExec=true\n');
+    const n = keelWithBin('analyze', 'verify', noImage);
+    assert.equal(n.status, 1);
+    assert.match(n.stderr, new RegExp(`^${noImage}:3: ${noImage} has no Image= in \\[Container\\]`, 'm'));
+  });
+
+  it('checks a template .container as its instance i, and refuses one a .service beside it replaces', () => {
+    const tpl = file('job@.container', '[Container]\nImage=busybox\nExec=echo %i\n[Service]\nFrobnicate=yes\n');
+    const r = keelWithBin('analyze', 'verify', tpl);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(withoutNetworkOnline(r.stderr), `${tpl}:5: Unknown key name 'Frobnicate' in section 'Service', ignoring.`);
+    const shadowed = file('both.container', '[Container]\nImage=busybox\n');
+    const service = file('both.service', '[Service]\nExecStart=/bin/true\n');
+    const s = keelWithBin('analyze', 'verify', shadowed);
+    assert.equal(s.status, 1);
+    assert.equal(s.stderr, `${shadowed}: not used: ${service} takes the place of both.service.\n`);
   });
 
   it('answers an unknown subcommand with a usage error listing the subcommands', () => {
