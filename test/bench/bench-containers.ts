@@ -1,7 +1,7 @@
 // make bench, containers: on one busybox root, `keel run --rm busybox true` against `crun run`
 // and `runc run` of the same bundle (Debian's packages); the start-to-exit time of a container
 // without the CLI's own startup (runContainer in this process); and the memory of keel's own
-// processes per detached container (its monitor). Medians of RUNS; written to out/bench.
+// processes per detached container (its monitor: private memory, PSS, RSS). Medians of RUNS; written to out/bench.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,7 +60,11 @@ async function main(): Promise<void> {
     const id = execFileSync(KEEL, ['run', '--root', root, '-d', 'busybox', 'sleep', '60'], { encoding: 'utf8' }).trim();
     await new Promise((r) => setTimeout(r, 500));
     const monitor = execFileSync('pgrep', ['-f', `container-monitor --root ${root} ${id}`], { encoding: 'utf8' }).trim().split('\n')[0];
-    const rssKiB = Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${monitor}/status`, 'utf8'))![1]);
+    // RSS counts the node binary's pages, shared by every monitor (and the init); what one more
+    // container costs is the monitor's private memory (USS), its fair share PSS.
+    const smaps = readFileSync(`/proc/${monitor}/smaps_rollup`, 'utf8');
+    const kib = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(smaps)![1]);
+    const rssKiB = kib('Rss'), pssKiB = kib('Pss'), ussKiB = kib('Private_Clean') + kib('Private_Dirty');
     execFileSync(KEEL, ['rm', '-f', '--root', root, id]);
     const db = new ContainerDb(root);
     for (const c of db.list()) db.remove(c.config.id);
@@ -70,13 +74,14 @@ async function main(): Promise<void> {
       ['runc run, same bundle', `${median(runc).toFixed(1)} ms`],
       ['container start to exit without the CLI (runContainer)', `${median(inproc).toFixed(1)} ms`],
       ['node -e 0 (the CLI\'s own startup floor)', `${nodeStart.toFixed(1)} ms`],
-      ['keel processes per detached container (monitor RSS)', `${(rssKiB / 1024).toFixed(1)} MiB`],
+      ['keel processes per detached container: monitor private (USS)', `${(ussKiB / 1024).toFixed(1)} MiB`],
+      ['  its PSS / RSS (RSS counts the shared node binary)', `${(pssKiB / 1024).toFixed(1)} / ${(rssKiB / 1024).toFixed(1)} MiB`],
     ];
     const width = Math.max(...rows.map((r) => r[0].length));
     process.stdout.write(rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n');
     const out = join(repoRoot(), 'out/bench');
     mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'containers-latest.json'), JSON.stringify({ date: new Date().toISOString(), keel, crun, runc, inproc, nodeStart, monitorRssKiB: rssKiB }, null, 2) + '\n');
+    writeFileSync(join(out, 'containers-latest.json'), JSON.stringify({ date: new Date().toISOString(), keel, crun, runc, inproc, nodeStart, monitorRssKiB: rssKiB, monitorPssKiB: pssKiB, monitorUssKiB: ussKiB }, null, 2) + '\n');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

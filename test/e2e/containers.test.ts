@@ -51,6 +51,16 @@ describe('containers on Keel (QEMU)', function () {
     assert.match(r.out, /can't fork: Resource temporarily unavailable/);
   });
 
+  it('runs a container in a user namespace of its own (--userns remap): root inside, 100000 outside', async () => {
+    const r = await vm.sh(`keel run -d --name remapped --userns remap busybox sh -c 'cat /proc/self/uid_map; touch /etc/mine && stat -c %u /etc/mine; sleep 60'`, 120_000);
+    assert.equal(r.code, 0, r.out);
+    await vm.sh('sleep 1');
+    assert.match((await vm.sh('keel logs remapped')).out, /^ +0 +100000 +65536\n0$/);
+    const pid = JSON.parse((await vm.sh('keel inspect remapped')).out)[0].state.pid;
+    assert.match((await vm.sh(`grep ^Uid: /proc/${pid}/status`)).out, /^Uid:\t100000\t100000\t100000\t100000$/);
+    await vm.sh('keel rm -f remapped');
+  });
+
   it('writes --cpus and --pids-limit into the container\'s cgroup before it starts', async () => {
     const id = (await vm.sh('keel run -d --cpus 0.5 --pids-limit 7 busybox sleep 30')).out;
     const cg = `/sys/fs/cgroup/keel.containers/${id}`;
