@@ -85,13 +85,7 @@ napi_value js_socket_pair(napi_env env, napi_callback_info info) {
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
     return throw_sys(env, errno, "socketpair", NULL, NULL, "AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC"), NULL;
-  napi_value result, v;
-  napi_create_array_with_length(env, 2, &result);
-  for (uint32_t i = 0; i < 2; i++) {
-    napi_create_int32(env, fds[i], &v);
-    napi_set_element(env, result, i, v);
-  }
-  return result;
+  return fd_pair(env, fds);
 }
 
 /* recvFd(sock): the fd of one SCM_RIGHTS message (made CLOEXEC), or null when none is queued

@@ -84,6 +84,8 @@ napi_value js_watch_fd(napi_env env, napi_callback_info info);          /* poll.
 napi_value js_open_pty(napi_env env, napi_callback_info info);          /* pty.c */
 napi_value js_set_window_size(napi_env env, napi_callback_info info);   /* pty.c */
 napi_value js_socket_pair(napi_env env, napi_callback_info info);       /* console.c */
+/* [fds[0], fds[1]] as a JS array of two numbers (sockets.c). */
+napi_value fd_pair(napi_env env, const int fds[2]);
 napi_value js_recv_fd(napi_env env, napi_callback_info info);           /* console.c */
 
 #endif

@@ -19,6 +19,10 @@ napi_value js_pipe(napi_env env, napi_callback_info info) {
     throw_sys(env, errno, "pipe2", NULL, NULL, "O_CLOEXEC");
     return NULL;
   }
+  return fd_pair(env, fds);
+}
+
+napi_value fd_pair(napi_env env, const int fds[2]) {
   napi_value result, v;
   napi_create_array_with_length(env, 2, &result);
   for (uint32_t i = 0; i < 2; i++) {
