@@ -229,20 +229,8 @@ function isZeroBlock(b: Buffer): boolean {
   return true;
 }
 
-interface RawHeader {
-  name: string;
-  flag: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: number;
-  linkname: string;
-  uname: string;
-  gname: string;
-  devmajor: number;
-  devminor: number;
-}
+/** A header block's fields as stored: the raw typeflag, no PAX record or GNU long name applied. */
+type RawHeader = Omit<TarHeader, 'type'> & { flag: string };
 
 function parseHeader(b: Buffer, at: number): RawHeader {
   checkChecksum(b, at);

@@ -37,6 +37,23 @@ describe('A/B updates (QEMU)', function () {
     return vm;
   }
 
+  /**
+   * Publishes 0.2.0 with `init` as the init of its slot, applies it on a fresh machine (disk
+   * `name`) and reboots; resolves once the machine is back on slot A, with the console since the
+   * reboot.
+   */
+  async function fallBackFromInit(name: string, init: string): Promise<{ vm: Vm; tail: string }> {
+    server.publishDerived(image, '0.2.0', (root) => writeFileSync(join(root, 'usr/lib/keel/init.mjs'), init));
+    const vm = boot(name, updateUserData(server, { REBOOT_STRATEGY: 'off', CHECK_INTERVAL: 100000 }));
+    await vm.ready();
+    assert.equal((await vm.sh('keel update apply --no-reboot 2>&1', 300_000)).code, 0);
+    const from = vm.mark();
+    vm.type('reboot');
+    await vm.waitFor(/keel: booting slot A/, 600_000, from);
+    await vm.ready(vm.console.lastIndexOf('keel: booting slot A'));
+    return { vm, tail: vm.console.slice(from) };
+  }
+
   const slotOf = async (vm: Vm) => (await vm.sh('grep -o "keel.slot=[AB]" /proc/cmdline')).out;
   const stateFiles = 'md5sum /run/keel/esp/keel/grubenv /run/keel/esp/keel/grubenv2 | cut -d" " -f1; head -c 4194304 /dev/vda4 | md5sum | cut -d" " -f1';
 
@@ -179,15 +196,7 @@ describe('A/B updates (QEMU)', function () {
   });
 
   it('falls back to A after three tries of a slot whose init cannot start, and reports the rollback', async () => {
-    server.publishDerived(image, '0.2.0', (root) => writeFileSync(join(root, 'usr/lib/keel/init.mjs'), BROKEN_INIT));
-    const vm = boot('broken', updateUserData(server, { REBOOT_STRATEGY: 'off', CHECK_INTERVAL: 100000 }));
-    await vm.ready();
-    assert.equal((await vm.sh('keel update apply --no-reboot 2>&1', 300_000)).code, 0);
-    const from = vm.mark();
-    vm.type('reboot');
-    await vm.waitFor(/keel: booting slot A/, 600_000, from);
-    await vm.ready(vm.console.lastIndexOf('keel: booting slot A'));
-    const tail = vm.console.slice(from);
+    const { vm, tail } = await fallBackFromInit('broken', BROKEN_INIT);
     assert.equal(tail.match(/keel: booting slot B/g)?.length, 3, 'three tries of B');
     assert.equal(tail.match(/broken init/g)?.length, 3);
     assert.match(tail, /rollback: slot B \(version 0\.2\.0\) did not boot; running slot A \(version 0\.1\.0\)/);
@@ -212,15 +221,7 @@ describe('A/B updates (QEMU)', function () {
   });
 
   it('counts a hang of the new slot as a try: the watchdog resets it, then the machine is back on A', async () => {
-    server.publishDerived(image, '0.2.0', (root) => writeFileSync(join(root, 'usr/lib/keel/init.mjs'), HUNG_INIT));
-    const vm = boot('hang', updateUserData(server, { REBOOT_STRATEGY: 'off', CHECK_INTERVAL: 100000 }));
-    await vm.ready();
-    assert.equal((await vm.sh('keel update apply --no-reboot 2>&1', 300_000)).code, 0);
-    const from = vm.mark();
-    vm.type('reboot');
-    await vm.waitFor(/keel: booting slot A/, 600_000, from);
-    await vm.ready(vm.console.lastIndexOf('keel: booting slot A'));
-    const tail = vm.console.slice(from);
+    const { tail } = await fallBackFromInit('hang', HUNG_INIT);
     assert.equal(tail.match(/keel: booting slot B/g)?.length, 3);
     // Reset by the watchdog: no panic, no orderly reboot in between.
     assert.doesNotMatch(tail, /Kernel panic|rebooting in 5s/);

@@ -1,18 +1,9 @@
 // Implicit and default dependencies per unit type, the target ordering rule and RequiresMountsFor=.
 import assert from 'node:assert/strict';
 import { withDefaultDependencies } from '../../units/defaults.js';
-import type { MountConfig, UnitConfig, UnitDeps, UnitType } from '../../units/types.js';
+import type { MountConfig, UnitConfig } from '../../units/types.js';
+import { unit } from './unit-fixture.js';
 
-/** A loaded unit with DefaultDependencies=yes and no dependencies unless given. */
-function unit(name: string, deps: Partial<UnitDeps> = {}, extra: Partial<UnitConfig> = {}): UnitConfig {
-  return {
-    name, type: name.slice(name.lastIndexOf('.') + 1) as UnitType, fragmentPath: `/usr/lib/systemd/system/${name}`, dropInPaths: [],
-    masked: false, aliases: [], description: name, documentation: [],
-    deps: { requires: [], requisite: [], wants: [], bindsTo: [], partOf: [], conflicts: [], after: [], before: [], onFailure: [], ...deps },
-    defaultDependencies: true, requiresMountsFor: [], startLimitIntervalMs: 10_000, startLimitBurst: 5, conditions: [],
-    install: { wantedBy: [], requiredBy: [], alias: [], also: [], defaultInstance: null }, diagnostics: [], ...extra,
-  };
-}
 const mount = (name: string, m: Partial<MountConfig>, extra: Partial<UnitConfig> = {}) =>
   unit(name, {}, { mount: { what: '/dev/vdb1', where: '/', type: 'ext4', options: null, ...m }, ...extra });
 const timer = (name: string, onCalendar: string[] = []) => unit(name, {}, {

@@ -3,18 +3,9 @@
 import assert from 'node:assert/strict';
 import { withDefaultDependencies } from '../../units/defaults.js';
 import { buildTransaction, dependentsToFail, ready, type Transaction } from '../../units/transaction.js';
-import type { UnitConfig, UnitDeps, UnitType } from '../../units/types.js';
+import type { UnitConfig } from '../../units/types.js';
+import { unit } from './unit-fixture.js';
 
-/** A loaded unit with everything but its dependencies left at systemd's defaults. */
-function unit(name: string, deps: Partial<UnitDeps> = {}, extra: Partial<UnitConfig> = {}): UnitConfig {
-  return {
-    name, type: name.slice(name.lastIndexOf('.') + 1) as UnitType, fragmentPath: `/usr/lib/systemd/system/${name}`, dropInPaths: [],
-    masked: false, aliases: [], description: name, documentation: [],
-    deps: { requires: [], requisite: [], wants: [], bindsTo: [], partOf: [], conflicts: [], after: [], before: [], onFailure: [], ...deps },
-    defaultDependencies: true, requiresMountsFor: [], startLimitIntervalMs: 10_000, startLimitBurst: 5, conditions: [],
-    install: { wantedBy: [], requiredBy: [], alias: [], also: [], defaultInstance: null }, diagnostics: [], ...extra,
-  };
-}
 const units = (...us: UnitConfig[]) => new Map(us.map((u) => [u.name, u]));
 const jobs = (tx: Transaction) => Object.fromEntries(tx.jobs);
 

@@ -287,24 +287,35 @@ describe('update/agent', function () {
   });
 
   describe('takeLock', () => {
-    it('refuses while a live process holds it; takes over a dead one\'s lock', async () => {
+    /** A fresh machine with its state directory made, and the path of its lock file. */
+    const lockedMachine = () => {
       const m = machine();
       mkdirSync(m.stateDir, { recursive: true });
-      const lock = join(m.stateDir, 'lock');
+      return { m, lock: join(m.stateDir, 'lock') };
+    };
+    /** Runs `body` with the pid of a live process (a `sleep`), which is killed and reaped afterwards. */
+    async function whileAlive(body: (pid: number) => Promise<void> | void): Promise<void> {
       const child = spawn('sleep', ['30'], { stdio: 'ignore' });
       const exited = new Promise((r) => child.once('exit', r));
       try {
-        writeFileSync(lock, String(child.pid));
-        assert.throws(() => takeLock(m.stateDir), (e: Error & { code?: string }) => e.code === 'EBUSY' && e.message.includes(`pid ${child.pid}`));
-        // An apply meanwhile is refused without touching the running one's status.
-        writeFileSync(join(m.stateDir, 'status.json'), JSON.stringify({ phase: 'downloading', at: 'x' }));
-        await assert.rejects(applyUpdate(cfg(), m.env), (e: Error & { code?: string }) => e.code === 'EBUSY');
-        assert.equal(readStatus(m.stateDir)!.phase, 'downloading');
-        assert.equal(readFileSync(lock, 'utf8'), String(child.pid));
+        await body(child.pid!);
       } finally {
         child.kill('SIGKILL');
         await exited;
       }
+    }
+
+    it('refuses while a live process holds it; takes over a dead one\'s lock', async () => {
+      const { m, lock } = lockedMachine();
+      await whileAlive(async (pid) => {
+        writeFileSync(lock, String(pid));
+        assert.throws(() => takeLock(m.stateDir), (e: Error & { code?: string }) => e.code === 'EBUSY' && e.message.includes(`pid ${pid}`));
+        // An apply meanwhile is refused without touching the running one's status.
+        writeFileSync(join(m.stateDir, 'status.json'), JSON.stringify({ phase: 'downloading', at: 'x' }));
+        await assert.rejects(applyUpdate(cfg(), m.env), (e: Error & { code?: string }) => e.code === 'EBUSY');
+        assert.equal(readStatus(m.stateDir)!.phase, 'downloading');
+        assert.equal(readFileSync(lock, 'utf8'), String(pid));
+      });
       const release = takeLock(m.stateDir);
       assert.equal(readFileSync(lock, 'utf8'), `${process.pid} ${BOOT_ID}`);
       release();
@@ -312,29 +323,21 @@ describe('update/agent', function () {
     });
 
     it('a live pid recorded with this boot\'s id holds the lock; with another boot\'s id (a lock left by a power cut) it does not', async () => {
-      const m = machine();
-      mkdirSync(m.stateDir, { recursive: true });
-      const lock = join(m.stateDir, 'lock');
-      const child = spawn('sleep', ['30'], { stdio: 'ignore' });
-      const exited = new Promise((r) => child.once('exit', r));
-      try {
-        writeFileSync(lock, `${child.pid} ${BOOT_ID}\n`);
+      const { m, lock } = lockedMachine();
+      await whileAlive((pid) => {
+        writeFileSync(lock, `${pid} ${BOOT_ID}\n`);
         assert.throws(() => takeLock(m.stateDir), (e: Error & { code?: string }) => e.code === 'EBUSY');
-        writeFileSync(lock, `${child.pid} 00000000-0000-4000-8000-000000000000\n`);
+        writeFileSync(lock, `${pid} 00000000-0000-4000-8000-000000000000\n`);
         const release = takeLock(m.stateDir);
         assert.equal(readFileSync(lock, 'utf8'), `${process.pid} ${BOOT_ID}`);
         release();
-      } finally {
-        child.kill('SIGKILL');
-        await exited;
-      }
+      });
     });
 
     it('takes over an empty or garbled lock file', () => {
-      const m = machine();
-      mkdirSync(m.stateDir, { recursive: true });
+      const { m, lock } = lockedMachine();
       for (const junk of ['', 'garbage']) {
-        writeFileSync(join(m.stateDir, 'lock'), junk);
+        writeFileSync(lock, junk);
         takeLock(m.stateDir)();
       }
     });

@@ -1,11 +1,10 @@
 // The agent loop's reboot decision (strategies, window, the etcd lock against a real etcd started
-// here as in etcd-lock.test.ts) and one whole round on a fake machine with an update server.
+// by etcd-helpers.ts) and one whole round on a fake machine with an update server.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
-import net from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeGrubenv } from '../../builder/grubenv.js';
@@ -19,18 +18,10 @@ import { agentRound, mayReboot, type DaemonDeps } from '../../update/daemon.js';
 import { RebootLock } from '../../update/etcd-lock.js';
 import { msUntilWindow, parseWindow } from '../../update/reboot-window.js';
 import { grubenvFiles, readSlotState } from '../../update/slot-store.js';
+import { freePort, startEtcd, type EtcdProcess } from './etcd-helpers.js';
 
-const ETCD = '/usr/bin/etcd';
 const HA = 'a'.repeat(64);
 const INITIAL: SlotState = { order: ['A', 'B'], A: { ok: true, tries: 0, hash: HA, version: '1.0.0' }, B: { ok: false, tries: 0 } };
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
 
 describe('update/daemon', function () {
   this.timeout(15_000);
@@ -81,40 +72,13 @@ describe('update/daemon', function () {
     });
 
     describe('against a real etcd', function () {
-      let etcd: ChildProcess | undefined;
+      let etcd: EtcdProcess | undefined;
       let url: string;
-      let log = '';
-      before(async function () {
-        if (!existsSync(ETCD)) throw new Error(`${ETCD} not found: run make deps (it installs Debian's etcd-server)`);
-        const [client, peer] = await Promise.all([freePort(), freePort()]);
-        url = `http://127.0.0.1:${client}`;
-        const peerUrl = `http://127.0.0.1:${peer}`;
-        const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_')));
-        etcd = spawn(ETCD, [
-          '--enable-v2=true', '--name', 'keel-daemon-test', '--data-dir', join(dir, 'etcd'),
-          '--listen-client-urls', url, '--advertise-client-urls', url,
-          '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl, '--initial-cluster', `keel-daemon-test=${peerUrl}`,
-        ], { stdio: ['ignore', 'pipe', 'pipe'], env });
-        const keep = (b: Buffer) => { log = (log + b.toString()).slice(-4000); };
-        etcd.stdout!.on('data', keep);
-        etcd.stderr!.on('data', keep);
-        const deadline = Date.now() + 10_000;
-        for (;;) {
-          if (etcd.exitCode !== null) throw new Error(`etcd exited with ${etcd.exitCode}:\n${log}`);
-          try { if ((await fetch(`${url}/v2/keys/`)).status === 200) break; } catch { /* not up yet */ }
-          if (Date.now() > deadline) throw new Error(`etcd did not answer on ${url} within 10 s:\n${log}`);
-          await new Promise((r) => setTimeout(r, 50));
-        }
+      before(async () => {
+        etcd = await startEtcd('keel-daemon-test', join(dir, 'etcd'));
+        url = etcd.url;
       });
-      after(async () => {
-        if (etcd && etcd.exitCode === null) {
-          const exited = new Promise((r) => etcd!.once('exit', r));
-          etcd.kill('SIGTERM');
-          const t = setTimeout(() => etcd!.kill('SIGKILL'), 5000);
-          await exited;
-          clearTimeout(t);
-        }
-      });
+      after(() => etcd?.stop());
 
       for (const strategy of ['etcd-lock', 'best-effort'] as const) {
         it(`${strategy}: the first machine may reboot, a second waits for the lock`, async () => {
@@ -150,7 +114,7 @@ describe('update/daemon', function () {
       writeFileSync(join(dir, 'www/stable/manifest.json.sig'), signature);
       writeFileSync(join(dir, 'www/stable/usr-1.1.0.img'), data);
       server = await serveDirectory(join(dir, 'www'), 0);
-      base = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+      base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     });
     after(async () => {
       server?.closeAllConnections();

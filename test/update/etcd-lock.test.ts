@@ -1,25 +1,17 @@
 // The locksmith reboot lock against a real etcd (Debian's etcd-server, 3.4, installed by
-// `make deps`) started here with the v2 API on free loopback ports; a tiny fake server covers the
-// answers a healthy etcd does not give (5xx, 401, silence) and the basic-auth header.
+// `make deps`) started by etcd-helpers.ts with the v2 API on free loopback ports; a tiny fake
+// server covers the answers a healthy etcd does not give (5xx, 401, silence) and the basic-auth
+// header.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EtcdLockError, EtcdV2, RebootLock, semaphoreKey } from '../../update/etcd-lock.js';
+import { freePort, startEtcd, type EtcdProcess } from './etcd-helpers.js';
 
-const ETCD = '/usr/bin/etcd';
 const KEY = 'coreos.com/updateengine/rebootlock/semaphore';
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
 
 /** A raw v2 request, for setting up and checking what RebootLock wrote. */
 async function v2(base: string, method: string, key: string, form?: Record<string, string>) {
@@ -31,60 +23,24 @@ async function v2(base: string, method: string, key: string, form?: Record<strin
 
 describe('update/etcd-lock (real etcd)', function () {
   this.timeout(15_000);
-  let etcd: ChildProcess | undefined;
+  let etcd: EtcdProcess | undefined;
   let dataDir: string;
   let url: string;
   let deadUrl: string;
-  let log = '';
   const lockFor = (id: string, group: string | null = null, endpoints = [url]) => new RebootLock({ endpoints, group, id });
   const stored = async (key = KEY) => JSON.parse((await v2(url, 'GET', key)).json.node.value);
   const setRaw = (value: string, key = KEY) => v2(url, 'PUT', key, { value });
 
   before(async () => {
-    if (!existsSync(ETCD)) throw new Error(`${ETCD} not found: run make deps (it installs Debian's etcd-server)`);
-    const [client, peer, dead] = await Promise.all([freePort(), freePort(), freePort()]);
-    url = `http://127.0.0.1:${client}`;
-    deadUrl = `http://127.0.0.1:${dead}`;
     dataDir = mkdtempSync(join(tmpdir(), 'keel-etcd-'));
-    const peerUrl = `http://127.0.0.1:${peer}`;
-    // A clean environment: ETCD_* variables of the host would override these flags.
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_')));
-    etcd = spawn(ETCD, [
-      '--enable-v2=true', '--name', 'keel-test', '--data-dir', join(dataDir, 'data'),
-      '--listen-client-urls', url, '--advertise-client-urls', url,
-      '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl, '--initial-cluster', `keel-test=${peerUrl}`,
-    ], { stdio: ['ignore', 'pipe', 'pipe'], env });
-    const keep = (b: Buffer) => { log = (log + b.toString()).slice(-4000); };
-    etcd.stdout!.on('data', keep);
-    etcd.stderr!.on('data', keep);
-    await waitForEtcd();
+    etcd = await startEtcd('keel-test', join(dataDir, 'data'));
+    url = etcd.url;
+    // Asked for while etcd holds its ports, so it cannot be one of them.
+    deadUrl = `http://127.0.0.1:${await freePort()}`;
   });
 
-  /** Polls until the v2 root answers; fails early with etcd's output if it exits. */
-  async function waitForEtcd() {
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline) {
-      if (etcd!.exitCode !== null) throw new Error(`etcd exited with ${etcd!.exitCode}:\n${log}`);
-      try {
-        const r = await fetch(`${url}/v2/keys/`);
-        if (r.status === 200) return;
-        throw new Error(`etcd answers, but GET /v2/keys/ gave HTTP ${r.status}: the v2 API is unusable:\n${await r.text()}`);
-      } catch (e) {
-        if ((e as Error).message.includes('v2 API')) throw e;
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`etcd did not answer on ${url} within 10 s:\n${log}`);
-  }
-
   after(async () => {
-    if (etcd && etcd.exitCode === null) {
-      const exited = new Promise((r) => etcd!.once('exit', r));
-      etcd.kill('SIGTERM');
-      const t = setTimeout(() => etcd!.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
-    }
+    await etcd?.stop();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
