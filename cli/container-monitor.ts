@@ -1,10 +1,82 @@
 // keel container-monitor ID (started by keel run -d): runs the container with its output in
 // the container's log, records how it ended, restarts it as its policy says, removes it for --rm.
-import { closeSync, openSync } from 'node:fs';
+// With -t each run gets a terminal whose output we copy to the log (raw, as docker logs shows a
+// tty container's); with -i or -t, attach.sock takes keel attach's input and window size
+// (containers/attach-protocol.ts).
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { Socket } from 'node:net';
 import type { Verb } from './main.js';
-import { ContainerDb } from '../containers/db.js';
+import { ATTACH_SOCKET, listenAttach } from '../containers/attach-protocol.js';
+import { ContainerDb, type ContainerConfig } from '../containers/db.js';
 import { finished, released, shouldRestart, start } from '../containers/engine.js';
+import { holdTerminal, requestConsole } from '../containers/pty.js';
+import type { ContainerExit, RunningContainer } from '../containers/runtime.js';
+import type { ImageStore } from '../containers/store.js';
+import { native } from '../init/native.js';
 import { ROOT_OPTION, storeAt } from './container-common.js';
+
+/** A detached terminal's size until keel attach sends its own. */
+const DETACHED_SIZE = { rows: 24, cols: 80 };
+
+/** One run of the container, and where attach.sock's frames go meanwhile. */
+interface Run {
+  c: RunningContainer;
+  /** Its stdin: a pipe (-i) or the terminal (-t); null when it has none of ours. */
+  input: Socket | null;
+  resize(rows: number, cols: number): void;
+  /** Its exit, once its output is all in the log. */
+  ended: Promise<ContainerExit>;
+}
+
+/** Starts the container once: 1 and 2 into its log, 0 a pipe of ours with -i (else /dev/null); with -t all three its terminal. */
+function startRun(db: ContainerDb, store: ImageStore, config: ContainerConfig, restarts: number): Run {
+  const log = openSync(db.path(config.id, 'container.log'), 'a');
+  if (config.tty) {
+    const pending = requestConsole(DETACHED_SIZE);
+    let c: RunningContainer | undefined;
+    let term;
+    try {
+      c = start(db, store, config, { console: pending.request }, restarts);
+      term = pending.receive();
+    } catch (e) {
+      // Started but without a terminal: not as asked, and nobody could reach it.
+      c?.kill();
+      closeSync(log);
+      throw e;
+    } finally {
+      pending.close();
+    }
+    // The log is the terminal's only reader: a write that fails (disk full) loses output, not the container.
+    const held = holdTerminal(term, (chunk) => { try { writeSync(log, chunk); } catch { /* lost */ } });
+    const ended = c.wait().then(async (exit) => {
+      // Output still in the terminal comes until every holder of the slave closed it; at most 1 s more.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([held.eof, new Promise((r) => { timer = setTimeout(r, 1000); })]);
+      clearTimeout(timer);
+      held.close();
+      closeSync(log);
+      return exit;
+    });
+    return { c, input: held.input, resize: held.resize, ended };
+  }
+  const pipe = config.interactive ? native.pipe() : null;
+  const stdin = pipe ? pipe[0] : openSync('/dev/null', 'r');
+  let c: RunningContainer;
+  try {
+    c = start(db, store, config, { stdin, stdout: log, stderr: log }, restarts);
+  } catch (e) {
+    if (pipe) closeSync(pipe[1]);
+    throw e;
+  } finally {
+    closeSync(stdin);
+    closeSync(log);
+  }
+  // We keep the write end open (docker's -i): the container reads EOF only when it exits or closes its stdin.
+  const input = pipe ? new Socket({ fd: pipe[1], readable: false, writable: true }) : null;
+  input?.on('error', () => { /* EPIPE: it closed its stdin */ });
+  const ended = c.wait().then((exit) => { input?.destroy(); return exit; });
+  return { c, input, resize: () => {}, ended };
+}
 
 export const verb: Verb = {
   summary: 'Supervise one detached container (started by keel run -d; not for direct use).',
@@ -14,23 +86,42 @@ export const verb: Verb = {
     const db = new ContainerDb(String(v.root));
     const store = storeAt(v);
     const { config } = db.resolve(id);
+    let current: Run | null = null;
+    // Listening before the first start, so it is there once keel run -d says the container runs.
+    // Frames go to the current run; between runs (a restart's wait) they are dropped.
+    const server = config.interactive || config.tty ? await listenAttach(db.path(config.id, ATTACH_SOCKET), {
+      input(data, resume) {
+        const sink = config.interactive ? current?.input : null;
+        if (!sink || sink.destroyed || sink.write(data)) return true;
+        const go = () => { sink.off('drain', go); sink.off('close', go); resume(); };
+        sink.on('drain', go);
+        sink.on('close', go);
+        return false;
+      },
+      resize(rows, cols) { current?.resize(rows, cols); },
+    }).catch((e: Error) => {
+      // Fatal: recorded as a failed start, which keel run -d reports.
+      db.setState(config.id, { ...db.state(config.id), status: 'exited', exitCode: 127, finishedAt: new Date().toISOString(), error: `cannot listen on ${ATTACH_SOCKET}: ${e.message}` });
+      throw e;
+    }) : null;
     let stopped = false;
     let restarts = 0;
     try {
       for (;;) {
-        const log = openSync(db.path(config.id, 'container.log'), 'a');
-        const nul = openSync('/dev/null', 'r');
-        let c;
-        try { c = start(db, store, config, { stdin: nul, stdout: log, stderr: log }, restarts); } finally { closeSync(log); closeSync(nul); }
+        const run = startRun(db, store, config, restarts);
+        current = run;
         // keel stop signals the container directly; SIGTERM to us means the same.
-        process.once('SIGTERM', () => { stopped = true; void c.stop(10_000); });
-        const exit = await c.wait();
-        finished(db, config.id, exit);
+        process.once('SIGTERM', () => { stopped = true; void run.c.stop(10_000); });
+        const exit = await run.ended;
+        current = null;
+        const recorded = finished(db, config.id, exit);
+        server?.exited(recorded.exitCode ?? 0);
         if (!shouldRestart(config, exit, restarts, stopped || db.stopRequested(config.id))) break;
         restarts++;
         await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** restarts, 10_000)));
       }
     } finally {
+      server?.close();
       // Stopped for good: its address, published ports and network namespace go (kept across restarts).
       released(db, config.id);
       if (config.autoRemove) db.remove(config.id);

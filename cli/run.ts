@@ -69,8 +69,8 @@ export const verb: Verb = {
   },
   async run(v, [ref, ...args]) {
     if (!ref) throw new TypeError('keel run: name an image, e.g. keel run busybox echo hello');
-    if (v.tty && v.detach) throw new TypeError('keel run: -t with -d is not supported yet (a detached container has no terminal to relay); leave out -t');
-    if (v.tty && v.interactive && !process.stdin.isTTY) throw new TypeError(`keel run: ${NOT_A_TTY}`);
+    // -dit: the monitor keeps the terminal (keel attach reaches it), so our stdin need not be one.
+    if (v.tty && v.interactive && !v.detach && !process.stdin.isTTY) throw new TypeError(`keel run: ${NOT_A_TTY}`);
     const root = String(v.root);
     const store = storeAt(v);
     const db = new ContainerDb(root);

@@ -6,6 +6,7 @@
 // when stdin is a terminal, so ^C, ^D and ^Z reach the slave's line discipline and the container's
 // foreground process, not us), its output to our stdout, our window size to it on every resize.
 import { closeSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { ReadStream } from 'node:tty';
 import { native } from '../init/native.js';
 import { ContainerError } from './errors.js';
@@ -114,4 +115,34 @@ export async function relayTerminal(t: Terminal, wait: () => Promise<ContainerEx
     // Output already written: let a piped stdout flush before we return our status.
     if (stdout.writableLength > 0) await new Promise<void>((r) => { stdout.once('drain', r); stdout.once('error', r); });
   }
+}
+
+/** A console the monitor of a detached container keeps (keel run -dt): nobody's stdio is on it. */
+export interface HeldTerminal {
+  /** Writes to the master: input for the container (attach.sock's). */
+  input: Socket;
+  /** The slave's window size (its foreground process group gets SIGWINCH). */
+  resize(rows: number, cols: number): void;
+  /** Resolves once every holder of the slave closed it (EIO or EOF on the master). */
+  eof: Promise<void>;
+  /** Closes the master. */
+  close(): void;
+}
+
+/** Reads `t`'s master, giving its output to `out`, until every holder of the slave closed it; closes the master on close(). */
+export function holdTerminal(t: Terminal, out: (chunk: Buffer) => void): HeldTerminal {
+  const master = new ReadStream(t.master, { writable: true } as ConstructorParameters<typeof ReadStream>[1]);
+  let done!: () => void;
+  const eof = new Promise<void>((r) => { done = r; });
+  master.on('data', out);
+  master.on('end', () => done());
+  master.on('close', () => done());
+  // EIO: the last holder of the slave closed it; anything else ends the terminal for us too.
+  master.on('error', () => done());
+  return {
+    input: master,
+    resize(rows, cols) { if (!master.destroyed) try { native.setWindowSize(t.master, rows, cols); } catch { /* closed */ } },
+    eof,
+    close() { master.destroy(); },
+  };
 }

@@ -1,12 +1,14 @@
 // The docker demo commands with `keel` in place of `docker`, run for real as root on this host:
 // the CLI binary, a store under a temp --root holding the busybox image Keel bakes in.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../../builder/bundle.js';
 import { addBusybox } from '../../containers/busybox-image.js';
+import { ContainerDb, processStartTime } from '../../containers/db.js';
 import { ImageStore } from '../../containers/store.js';
 import { splitAtPositional } from '../../cli/main.js';
 
@@ -70,6 +72,36 @@ describe('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
     assert.notEqual(gone.code, 0);
     assert.match(gone.err, /container counter is not running/);
     keel('rm', 'counter');
+  });
+
+  // The monitor records the exit once the container's last output is in its log; a process that
+  // is gone is not yet an exit (db.state() then says exited, with no status).
+  it('keel attach waits for the exit to be recorded, not just the process gone (it once said 0 for an exit 5)', async () => {
+    const db = new ContainerDb(root);
+    const c = db.create({
+      name: 'late', image: 'busybox', imageId: 'none', argv: ['sleep', '30'], env: [], cwd: '/', user: '', hostname: '', network: 'none',
+      volumes: [], ports: [], restart: { policy: 'no', max: 0 }, readOnly: false, capAdd: [], capDrop: [], privileged: false,
+      memory: null, cpus: null, pidsLimit: null, tty: false, interactive: false, autoRemove: false,
+    });
+    // The container's process is a sleep of ours; this test plays its monitor.
+    const sleeper = spawn('sleep', ['30']);
+    await once(sleeper, 'spawn');
+    const log = db.path(c.id, 'container.log');
+    writeFileSync(log, 'before attach\n');
+    db.setState(c.id, { status: 'running', pid: sleeper.pid!, startTime: processStartTime(sleeper.pid!)!, startedAt: new Date().toISOString(), finishedAt: null, exitCode: null, signal: null, restartCount: 0, error: null });
+    const attach = spawn(KEEL, ['attach', '--root', root, 'late'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    attach.stdout.on('data', (b: Buffer) => { out += b; });
+    const exited = once(attach, 'exit');
+    await new Promise((r) => setTimeout(r, 1000));
+    sleeper.kill('SIGKILL');
+    await once(sleeper, 'exit');
+    await new Promise((r) => setTimeout(r, 1000));
+    appendFileSync(log, 'last words\n');
+    db.setState(c.id, { ...db.state(c.id), status: 'exited', exitCode: 5, finishedAt: new Date().toISOString(), error: null });
+    const [code] = await exited;
+    assert.equal(out, 'last words\n');
+    assert.equal(code, 5);
   });
 
   it('removes a --rm container, and refuses to remove a running one without -f', async () => {

@@ -146,7 +146,7 @@ describe('keel exec (the CLI and spawn\'s join option, as root)', function () {
       { code: 'ESRCH', syscall: 'open', path: `/proc/${state.pid}` });
     expectNativeError(() => native.spawn({ file: 'true', argv: ['true'], env: [], join: { pid: 2 ** 31 - 1, namespaces: ['net'] } }),
       { code: 'ENOENT', syscall: 'open', path: `/proc/${2 ** 31 - 1}/ns/net` });
-    assert.throws(() => native.spawn({ file: 'true', argv: ['true'], env: [], join: { pid: state.pid, namespaces: ['user' as 'mnt'] } }), /join\.namespaces\[\] must be one of mnt/);
+    assert.throws(() => native.spawn({ file: 'true', argv: ['true'], env: [], join: { pid: state.pid, namespaces: ['time' as 'mnt'] } }), /join\.namespaces\[\] must be one of mnt, uts, ipc, net, pid, cgroup, user/);
     assert.throws(() => native.spawn({ file: 'true', argv: ['true'], env: [], join: { pid: state.pid, namespaces: ['mnt', 'mnt'] } }), /twice/);
     assert.throws(() => native.spawn({ file: 'true', argv: ['true'], env: [], join: { pid: 0, namespaces: [] } }), /join\.pid/);
     assert.throws(() => native.spawn({ file: 'true', argv: ['true'], env: [], join: { pid: state.pid, namespaces: [] }, container: { root: '/', rootMount: { source: null, fstype: null, flags: 0, data: null } } }),

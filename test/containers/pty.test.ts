@@ -8,13 +8,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReadStream } from 'node:tty';
 import { repoRoot } from '../../builder/bundle.js';
+import { detachScanner, encodeFrame, FRAME, frameReader, resizeFrame } from '../../containers/attach-protocol.js';
 import { addBusybox } from '../../containers/busybox-image.js';
 import { ImageStore } from '../../containers/store.js';
 import { isNativeError, native } from '../../init/native.js';
 
 const KEEL = join(repoRoot(), 'bin/keel');
 
-// Runs argv on a new pty of ROWSxCOLS; types INPUT once something was printed (the prompt);
+/** One of the DRIVER's input steps. */
+type Step = string | { text: string; after?: string } | { size: [number, number]; after?: string };
+
+// Runs argv on a new pty of ROWSxCOLS; performs the INPUT steps once something was printed (the
+// prompt) and then each once more output came (or the text `after` did; or 5 s passed): a string
+// or { text } is typed, { size: [ROWS, COLS] } resizes the terminal (its foreground gets SIGWINCH);
 // prints everything read from the pty, then exits as the command did.
 const DRIVER = String.raw`
 import fcntl, json, os, pty, select, struct, sys, termios, time
@@ -24,8 +30,11 @@ if pid == 0:
     fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack('HHHH', cfg['rows'], cfg['cols'], 0, 0))
     os.execvp(cfg['argv'][0], cfg['argv'])
 out = b''
-pending = cfg.get('input')
-start = time.time()
+steps = cfg.get('input')
+steps = [] if steps is None else [steps] if isinstance(steps, str) else steps
+steps = [s if isinstance(s, dict) else {'text': s} for s in steps]
+seen = 0
+start = last = time.time()
 while True:
     r, _, _ = select.select([fd], [], [], 0.2)
     if r:
@@ -36,10 +45,18 @@ while True:
         if not data:
             break
         out += data
-    if pending is not None and (len(out) > 0 or time.time() - start > 5):
-        time.sleep(0.1)
-        os.write(fd, pending.encode())
-        pending = None
+    if steps:
+        step = steps[0]
+        ready = step['after'].encode() in out[seen:] if 'after' in step else len(out) > seen
+        if ready or time.time() - last > 5:
+            steps.pop(0)
+            time.sleep(0.1)
+            if 'size' in step:
+                fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', step['size'][0], step['size'][1], 0, 0))
+            else:
+                os.write(fd, step['text'].encode())
+            seen = len(out)
+            last = time.time()
     if time.time() - start > 30:
         break
 _, status = os.waitpid(pid, 0)
@@ -51,7 +68,7 @@ describe('keel run -t / exec -t: a pseudo-terminal (as root)', function () {
   this.timeout(60_000);
   let dir: string;
   let root: string;
-  const onPty = (args: string[], input?: string, size = { rows: 40, cols: 100 }) => {
+  const onPty = (args: string[], input?: string | Step[], size = { rows: 40, cols: 100 }) => {
     const argv = [KEEL, args[0], '--root', root, ...args.slice(1)];
     const r = spawnSync('python3', ['-c', DRIVER], {
       encoding: 'utf8', timeout: 45_000,
@@ -138,10 +155,52 @@ describe('keel run -t / exec -t: a pseudo-terminal (as root)', function () {
     assert.equal(keel(['ps', '-aq']).out, '');
   });
 
-  it('keel run -dt is refused, saying so', () => {
-    const r = keel(['run', '-d', '-t', 'busybox', 'sleep', '1']);
-    assert.equal(r.code, 1);
-    assert.match(r.err, /-t with -d/);
+  // Each attach below uses a size other than the detached terminal's 24x80: the new size makes
+  // the shell redraw its prompt, which is when the DRIVER starts typing.
+  it('keel run -dit, then keel attach: typed input, its output, its exit status (docker run -dit; docker attach)', () => {
+    const started = keel(['run', '-dit', '--name', 's', 'busybox', 'sh']);
+    assert.equal(started.code, 0, started.err);
+    assert.match(started.out, /^[0-9a-f]{64}\n$/);
+    const r = onPty(['attach', 's'], 'echo $((6*7)); tty; exit 3\r');
+    assert.equal(r.code, 3, r.out + r.err);
+    assert.match(r.out, /^42$/m);
+    assert.match(r.out, /^\/dev\/pts\/0$/m);
+    assert.match(keel(['ps', '-a']).out, /Exited \(3\) .* s$/m);
+    // The terminal's output is the log, raw (\r\n), as docker logs shows a tty container's.
+    assert.match(keel(['logs', 's']).out, /^42\r\n\/dev\/pts\/0\r\n/m);
+  });
+
+  it('keel attach: ctrl-p ctrl-q detaches, leaving the container running, to attach again', async () => {
+    assert.equal(keel(['run', '-dit', '--name', 'd', 'busybox', 'sh']).code, 0);
+    const r = onPty(['attach', 'd'], ['echo mark$((1+1))\r', { text: '\x10\x11', after: 'mark2' }]);
+    assert.equal(r.code, 0, r.out + r.err);
+    assert.match(r.out, /^mark2$/m);
+    assert.match(keel(['ps']).out, /Up .* d$/m);
+    assert.match(keel(['logs', 'd']).out, /^mark2\r$/m);
+    const again = onPty(['attach', 'd'], 'stty size; exit 4\r', { rows: 31, cols: 91 });
+    assert.equal(again.code, 4, again.out + again.err);
+    assert.match(again.out, /^31 91$/m);
+    assert.match(keel(['ps', '-a']).out, /Exited \(4\) .* d$/m);
+  });
+
+  it('keel run -di keeps stdin open: keel attach with piped input', () => {
+    assert.equal(keel(['run', '-di', '--name', 'r', 'busybox', 'sh', '-c', 'read x; echo got $x']).code, 0);
+    const r = keel(['attach', 'r'], 'hello\n');
+    assert.equal(r.out, 'got hello\n', r.err);
+    assert.equal(r.code, 0);
+    // Without -i nothing is sent: the container reads its /dev/null.
+    assert.equal(keel(['run', '-d', '--name', 'n', 'busybox', 'sh', '-c', 'sleep 1; read x; echo "got [$x]"']).code, 0);
+    const plain = keel(['attach', 'n'], 'not sent\n');
+    assert.equal(plain.out, 'got []\n', plain.err);
+  });
+
+  it('keel attach gives a -dit container our window size, and the new one on a resize', () => {
+    assert.equal(keel(['run', '-dit', '--name', 'w', 'busybox', 'sh']).code, 0);
+    // After the resize, input waits for the shell's redraw (its prompt, then ESC [ J): it has the new size then.
+    const r = onPty(['attach', 'w'], ['stty size\r', { size: [20, 50], after: '33 77' }, { text: 'stty size; exit 0\r', after: '\x1b[J' }], { rows: 33, cols: 77 });
+    assert.equal(r.code, 0, r.out + r.err);
+    assert.match(r.out, /^33 77$/m);
+    assert.match(r.out, /^20 50$/m);
   });
 
   it('keel exec -it box sh into a running container', () => {
@@ -159,5 +218,28 @@ describe('keel run -t / exec -t: a pseudo-terminal (as root)', function () {
     const piped = keel(['exec', '-it', 'box', 'sh'], 'echo hi\n');
     assert.equal(piped.code, 1);
     assert.match(piped.err, /the input device is not a TTY/);
+  });
+});
+
+describe('containers/attach-protocol: frames and docker\'s detach keys', () => {
+  it('reads frames split anywhere, several in one chunk, and refuses unknown or oversized ones', () => {
+    const bytes = Buffer.concat([encodeFrame(FRAME.input, Buffer.from('ls\r')), resizeFrame(33, 77), encodeFrame(FRAME.input)]);
+    for (let cut = 0; cut <= bytes.length; cut++) {
+      const read = frameReader();
+      const frames = [...read(bytes.subarray(0, cut)), ...read(bytes.subarray(cut))];
+      assert.deepEqual(frames.map((f) => [f.type, f.payload.toString('hex')]), [[FRAME.input, Buffer.from('ls\r').toString('hex')], [FRAME.resize, '0021004d'], [FRAME.input, '']]);
+    }
+    assert.throws(() => frameReader()(Buffer.from([9, 0, 0, 0, 0])), /unknown frame type 9/);
+    assert.throws(() => frameReader()(Buffer.from([FRAME.input, 0xff, 0, 0, 0])), /over/);
+  });
+
+  it('finds ctrl-p ctrl-q across chunks, forwards a ctrl-p that is not followed by ctrl-q', () => {
+    const scan = detachScanner();
+    assert.deepEqual(scan(Buffer.from('ab')), { forward: Buffer.from('ab'), detach: false });
+    assert.deepEqual(scan(Buffer.from('c\x10')), { forward: Buffer.from('c'), detach: false });
+    assert.deepEqual(scan(Buffer.from('\x10x')), { forward: Buffer.from('\x10\x10x'), detach: false });
+    assert.deepEqual(scan(Buffer.from('y\x10')), { forward: Buffer.from('y'), detach: false });
+    assert.deepEqual(scan(Buffer.from('\x11after')), { forward: Buffer.alloc(0), detach: true });
+    assert.deepEqual(detachScanner()(Buffer.from('ls\x10\x11')), { forward: Buffer.from('ls'), detach: true });
   });
 });
