@@ -6,22 +6,18 @@ import { once } from 'node:events';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '../../builder/bundle.js';
 import { addBusybox } from '../../containers/busybox-image.js';
 import { ContainerDb, processStartTime } from '../../containers/db.js';
 import { ImageStore } from '../../containers/store.js';
 import { splitAtPositional } from '../../cli/main.js';
+import { KEEL, keelAt } from './helpers.js';
 
-const KEEL = join(repoRoot(), 'bin/keel');
 
 describe('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
   this.timeout(60_000);
   let root: string;
   let dir: string;
-  const keel = (...args: string[]) => {
-    const r = spawnSync(KEEL, [args[0], '--root', root, ...args.slice(1)], { encoding: 'utf8', timeout: 45_000 });
-    return { code: r.status, out: r.stdout, err: r.stderr };
-  };
+  const keel = (...args: string[]) => keelAt(root, args);
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'keel-cli-ct-'));
     root = join(dir, 'root');

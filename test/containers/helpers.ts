@@ -1,10 +1,11 @@
 // Test helpers for the container image side: a tiny tar writer that is independent of the code
 // under test (to craft hostile archives), umoci-built images, and temp dirs.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { repoRoot } from '../../builder/bundle.js';
 import type { ImageRecord, ImageStore } from '../../containers/store.js';
 
 export interface RawEntry {
@@ -95,4 +96,13 @@ export async function addFromLayout(store: ImageStore, layout: string, tag: stri
 
 export function isRoot(): boolean {
   return process.getuid?.() === 0;
+}
+
+/** The checkout's keel command. */
+export const KEEL = join(repoRoot(), 'bin/keel');
+
+/** `keel VERB --root ROOT ARGS...` run to its end: exit status, stdout, stderr. */
+export function keelAt(root: string, [verb, ...args]: string[], input?: string): { code: number | null; out: string; err: string } {
+  const r = spawnSync(KEEL, [verb, '--root', root, ...args], { encoding: 'utf8', timeout: 45_000, ...(input !== undefined ? { input } : {}) });
+  return { code: r.status, out: r.stdout, err: r.stderr };
 }

@@ -7,7 +7,6 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '../../builder/bundle.js';
 import { addBusybox } from '../../containers/busybox-image.js';
 import {
   allocateAddress, BRIDGE, checkPorts, containerHosts, containerResolvConf, dropLease, formatPort, hostVethOf, leaseAlive, macFor, selfOwner,
@@ -15,8 +14,8 @@ import {
 } from '../../containers/network.js';
 import { withLockSync } from '../../containers/lock.js';
 import { ImageStore } from '../../containers/store.js';
+import { KEEL, keelAt } from './helpers.js';
 
-const KEEL = join(repoRoot(), 'bin/keel');
 
 const lease = (id: string, ip: string, ports: PortMapping[] = [], name = id): Lease =>
   ({ id, name, root: '/r', ip, ports, owner: { pid: 1, startTime: '1' }, created: '2026-01-01T00:00:00.000Z' });
@@ -162,10 +161,7 @@ describe('keel run on the bridge network (the CLI, as root)', function () {
   let root: string;
   let madeBridge = false;
   let forwardBefore = '';
-  const keel = (...args: string[]) => {
-    const r = spawnSync(KEEL, [args[0], '--root', root, ...args.slice(1)], { encoding: 'utf8', timeout: 45_000 });
-    return { code: r.status, out: r.stdout, err: r.stderr };
-  };
+  const keel = (...args: string[]) => keelAt(root, args);
   const sh = (cmd: string) => spawnSync('sh', ['-c', cmd], { encoding: 'utf8', timeout: 20_000 });
   const leases = (): Lease[] => { try { return JSON.parse(readFileSync(join(NETWORK_DIR, 'leases.json'), 'utf8')).leases; } catch { return []; } };
   const ours = () => leases().filter((l) => l.root === root);

@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from '../../builder/bundle.js';
 import { addBusybox } from '../../containers/busybox-image.js';
 import { ContainerDb } from '../../containers/db.js';
 import { containerSpawnOptions } from '../../containers/runtime.js';
@@ -12,9 +11,8 @@ import { ImageStore } from '../../containers/store.js';
 import { unpackLayer, writeTar } from '../../containers/tar.js';
 import { DEFAULT_RANGE, parseUserns, subordinateRange } from '../../containers/userns.js';
 import { isNativeError, native } from '../../init/native.js';
-import { removeDir, tempDir } from './helpers.js';
+import { KEEL, keelAt, removeDir, tempDir } from './helpers.js';
 
-const KEEL = join(repoRoot(), 'bin/keel');
 const MAP = { uid: 100000, gid: 100000, size: 65536 };
 
 describe('containers/userns: the range', () => {
@@ -82,10 +80,7 @@ describe('keel run --userns=remap (as root)', function () {
   this.timeout(60_000);
   let dir: string;
   let root: string;
-  const keel = (...args: string[]) => {
-    const r = spawnSync(KEEL, [args[0], '--root', root, ...args.slice(1)], { encoding: 'utf8', timeout: 45_000 });
-    return { code: r.status, out: r.stdout, err: r.stderr };
-  };
+  const keel = (...args: string[]) => keelAt(root, args);
 
   before(async () => {
     dir = tempDir('userns');
