@@ -14,7 +14,10 @@ const PASSWD = 'root:x:0:0:root:/root:/bin/sh\ncore:x:500:500:Keel Admin:/home/c
 const GROUP = 'root:x:0:\ntty:x:5:\ndisk:x:6:\nwheel:x:10:core\ncore:x:500:\nnogroup:x:65534:\n';
 // No password logins unless cloud-config sets one: every account is locked.
 const SHADOW = 'root:*:1::::::\ncore:*:1::::::\nnobody:*:1::::::\n';
-const KEEL_WRAPPER = '#!/bin/sh\n# The keel command (also systemctl and journalctl, by the name it is called with).\nKEEL_PROGRAM=${0##*/} exec /usr/bin/node /usr/lib/keel/keel.mjs "$@"\n';
+// NODE_COMPILE_CACHE: V8's code cache of the bundle (Node 22), kept on /var, spares each later run
+// most of its compile (~10 of ~90 ms for a keel run); a user who cannot write there runs without it.
+const KEEL_WRAPPER = '#!/bin/sh\n# The keel command (also systemctl and journalctl, by the name it is called with).\n' +
+  'KEEL_PROGRAM=${0##*/} NODE_COMPILE_CACHE=/var/cache/keel/node exec /usr/bin/node /usr/lib/keel/keel.mjs "$@"\n';
 const PROFILE = 'export PATH=/usr/sbin:/usr/bin:/sbin:/bin\nexport PS1=\'\\u@\\h:\\w\\$ \'\n';
 
 /** The layout Keel lays over the base tree. Host files (init bundle, addon, initrd) are copied in. */
