@@ -7,7 +7,7 @@ import { BAKED_IMAGES } from '../containers/busybox-image.js';
 import { loadArchive } from '../containers/archive.js';
 import type { Verb } from './main.js';
 import { ContainerDb, type ContainerConfig } from '../containers/db.js';
-import { commandFor, environmentFor, exitCode, finished, parseMemory, parseRestart, released, start } from '../containers/engine.js';
+import { commandFor, environmentFor, exitCode, finished, parseCpus, parseMemory, parsePidsLimit, parseRestart, released, start } from '../containers/engine.js';
 import { checkPublishable, parsePublish } from '../containers/network.js';
 import { NOT_A_TTY, relayTerminal, requestConsole, type Terminal } from '../containers/pty.js';
 import { parseVolume } from '../containers/runtime.js';
@@ -105,8 +105,8 @@ export const verb: Verb = {
       capAdd: v['cap-add'] as string[], capDrop: v['cap-drop'] as string[],
       privileged: Boolean(v.privileged),
       memory: v.memory ? parseMemory(String(v.memory)) : null,
-      cpus: v.cpus ? Number(v.cpus) : null,
-      pidsLimit: v['pids-limit'] ? Number(v['pids-limit']) : null,
+      cpus: v.cpus !== undefined ? parseCpus(String(v.cpus)) : null,
+      pidsLimit: v['pids-limit'] !== undefined ? parsePidsLimit(String(v['pids-limit'])) : null,
       tty: Boolean(v.tty), interactive: Boolean(v.interactive),
       autoRemove: Boolean(v.rm),
       userns,

@@ -81,6 +81,20 @@ export function parseMemory(s: string): number {
   return Math.round(Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase()));
 }
 
+/** --cpus N: CPUs as a decimal, at least 0.01 (cpu.max's smallest quota); 0 is no limit (null), as docker's. */
+export function parseCpus(s: string): number | null {
+  const n = Number(s.trim());
+  if (!/^\d+(\.\d+)?$/.test(s.trim()) || (n !== 0 && n < 0.01)) throw new ContainerError('EOPTION', `invalid --cpus ${JSON.stringify(s)} (use a number of CPUs such as 0.5 or 2, at least 0.01; 0 for no limit)`);
+  return n === 0 ? null : n;
+}
+
+/** --pids-limit N: processes at most; 0 and -1 are no limit (null), as docker's. */
+export function parsePidsLimit(s: string): number | null {
+  if (!/^(-1|\d+)$/.test(s.trim())) throw new ContainerError('EOPTION', `invalid --pids-limit ${JSON.stringify(s)} (use a number of processes; 0 or -1 for no limit)`);
+  const n = Number(s.trim());
+  return n <= 0 ? null : n;
+}
+
 /** --restart no | on-failure[:N] | always (| unless-stopped, treated as always). */
 export function parseRestart(s: string): ContainerConfig['restart'] {
   const m = /^(no|always|unless-stopped|on-failure)(?::(\d+))?$/.exec(s);

@@ -251,7 +251,8 @@ export function containerToService(file: string, text: string, opts: QuadletOpti
     const nameAt = at(s.name?.line ?? header);
     const keel = (args: string[], raw: string[] = []) => [bin, ...args.map((w) => quoteExecWord(literal(w))), ...raw.map(quoteExecWord)].join(' ');
     const o = s.single;
-    const opt = (flag: string, v: string | undefined) => (v === undefined ? [] : [flag, v]);
+    // A value starting with '-' (PidsLimit=-1) must be joined to its option, or it reads as one.
+    const opt = (flag: string, v: string | undefined) => (v === undefined ? [] : v.startsWith('-') ? [`${flag}=${v}`] : [flag, v]);
     const runArgs = [
       'run', ...root, '--rm', '--name', name,
       ...s.env.flatMap((e) => ['-e', e]), ...s.envFiles.flatMap((f) => ['--env-file', f]), ...s.volumes.flatMap((v) => ['-v', v]),

@@ -153,6 +153,28 @@ describe('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
     assert.match(clash.err, /the container name "flaky" is already in use/);
   });
 
+  it('refuses bad --cpus, --pids-limit, --memory and --restart values by name and value, creating nothing', () => {
+    const before = keel('ps', '-aq').out;
+    for (const [args, message] of [
+      [['--cpus', 'abc'], /invalid --cpus "abc" \(use a number of CPUs such as 0.5 or 2, at least 0.01; 0 for no limit\)/],
+      [['--cpus', '0.001'], /invalid --cpus "0.001"/],
+      [['--pids-limit', 'x'], /invalid --pids-limit "x" \(use a number of processes; 0 or -1 for no limit\)/],
+      [['--memory', 'lots'], /invalid --memory "lots"/],
+      [['--restart', 'sometimes'], /invalid --restart "sometimes"/],
+    ] as const) {
+      const r = keel('run', '--rm', '--network', 'none', ...args, 'busybox', 'true');
+      assert.equal(r.code, 1, args.join(' '));
+      assert.match(r.err, message);
+    }
+    assert.equal(keel('ps', '-aq').out, before);
+    // docker's "no limit" spellings.
+    const free = keel('run', '-d', '--name', 'unlimited', '--network', 'none', '--cpus', '0', '--pids-limit=-1', 'busybox', 'sleep', '5');
+    assert.equal(free.code, 0, free.err);
+    const { config } = new ContainerDb(root).resolve('unlimited');
+    assert.deepEqual([config.cpus, config.pidsLimit], [null, null]);
+    assert.equal(keel('rm', '-f', 'unlimited').code, 0);
+  });
+
   it('lists images, saves and loads them, and removes them', () => {
     const images = keel('images');
     assert.match(images.out, /^REPOSITORY +TAG +IMAGE ID +CREATED +SIZE\nbusybox +latest +[0-9a-f]{12} /);

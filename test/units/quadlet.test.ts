@@ -194,6 +194,8 @@ WantedBy=multi-user.target
     const remap = containerToService(WEB, '[Container]\nImage=i\nUserNS=remap\n');
     assert.match(remap.unitText ?? '', /^ExecStart=\S+ run --rm --name systemd-%N --userns remap i$/m);
     assert.doesNotMatch(containerToService(WEB, '[Container]\nImage=i\nUserNS=remap\nUserNS=\n').unitText ?? '', /--userns/);
+    // keel run reads "--pids-limit -1" as a missing value: joined, as it must be.
+    assert.match(containerToService(WEB, '[Container]\nImage=i\nPidsLimit=-1\n').unitText ?? '', / --pids-limit=-1 i$/m);
     assert.match(errors('[Service]\nExecStart=/bin/true\n')[0], /^4:error:ExecStart= cannot be set for a \.container unit/);
   });
 
