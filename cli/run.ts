@@ -7,7 +7,7 @@ import { BAKED_IMAGES } from '../containers/busybox-image.js';
 import { loadArchive } from '../containers/archive.js';
 import type { Verb } from './main.js';
 import { ContainerDb, type ContainerConfig } from '../containers/db.js';
-import { commandFor, environmentFor, exitCode, finished, parseCpus, parseMemory, parsePidsLimit, parseRestart, released, start } from '../containers/engine.js';
+import { commandFor, environmentFor, exitCode, finished, parseCpus, parseHostname, parseMemory, parsePidsLimit, parseRestart, released, start } from '../containers/engine.js';
 import { checkPublishable, parsePublish } from '../containers/network.js';
 import { NOT_A_TTY, relayTerminal, requestConsole, type Terminal } from '../containers/pty.js';
 import { parseVolume } from '../containers/runtime.js';
@@ -96,7 +96,7 @@ export const verb: Verb = {
       env: environmentFor(image, v['env-file'] as string[], v.env as string[]),
       cwd: String(v.workdir ?? cfg.WorkingDir ?? '') || '/',
       user: String(v.user ?? cfg.User ?? ''),
-      hostname: String(v.hostname ?? ''),
+      hostname: v.hostname === undefined ? '' : parseHostname(String(v.hostname)),
       network: network as ContainerConfig['network'],
       volumes: (v.volume as string[]).map((s) => { const p = parseVolume(s); return { host: resolve(p.host), container: p.container, ro: Boolean(p.ro) }; }),
       ports: publish,

@@ -95,6 +95,15 @@ export function parsePidsLimit(s: string): number | null {
   return n <= 0 ? null : n;
 }
 
+/** --hostname: an RFC 1123 name (letters, digits, '-' inside labels, '.' between them), at most 64 bytes (sethostname's limit). */
+export function parseHostname(s: string): string {
+  const label = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+  if (s.length > 64 || !new RegExp(`^${label}(?:\\.${label})*$`).test(s)) {
+    throw new ContainerError('EOPTION', `invalid --hostname ${JSON.stringify(s)} (use letters, digits and '-', labels separated by '.', at most 64 characters)`);
+  }
+  return s;
+}
+
 /** --restart no | on-failure[:N] | always (| unless-stopped, treated as always). */
 export function parseRestart(s: string): ContainerConfig['restart'] {
   const m = /^(no|always|unless-stopped|on-failure)(?::(\d+))?$/.exec(s);

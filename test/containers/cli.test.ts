@@ -153,7 +153,7 @@ describe('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
     assert.match(clash.err, /the container name "flaky" is already in use/);
   });
 
-  it('refuses bad --cpus, --pids-limit, --memory and --restart values by name and value, creating nothing', () => {
+  it('refuses bad --cpus, --pids-limit, --memory, --restart and --hostname values by name and value, creating nothing', () => {
     const before = keel('ps', '-aq').out;
     for (const [args, message] of [
       [['--cpus', 'abc'], /invalid --cpus "abc" \(use a number of CPUs such as 0.5 or 2, at least 0.01; 0 for no limit\)/],
@@ -161,6 +161,8 @@ describe('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
       [['--pids-limit', 'x'], /invalid --pids-limit "x" \(use a number of processes; 0 or -1 for no limit\)/],
       [['--memory', 'lots'], /invalid --memory "lots"/],
       [['--restart', 'sometimes'], /invalid --restart "sometimes"/],
+      [['--hostname', 'bad host!'], /invalid --hostname "bad host!" \(use letters, digits and '-'/],
+      [['--hostname', `${'a'.repeat(60)}.example`], /invalid --hostname "a{60}\.example"/],
     ] as const) {
       const r = keel('run', '--rm', '--network', 'none', ...args, 'busybox', 'true');
       assert.equal(r.code, 1, args.join(' '));
