@@ -14,7 +14,10 @@ export const verb: Verb = {
     const out: unknown[] = [];
     for (const n of names) {
       try { const c = db.resolve(n); out.push({ ...c.config, state: c.state }); continue; } catch { /* an image, then */ }
-      out.push(store.resolve(n));
+      try { out.push(store.resolve(n)); } catch (e) {
+        if ((e as { code?: string }).code === 'ENOIMAGE') throw new Error(`keel inspect: no such container or image: ${n}`);
+        throw e;
+      }
     }
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
     return 0;

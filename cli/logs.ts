@@ -5,6 +5,7 @@ import { formatEntry } from './unit-status.js';
 import type { JournalEntry } from '../init/journal.js';
 import { asContainers, printContainerLog } from './container-verbs.js';
 import { DEFAULT_ROOT } from '../containers/store.js';
+import { wholeNumber } from './options.js';
 
 /** Parses --since: an ISO date, "-5min"-style relative times, or "today". */
 export function parseSince(text: string, now = Date.now()): number {
@@ -28,11 +29,12 @@ export const verb: Verb = {
     if (names.length) {
       const db = asContainers(names, String(v.root ?? DEFAULT_ROOT));
       if (!db) throw new TypeError(`keel logs: no such container: ${names.join(' ')} (for a unit's log: keel logs -u UNIT)`);
-      for (const n of names) await printContainerLog(db, n, { follow: !!v.follow, tail: v.tail !== undefined ? Number(v.tail) : v.lines !== undefined ? Number(v.lines) : null });
+      const tail = v.tail !== undefined ? wholeNumber(v.tail, '--tail', 'keel logs', { all: true }) : v.lines !== undefined ? wholeNumber(v.lines, '-n', 'keel logs', { all: true }) : null;
+      for (const n of names) await printContainerLog(db, n, { follow: !!v.follow, tail });
       return 0;
     }
     const args = {
-      unit: v.unit, lines: v.lines !== undefined ? Number(v.lines) : v.follow ? 10 : undefined,
+      unit: v.unit, lines: v.lines !== undefined ? wholeNumber(v.lines, '-n', 'keel logs', { all: true }) ?? undefined : v.follow ? 10 : undefined,
       since: v.since ? parseSince(String(v.since)) : undefined, currentBoot: !!v.boot, follow: !!v.follow,
     };
     const entries = (await request('logs', args, (e) => process.stdout.write(formatEntry(e as JournalEntry)))) as JournalEntry[] | undefined;

@@ -1,5 +1,6 @@
 // keel status [UNIT...]: the state of units (or of the system) from PID 1.
 import type { Verb } from './main.js';
+import { wholeNumber } from './options.js';
 import { request } from './control-client.js';
 import { formatStatus, type UnitStatus } from './unit-status.js';
 
@@ -19,7 +20,7 @@ export const verb: Verb = {
     }
     let code = 0;
     for (const name of units) {
-      const s = (await request('status', { unit: name, lines: Number(v.lines) })) as UnitStatus;
+      const s = (await request('status', { unit: name, lines: wholeNumber(v.lines, '-n', 'keel status') ?? undefined })) as UnitStatus;
       process.stdout.write(formatStatus(s));
       if (s.loadState === 'not-found') code = Math.max(code, 4);
       else if (s.activeState !== 'active' && s.activeState !== 'reloading') code = Math.max(code, 3);

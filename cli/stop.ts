@@ -3,6 +3,7 @@
 import type { Verb } from './main.js';
 import { jobVerb } from './job-verb.js';
 import { asContainers, stopContainer } from './container-verbs.js';
+import { wholeNumber } from './options.js';
 import { DEFAULT_ROOT } from '../containers/store.js';
 
 const units = jobVerb('stop', 'Stop units.');
@@ -14,7 +15,8 @@ export const verb: Verb = {
   async run(v, names) {
     const db = process.env.KEEL_PROGRAM === 'systemctl' ? null : asContainers(names, String(v.root));
     if (!db) return units.run(v, names);
-    for (const n of names) { await stopContainer(db, n, Number(v.time)); process.stdout.write(`${n}\n`); }
+    const seconds = wholeNumber(v.time, '-t', 'keel stop')!;
+    for (const n of names) { await stopContainer(db, n, seconds); process.stdout.write(`${n}\n`); }
     return 0;
   },
 };

@@ -177,6 +177,21 @@ describe('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
     assert.equal(keel('rm', '-f', 'unlimited').code, 0);
   });
 
+  it('refuses bad numbers for logs -n/--tail and stop -t, and names what inspect cannot find', () => {
+    assert.equal(keel('run', '-d', '--name', 'talker', '--network', 'none', 'busybox', 'sh', '-c', 'echo a; echo b; echo c; sleep 60').code, 0);
+    for (let i = 0; i < 50 && !keel('logs', 'talker').out.includes('c'); i++) spawnSync('sleep', ['0.1']);
+    assert.equal(keel('logs', '--tail', '1', 'talker').out, 'c\n');
+    assert.equal(keel('logs', '-n', 'all', 'talker').out, 'a\nb\nc\n');
+    const tail = keel('logs', '--tail', 'abc', 'talker');
+    assert.deepEqual([tail.code, tail.err], [1, 'keel: keel logs: invalid --tail "abc" (use a whole number or all)\n']);
+    const stop = keel('stop', '-t', 'soon', 'talker');
+    assert.deepEqual([stop.code, stop.err], [1, 'keel: keel stop: invalid -t "soon" (use a whole number)\n']);
+    assert.match(keel('ps').out, /talker/, 'a refused stop leaves it running');
+    const inspect = keel('inspect', 'nosuch');
+    assert.deepEqual([inspect.code, inspect.err], [1, 'keel: keel inspect: no such container or image: nosuch\n']);
+    assert.equal(keel('rm', '-f', 'talker').code, 0);
+  });
+
   it('lists images, saves and loads them, and removes them', () => {
     const images = keel('images');
     assert.match(images.out, /^REPOSITORY +TAG +IMAGE ID +CREATED +SIZE\nbusybox +latest +[0-9a-f]{12} /);
