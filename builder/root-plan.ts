@@ -16,8 +16,9 @@ const GROUP = 'root:x:0:\ntty:x:5:\ndisk:x:6:\nwheel:x:10:core\ncore:x:500:\nnog
 const SHADOW = 'root:*:1::::::\ncore:*:1::::::\nnobody:*:1::::::\n';
 // NODE_COMPILE_CACHE: V8's code cache of the bundle (Node 22), kept on /var, spares each later run
 // most of its compile (~10 of ~90 ms for a keel run); a user who cannot write there runs without it.
+// `node --`: Node reads --env-file FILE anywhere on its command line, even after the script (keel run --env-file).
 const KEEL_WRAPPER = '#!/bin/sh\n# The keel command (also systemctl and journalctl, by the name it is called with).\n' +
-  'KEEL_PROGRAM=${0##*/} NODE_COMPILE_CACHE=/var/cache/keel/node exec /usr/bin/node /usr/lib/keel/keel.mjs "$@"\n';
+  'KEEL_PROGRAM=${0##*/} NODE_COMPILE_CACHE=/var/cache/keel/node exec /usr/bin/node -- /usr/lib/keel/keel.mjs "$@"\n';
 const PROFILE = 'export PATH=/usr/sbin:/usr/bin:/sbin:/bin\nexport PS1=\'\\u@\\h:\\w\\$ \'\n';
 
 /** The layout Keel lays over the base tree. Host files (init bundle, addon, initrd) are copied in. */

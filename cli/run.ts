@@ -32,7 +32,7 @@ async function imageFor(store: ImageStore, ref: string, v: Record<string, unknow
 
 /** Where `keel` runs from, to start the monitor the same way. */
 function selfCommand(): string[] {
-  return [process.execPath, ...process.execArgv, process.argv[1]];
+  return [process.execPath, ...process.execArgv, '--', process.argv[1]];
 }
 
 export const verb: Verb = {

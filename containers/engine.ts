@@ -39,7 +39,11 @@ export function environmentFor(image: ImageRecord, envFiles: string[], envs: str
   };
   for (const kv of (image.config?.config?.Env ?? []) as string[]) put(kv, 'image');
   for (const f of envFiles) {
-    readFileSync(f, 'utf8').split('\n').forEach((line, i) => {
+    let text: string;
+    try { text = readFileSync(f, 'utf8'); } catch (e) {
+      throw new ContainerError('EENV', `cannot read --env-file ${f}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { cause: e });
+    }
+    text.split('\n').forEach((line, i) => {
       const t = line.trim();
       if (t && !t.startsWith('#')) put(t, `${f}:${i + 1}`);
     });

@@ -177,6 +177,11 @@ describe('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
     assert.equal(keel('rm', '-f', 'unlimited').code, 0);
   });
 
+  it('reads --env-file itself: a missing one is keel\'s error, not node\'s (node takes --env-file anywhere on its command line)', () => {
+    const r = keel('run', '--rm', '--network', 'none', '--env-file', join(dir, 'missing.env'), 'busybox', 'true');
+    assert.deepEqual([r.code, r.err], [1, `keel: cannot read --env-file ${join(dir, 'missing.env')}: no such file\n`]);
+  });
+
   it('refuses bad numbers for logs -n/--tail and stop -t, and names what inspect cannot find', () => {
     assert.equal(keel('run', '-d', '--name', 'talker', '--network', 'none', 'busybox', 'sh', '-c', 'echo a; echo b; echo c; sleep 60').code, 0);
     for (let i = 0; i < 50 && !keel('logs', 'talker').out.includes('c'); i++) spawnSync('sleep', ['0.1']);

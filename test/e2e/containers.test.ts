@@ -26,6 +26,8 @@ describe('containers on Keel (QEMU)', function () {
     assert.equal(r.code, 0, r.out);
     assert.equal(r.out, 'hello world');
     assert.match((await vm.sh('keel images')).out, /^busybox +latest +[0-9a-f]{12} /m);
+    // The wrapper runs node with `--`: --env-file after the script is keel's, not node's.
+    assert.equal((await vm.sh('keel run --rm --env-file /nonexist busybox true 2>&1')).out.trim(), 'keel: cannot read --env-file /nonexist: no such file');
     // The keel command's bundle left its V8 code cache for the next run.
     assert.match((await vm.sh('ls /var/cache/keel/node/*/ | wc -l')).out.trim(), /^[1-9]\d*$/);
   });
