@@ -28,7 +28,7 @@ export const verb: Verb = {
     let pos = log === null ? 0 : fstatSync(log).size;
     const exitOf = recordedExit(db, config.id, state.startedAt);
     let wake = () => {};
-    const session = config.interactive || config.tty ? await attachInput(db.path(config.id, ATTACH_SOCKET), config, () => wake()) : null;
+    const session = await attachInput(db.path(config.id, ATTACH_SOCKET), config, () => wake());
     try {
       for (;;) {
         pos = await copyOut(log, pos);
@@ -101,7 +101,8 @@ async function attachInput(sock: string, config: ContainerConfig, changed: () =>
   try {
     client = await connectAttach(sock);
   } catch (e) {
-    process.stderr.write(`keel attach: cannot send input to ${config.name}: ${(e as Error).message} (following its output only)\n`);
+    // Without -i or -t the socket only brings the exit status, which the state file gives too.
+    if (config.interactive || config.tty) process.stderr.write(`keel attach: cannot send input to ${config.name}: ${(e as Error).message} (following its output only)\n`);
     return null;
   }
   const stdin = process.stdin;

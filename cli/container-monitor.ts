@@ -1,8 +1,8 @@
 // keel container-monitor ID (started by keel run -d): runs the container with its output in
 // the container's log, records how it ended, restarts it as its policy says, removes it for --rm.
 // With -t each run gets a terminal whose output we copy to the log (raw, as docker logs shows a
-// tty container's); with -i or -t, attach.sock takes keel attach's input and window size
-// (containers/attach-protocol.ts).
+// tty container's); attach.sock tells keel attach the exit status and takes its input (-i) and
+// window size (-t) (containers/attach-protocol.ts).
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Verb } from './main.js';
@@ -89,7 +89,8 @@ export const verb: Verb = {
     let current: Run | null = null;
     // Listening before the first start, so it is there once keel run -d says the container runs.
     // Frames go to the current run; between runs (a restart's wait) they are dropped.
-    const server = config.interactive || config.tty ? await listenAttach(db.path(config.id, ATTACH_SOCKET), {
+    // Every detached container has one: attach learns the exit status there even when --rm removes the container.
+    const server = await listenAttach(db.path(config.id, ATTACH_SOCKET), {
       input(data, resume) {
         const sink = config.interactive ? current?.input : null;
         if (!sink || sink.destroyed || sink.write(data)) return true;
@@ -103,7 +104,7 @@ export const verb: Verb = {
       // Fatal: recorded as a failed start, which keel run -d reports.
       db.setState(config.id, { ...db.state(config.id), status: 'exited', exitCode: 127, finishedAt: new Date().toISOString(), error: `cannot listen on ${ATTACH_SOCKET}: ${e.message}` });
       throw e;
-    }) : null;
+    });
     let stopped = false;
     let restarts = 0;
     try {
@@ -115,13 +116,13 @@ export const verb: Verb = {
         const exit = await run.ended;
         current = null;
         const recorded = finished(db, config.id, exit);
-        server?.exited(recorded.exitCode ?? 0);
+        server.exited(recorded.exitCode ?? 0);
         if (!shouldRestart(config, exit, restarts, stopped || db.stopRequested(config.id))) break;
         restarts++;
         await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** restarts, 10_000)));
       }
     } finally {
-      server?.close();
+      server.close();
       // Stopped for good: its address, published ports and network namespace go (kept across restarts).
       released(db, config.id);
       if (config.autoRemove) db.remove(config.id);

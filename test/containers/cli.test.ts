@@ -68,6 +68,11 @@ describe('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
     assert.notEqual(gone.code, 0);
     assert.match(gone.err, /container counter is not running/);
     keel('rm', 'counter');
+    // --rm removes it (state and all) as it exits: the status comes from its monitor over attach.sock.
+    keel('run', '-d', '--rm', '--name', 'brief', '--network', 'none', 'busybox', 'sh', '-c', 'sleep 1; echo bye; exit 7');
+    const brief = keel('attach', 'brief');
+    assert.deepEqual([brief.code, brief.out], [7, 'bye\n'], brief.err);
+    assert.doesNotMatch(keel('ps', '-a').out, /brief/);
   });
 
   // The monitor records the exit once the container's last output is in its log; a process that
