@@ -2,10 +2,11 @@
 // until it exits, then its exit status; with -i our stdin goes to it, with -t our window size
 // too, over its monitor's attach.sock (containers/attach-protocol.ts). On a -t container typing
 // ctrl-p ctrl-q detaches, leaving it running. Without -i nothing is sent (its stdin is /dev/null).
+// Our SIGINT, SIGTERM and SIGHUP go to a container without a terminal (docker's --sig-proxy).
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { Verb } from './main.js';
 import { ATTACH_SOCKET, connectAttach, detachScanner, type AttachClient } from '../containers/attach-protocol.js';
-import { ContainerDb, type ContainerConfig } from '../containers/db.js';
+import { ContainerDb, processStartTime, type ContainerConfig } from '../containers/db.js';
 import { ourSize } from '../containers/pty.js';
 import { ROOT_OPTION } from './container-common.js';
 
@@ -28,7 +29,15 @@ export const verb: Verb = {
     let pos = log === null ? 0 : fstatSync(log).size;
     const exitOf = recordedExit(db, config.id, state.startedAt);
     let wake = () => {};
-    const session = await attachInput(db.path(config.id, ATTACH_SOCKET), config, () => wake());
+    // docker's --sig-proxy (on by default, for a container without a terminal): our SIGINT, SIGTERM
+    // and SIGHUP go to its process (the one running now, should it have been restarted).
+    const proxy = config.tty ? null : (sig: NodeJS.Signals) => {
+      try {
+        const s = db.state(config.id);
+        if (s.status === 'running' && processStartTime(s.pid) === s.startTime) process.kill(s.pid, sig);
+      } catch { /* gone meanwhile */ }
+    };
+    const session = await attachInput(db.path(config.id, ATTACH_SOCKET), config, () => wake(), proxy);
     try {
       for (;;) {
         pos = await copyOut(log, pos);
@@ -96,7 +105,7 @@ interface InputSession {
  * when it has a tty, takes our input and stdin is a terminal, restored on every way out (close(),
  * exit, SIGINT/SIGTERM/SIGHUP). `changed` is called on a detach or an exit.
  */
-async function attachInput(sock: string, config: ContainerConfig, changed: () => void): Promise<InputSession | null> {
+async function attachInput(sock: string, config: ContainerConfig, changed: () => void, proxy: ((sig: NodeJS.Signals) => void) | null): Promise<InputSession | null> {
   let client: AttachClient;
   try {
     client = await connectAttach(sock);
@@ -112,9 +121,10 @@ async function attachInput(sock: string, config: ContainerConfig, changed: () =>
   void client.exit.then((status) => { if (status !== null) { session.exitStatus = status; changed(); } });
   const raw = config.tty && config.interactive && stdin.isTTY;
   const restore = () => { if (raw && stdin.isRaw) try { stdin.setRawMode(false); } catch { /* gone */ } };
-  const onSignal = (sig: NodeJS.Signals) => { close(); process.kill(process.pid, sig); };
+  // Proxied to the container, or (with a terminal, where ^C is a byte like any other) the end of us.
+  const onSignal = (sig: NodeJS.Signals) => { if (proxy) return proxy(sig); close(); process.kill(process.pid, sig); };
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  for (const sig of signals) process.once(sig, onSignal);
+  for (const sig of signals) (proxy ? process.on : process.once).call(process, sig, onSignal);
   process.once('exit', restore);
   const onResize = () => { const size = ourSize(); if (size) client.resize(size.rows, size.cols); };
   // docker's escape proxy is for terminals: on a plain -i container every byte is input.

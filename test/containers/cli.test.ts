@@ -75,6 +75,21 @@ describe('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
     assert.doesNotMatch(keel('ps', '-a').out, /brief/);
   });
 
+  it('keel attach passes our SIGINT to a container without a terminal (docker\'s --sig-proxy)', async () => {
+    keel('run', '-d', '--name', 'trapper', '--network', 'none', 'busybox', 'sh', '-c', 'trap "echo got INT; exit 3" INT; echo ready; while true; do sleep 0.1; done');
+    const attach = spawn(KEEL, ['attach', '--root', root, 'trapper'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    attach.stdout.on('data', (c: Buffer) => { out += c; });
+    const ended = new Promise<number | null>((r) => attach.on('exit', (code) => r(code)));
+    // Attached once it listens on the socket; then the signal goes to the container, not to us.
+    await new Promise((r) => setTimeout(r, 1500));
+    attach.kill('SIGINT');
+    assert.equal(await ended, 3);
+    assert.match(out, /got INT\n$/);
+    assert.match(keel('ps', '-a').out, /Exited \(3\).* trapper$/m);
+    keel('rm', 'trapper');
+  });
+
   // The monitor records the exit once the container's last output is in its log; a process that
   // is gone is not yet an exit (db.state() then says exited, with no status).
   it('keel attach waits for the exit to be recorded, not just the process gone (it once said 0 for an exit 5)', async () => {
