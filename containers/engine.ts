@@ -5,6 +5,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainerDb, processStartTime, type ContainerConfig, type ContainerState } from './db.js';
 import { ContainerError } from './errors.js';
+import { HOSTNAME_RULE, isHostname } from './hostname.js';
 import { connect, disconnect, formatPort, parsePublish, type Attachment } from './network.js';
 import { runContainer, type ConsoleSocket, type ContainerExit, type ContainerSpec, type RunningContainer } from './runtime.js';
 import type { ImageRecord, ImageStore } from './store.js';
@@ -99,12 +100,9 @@ export function parsePidsLimit(s: string): number | null {
   return n <= 0 ? null : n;
 }
 
-/** --hostname: an RFC 1123 name (letters, digits, '-' inside labels, '.' between them), at most 64 bytes (sethostname's limit). */
+/** --hostname: an RFC 1123 name of at most 64 bytes (containers/hostname.ts). */
 export function parseHostname(s: string): string {
-  const label = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
-  if (s.length > 64 || !new RegExp(`^${label}(?:\\.${label})*$`).test(s)) {
-    throw new ContainerError('EOPTION', `invalid --hostname ${JSON.stringify(s)} (use letters, digits and '-', labels separated by '.', at most 64 characters)`);
-  }
+  if (!isHostname(s)) throw new ContainerError('EOPTION', `invalid --hostname ${JSON.stringify(s)} (${HOSTNAME_RULE})`);
   return s;
 }
 

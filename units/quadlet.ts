@@ -25,6 +25,7 @@ import { parseUnitText } from './parse.js';
 import { splitUnitName } from './names.js';
 import { splitWords } from './words.js';
 import { isEnvName, parseBoolean } from './values.js';
+import { HOSTNAME_RULE, isHostname } from '../containers/hostname.js';
 
 /** Where the keel CLI is in the image. */
 export const DEFAULT_KEEL_BIN = '/usr/bin/keel';
@@ -113,7 +114,8 @@ const HANDLERS: Record<string, Handler> = {
   Entrypoint: single('entrypoint'),
   User: single('user'),
   WorkingDir: single('workdir'),
-  HostName: single('hostname'),
+  // With a %-specifier (HostName=%H) it is checked by keel run, once the specifier is expanded.
+  HostName: single('hostname', (v) => (v.includes('%') || isHostname(v) ? null : HOSTNAME_RULE)),
   Network: single('network', (v) => (v === 'bridge' || v === 'none' || v === 'host' ? null : 'keel has the networks bridge, none and host (no named networks)')),
   Memory: single('memory', (v) => (/^\d+(\.\d+)?[bkmg]?b?$/i.test(v) ? null : 'use a size such as 64m or 1g')),
   CPUs: single('cpus', (v) => (/^\d+(\.\d+)?$/.test(v) && Number(v) > 0 ? null : 'use a positive number of CPUs such as 0.5')),

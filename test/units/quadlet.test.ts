@@ -189,6 +189,8 @@ WantedBy=multi-user.target
     assert.match(errors('CPUs=0\n')[0], /Invalid CPUs=0/);
     assert.match(errors('PidsLimit=x\n')[0], /Invalid PidsLimit=x/);
     assert.match(errors('StopTimeout=1.5\n')[0], /Invalid StopTimeout=1.5/);
+    assert.deepEqual(errors('HostName=web-%i.example\n'), []);
+    assert.deepEqual(errors('HostName=bad host!\n'), ["3:error:Invalid HostName=bad host!: use letters, digits and '-', labels separated by '.', at most 64 characters. Refusing."]);
     assert.deepEqual(errors('UserNS=keep-id\n'), ['3:error:Invalid UserNS=keep-id: use host or remap (or auto). Refusing.']);
     assert.deepEqual(errors('UserNS=auto\n'), ['3:warning:UserNS=auto: keel maps every container to one range (as UserNS=remap), not a range each.']);
     const remap = containerToService(WEB, '[Container]\nImage=i\nUserNS=remap\n');
