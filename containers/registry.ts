@@ -2,7 +2,6 @@
 // checked against a digest before it is trusted: manifests by their sha256, blobs against their
 // descriptor's digest and size before they are renamed into the blob store.
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
@@ -10,6 +9,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { ContainerError } from './errors.js';
 import { parseReference, registryApiHost, type ImageReference } from './reference.js';
+import { hashFile, sha256 } from './store.js';
 
 export interface Platform { os: string; architecture: string; variant?: string }
 
@@ -273,7 +273,7 @@ class BlobStore {
     const file = this.path(d.digest);
     const st = await stat(file).catch(() => null);
     if (st === null) return false;
-    if (st.isFile() && st.size === d.size && await sha256File(file) === d.digest) return true;
+    if (st.isFile() && st.size === d.size && await hashFile(file) === d.digest) return true;
     await rm(file, { force: true, recursive: true });
     return false;
   }
@@ -502,16 +502,6 @@ function parseJson(bytes: Buffer, what: string): Record<string, unknown> {
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Failure('EMANIFEST', `${what} is not a JSON object`);
   return v as Record<string, unknown>;
-}
-
-function sha256(bytes: Buffer): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
-
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return `sha256:${hash.digest('hex')}`;
 }
 
 /** Runs `fn` on every item, `limit` at a time; the first failure aborts the rest, which are awaited before it is thrown. */
