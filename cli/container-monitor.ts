@@ -107,12 +107,12 @@ export const verb: Verb = {
     });
     let stopped = false;
     let restarts = 0;
-    // keel stop signals the container directly; SIGTERM to us means the same (also during a restart's wait).
-    process.on('SIGTERM', () => { stopped = true; if (current) void current.c.stop(10_000); });
     try {
       for (;;) {
         const run = startRun(db, store, config, restarts);
         current = run;
+        // keel stop signals the container directly; SIGTERM to us means the same.
+        process.once('SIGTERM', () => { stopped = true; void run.c.stop(10_000); });
         const exit = await run.ended;
         current = null;
         const recorded = finished(db, config.id, exit);
@@ -120,7 +120,6 @@ export const verb: Verb = {
         if (!shouldRestart(config, exit, restarts, stopped || db.stopRequested(config.id))) break;
         restarts++;
         await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** restarts, 10_000)));
-        if (stopped || db.stopRequested(config.id)) break;
       }
     } finally {
       server.close();
