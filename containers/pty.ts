@@ -76,13 +76,20 @@ export async function relayTerminal(t: Terminal, wait: () => Promise<ContainerEx
   const stdout = process.stdout;
   const raw = o.interactive && stdin.isTTY;
   const restore = () => { if (raw && stdin.isRaw) try { stdin.setRawMode(false); } catch { /* gone */ } };
-  const held: HeldTerminal = holdTerminal(t, (chunk) => {
-    if (!stdout.write(chunk)) { held.input.pause(); stdout.once('drain', () => held.input.resume()); }
+  // A TTY handle (net.Socket does not take one): tty.ReadStream's, made writable too.
+  const master = new ReadStream(t.master, { writable: true } as ConstructorParameters<typeof ReadStream>[1]);
+  let masterDone!: () => void;
+  const eof = new Promise<void>((r) => { masterDone = r; });
+  master.on('data', (chunk: Buffer) => {
+    if (!stdout.write(chunk)) { master.pause(); stdout.once('drain', () => master.resume()); }
   });
-  const master = held.input;
+  master.on('end', () => masterDone());
+  master.on('close', () => masterDone());
+  // EIO: the last holder of the slave closed it (Linux's way of saying EOF on a master).
+  master.on('error', (e: NodeJS.ErrnoException) => { if (e.code !== 'EIO') process.stderr.write(`keel: terminal: ${e.message}\n`); masterDone(); });
   const onResize = () => {
     const size = ourSize();
-    if (size) held.resize(size.rows, size.cols);
+    if (size) try { native.setWindowSize(t.master, size.rows, size.cols); } catch { /* closed */ }
   };
   stdout.on('resize', onResize);
   const onInput = (chunk: Buffer) => { if (!master.destroyed) master.write(chunk); };
@@ -97,14 +104,14 @@ export async function relayTerminal(t: Terminal, wait: () => Promise<ContainerEx
   try {
     const exited = wait();
     const drained = exited.then(() => new Promise<void>((r) => setTimeout(r, o.drainMs ?? 1000).unref()));
-    await Promise.race([held.eof, drained]);
+    await Promise.race([eof, drained]);
     return await exited;
   } finally {
     restore();
     process.off('exit', onExit);
     stdout.off('resize', onResize);
     if (o.interactive) { stdin.off('data', onInput); stdin.pause(); }
-    held.close();
+    master.destroy();
     // Output already written: let a piped stdout flush before we return our status.
     if (stdout.writableLength > 0) await new Promise<void>((r) => { stdout.once('drain', r); stdout.once('error', r); });
   }
@@ -124,16 +131,14 @@ export interface HeldTerminal {
 
 /** Reads `t`'s master, giving its output to `out`, until every holder of the slave closed it; closes the master on close(). */
 export function holdTerminal(t: Terminal, out: (chunk: Buffer) => void): HeldTerminal {
-  // A TTY handle (net.Socket does not take one): tty.ReadStream's, made writable too.
   const master = new ReadStream(t.master, { writable: true } as ConstructorParameters<typeof ReadStream>[1]);
   let done!: () => void;
   const eof = new Promise<void>((r) => { done = r; });
   master.on('data', out);
   master.on('end', () => done());
   master.on('close', () => done());
-  // EIO: the last holder of the slave closed it (Linux's way of saying EOF on a master); anything
-  // else ends the terminal for us too, and is said (a detached monitor's stderr goes nowhere).
-  master.on('error', (e: NodeJS.ErrnoException) => { if (e.code !== 'EIO') process.stderr.write(`keel: terminal: ${e.message}\n`); done(); });
+  // EIO: the last holder of the slave closed it; anything else ends the terminal for us too.
+  master.on('error', () => done());
   return {
     input: master,
     resize(rows, cols) { if (!master.destroyed) try { native.setWindowSize(t.master, rows, cols); } catch { /* closed */ } },
