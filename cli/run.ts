@@ -1,6 +1,6 @@
 // keel run [OPTIONS] IMAGE [COMMAND [ARG...]]: docker run, daemonless. In the foreground the CLI
 // itself waits for the container; with -d a detached monitor (keel container-monitor) does.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BAKED_IMAGES } from '../containers/busybox-image.js';
@@ -33,6 +33,30 @@ async function imageFor(store: ImageStore, ref: string, v: Record<string, unknow
 /** Where `keel` runs from, to start the monitor the same way. */
 function selfCommand(): string[] {
   return [process.execPath, ...process.execArgv, '--', process.argv[1]];
+}
+
+/**
+ * Waits (up to 12 s) until the monitor has started the container; throws why it did not: the
+ * error it recorded, or its own end (a monitor that died before starting it leaves it created).
+ */
+export async function waitForStart(db: ContainerDb, config: ContainerConfig, monitor: ChildProcess): Promise<void> {
+  let ended: string | null = null;
+  const onExit = (code: number | null, signal: NodeJS.Signals | null) => { ended = signal ? `killed by ${signal}` : `exit status ${code}`; };
+  const onError = (e: Error) => { ended = e.message; };
+  monitor.once('exit', onExit).once('error', onError);
+  try {
+    for (let i = 0; i < 600; i++) {
+      const st = db.state(config.id);
+      if (st.status !== 'created') {
+        if (st.error && st.status === 'exited' && !st.startedAt) throw new Error(`keel run: cannot start container ${config.name}: ${st.error}`);
+        return;
+      }
+      if (ended) throw new Error(`keel run: the monitor of container ${config.name} ended (${ended}) before starting it; the container is left created (keel rm ${config.name})`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    monitor.off('exit', onExit).off('error', onError);
+  }
 }
 
 export const verb: Verb = {
@@ -116,15 +140,7 @@ export const verb: Verb = {
       const [cmd, ...pre] = selfCommand();
       const child = spawn(cmd, [...pre, 'container-monitor', '--root', root, config.id], { detached: true, stdio: 'ignore', env: { ...process.env, KEEL_PROGRAM: 'keel' } });
       child.unref();
-      // Report the id once it started (or why it did not).
-      for (let i = 0; i < 600; i++) {
-        const st = db.state(config.id);
-        if (st.status !== 'created') {
-          if (st.error && st.status === 'exited' && !st.startedAt) throw new Error(`keel run: cannot start container ${config.name}: ${st.error}`);
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitForStart(db, config, child);
       process.stdout.write(`${config.id}\n`);
       return 0;
     }

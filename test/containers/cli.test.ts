@@ -10,6 +10,7 @@ import { addBusybox } from '../../containers/busybox-image.js';
 import { ContainerDb, processStartTime } from '../../containers/db.js';
 import { ImageStore } from '../../containers/store.js';
 import { splitAtPositional } from '../../cli/main.js';
+import { waitForStart } from '../../cli/run.js';
 import { KEEL, keelAt } from './helpers.js';
 
 
@@ -195,6 +196,21 @@ describe('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
     const { config } = new ContainerDb(root).resolve('unlimited');
     assert.deepEqual([config.cpus, config.pidsLimit], [null, null]);
     assert.equal(keel('rm', '-f', 'unlimited').code, 0);
+  });
+
+  it('keel run -d says when its monitor ends before starting the container, instead of waiting and printing the id', async () => {
+    const db = new ContainerDb(root);
+    const config = db.create({
+      name: 'orphan', image: 'busybox', imageId: 'sha256:0', argv: ['true'], env: [], cwd: '/', user: '', hostname: '', network: 'none',
+      volumes: [], ports: [], restart: { policy: 'no', max: 0 }, readOnly: false, capAdd: [], capDrop: [], privileged: false,
+      memory: null, cpus: null, pidsLimit: null, tty: false, interactive: false, autoRemove: false,
+    });
+    const started = Date.now();
+    await assert.rejects(waitForStart(db, config, spawn('sh', ['-c', 'exit 3'])),
+      { message: 'keel run: the monitor of container orphan ended (exit status 3) before starting it; the container is left created (keel rm orphan)' });
+    assert.ok(Date.now() - started < 5000);
+    assert.equal(db.state(config.id).status, 'created');
+    db.remove(config.id);
   });
 
   it('reads --env-file itself: a missing one is keel\'s error, not node\'s (node takes --env-file anywhere on its command line)', () => {
