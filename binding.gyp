@@ -3,17 +3,17 @@
     {
       "target_name": "keel_native",
       "sources": [
-        "init/native/keel_native.c",
-        "init/native/common.c",
-        "init/native/spawn.c",
-        "init/native/spawn_opts.c",
-        "init/native/container.c",
-        "init/native/sockets.c",
-        "init/native/listen.c",
-        "init/native/poll.c",
-        "init/native/signals.c",
-        "init/native/pty.c",
-        "init/native/console.c"
+        "native/src/keel_native.c",
+        "native/src/common.c",
+        "native/src/spawn.c",
+        "native/src/spawn_opts.c",
+        "native/src/container.c",
+        "native/src/sockets.c",
+        "native/src/listen.c",
+        "native/src/poll.c",
+        "native/src/signals.c",
+        "native/src/pty.c",
+        "native/src/console.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags!": ["-O3"],

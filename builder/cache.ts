@@ -1,26 +1,15 @@
 // The builder's cache outside the checkout: fetched packages and the outputs of expensive steps.
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+
+export { sha256File, sha256Hex } from '../lib/hash.js';
 
 /** The cache root: $KEEL_CACHE, else $XDG_CACHE_HOME/keel, else ~/.cache/keel. */
 export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   if (env.KEEL_CACHE) return env.KEEL_CACHE;
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'keel');
-}
-
-/** sha256 of bytes, hex. */
-export function sha256Hex(data: Buffer | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-/** sha256 of a file, hex (streamed). */
-export function sha256File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    createReadStream(path).on('error', reject).on('data', (c) => h.update(c)).on('end', () => resolve(h.digest('hex')));
-  });
 }
 
 /** sha256 over a list of strings and buffers, hex: the key of a cached step. */

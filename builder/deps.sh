@@ -41,7 +41,7 @@ if [[ ! -f $stamp || package-lock.json -nt $stamp || package.json -nt $stamp ]];
   touch "$stamp"
 fi
 addon=build/Release/keel_native.node
-if [[ ! -f $addon || binding.gyp -nt $addon ]] || [[ -n $(find init/native -newer "$addon" -name '*.[ch]' -print -quit) ]]; then
+if [[ ! -f $addon || binding.gyp -nt $addon ]] || [[ -n $(find native/src -newer "$addon" -name '*.[ch]' -print -quit) ]]; then
   echo "make deps: building the native helper"
   npm run --silent install >/dev/null
 fi

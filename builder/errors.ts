@@ -1,13 +1,10 @@
-// Error types of the builder: a stable `code` and one message shape, "cannot VERB OBJECT: reason".
+// Error type of the builder: Keel's one error type under the builder's name.
+import { KeelError, type KeelErrorDetails } from '../lib/errors.js';
 
 /** An error of the image builder that a user can act on. */
-export class BuildError extends Error {
-  readonly code: string;
-  readonly path?: string;
-  constructor(code: string, message: string, opts: { path?: string; cause?: unknown } = {}) {
-    super(message, opts.cause !== undefined ? { cause: opts.cause } : undefined);
+export class BuildError extends KeelError {
+  constructor(code: string, message: string, details: KeelErrorDetails = {}) {
+    super(code, message, details);
     this.name = 'BuildError';
-    this.code = code;
-    if (opts.path !== undefined) this.path = opts.path;
   }
 }

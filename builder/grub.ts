@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, requireHostFile } from './host-tools.js';
-import { slotSelectionScript, slotVars } from './slots.js';
+import { slotSelectionScript, slotVars } from '../slots/rule.js';
 
 /** Label of the ESP's vfat filesystem; the early config searches for it. */
 export const ESP_LABEL = 'KEEL-ESP';

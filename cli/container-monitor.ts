@@ -12,7 +12,7 @@ import { finished, released, shouldRestart, start } from '../containers/engine.j
 import { holdTerminal, requestConsole } from '../containers/pty.js';
 import type { ContainerExit, RunningContainer } from '../containers/runtime.js';
 import type { ImageStore } from '../containers/store.js';
-import { native } from '../init/native.js';
+import { native } from '../native/native.js';
 import { ROOT_OPTION, storeAt } from './container-common.js';
 
 /** A detached terminal's size until keel attach sends its own. */

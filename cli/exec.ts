@@ -6,7 +6,7 @@ import type { Verb } from './main.js';
 import { ContainerDb } from '../containers/db.js';
 import { exitCode } from '../containers/engine.js';
 import { execInContainer, type ExecProcess } from '../containers/exec.js';
-import { isNativeError } from '../init/native.js';
+import { isNativeError } from '../native/native.js';
 import { NOT_A_TTY, relayTerminal, requestConsole, type Terminal } from '../containers/pty.js';
 import { ROOT_OPTION, storeAt } from './container-common.js';
 

@@ -1,24 +1,8 @@
 // The shape of a unit's status as PID 1 reports it, and how `keel status` prints it.
 import type { JournalEntry } from '../init/journal.js';
+import type { UnitStatus } from '../init/unit-status.js';
 
-/** One unit as the control socket describes it. */
-export interface UnitStatus {
-  name: string;
-  description: string;
-  loadState: 'loaded' | 'not-found' | 'masked' | 'bad-setting';
-  activeState: 'active' | 'reloading' | 'inactive' | 'failed' | 'activating' | 'deactivating';
-  subState: string;
-  result: string;
-  enabled: string;
-  fragmentPath: string | null;
-  dropIns: string[];
-  mainPid: number | null;
-  since: number | null;
-  memory: number | null;
-  tasks: number | null;
-  statusText?: string;
-  logs?: JournalEntry[];
-}
+export type { UnitStatus };
 
 const BULLET: Record<string, string> = { active: '●', reloading: '●', failed: '×', activating: '●', deactivating: '●', inactive: '○' };
 

@@ -6,7 +6,7 @@ import { request } from './control-client.js';
 import { applyUpdate, checkForUpdate, readStatus, requireBooted, rollback, stagedSlot, type AgentEnv } from '../update/agent.js';
 import { loadUpdateConf } from '../update/config.js';
 import { mayReboot, runAgent } from '../update/daemon.js';
-import { bootedSlot, describeSlots, ESP_DIR, readSlotState } from '../update/slot-store.js';
+import { bootedSlot, describeSlots, ESP_DIR, readSlotState } from '../slots/store.js';
 import { findPartition } from '../init/esp.js';
 import { RebootLock } from '../update/etcd-lock.js';
 

@@ -3,7 +3,7 @@
 // reported and the rest still applies, as coreos-cloudinit does. Runs at every boot: idempotent.
 import { chownSync, existsSync, mkdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
-import { writeAtomic } from './atomic.js';
+import { writeAtomic } from '../lib/atomic.js';
 import { decodeContent, parsePermissions } from './decode.js';
 import { upsertUser, type UserDb, type UserSpec } from './users-db.js';
 import { parseGroup, parsePasswd } from '../init/users.js';

@@ -5,7 +5,7 @@
 // It gets the container's environment (plus -e), user and working directory unless told otherwise.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isNativeError, native, type JoinNamespace, type SpawnOptions } from '../init/native.js';
+import { isNativeError, native, type JoinNamespace, type SpawnOptions } from '../native/native.js';
 import { processStartTime, type ContainerConfig, type ContainerDb, type ContainerState } from './db.js';
 import { userFor } from './engine.js';
 import { ContainerError } from './errors.js';

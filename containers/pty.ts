@@ -8,7 +8,7 @@
 import { closeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { ReadStream } from 'node:tty';
-import { native } from '../init/native.js';
+import { native } from '../native/native.js';
 import { ContainerError } from './errors.js';
 import type { ConsoleSocket, ContainerExit } from './runtime.js';
 

@@ -19,8 +19,8 @@
 import { chownSync, existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { dirname, join, posix, resolve } from 'node:path';
-import { native, type NativeDevice, type NativeMount, type Rlimit, type SpawnOptions } from '../init/native.js';
-import { toExitStatus, type ExitStatus, type ProcessTable } from '../init/process-table.js';
+import { native, type NativeDevice, type NativeMount, type Rlimit, type SpawnOptions } from '../native/native.js';
+import { toExitStatus, type ExitStatus, type ProcessTable } from '../native/process-table.js';
 import { capabilityMask, capabilityNames, resolveCapabilities, statusCapabilities } from './capabilities.js';
 import { ContainerError } from './errors.js';
 import { seccompProgram, type SeccompOptions } from './seccomp.js';

@@ -12,7 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { sha256File, sha256Hex } from '../builder/cache.js';
+import { sha256File, sha256Hex } from '../lib/hash.js';
 import { ContainerError } from './errors.js';
 import { isLocked, withLock, withLockSync } from './lock.js';
 import { InvalidReferenceError, parseReference } from './reference.js';

@@ -1,6 +1,6 @@
 // A root shell on the console the kernel was told to use, respawned whenever it exits.
 import { readdirSync, readFileSync } from 'node:fs';
-import { log, warn } from './log.js';
+import { log, warn } from '../lib/log.js';
 
 /** The terminal of the last console= argument (the kernel's /dev/console), e.g. /dev/ttyS0. */
 export function consoleDevice(cmdline: string): string {

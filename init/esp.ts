@@ -3,9 +3,9 @@
 // same blocks), so the next update never starts from a torn state.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeGrubenv, encodeGrubenv } from '../builder/grubenv.js';
-import { slotState, slotVars } from '../builder/slots.js';
-import { writeInPlace } from '../update/slot-store.js';
+import { decodeGrubenv, encodeGrubenv } from '../slots/grubenv.js';
+import { slotState, slotVars } from '../slots/rule.js';
+import { writeInPlace } from '../slots/store.js';
 
 /** /dev/NAME of the partition whose GPT name is `label`, from sysfs, or null. */
 export function findPartition(label: string, sysBlock = '/sys/class/block'): string | null {

@@ -1,6 +1,6 @@
 // Kernel messages into the journal: /dev/kmsg read without blocking whenever it is readable.
 import { constants, openSync, readSync } from 'node:fs';
-import type { Native } from './native.js';
+import type { Native } from '../native/native.js';
 import { parseKmsg, type Journal } from './journal.js';
 
 /** Starts copying kernel messages (from the start of the ring) into the journal as unit "kernel". */

@@ -1,7 +1,7 @@
 // The service manager: units, their states, jobs, and what the control socket asks of them.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import type { Native } from './native.js';
-import type { ProcessTable } from './process-table.js';
+import type { Native } from '../native/native.js';
+import type { ProcessTable } from '../native/process-table.js';
 import type { Journal, JournalEntry } from './journal.js';
 import type { InitConfig } from './config.js';
 import type { UnitConfig } from '../units/types.js';
@@ -12,7 +12,7 @@ import { ServiceRunner } from './service-runner.js';
 import { firstFailure, type CheckFacts } from './conditions.js';
 import { cgroupUsage } from './cgroup.js';
 import { monotonicMs } from './journal.js';
-import type { UnitStatus } from '../cli/unit-status.js';
+import type { UnitStatus } from './unit-status.js';
 import type { ServiceEffect } from './service-machine.js';
 import { TriggerUnits } from './trigger-units.js';
 import { UnitFiles } from './unit-files.js';

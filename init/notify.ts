@@ -1,6 +1,6 @@
 // The sd_notify socket: services of Type=notify send READY=1, STATUS=..., MAINPID=... here.
-import type { Native } from './native.js';
-import { warn } from './log.js';
+import type { Native } from '../native/native.js';
+import { warn } from '../lib/log.js';
 
 /** Parses a notify datagram ("READY=1\nSTATUS=up\n") into fields. */
 export function parseNotify(data: string): Record<string, string> {

@@ -3,8 +3,8 @@
 import { closeSync, existsSync, readFileSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import { Socket } from 'node:net';
 import { basename, dirname, join } from 'node:path';
-import type { Native, SpawnOptions } from './native.js';
-import type { ExitStatus, ProcessTable } from './process-table.js';
+import type { Native, SpawnOptions } from '../native/native.js';
+import type { ExitStatus, ProcessTable } from '../native/process-table.js';
 import type { Journal } from './journal.js';
 import { lineSplitter } from './journal.js';
 import { initialServiceState, startLimitsOf, transition, type ServiceEffect, type ServiceEvent, type ServiceState } from './service-machine.js';

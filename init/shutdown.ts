@@ -1,6 +1,6 @@
 // Poweroff, reboot and halt: stop every process, sync, unmount, and call reboot(2).
 import { readFileSync } from 'node:fs';
-import { log, warn } from './log.js';
+import { log, warn } from '../lib/log.js';
 import { unescapeMountPath } from './early-mounts.js';
 
 /** What the user asked for; busybox's poweroff/reboot/halt send PID 1 SIGUSR2/SIGTERM/SIGUSR1. */

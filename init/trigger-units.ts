@@ -5,7 +5,7 @@ import type { Manager, ManagerDeps, UnitRuntime } from './manager.js';
 import type { JobResult } from './jobs.js';
 import { monotonicMs } from './journal.js';
 import { nextTimerElapse } from '../units/timer-math.js';
-import type { FdWatcher } from './native.js';
+import type { FdWatcher } from '../native/native.js';
 
 const MAX_TIMEOUT = 2 ** 31 - 1;
 const MOUNT_FLAGS: Record<string, string> = {

@@ -3,14 +3,14 @@
 // the manifest's signature before anything, the image's hashes and verity tree before the flip.
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { sha256Hex } from '../builder/cache.js';
-import { compareVersions, verifyManifest, type UpdateManifest } from '../builder/payload.js';
-import { NEW_SLOT_TRIES, type Slot, type SlotState } from '../builder/slots.js';
-import { verifyVerity } from '../builder/verity.js';
+import { sha256Hex } from '../lib/hash.js';
+import { compareVersions, verifyManifest, type UpdateManifest } from '../slots/manifest.js';
+import { NEW_SLOT_TRIES, type Slot, type SlotState } from '../slots/rule.js';
+import { verifyVerity } from '../slots/verity.js';
 import type { UpdateConfig } from './config.js';
 import { downloadToTarget, readBack } from './download.js';
 import { fetchBuffer, UpdateError } from './http.js';
-import { bootedSlot, otherSlot, readSlotState, withSlot, writeSlotState } from './slot-store.js';
+import { bootedSlot, otherSlot, readSlotState, withSlot, writeSlotState } from '../slots/store.js';
 
 /** What the agent works with; the OS gives real paths, tests give temporary ones. */
 export interface AgentEnv {

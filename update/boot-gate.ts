@@ -4,8 +4,8 @@
 // Also reports a rollback: a boot that did not come from the first slot in ORDER.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Slot, SlotState } from '../builder/slots.js';
-import { bootedSlot, otherSlot, readSlotState, withSlot, writeSlotState } from './slot-store.js';
+import type { Slot, SlotState } from '../slots/rule.js';
+import { bootedSlot, otherSlot, readSlotState, withSlot, writeSlotState } from '../slots/store.js';
 
 /** What happened to an earlier update, as `keel update status` shows it. */
 export interface RollbackRecord { at: string; failed: Slot; failedVersion?: string; running: Slot; runningVersion?: string; reason?: string }

@@ -5,7 +5,7 @@ import { applyUpdate, requireBooted, stagedSlot, type AgentEnv } from './agent.j
 import type { UpdateConfig } from './config.js';
 import { RebootLock } from './etcd-lock.js';
 import { inWindow, msUntilWindow, parseWindow } from './reboot-window.js';
-import { readSlotState } from './slot-store.js';
+import { readSlotState } from '../slots/store.js';
 
 /** What the loop needs besides the agent's environment. */
 export interface DaemonDeps {

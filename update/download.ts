@@ -7,8 +7,8 @@ import { open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sha256Hex } from '../builder/cache.js';
-import type { UpdateManifest } from '../builder/payload.js';
+import { sha256Hex } from '../lib/hash.js';
+import type { UpdateManifest } from '../slots/manifest.js';
 import { errorText, httpGet, UpdateError } from './http.js';
 
 export interface Checkpoint {

@@ -5,7 +5,7 @@ import { closeSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../../builder/bundle.js';
-import { encodeGrubenv } from '../../builder/grubenv.js';
+import { encodeGrubenv } from '../../slots/grubenv.js';
 import { initialGrubenv } from '../../builder/grub.js';
 import { applyUpdate, type AgentEnv } from '../../update/agent.js';
 import { defaultUpdateConfig } from '../../update/config.js';

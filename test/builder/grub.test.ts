@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { keelPartitions } from '../../builder/disk.js';
-import { decodeGrubenv, encodeGrubenv } from '../../builder/grubenv.js';
+import { decodeGrubenv, encodeGrubenv } from '../../slots/grubenv.js';
 import { earlyConfig, ESP_LABEL, GRUB_MODULES, grubConfig, initialGrubenv } from '../../builder/grub.js';
 
 const CMDLINE = 'console=ttyS0,115200 panic=10 quiet';

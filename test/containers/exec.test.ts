@@ -12,8 +12,8 @@ import { ContainerDb } from '../../containers/db.js';
 import { execEnvironment, execInContainer, execSpawnOptions } from '../../containers/exec.js';
 import { isContainerError } from '../../containers/errors.js';
 import { ImageStore } from '../../containers/store.js';
-import { native } from '../../init/native.js';
-import { expectNativeError, zombiesOf } from '../init/native-helpers.js';
+import { native } from '../../native/native.js';
+import { expectNativeError, zombiesOf } from '../native/helpers.js';
 
 const KEEL = join(repoRoot(), 'bin/keel');
 const DOCKER_DEFAULT_MASK = 0xa80425fbn;

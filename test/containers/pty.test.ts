@@ -11,7 +11,7 @@ import { repoRoot } from '../../builder/bundle.js';
 import { detachScanner, encodeFrame, FRAME, frameReader, resizeFrame } from '../../containers/attach-protocol.js';
 import { addBusybox } from '../../containers/busybox-image.js';
 import { ImageStore } from '../../containers/store.js';
-import { isNativeError, native } from '../../init/native.js';
+import { isNativeError, native } from '../../native/native.js';
 
 const KEEL = join(repoRoot(), 'bin/keel');
 

@@ -13,9 +13,9 @@ import {
   MASKED_PATHS, cgroup2Mounts, containerSpawnOptions, hostFacts, limitFiles, parseTmpfs, parseVolume, runContainer,
   type ContainerSpec, type HostFacts,
 } from '../../containers/runtime.js';
-import { native } from '../../init/native.js';
-import { ProcessTable } from '../../init/process-table.js';
-import { expectNativeError } from '../init/native-helpers.js';
+import { native } from '../../native/native.js';
+import { ProcessTable } from '../../native/process-table.js';
+import { expectNativeError } from '../native/helpers.js';
 
 const DOCKER_DEFAULT_MASK = 0xa80425fbn;
 const hex = (m: bigint) => m.toString(16).padStart(16, '0');

@@ -12,8 +12,8 @@ import {
   AUDIT_ARCH_X86_64, CLONE_NAMESPACE_FLAGS, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS,
   X86_64_MAX_SYSCALL, X86_64_SYSCALLS, deniedSyscalls, seccompProgram,
 } from '../../containers/seccomp.js';
-import { native } from '../../init/native.js';
-import { expectNativeError } from '../init/native-helpers.js';
+import { native } from '../../native/native.js';
+import { expectNativeError } from '../native/helpers.js';
 
 const AUDIT_ARCH_I386 = 0x40000003;
 const EPERM = SECCOMP_RET_ERRNO | 1;

@@ -10,7 +10,7 @@ import { containerSpawnOptions } from '../../containers/runtime.js';
 import { ImageStore } from '../../containers/store.js';
 import { unpackLayer, writeTar } from '../../containers/tar.js';
 import { DEFAULT_RANGE, parseUserns, subordinateRange } from '../../containers/userns.js';
-import { isNativeError, native } from '../../init/native.js';
+import { isNativeError, native } from '../../native/native.js';
 import { KEEL, keelAt, removeDir, tempDir } from './helpers.js';
 
 const MAP = { uid: 100000, gid: 100000, size: 65536 };

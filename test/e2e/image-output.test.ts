@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parseCpio } from '../../builder/cpio.js';
-import { decodeGrubenv } from '../../builder/grubenv.js';
+import { decodeGrubenv } from '../../slots/grubenv.js';
 import { testImage } from './image.js';
 
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });

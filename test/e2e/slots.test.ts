@@ -5,8 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeGrubenv } from '../../builder/grubenv.js';
-import { slotVars } from '../../builder/slots.js';
+import { encodeGrubenv } from '../../slots/grubenv.js';
+import { slotVars } from '../../slots/rule.js';
 import { testImage } from './image.js';
 import { Vm } from './vm.js';
 

@@ -9,7 +9,7 @@ import { repoRoot } from '../../builder/bundle.js';
 import { parseGpt } from '../../builder/gpt.js';
 import { CHUNK_SIZE, makePayload, manifestFor, signManifest } from '../../builder/payload.js';
 import { parseRange, serveDirectory } from '../../builder/serve.js';
-import { appendVerity, veritySaltFor, verityUuidFor } from '../../builder/verity.js';
+import { appendVerity, veritySaltFor, verityUuidFor } from '../../slots/verity.js';
 
 /** The key `make image` baked into the image. */
 export const updateKey = () => join(repoRoot(), 'keys/keel-update.key');

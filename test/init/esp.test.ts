@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeGrubenv, encodeGrubenv } from '../../builder/grubenv.js';
+import { decodeGrubenv, encodeGrubenv } from '../../slots/grubenv.js';
 import { findPartition, repairGrubenv } from '../../init/esp.js';
 
 describe('init/esp (grubenv copies repaired at boot)', () => {

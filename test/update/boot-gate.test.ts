@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeGrubenv } from '../../builder/grubenv.js';
-import { chooseSlot, slotVars, type SlotState } from '../../builder/slots.js';
+import { encodeGrubenv } from '../../slots/grubenv.js';
+import { chooseSlot, slotVars, type SlotState } from '../../slots/rule.js';
 import { bootVerdict, reportRollback, runBootGate, type GateOptions, type GateUnits } from '../../update/boot-gate.js';
-import { grubenvFiles, readSlotState } from '../../update/slot-store.js';
+import { grubenvFiles, readSlotState } from '../../slots/store.js';
 
 const HA = 'a'.repeat(64);
 const HB = 'b'.repeat(64);

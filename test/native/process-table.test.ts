@@ -1,9 +1,9 @@
 // The process table: dispatch logic against a scripted fake, then tini-style reaping of real orphans.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { native, type WaitStatus } from '../../init/native.js';
-import { ProcessTable, signalName, type ExitStatus, type ProcessSys } from '../../init/process-table.js';
-import { zombiesOf } from './native-helpers.js';
+import { native, type WaitStatus } from '../../native/native.js';
+import { ProcessTable, signalName, type ExitStatus, type ProcessSys } from '../../native/process-table.js';
+import { zombiesOf } from './helpers.js';
 
 const exited = (pid: number, code: number): WaitStatus => ({ pid, status: code << 8, exited: true, code, signaled: false, signal: null });
 const killed = (pid: number, signal: number): WaitStatus => ({ pid, status: signal, exited: false, code: null, signaled: true, signal });

@@ -1,5 +1,5 @@
 // GRUB's environment block (grubenv) as bytes, read and written the way grub-core/lib/envblk.c does.
-import { BuildError } from './errors.js';
+import { KeelError } from '../lib/errors.js';
 
 /** The first line of every grubenv; GRUB refuses a block without it. */
 export const GRUBENV_SIGNATURE = '# GRUB Environment Block\n';
@@ -20,7 +20,7 @@ export function encodeGrubenv(vars: GrubenvVars): Buffer {
   }
   const body = Buffer.from(GRUBENV_SIGNATURE + lines.join(''), 'utf8');
   if (body.length > GRUBENV_SIZE) {
-    throw new BuildError('EGRUBENV', `cannot encode grubenv: ${body.length} bytes of variables do not fit in ${GRUBENV_SIZE}`);
+    throw new KeelError('EGRUBENV', `cannot encode grubenv: ${body.length} bytes of variables do not fit in ${GRUBENV_SIZE}`);
   }
   const out = Buffer.alloc(GRUBENV_SIZE, '#');
   body.copy(out);
@@ -30,9 +30,9 @@ export function encodeGrubenv(vars: GrubenvVars): Buffer {
 /** Decodes a 1024-byte grubenv into its variables, skipping comment lines and '#' padding. */
 export function decodeGrubenv(buf: Buffer): Map<string, string> {
   if (!Buffer.isBuffer(buf)) throw new TypeError(`cannot decode grubenv: expected a Buffer, received ${typeof buf}`);
-  if (buf.length !== GRUBENV_SIZE) throw new BuildError('EGRUBENV', `cannot decode grubenv: expected ${GRUBENV_SIZE} bytes, received ${buf.length}`);
+  if (buf.length !== GRUBENV_SIZE) throw new KeelError('EGRUBENV', `cannot decode grubenv: expected ${GRUBENV_SIZE} bytes, received ${buf.length}`);
   if (buf.toString('latin1', 0, GRUBENV_SIGNATURE.length) !== GRUBENV_SIGNATURE) {
-    throw new BuildError('EGRUBENV', 'cannot decode grubenv: missing "# GRUB Environment Block" signature');
+    throw new KeelError('EGRUBENV', 'cannot decode grubenv: missing "# GRUB Environment Block" signature');
   }
   const vars = new Map<string, string>();
   let p = GRUBENV_SIGNATURE.length;
@@ -45,7 +45,7 @@ export function decodeGrubenv(buf: Buffer): Map<string, string> {
     }
     const eq = buf.indexOf(0x3d /* = */, p);
     const nl = buf.indexOf(0x0a, p);
-    if (eq < 0 || (nl >= 0 && nl < eq)) throw new BuildError('EGRUBENV', `cannot decode grubenv: line at offset ${p} has no '='`);
+    if (eq < 0 || (nl >= 0 && nl < eq)) throw new KeelError('EGRUBENV', `cannot decode grubenv: line at offset ${p} has no '='`);
     const value: number[] = [];
     let q = eq + 1;
     while (q < buf.length && buf[q] !== 0x0a) {
@@ -53,7 +53,7 @@ export function decodeGrubenv(buf: Buffer): Map<string, string> {
       if (q < buf.length) value.push(buf[q]);
       q++;
     }
-    if (q >= buf.length) throw new BuildError('EGRUBENV', `cannot decode grubenv: variable at offset ${p} has no terminating newline`);
+    if (q >= buf.length) throw new KeelError('EGRUBENV', `cannot decode grubenv: variable at offset ${p} has no terminating newline`);
     vars.set(buf.toString('utf8', p, eq), Buffer.from(value).toString('utf8'));
     p = q + 1;
   }

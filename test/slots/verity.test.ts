@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   VERITY_BLOCK, appendVerity, buildVerity, parseVeritySuperblock, verifyVerity, verityTable, veritySaltFor, verityUuidFor,
-} from '../../builder/verity.js';
+} from '../../slots/verity.js';
 
 const SALT = veritySaltFor('test');
 const UUID = verityUuidFor('test');
@@ -123,7 +123,7 @@ describe('builder/verity', function () {
 
     it('refuses a missing file with a clear message', () => {
       assert.throws(() => appendVerity(join(dir, 'absent'), { salt: SALT, uuid: UUID }),
-        { name: 'BuildError', message: /^cannot append verity hash tree to .*absent: / });
+        { name: 'KeelError', message: /^cannot append verity hash tree to .*absent: / });
     });
   });
 
@@ -194,8 +194,8 @@ describe('builder/verity', function () {
       writeFileSync(file, sampleData(4));
       const r = verifyVerity(file, 4 * VERITY_BLOCK, 'a'.repeat(64));
       assert.equal(r.ok, false);
-      assert.throws(() => verifyVerity(file, 100, 'a'.repeat(64)), { name: 'BuildError', message: /^cannot verify .*: hash offset 100/ });
-      assert.throws(() => verifyVerity(file, 4096, 'xyz'), { name: 'BuildError', message: /^cannot verify .*: root hash/ });
+      assert.throws(() => verifyVerity(file, 100, 'a'.repeat(64)), { name: 'KeelError', message: /^cannot verify .*: hash offset 100/ });
+      assert.throws(() => verifyVerity(file, 4096, 'xyz'), { name: 'KeelError', message: /^cannot verify .*: root hash/ });
     });
   });
 
@@ -233,7 +233,7 @@ describe('builder/verity', function () {
       ];
       for (const [buf, re] of cases) {
         assert.throws(() => parseVeritySuperblock(buf), (e: Error) => {
-          assert.equal(e.name, 'BuildError');
+          assert.equal(e.name, 'KeelError');
           assert.match(e.message, /^cannot parse verity superblock: /);
           assert.match(e.message, re);
           return true;
@@ -252,20 +252,20 @@ describe('builder/verity', function () {
     it('writes "-" for an empty salt and refuses a bad root hash', () => {
       const p = { dataBlocks: 8, salt: Buffer.alloc(0), uuid: UUID, hashOffset: 8 * 4096, rootHash: 'b'.repeat(64) };
       assert.equal(verityTable('/dev/sda2', p).split(' ').at(-1), '-');
-      assert.throws(() => verityTable('/dev/sda2', { ...p, rootHash: 'nope' }), { name: 'BuildError', message: /^cannot make verity table: / });
+      assert.throws(() => verityTable('/dev/sda2', { ...p, rootHash: 'nope' }), { name: 'KeelError', message: /^cannot make verity table: / });
     });
   });
 
   describe('input checks', () => {
     it('buildVerity throws on unaligned or empty data', () => {
       assert.throws(() => buildVerity(Buffer.alloc(5000), { salt: SALT, uuid: UUID }),
-        { name: 'BuildError', message: /^cannot build verity hash tree: data size 5000 is not a positive multiple of 4096$/ });
-      assert.throws(() => buildVerity(Buffer.alloc(0), { salt: SALT, uuid: UUID }), { name: 'BuildError' });
+        { name: 'KeelError', message: /^cannot build verity hash tree: data size 5000 is not a positive multiple of 4096$/ });
+      assert.throws(() => buildVerity(Buffer.alloc(0), { salt: SALT, uuid: UUID }), { name: 'KeelError' });
     });
 
     it('buildVerity throws on a bad uuid or an oversized salt', () => {
-      assert.throws(() => buildVerity(Buffer.alloc(4096), { salt: SALT, uuid: 'ABC' }), { name: 'BuildError', message: /uuid must be/ });
-      assert.throws(() => buildVerity(Buffer.alloc(4096), { salt: Buffer.alloc(257), uuid: UUID }), { name: 'BuildError', message: /salt must be/ });
+      assert.throws(() => buildVerity(Buffer.alloc(4096), { salt: SALT, uuid: 'ABC' }), { name: 'KeelError', message: /uuid must be/ });
+      assert.throws(() => buildVerity(Buffer.alloc(4096), { salt: Buffer.alloc(257), uuid: UUID }), { name: 'KeelError', message: /salt must be/ });
     });
   });
 

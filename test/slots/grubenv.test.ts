@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeGrubenv, encodeGrubenv, GRUBENV_SIGNATURE, setGrubenvVars } from '../../builder/grubenv.js';
+import { decodeGrubenv, encodeGrubenv, GRUBENV_SIGNATURE, setGrubenvVars } from '../../slots/grubenv.js';
 
 // Goldens written by grub-editenv 2.06 (Debian 2.06-13+deb12u2). All but grubenv-debian-create.bin
 // start from a file holding just the signature and '#' padding (what upstream `grub-editenv create`

@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeGrubenv, encodeGrubenv } from '../../builder/grubenv.js';
-import { slotState, slotVars, type SlotState } from '../../builder/slots.js';
-import { bootedSlot, describeSlots, grubenvFiles, readSlotState, withSlot, writeSlotState } from '../../update/slot-store.js';
+import { decodeGrubenv, encodeGrubenv } from '../../slots/grubenv.js';
+import { slotState, slotVars, type SlotState } from '../../slots/rule.js';
+import { bootedSlot, describeSlots, grubenvFiles, readSlotState, withSlot, writeSlotState } from '../../slots/store.js';
 
 const H1 = 'a'.repeat(64);
 const H2 = 'b'.repeat(64);

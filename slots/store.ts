@@ -3,8 +3,8 @@
 // second copy first, in place with fsync, so a torn write always leaves one whole copy.
 import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeGrubenv, encodeGrubenv } from '../builder/grubenv.js';
-import { slotState, slotVars, type Slot, type SlotState } from '../builder/slots.js';
+import { decodeGrubenv, encodeGrubenv } from './grubenv.js';
+import { slotState, slotVars, type Slot, type SlotState } from './rule.js';
 
 /** Where the init mounts the ESP. */
 export const ESP_DIR = '/run/keel/esp';

@@ -9,7 +9,7 @@
 // of that block. One data block therefore has no tree at all: the root is the digest of the data block.
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
-import { BuildError } from './errors.js';
+import { KeelError } from '../lib/errors.js';
 
 /** Data and hash block size in bytes (the only size supported). */
 export const VERITY_BLOCK = 4096;
@@ -48,7 +48,7 @@ const ROOT_RE = /^[0-9a-f]{64}$/;
 export function buildVerity(data: Buffer, opts: { salt: Buffer; uuid: string }): VerityResult {
   checkOpts('build verity hash tree', opts);
   if (data.length === 0 || data.length % VERITY_BLOCK !== 0) {
-    throw new BuildError('EVERITY', `cannot build verity hash tree: data size ${data.length} is not a positive multiple of ${VERITY_BLOCK}`);
+    throw new KeelError('EVERITY', `cannot build verity hash tree: data size ${data.length} is not a positive multiple of ${VERITY_BLOCK}`);
   }
   const hasher = new BlockHasher(opts.salt);
   const digests = Buffer.alloc((data.length / VERITY_BLOCK) * DIGEST);
@@ -66,7 +66,7 @@ export function appendVerity(file: string, opts: { salt: Buffer; uuid: string })
   const fd = openFile(file, 'r+', 'append verity hash tree to');
   try {
     const size = fstatSync(fd).size;
-    if (size === 0) throw new BuildError('EVERITY', `cannot append verity hash tree to ${file}: the file is empty`, { path: file });
+    if (size === 0) throw new KeelError('EVERITY', `cannot append verity hash tree to ${file}: the file is empty`, { path: file });
     const aligned = Math.ceil(size / VERITY_BLOCK) * VERITY_BLOCK;
     if (aligned !== size) ftruncateSync(fd, aligned); // zero padding up to the next block
     const hasher = new BlockHasher(opts.salt);
@@ -85,7 +85,7 @@ export function appendVerity(file: string, opts: { salt: Buffer; uuid: string })
 export function parseVeritySuperblock(buf: Buffer): {
   dataBlocks: number; salt: Buffer; uuid: string; dataBlockSize: number; hashBlockSize: number; algorithm: string;
 } {
-  const fail = (reason: string): never => { throw new BuildError('EVERITY', `cannot parse verity superblock: ${reason}`); };
+  const fail = (reason: string): never => { throw new KeelError('EVERITY', `cannot parse verity superblock: ${reason}`); };
   if (buf.length < SB_SIZE) fail(`need ${SB_SIZE} bytes, got ${buf.length}`);
   if (!buf.subarray(0, 8).equals(SIGNATURE)) fail('no "verity" signature (not a verity hash area, or wrong hash offset)');
   const version = buf.readUInt32LE(8);
@@ -122,9 +122,9 @@ export function parseVeritySuperblock(buf: Buffer): {
 export function verifyVerity(file: string, hashOffset: number, rootHash: string): { ok: true } | { ok: false; reason: string } {
   const what = `verify ${file}`;
   if (!Number.isSafeInteger(hashOffset) || hashOffset <= 0 || hashOffset % VERITY_BLOCK !== 0) {
-    throw new BuildError('EVERITY', `cannot ${what}: hash offset ${hashOffset} is not a positive multiple of ${VERITY_BLOCK}`, { path: file });
+    throw new KeelError('EVERITY', `cannot ${what}: hash offset ${hashOffset} is not a positive multiple of ${VERITY_BLOCK}`, { path: file });
   }
-  if (!ROOT_RE.test(rootHash)) throw new BuildError('EVERITY', `cannot ${what}: root hash must be 64 lowercase hex digits`, { path: file });
+  if (!ROOT_RE.test(rootHash)) throw new KeelError('EVERITY', `cannot ${what}: root hash must be 64 lowercase hex digits`, { path: file });
   const fd = openFile(file, 'r', 'verify');
   try {
     return verifyOpen(fd, hashOffset, Buffer.from(rootHash, 'hex'));
@@ -139,9 +139,9 @@ export function verifyVerity(file: string, hashOffset: number, rootHash: string)
  * HASH_START_BLOCK skips the superblock (hashOffset/4096 + 1) and an empty salt is written "-".
  */
 export function verityTable(dev: string, p: VerityParams & { rootHash: string }): string {
-  if (!ROOT_RE.test(p.rootHash)) throw new BuildError('EVERITY', 'cannot make verity table: root hash must be 64 lowercase hex digits');
+  if (!ROOT_RE.test(p.rootHash)) throw new KeelError('EVERITY', 'cannot make verity table: root hash must be 64 lowercase hex digits');
   if (!Number.isSafeInteger(p.dataBlocks) || p.dataBlocks <= 0 || p.hashOffset % VERITY_BLOCK !== 0) {
-    throw new BuildError('EVERITY', `cannot make verity table: bad data blocks ${p.dataBlocks} or hash offset ${p.hashOffset}`);
+    throw new KeelError('EVERITY', `cannot make verity table: bad data blocks ${p.dataBlocks} or hash offset ${p.hashOffset}`);
   }
   const sectors = p.dataBlocks * (VERITY_BLOCK / 512);
   const hashStart = p.hashOffset / VERITY_BLOCK + 1;
@@ -308,10 +308,10 @@ function checkStoredTree(stored: Buffer, sizes: number[], root: Buffer, hasher: 
 
 function checkOpts(what: string, opts: { salt: Buffer; uuid: string }): void {
   if (!Buffer.isBuffer(opts.salt) || opts.salt.length > MAX_SALT) {
-    throw new BuildError('EVERITY', `cannot ${what}: salt must be a Buffer of at most ${MAX_SALT} bytes`);
+    throw new KeelError('EVERITY', `cannot ${what}: salt must be a Buffer of at most ${MAX_SALT} bytes`);
   }
   if (!UUID_RE.test(opts.uuid)) {
-    throw new BuildError('EVERITY', `cannot ${what}: uuid must be 8-4-4-4-12 lowercase hex, received ${JSON.stringify(opts.uuid)}`);
+    throw new KeelError('EVERITY', `cannot ${what}: uuid must be 8-4-4-4-12 lowercase hex, received ${JSON.stringify(opts.uuid)}`);
   }
 }
 
@@ -319,7 +319,7 @@ function openFile(file: string, flags: string, verb: string): number {
   try {
     return openSync(file, flags);
   } catch (e) {
-    throw new BuildError('EVERITY', `cannot ${verb} ${file}: ${(e as Error).message}`, { path: file, cause: e });
+    throw new KeelError('EVERITY', `cannot ${verb} ${file}: ${(e as Error).message}`, { path: file, cause: e });
   }
 }
 
@@ -327,7 +327,7 @@ function openFile(file: string, flags: string, verb: string): number {
 function readExact(fd: number, buf: Buffer, pos: number): void {
   for (let got = 0; got < buf.length;) {
     const n = readSync(fd, buf, got, buf.length - got, pos + got);
-    if (n === 0) throw new BuildError('EVERITY', `cannot read verity data: unexpected end of file at byte ${pos + got}`);
+    if (n === 0) throw new KeelError('EVERITY', `cannot read verity data: unexpected end of file at byte ${pos + got}`);
     got += n;
   }
 }

@@ -4,10 +4,10 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isNativeError, native, type NativeError } from '../../init/native.js';
-import { expectNativeError, zombiesOf } from './native-helpers.js';
+import { isNativeError, native, type NativeError } from '../../native/native.js';
+import { expectNativeError, zombiesOf } from './helpers.js';
 
-const NATIVE_JS = new URL('../../init/native.js', import.meta.url).href;
+const NATIVE_JS = new URL('../../native/native.js', import.meta.url).href;
 
 /** Runs an ES module snippet (with `native` in scope) in a fresh node, under `wrapper` such as `unshare -u`. */
 function runNode(code: string, wrapper: string[] = [], env: Record<string, string> = {}, fd40?: number): string {
@@ -30,7 +30,7 @@ function run(opts: Partial<Parameters<typeof native.spawn>[0]> & { argv: string[
   } finally { closeSync(fd); }
 }
 
-describe('init/native', () => {
+describe('native', () => {
   beforeEach(() => { dir = realpathSync(mkdtempSync(join(tmpdir(), 'keel-native-'))); });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 

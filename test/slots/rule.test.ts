@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chooseSlot, slotState, slotVars, type SlotState } from '../../builder/slots.js';
+import { chooseSlot, slotState, slotVars, type SlotState } from '../../slots/rule.js';
 
 const st = (order: string, a: [boolean, number], b: [boolean, number]): SlotState =>
   ({ order: order.split(' ') as SlotState['order'], A: { ok: a[0], tries: a[1] }, B: { ok: b[0], tries: b[1] } });

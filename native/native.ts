@@ -271,7 +271,7 @@ export function nativeCandidates(env: NodeJS.ProcessEnv = process.env, from: str
   if (env.KEEL_NATIVE) out.push(resolve(env.KEEL_NATIVE));
   if (self) {
     out.push(join(dirname(self), 'keel_native.node'));
-    // dist/init/native.js -> build/Release, where node-gyp leaves the addon in a checkout.
+    // dist/native/native.js -> build/Release, where node-gyp leaves the addon in a checkout.
     out.push(join(dirname(self), '..', '..', 'build', 'Release', 'keel_native.node'));
   }
   return [...new Set(out)];

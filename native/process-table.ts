@@ -1,7 +1,7 @@
 // PID 1's process table: starts children through the native helper and reaps every exit with
 // waitpid(-1), handing each to the promise of whoever spawned it and counting adopted orphans.
 import { constants } from 'node:os';
-import { warn as logWarn } from './log.js';
+import { warn as logWarn } from '../lib/log.js';
 import type { Native, SpawnOptions, WaitStatus } from './native.js';
 
 /** How a process ended: its exit code, or the name of the signal that killed it. */

@@ -4,10 +4,10 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isNativeError, native, type NativeError, type SpawnOptions } from '../../init/native.js';
-import { expectNativeError } from './native-helpers.js';
+import { isNativeError, native, type NativeError, type SpawnOptions } from '../../native/native.js';
+import { expectNativeError } from './helpers.js';
 
-const NATIVE_JS = new URL('../../init/native.js', import.meta.url).href;
+const NATIVE_JS = new URL('../../native/native.js', import.meta.url).href;
 
 
 let dir: string;
@@ -34,7 +34,7 @@ function cgroup2Root(): string | undefined {
   return readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[2] === 'cgroup2')?.[1];
 }
 
-describe('init/native spawn for services', () => {
+describe('native spawn for services', () => {
   beforeEach(() => { dir = realpathSync(mkdtempSync(join(tmpdir(), 'keel-native-spawn-'))); });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 

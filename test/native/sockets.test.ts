@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { once } from 'node:events';
-import { isNativeError, native, type NativeError } from '../../init/native.js';
-import { expectNativeError } from './native-helpers.js';
+import { isNativeError, native, type NativeError } from '../../native/native.js';
+import { expectNativeError } from './helpers.js';
 
 const execFileAsync = promisify(execFile);
-const NATIVE_JS = new URL('../../init/native.js', import.meta.url).href;
+const NATIVE_JS = new URL('../../native/native.js', import.meta.url).href;
 const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;
 
@@ -40,7 +40,7 @@ const opened: number[] = [];
 /** Remembers an fd to close after the test. */
 function own(fd: number): number { opened.push(fd); return fd; }
 
-describe('init/native sockets', () => {
+describe('native sockets', () => {
   beforeEach(() => { dir = realpathSync(mkdtempSync(join(tmpdir(), 'keel-native-sock-'))); });
   afterEach(() => {
     for (const fd of opened.splice(0)) try { closeSync(fd); } catch { /* already closed */ }

@@ -1,7 +1,7 @@
 // What the native-helper tests share: checking a thrown NativeError, and finding zombies.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { isNativeError, type NativeError } from '../../init/native.js';
+import { isNativeError, type NativeError } from '../../native/native.js';
 
 /** Runs `fn`, which must throw a NativeError with the given code, syscall, path and message. */
 export function expectNativeError(fn: () => unknown, want: { code: string; syscall: string; path?: string; message?: RegExp }): NativeError {
