@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := run
 KEEL := bin/keel
 
-.PHONY: deps build image run test test-unit bench clean
+.PHONY: deps build image run test test-unit lint format bench clean
 
 deps:
 	@builder/deps.sh
@@ -27,6 +27,14 @@ test: image
 # Only the tests that need no image and no QEMU.
 test-unit: build
 	@npx mocha --no-config --timeout 20000 'dist/test/builder/*.test.js' 'dist/test/init/*.test.js'
+
+# Formatting (Prettier) and lint rules (ESLint with typescript-eslint: layering, 120-character lines).
+lint: deps
+	@npx prettier --check --log-level warn .
+	@npx eslint --max-warnings 0 .
+
+format: deps
+	@npx prettier --write --log-level warn .
 
 bench: image
 	@node dist/test/bench/bench.js
