@@ -9,6 +9,7 @@ import { manifestFor, type UpdateManifest } from '../../builder/payload.js';
 import { serveDirectory } from '../../builder/serve.js';
 import { downloadToTarget, readBack, type Checkpoint, type DownloadOptions, type DownloadProgress } from '../../update/download.js';
 import { fetchBuffer, httpGet, UpdateError } from '../../update/http.js';
+import { callsAfterRename, recordingFs } from '../lib/recording-fs.js';
 
 const CHUNK = 64 * 1024;
 const SIZE = 2 * 1024 * 1024 + 12345; // a short last chunk
@@ -185,6 +186,20 @@ describe('update/download (resumable, verified image download)', function () {
     assert.ok(bytes.subarray(5 * CHUNK, 6 * CHUNK).equals(Buffer.alloc(CHUNK, OLD)), 'the bad chunk is not written');
     assert.ok(bytes.subarray(0, 5 * CHUNK).equals(image.subarray(0, 5 * CHUNK)), 'the chunks before it are');
     assert.deepEqual(checkpoint(t.checkpointFile).done, [0, 1, 2, 3, 4]);
+  });
+
+  it('checkpoint.json: each write has a temp file of its own (not checkpoint.json.tmp) and the directory is fsynced after the rename', async () => {
+    const t = setup();
+    const { fs, calls } = recordingFs();
+    await downloadToTarget(options(await serve(), t, { fs }));
+    const temps = calls.filter((c) => c.call === 'rename' && c.to === t.checkpointFile).map((c) => c.path);
+    assert.ok(temps.length >= 2, `resume's checkpoint and at least one after a flush (${temps.length})`);
+    assert.equal(new Set(temps).size, temps.length, temps.join(', '));
+    assert.ok(temps.every((p) => !p.endsWith('.tmp')), temps.join(', '));
+    for (const after of callsAfterRename(calls, t.checkpointFile)) {
+      assert.deepEqual(after.map((c) => [c.call, c.path]), [['open r', dir], ['fsync', dir], ['close', dir]]);
+    }
+    assertImageOn(t.target);
   });
 
   it('refuses an image larger than the target before writing anything', async () => {
