@@ -10,7 +10,8 @@ import { NEW_SLOT_TRIES, type Slot, type SlotState } from '../slots/rule.js';
 import { verifyVerity } from '../slots/verity.js';
 import type { UpdateConfig } from './config.js';
 import { downloadToTarget, readBack } from './download.js';
-import { fetchBuffer, UpdateError } from './http.js';
+import { fetchBuffer } from '../lib/http.js';
+import { UpdateError } from './errors.js';
 import { bootedSlot, otherSlot, readSlotState, withSlot, writeSlotState } from '../slots/store.js';
 
 /** What the agent works with; the OS gives real paths, tests give temporary ones. */
@@ -66,8 +67,8 @@ export function groupUrl(cfg: UpdateConfig): string {
 export async function checkForUpdate(cfg: UpdateConfig, env: AgentEnv, signal?: AbortSignal): Promise<CheckResult> {
   const base = groupUrl(cfg);
   const booted = requireBooted(env);
-  const bytes = await fetchBuffer(`${base}manifest.json`, { maxBytes: 1 << 20, signal, timeoutMs: 30_000 });
-  const sig = await fetchBuffer(`${base}manifest.json.sig`, { maxBytes: 4096, signal, timeoutMs: 30_000 });
+  const bytes = await fetchBuffer(`${base}manifest.json`, { maxBytes: 1 << 20, ...(signal ? { signal } : {}) });
+  const sig = await fetchBuffer(`${base}manifest.json.sig`, { maxBytes: 4096, ...(signal ? { signal } : {}) });
   const manifest = verifyManifest(bytes, sig.toString('utf8'), env.publicKey);
   const current = currentVersion(readSlotState(env.esp).state, booted, env.osVersion);
   return {

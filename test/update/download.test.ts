@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { manifestFor, type UpdateManifest } from '../../builder/payload.js';
 import { serveDirectory } from '../../builder/serve.js';
 import { downloadToTarget, readBack, type Checkpoint, type DownloadOptions, type DownloadProgress } from '../../update/download.js';
-import { fetchBuffer, httpGet, UpdateError } from '../../update/http.js';
+import type { KeelError as UpdateError } from '../../lib/errors.js';
 import { callsAfterRename, recordingFs } from '../lib/recording-fs.js';
 
 const CHUNK = 64 * 1024;
@@ -106,8 +106,25 @@ describe('update/download (resumable, verified image download)', function () {
     assert.equal(r.downloadedBytes, SIZE);
     assert.deepEqual(await readBack(t.target, manifest), { ok: true });
     assert.deepEqual(checkpoint(t.checkpointFile), { manifestSha256: 'm1', target: t.target, done: manifest.chunks.map((_, i) => i) });
-    assert.deepEqual(seen.at(-1), { doneBytes: SIZE, totalBytes: SIZE, resumedBytes: 0, bytesPerSecond: seen.at(-1)!.bytesPerSecond });
+    const last = seen.at(-1)!;
+    assert.deepEqual({ ...last, bytesPerSecond: 0 }, { doneBytes: SIZE, totalBytes: SIZE, resumedBytes: 0, bytesPerSecond: 0 });
+    assert.ok(Number.isFinite(last.bytesPerSecond) && last.bytesPerSecond > 0, `bytesPerSecond ${last.bytesPerSecond}`);
     assert.ok(seen.length >= 1 && seen.length <= elapsed / 250 + 2, `progress is throttled (${seen.length} calls in ${elapsed} ms)`);
+  });
+
+  it('progress: bytesPerSecond is the bytes downloaded (not resumed) over the seconds since the start (it was compared with itself)', async () => {
+    const t = setup();
+    await assert.rejects(downloadToTarget(options(await serve({ dropAfter: SIZE >> 1 }), t, { retries: 0 })));
+    const resumed = checkpoint(t.checkpointFile).done.length;
+    assert.ok(resumed > 0);
+    // A clock that reads 1000 ms at the start and 3000 ms ever after: every rate is over 2 s.
+    let reads = 0;
+    const seen: DownloadProgress[] = [];
+    const r = await downloadToTarget(options(await serve(), t, { now: () => (reads++ === 0 ? 1000 : 3000), progress: (p) => seen.push(p) }));
+    assert.equal(r.seconds, 2);
+    assert.equal(r.downloadedBytes, SIZE - resumed * CHUNK);
+    assert.deepEqual(seen.at(-1), { doneBytes: SIZE, totalBytes: SIZE, resumedBytes: resumed * CHUNK, bytesPerSecond: r.downloadedBytes / 2 });
+    assertImageOn(t.target);
   });
 
   it('resumes after a dropped connection, fetching only the missing chunks', async () => {
@@ -148,7 +165,7 @@ describe('update/download (resumable, verified image download)', function () {
   it('times out a server that stops sending, as a network failure', async () => {
     const t = setup();
     const stalling = await serve({ stallAfter: 3 * CHUNK });
-    await assert.rejects(downloadToTarget(options(stalling, t, { retries: 0, timeoutMs: 300 })), /cannot download .*: 1 attempt in a row failed; last error: cannot fetch .*: no data for 300 ms/);
+    await assert.rejects(downloadToTarget(options(stalling, t, { retries: 0, timeoutMs: 300 })), /cannot download .*: 1 attempt in a row failed; last error: cannot GET .*: no data for 300 ms/);
     const done = checkpoint(t.checkpointFile).done;
     assert.deepEqual(done, [0, 1, 2].slice(0, done.length), 'the chunks received before the stall are checkpointed');
   });
@@ -283,35 +300,5 @@ describe('update/download (resumable, verified image download)', function () {
     await downloadToTarget(options(s, t, { retries: 1 }));
     assert.ok(s.requests() >= 4, 'at most 10 chunks per attempt');
     assertImageOn(t.target);
-  });
-});
-
-describe('update/http (GET with redirects, bounded bodies)', () => {
-  let server: TestServer;
-  before(async () => {
-    const s = createServer((req, res) => {
-      if (req.url === '/loop') { res.writeHead(302, { location: '/loop' }).end(); return; }
-      if (req.url === '/small') { res.end('hello'); return; }
-      if (req.url === '/chunked') { res.write('x'.repeat(600)); res.end('y'.repeat(600)); return; }
-      res.writeHead(404).end();
-    });
-    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-    server = wrap(s);
-  });
-  after(() => server.close());
-
-  it('rejects a non-2xx answer naming the URL and status, and a redirect loop', async () => {
-    await assert.rejects(httpGet(server.url('nope')), (e: UpdateError) => e.code === 'EHTTP' && e.status === 404 && e.message === `cannot fetch ${server.url('nope')}: the server answered 404 Not Found`);
-    await assert.rejects(httpGet(server.url('loop'), { maxRedirects: 2 }), /cannot fetch .*\/loop: more than 2 redirects/);
-  });
-
-  it('fetches small bodies and refuses larger ones, declared or not', async () => {
-    assert.equal((await fetchBuffer(server.url('small'), { maxBytes: 5 })).toString(), 'hello');
-    await assert.rejects(fetchBuffer(server.url('small'), { maxBytes: 4 }), /cannot fetch .*: the body is larger than 4 bytes/);
-    await assert.rejects(fetchBuffer(server.url('chunked'), { maxBytes: 1000 }), (e: UpdateError) => e.code === 'ETOOLARGE');
-  });
-
-  it('reports an unreachable server as a network error', async () => {
-    await assert.rejects(httpGet('http://127.0.0.1:1/x', { timeoutMs: 2000 }), (e: UpdateError) => e.code === 'ENETWORK' && /^cannot fetch http:\/\/127\.0\.0\.1:1\/x: .*ECONNREFUSED/.test(e.message));
   });
 });
