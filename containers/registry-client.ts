@@ -9,7 +9,10 @@ import { parseJson } from './manifest.js';
 import { registryApiHost, type ImageReference } from './reference.js';
 
 /** A user name and password, sent to the token server (Bearer) or to the registry itself (Basic). */
-export interface RegistryAuth { username: string; password: string }
+export interface RegistryAuth {
+  username: string;
+  password: string;
+}
 
 /** How to reach a registry. */
 export interface RegistryClientOptions {
@@ -19,10 +22,17 @@ export interface RegistryClientOptions {
 }
 
 /** One challenge of a WWW-Authenticate header. */
-export interface Challenge { scheme: string; params: Record<string, string> }
+export interface Challenge {
+  scheme: string;
+  params: Record<string, string>;
+}
 
 /** What a request to the registry may carry besides its method and path. */
-export interface RegistryRequest { headers?: Record<string, string>; body?: string | Uint8Array; signal?: AbortSignal | undefined }
+export interface RegistryRequest {
+  headers?: Record<string, string>;
+  body?: string | Uint8Array;
+  signal?: AbortSignal | undefined;
+}
 
 const MAX_TOKEN_BYTES = 4 * 1024 * 1024;
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
@@ -36,17 +46,28 @@ export class RegistryClient {
   /** Bearer tokens by realm, service and scope, as promises so that concurrent 401s share one request. */
   private readonly tokens = new Map<string, Promise<string>>();
 
-  constructor(private readonly ref: ImageReference, private readonly o: RegistryClientOptions) {
+  constructor(
+    private readonly ref: ImageReference,
+    private readonly o: RegistryClientOptions,
+  ) {
     const host = registryApiHost(ref.registry);
     this.base = new URL(`${o.insecure ? 'http' : 'https'}://${host}`);
     // Refused before any connection is made, so that no request goes out in the clear.
     if (o.insecure && !isLoopback(this.base.hostname)) {
-      throw new PullFailure('EINSECURE', `plain HTTP (insecure) is allowed only for registries on loopback (127.0.0.0/8, ::1, localhost), not for ${host}`);
+      throw new PullFailure(
+        'EINSECURE',
+        `plain HTTP (insecure) is allowed only for registries on loopback (127.0.0.0/8, ::1, localhost), not for ${host}`,
+      );
     }
   }
 
   /** GETs `path` (e.g. /v2/REPO/manifests/TAG); returns a 2xx response or throws a PullFailure naming `what`. */
-  get(path: string, what: string, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<HttpResponse> {
+  get(
+    path: string,
+    what: string,
+    headers: Record<string, string>,
+    signal: AbortSignal | undefined,
+  ): Promise<HttpResponse> {
     return this.send('GET', path, what, { headers, signal });
   }
 
@@ -62,25 +83,40 @@ export class RegistryClient {
       res = await this.exchange(method, url, r, this.authorization);
       if (res.status === 401) {
         const who = this.o.auth ? `as ${this.o.auth.username}` : 'without credentials';
-        throw new PullFailure('EAUTH', `${what}: the registry answered 401 Unauthorized after authenticating ${who}${await errorDetail(res)}`);
+        throw new PullFailure(
+          'EAUTH',
+          `${what}: the registry answered 401 Unauthorized after authenticating ${who}${await errorDetail(res)}`,
+        );
       }
     }
     const status = res.status;
     if (status >= 200 && status < 300) return res;
     const detail = await errorDetail(res);
-    if (status === 404) throw new PullFailure('ENOTFOUND', `${what} not found in ${this.ref.registry}/${this.ref.repository} (404${detail.replace(/^: /, ' ')})`);
-    if (status === 403) throw new PullFailure('EAUTH', `${what}: the registry denied access (403 Forbidden${detail.replace(/^: /, ' ')})`);
+    if (status === 404)
+      throw new PullFailure(
+        'ENOTFOUND',
+        `${what} not found in ${this.ref.registry}/${this.ref.repository} (404${detail.replace(/^: /, ' ')})`,
+      );
+    if (status === 403)
+      throw new PullFailure(
+        'EAUTH',
+        `${what}: the registry denied access (403 Forbidden${detail.replace(/^: /, ' ')})`,
+      );
     throw new PullFailure('EHTTP', `${what}: the registry answered ${status} ${res.statusText}${detail}`.trim());
   }
 
   /** The Authorization value answering `header`; a token that was just refused is not used again. */
-  private async authorize(header: string | undefined, refused: string | null, signal: AbortSignal | undefined): Promise<string> {
+  private async authorize(
+    header: string | undefined,
+    refused: string | null,
+    signal: AbortSignal | undefined,
+  ): Promise<string> {
     const challenges = parseChallenges(header ?? '');
     const bearer = challenges.find((c) => c.scheme === 'bearer' && c.params.realm);
     if (bearer) {
       const key = [bearer.params.realm, bearer.params.service ?? '', bearer.params.scope ?? ''].join('\n');
       let token = this.tokens.get(key);
-      if (token === undefined || await token.catch(() => null) === refused) {
+      if (token === undefined || (await token.catch(() => null)) === refused) {
         token = this.fetchToken(bearer.params, signal);
         this.tokens.set(key, token);
         token.catch(() => this.tokens.delete(key));
@@ -88,15 +124,24 @@ export class RegistryClient {
       return token;
     }
     if (challenges.some((c) => c.scheme === 'basic')) {
-      if (!this.o.auth) throw new PullFailure('EAUTH', 'the registry asks for a user name and password (Basic auth) and none were given');
+      if (!this.o.auth)
+        throw new PullFailure(
+          'EAUTH',
+          'the registry asks for a user name and password (Basic auth) and none were given',
+        );
       return basicAuth(this.o.auth);
     }
-    throw new PullFailure('EAUTH', `the registry answered 401 Unauthorized without a usable challenge (WWW-Authenticate: ${header ?? 'missing'})`);
+    throw new PullFailure(
+      'EAUTH',
+      `the registry answered 401 Unauthorized without a usable challenge (WWW-Authenticate: ${header ?? 'missing'})`,
+    );
   }
 
   private async fetchToken(p: Record<string, string>, signal: AbortSignal | undefined): Promise<string> {
     let realm: URL;
-    try { realm = new URL(p.realm as string); } catch {
+    try {
+      realm = new URL(p.realm as string);
+    } catch {
       throw new PullFailure('EAUTH', `the registry names an invalid token server "${p.realm}"`);
     }
     if (p.service) realm.searchParams.set('service', p.service);
@@ -107,24 +152,40 @@ export class RegistryClient {
     const status = res.status;
     if (status === 401 || status === 403) {
       const who = this.o.auth ? `the credentials of ${this.o.auth.username}` : 'anonymous access';
-      throw new PullFailure('EAUTH', `the token server ${realm.origin} refused ${who} (${status}${(await errorDetail(res)).replace(/^: /, ' ')})`);
+      throw new PullFailure(
+        'EAUTH',
+        `the token server ${realm.origin} refused ${who} (${status}${(await errorDetail(res)).replace(/^: /, ' ')})`,
+      );
     }
-    if (status !== 200) throw new PullFailure('EAUTH', `the token server ${realm.origin} answered ${status}${await errorDetail(res)}`);
+    if (status !== 200)
+      throw new PullFailure('EAUTH', `the token server ${realm.origin} answered ${status}${await errorDetail(res)}`);
     const body = parseJson(await readBody(res, MAX_TOKEN_BYTES, 'the token'), `the token server's answer`);
     const token = typeof body.token === 'string' && body.token ? body.token : body.access_token;
-    if (typeof token !== 'string' || token === '') throw new PullFailure('EAUTH', `the token server ${realm.origin} answered without a token`);
+    if (typeof token !== 'string' || token === '')
+      throw new PullFailure('EAUTH', `the token server ${realm.origin} answered without a token`);
     return `Bearer ${token}`;
   }
 
-  /** One request and its redirects; Authorization (if any) goes only to `url`'s origin, every hop must pass checkTransport. */
-  private async exchange(method: string, url: URL, r: RegistryRequest, authorization: string | null): Promise<HttpResponse> {
+  /** One request and its redirects; Authorization goes only to `url`'s origin, every hop must pass checkTransport. */
+  private async exchange(
+    method: string,
+    url: URL,
+    r: RegistryRequest,
+    authorization: string | null,
+  ): Promise<HttpResponse> {
     let hop = url;
     try {
       return await request(url, {
-        method, headers: { ...r.headers, ...(authorization !== null ? { authorization } : {}) },
-        ...(r.body !== undefined ? { body: r.body } : {}), ...(r.signal ? { signal: r.signal } : {}),
-        idleTimeoutMs: IDLE_TIMEOUT_MS, maxRedirects: MAX_REDIRECTS,
-        checkUrl: (u) => { this.checkTransport(u); hop = u; },
+        method,
+        headers: { ...r.headers, ...(authorization !== null ? { authorization } : {}) },
+        ...(r.body !== undefined ? { body: r.body } : {}),
+        ...(r.signal ? { signal: r.signal } : {}),
+        idleTimeoutMs: IDLE_TIMEOUT_MS,
+        maxRedirects: MAX_REDIRECTS,
+        checkUrl: (u) => {
+          this.checkTransport(u);
+          hop = u;
+        },
       });
     } catch (e) {
       if (!isHttpError(e) || e.code === 'EABORT') throw e;
@@ -136,7 +197,10 @@ export class RegistryClient {
   private checkTransport(url: URL): void {
     if (url.protocol === 'https:') return;
     if (url.protocol === 'http:' && this.o.insecure && isLoopback(url.hostname)) return;
-    throw new PullFailure('EINSECURE', `refusing to fetch ${url.href}: only HTTPS is allowed${this.o.insecure ? ' (plain HTTP only on loopback)' : ''}`);
+    throw new PullFailure(
+      'EINSECURE',
+      `refusing to fetch ${url.href}: only HTTPS is allowed${this.o.insecure ? ' (plain HTTP only on loopback)' : ''}`,
+    );
   }
 }
 
@@ -150,7 +214,10 @@ export function parseChallenges(header: string): Challenge[] {
       continue;
     }
     const current = challenges.at(-1);
-    if (current) current.params[(name as string).toLowerCase()] = value.startsWith('"') ? value.slice(1, -1).replace(/\\(.)/g, '$1') : value;
+    if (current)
+      current.params[(name as string).toLowerCase()] = value.startsWith('"')
+        ? value.slice(1, -1).replace(/\\(.)/g, '$1')
+        : value;
   }
   return challenges;
 }
@@ -173,7 +240,8 @@ export async function readBody(res: HttpResponse, limit: number, what: string): 
     return await res.buffer(limit);
   } catch (e) {
     if (isHttpError(e, 'ETOOLARGE')) throw new PullFailure('ETOOBIG', `${what} is larger than ${limit} bytes`);
-    if (isHttpError(e) && e.code !== 'EABORT') throw new PullFailure('ENETWORK', `reading ${what} failed: ${e.reason}`);
+    if (isHttpError(e) && e.code !== 'EABORT')
+      throw new PullFailure('ENETWORK', `reading ${what} failed: ${e.reason}`);
     throw e;
   }
 }
@@ -188,6 +256,8 @@ async function errorDetail(res: HttpResponse): Promise<string> {
     if (Array.isArray(errors) && errors.length > 0) {
       return `: ${errors.map((e) => [e.code, e.message].filter(Boolean).join(': ')).join('; ')}`;
     }
-  } catch { /* not JSON: fall through to the text */ }
+  } catch {
+    /* not JSON: fall through to the text */
+  }
   return `: ${text.split('\n')[0]?.slice(0, 200)}`;
 }

@@ -4,21 +4,28 @@ import * as nodeFs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 /** The file system calls writeAtomic makes; tests pass a recording or interleaving wrapper of node:fs. */
-export type AtomicFs = Pick<typeof nodeFs,
-  'mkdirSync' | 'openSync' | 'writeSync' | 'fsyncSync' | 'closeSync' | 'chownSync' | 'renameSync' | 'rmSync'>;
+export type AtomicFs = Pick<
+  typeof nodeFs,
+  'mkdirSync' | 'openSync' | 'writeSync' | 'fsyncSync' | 'closeSync' | 'chownSync' | 'renameSync' | 'rmSync'
+>;
 
 /** Options of writeAtomic: the new file's mode and owner, and the file system calls to use. */
-export interface AtomicOptions { mode?: number; uid?: number; gid?: number; fs?: AtomicFs }
+export interface AtomicOptions {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  fs?: AtomicFs;
+}
 
 // Errors a file system gives for fsync of a directory it cannot sync (the rename is done then).
 const DIR_FSYNC_UNSUPPORTED = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP']);
 
-/** The temp name next to `path`: unique per call, so concurrent writers (processes or reentrant calls) never share one. */
+/** The temp name next to `path`: unique per call, so concurrent writers never share one. */
 export function tempNameFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.keel-${process.pid}-${randomBytes(6).toString('hex')}`);
 }
 
-/** Writes `data` to `path` so a reader sees the old file or the new one, never half of it, and a power cut keeps one. */
+/** Writes `data` to `path`: a reader sees the old file or the new one, never half, and a power cut keeps one. */
 export function writeAtomic(path: string, data: Buffer | string, opts: AtomicOptions = {}): void {
   const fs = opts.fs ?? nodeFs;
   const dir = dirname(path);

@@ -9,13 +9,19 @@
 // server sends with Content-Encoding against that request; a digest or length check catches it.)
 import { errorText, KeelError } from './errors.js';
 
-/** An HTTP failure: which request, why (`reason`, without the "cannot METHOD URL: " prefix), and the status of an EHTTP. */
+/** An HTTP failure: the request, why (`reason`, without "cannot METHOD URL: "), and an EHTTP's status. */
 export class HttpError extends KeelError {
   readonly method: string;
   readonly url: string;
   readonly reason: string;
   readonly status?: number;
-  constructor(code: string, method: string, url: string, reason: string, o: { cause?: unknown; status?: number } = {}) {
+  constructor(
+    code: string,
+    method: string,
+    url: string,
+    reason: string,
+    o: { cause?: unknown; status?: number } = {},
+  ) {
     super(code, `cannot ${method} ${url}: ${reason}`, o.cause !== undefined ? { cause: o.cause } : {});
     this.name = 'HttpError';
     this.method = method;
@@ -34,13 +40,13 @@ export function isHttpError(e: unknown, code?: string): e is HttpError {
 export interface RequestOptions {
   /** GET unless given. */
   method?: string;
-  /** Header names in any case. An Authorization header goes only to the first URL's origin, never to a host a redirect leads to. */
+  /** Header names in any case. Authorization goes only to the first URL's origin, never where a redirect leads. */
   headers?: Record<string, string>;
   body?: string | Uint8Array;
   signal?: AbortSignal;
   /** Deadline for the whole exchange, body included ("no answer within N ms"); none unless given. */
   timeoutMs?: number;
-  /** Fails when no byte arrives for this long while waiting for the answer or the next part of the body (default 30 s). */
+  /** Fails when no byte arrives this long while waiting for the answer or more body (default 30 s). */
   idleTimeoutMs?: number;
   /** Redirects followed before EREDIRECT (default 5). */
   maxRedirects?: number;
@@ -75,7 +81,11 @@ export async function request(url: string | URL, o: RequestOptions = {}): Promis
   const method = (o.method ?? 'GET').toUpperCase();
   const first = String(url);
   let current: URL;
-  try { current = new URL(first); } catch { throw new HttpError('EURL', method, first, 'not a URL'); }
+  try {
+    current = new URL(first);
+  } catch {
+    throw new HttpError('EURL', method, first, 'not a URL');
+  }
   if (current.protocol !== 'http:' && current.protocol !== 'https:') {
     throw new HttpError('EURL', method, first, 'only http and https are supported');
   }
@@ -87,18 +97,30 @@ export async function request(url: string | URL, o: RequestOptions = {}): Promis
     for (let hops = 0; ; hops++) {
       o.checkUrl?.(current);
       // fetch itself adds "Accept-Encoding: identity" to a Range request, and "gzip, deflate" to the others.
-      const h: Record<string, string> = { 'user-agent': 'keel', ...(headers.range ? {} : { 'accept-encoding': 'identity' }), ...headers };
+      const h: Record<string, string> = {
+        'user-agent': 'keel',
+        ...(headers.range ? {} : { 'accept-encoding': 'identity' }),
+        ...headers,
+      };
       if (current.origin !== new URL(first).origin) delete h.authorization;
-      const res = await ex.fetch(current, { method: hopMethod, headers: h, ...(body !== undefined ? { body: body as BodyInit } : {}) });
+      const res = await ex.fetch(current, {
+        method: hopMethod,
+        headers: h,
+        ...(body !== undefined ? { body: body as BodyInit } : {}),
+      });
       const location = res.headers.get('location');
       if (!REDIRECTS.has(res.status) || location === null) return ex.response(res, current.href);
       void res.body?.cancel().catch(() => undefined);
       const max = o.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
       if (hops >= max) throw ex.fail('EREDIRECT', `more than ${max} redirects`);
       const next = new URL(location, current);
-      if (next.protocol !== 'http:' && next.protocol !== 'https:') throw ex.fail('EREDIRECT', `redirected to unsupported ${next.protocol} URL`);
+      if (next.protocol !== 'http:' && next.protocol !== 'https:')
+        throw ex.fail('EREDIRECT', `redirected to unsupported ${next.protocol} URL`);
       // As fetch does: 303 (and 301/302 after a POST) continue as a GET without the body.
-      if ((res.status === 303 && hopMethod !== 'HEAD') || ((res.status === 301 || res.status === 302) && hopMethod === 'POST')) {
+      if (
+        (res.status === 303 && hopMethod !== 'HEAD') ||
+        ((res.status === 301 || res.status === 302) && hopMethod === 'POST')
+      ) {
         hopMethod = 'GET';
         body = undefined;
         delete headers['content-type'];
@@ -112,16 +134,28 @@ export async function request(url: string | URL, o: RequestOptions = {}): Promis
 }
 
 /** GETs `url` (following redirects); resolves with a 2xx response, any other status is an EHTTP error. */
-export async function httpGet(url: string | URL, o: Omit<RequestOptions, 'method' | 'body'> = {}): Promise<HttpResponse> {
+export async function httpGet(
+  url: string | URL,
+  o: Omit<RequestOptions, 'method' | 'body'> = {},
+): Promise<HttpResponse> {
   const res = await request(url, o);
   if (res.status >= 200 && res.status <= 299) return res;
   res.discard();
   const via = res.url === String(url) ? '' : ` (redirected to ${res.url})`;
-  throw new HttpError('EHTTP', 'GET', `${String(url)}${via}`, `the server answered ${res.status} ${res.statusText}`.trimEnd(), { status: res.status });
+  throw new HttpError(
+    'EHTTP',
+    'GET',
+    `${String(url)}${via}`,
+    `the server answered ${res.status} ${res.statusText}`.trimEnd(),
+    { status: res.status },
+  );
 }
 
 /** GETs a small body (a manifest, a signature, user-data), refusing one larger than `maxBytes`. */
-export async function fetchBuffer(url: string | URL, o: Omit<RequestOptions, 'method' | 'body'> & { maxBytes: number }): Promise<Buffer> {
+export async function fetchBuffer(
+  url: string | URL,
+  o: Omit<RequestOptions, 'method' | 'body'> & { maxBytes: number },
+): Promise<Buffer> {
   return (await httpGet(url, o)).buffer(o.maxBytes);
 }
 
@@ -132,7 +166,12 @@ function lowerCased(headers: Record<string, string>): Record<string, string> {
 /** The socket's error behind fetch's "fetch failed" / "terminated" TypeErrors, described. */
 function networkReason(e: unknown): string {
   let inner = e;
-  while (inner instanceof Error && inner.cause instanceof Error && (inner instanceof TypeError || inner.message === '')) inner = inner.cause;
+  while (
+    inner instanceof Error &&
+    inner.cause instanceof Error &&
+    (inner instanceof TypeError || inner.message === '')
+  )
+    inner = inner.cause;
   if (inner instanceof AggregateError && inner.errors[0] instanceof Error) inner = inner.errors[0];
   return errorText(inner);
 }
@@ -146,14 +185,22 @@ class Exchange {
   private stopped: HttpError | null = null;
   private idle: NodeJS.Timeout | null = null;
   private deadline: NodeJS.Timeout | null = null;
-  private readonly onAbort = () => this.stop(new HttpError('EABORT', this.method, this.url, 'aborted', { cause: this.o.signal?.reason }));
+  private readonly onAbort = () =>
+    this.stop(new HttpError('EABORT', this.method, this.url, 'aborted', { cause: this.o.signal?.reason }));
 
-  constructor(private readonly method: string, private readonly url: string, private readonly o: RequestOptions) {
+  constructor(
+    private readonly method: string,
+    private readonly url: string,
+    private readonly o: RequestOptions,
+  ) {
     if (o.signal?.aborted) throw new HttpError('EABORT', method, url, 'aborted', { cause: o.signal.reason });
     o.signal?.addEventListener('abort', this.onAbort, { once: true });
     if (o.timeoutMs !== undefined) {
       const ms = o.timeoutMs;
-      this.deadline = setTimeout(() => this.stop(new HttpError('ETIMEOUT', method, url, `no answer within ${ms} ms`)), ms);
+      this.deadline = setTimeout(
+        () => this.stop(new HttpError('ETIMEOUT', method, url, `no answer within ${ms} ms`)),
+        ms,
+      );
       this.deadline.unref();
     }
   }
@@ -170,7 +217,8 @@ class Exchange {
       if (this.stopped) throw this.stopped;
       const reason = networkReason(e);
       // The Fetch standard's "bad ports" (1, 6000, 10080, ...; undici's lib/fetch/constants.js) are refused.
-      if (reason === 'bad port') throw new HttpError('EURL', this.method, this.url, `fetch refuses port ${url.port}`, { cause: e });
+      if (reason === 'bad port')
+        throw new HttpError('EURL', this.method, this.url, `fetch refuses port ${url.port}`, { cause: e });
       throw new HttpError('ENETWORK', this.method, this.url, reason, { cause: e });
     } finally {
       this.disarmIdle();
@@ -187,7 +235,10 @@ class Exchange {
     const ex = this;
     const chunks = async function* (): AsyncGenerator<Buffer> {
       const body = take();
-      if (body === null) { ex.end(); return; }
+      if (body === null) {
+        ex.end();
+        return;
+      }
       const reader = body.getReader();
       let got = 0;
       let done = false;
@@ -198,11 +249,23 @@ class Exchange {
           try {
             r = await reader.read();
           } catch (e) {
-            throw ex.stopped ?? new HttpError('ENETWORK', ex.method, ex.url, `the connection closed after ${got} bytes of the body (${networkReason(e)})`, { cause: e });
+            throw (
+              ex.stopped ??
+              new HttpError(
+                'ENETWORK',
+                ex.method,
+                ex.url,
+                `the connection closed after ${got} bytes of the body (${networkReason(e)})`,
+                { cause: e },
+              )
+            );
           } finally {
             ex.disarmIdle();
           }
-          if (r.done) { done = true; return; }
+          if (r.done) {
+            done = true;
+            return;
+          }
           got += r.value.byteLength;
           yield Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
         }
@@ -212,9 +275,13 @@ class Exchange {
       }
     };
     const buffer = async (maxBytes: number): Promise<Buffer> => {
-      const tooLarge = () => new HttpError('ETOOLARGE', this.method, this.url, `the body is larger than ${maxBytes} bytes`);
+      const tooLarge = () =>
+        new HttpError('ETOOLARGE', this.method, this.url, `the body is larger than ${maxBytes} bytes`);
       const declared = Number(res.headers.get('content-length') ?? NaN);
-      if (Number.isFinite(declared) && declared > maxBytes) { discard(); throw tooLarge(); }
+      if (Number.isFinite(declared) && declared > maxBytes) {
+        discard();
+        throw tooLarge();
+      }
       const parts: Buffer[] = [];
       let total = 0;
       for await (const part of chunks()) {
@@ -225,13 +292,21 @@ class Exchange {
       return Buffer.concat(parts, total);
     };
     const discard = (): void => {
-      if (!used) { used = true; void res.body?.cancel().catch(() => undefined); }
+      if (!used) {
+        used = true;
+        void res.body?.cancel().catch(() => undefined);
+      }
       this.end();
     };
     return {
-      url: finalUrl, status: res.status, statusText: res.statusText,
+      url: finalUrl,
+      status: res.status,
+      statusText: res.statusText,
       header: (name) => res.headers.get(name) ?? undefined,
-      chunks, buffer, text: async (maxBytes) => (await buffer(maxBytes)).toString('utf8'), discard,
+      chunks,
+      buffer,
+      text: async (maxBytes) => (await buffer(maxBytes)).toString('utf8'),
+      discard,
     };
   }
 
@@ -251,7 +326,10 @@ class Exchange {
   private armIdle(): void {
     const ms = this.o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.disarmIdle();
-    this.idle = setTimeout(() => this.stop(new HttpError('ETIMEOUT', this.method, this.url, `no data for ${ms} ms`)), ms);
+    this.idle = setTimeout(
+      () => this.stop(new HttpError('ETIMEOUT', this.method, this.url, `no data for ${ms} ms`)),
+      ms,
+    );
     this.idle.unref();
   }
 

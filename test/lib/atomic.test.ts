@@ -9,7 +9,9 @@ import { recordingFs } from './recording-fs.js';
 
 describe('lib/atomic writeAtomic', () => {
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'keel-atomic-')); });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'keel-atomic-'));
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('creates and replaces a file, with its mode, and leaves no temp file', () => {
@@ -27,10 +29,20 @@ describe('lib/atomic writeAtomic', () => {
     writeAtomic(file, 'data', { fs });
     const tmp = calls.find((c) => c.call.startsWith('open '))!.path;
     assert.match(tmp, new RegExp(`^${dir}/\\.f\\.keel-${process.pid}-[0-9a-f]{12}$`));
-    assert.deepEqual(calls.map((c) => [c.call, c.path, ...(c.to ? [c.to] : [])]), [
-      ['mkdir', dir], ['open wx', tmp], ['write', tmp], ['fsync', tmp], ['close', tmp],
-      ['rename', tmp, file], ['open r', dir], ['fsync', dir], ['close', dir],
-    ]);
+    assert.deepEqual(
+      calls.map((c) => [c.call, c.path, ...(c.to ? [c.to] : [])]),
+      [
+        ['mkdir', dir],
+        ['open wx', tmp],
+        ['write', tmp],
+        ['fsync', tmp],
+        ['close', tmp],
+        ['rename', tmp, file],
+        ['open r', dir],
+        ['fsync', dir],
+        ['close', dir],
+      ],
+    );
   });
 
   it('a second writer starting in the middle of a first one uses a temp file of its own; both land', () => {
@@ -51,7 +63,12 @@ describe('lib/atomic writeAtomic', () => {
   it('a failed write keeps the old file and removes its temp file', () => {
     const file = join(dir, 'f');
     writeFileSync(file, 'old');
-    const failing: AtomicFs = { ...recordingFs().fs, fsyncSync: () => { throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }); } };
+    const failing: AtomicFs = {
+      ...recordingFs().fs,
+      fsyncSync: () => {
+        throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+      },
+    };
     assert.throws(() => writeAtomic(file, 'new', { fs: failing }), { code: 'EIO' });
     assert.equal(readFileSync(file, 'utf8'), 'old');
     assert.deepEqual(readdirSync(dir), ['f']);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { manifestFor, type UpdateManifest } from '../../builder/payload.js';
 import { serveDirectory } from '../../builder/serve.js';
 import { downloadToTarget, readBack, type Checkpoint, type DownloadOptions, type DownloadProgress } from '../../update/download.js';
-import type { KeelError as UpdateError } from '../../lib/errors.js';
+import type { KeelError } from '../../lib/errors.js';
 import { callsAfterRename, recordingFs } from '../lib/recording-fs.js';
 
 const CHUNK = 64 * 1024;
@@ -130,7 +130,7 @@ describe('update/download (resumable, verified image download)', function () {
   it('resumes after a dropped connection, fetching only the missing chunks', async () => {
     const t = setup();
     const dropping = await serve({ dropAfter: Math.floor(SIZE * 0.45) });
-    await assert.rejects(downloadToTarget(options(dropping, t, { retries: 0 })), (e: UpdateError) => e.code === 'EDOWNLOAD' && /closed after|aborted|reset/.test(e.message));
+    await assert.rejects(downloadToTarget(options(dropping, t, { retries: 0 })), (e: KeelError) => e.code === 'EDOWNLOAD' && /closed after|aborted|reset/.test(e.message));
     // Node discards body bytes not yet read when the connection drops, so fewer chunks may have landed than were sent.
     const done = checkpoint(t.checkpointFile).done;
     assert.ok(done.length > 0 && done.length <= Math.floor(SIZE * 0.45 / CHUNK));
@@ -153,7 +153,7 @@ describe('update/download (resumable, verified image download)', function () {
     const abortOnceLanded = () => { const poll = setInterval(() => { if (landed()) { clearInterval(poll); ac.abort(); } }, 10); };
     const stalling = await serve({ stallAfter: whole * CHUNK + 1000, onStall: abortOnceLanded });
     const t0 = performance.now();
-    await assert.rejects(downloadToTarget(options(stalling, t, { signal: ac.signal, timeoutMs: 10_000 })), (e: UpdateError) => e.code === 'EABORT');
+    await assert.rejects(downloadToTarget(options(stalling, t, { signal: ac.signal, timeoutMs: 10_000 })), (e: KeelError) => e.code === 'EABORT');
     assert.ok(performance.now() - t0 < 2000, 'abort is prompt although the server stalls');
     assert.deepEqual(checkpoint(t.checkpointFile).done, [...Array(whole).keys()]);
 
@@ -193,7 +193,7 @@ describe('update/download (resumable, verified image download)', function () {
     const bad = Buffer.from(image); bad[5 * CHUNK + 100] ^= 0xff;
     const t = setup(bad);
     const s = await serve();
-    await assert.rejects(downloadToTarget(options(s, t)), (e: UpdateError) => {
+    await assert.rejects(downloadToTarget(options(s, t)), (e: KeelError) => {
       assert.equal(e.code, 'ECHUNKFATAL');
       assert.match(e.message, new RegExp(`chunk 5 of ${s.url(manifest.image)}: its sha256 is [0-9a-f]{64}, the signed manifest says ${manifest.chunks[5]}`));
       return true;
@@ -287,7 +287,7 @@ describe('update/download (resumable, verified image download)', function () {
 
     const t2 = setup();
     const flaky2 = await serve({ dropRequests: 2 });
-    await assert.rejects(downloadToTarget(options(flaky2, t2, { retries: 1 })), (e: UpdateError) => {
+    await assert.rejects(downloadToTarget(options(flaky2, t2, { retries: 1 })), (e: KeelError) => {
       assert.equal(e.code, 'EDOWNLOAD');
       assert.match(e.message, new RegExp(`^cannot download ${flaky2.url(manifest.image)}: 2 attempts in a row failed; last error: .+`));
       return true;

@@ -10,12 +10,20 @@ import { callsAfterRename, recordingFs } from '../lib/recording-fs.js';
 
 describe('update/agent status writes', () => {
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'keel-status-')); });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'keel-status-'));
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   const envWith = (fs: AgentEnv['fs']): AgentEnv => ({
-    esp: join(dir, 'esp'), cmdline: '', stateDir: join(dir, 'state'), publicKey: '', osVersion: '1.0.0',
-    partition: () => null, log: () => undefined, ...(fs ? { fs } : {}),
+    esp: join(dir, 'esp'),
+    cmdline: '',
+    stateDir: join(dir, 'state'),
+    publicKey: '',
+    osVersion: '1.0.0',
+    partition: () => null,
+    log: () => undefined,
+    ...(fs ? { fs } : {}),
   });
 
   it('status.json: the directory is fsynced after the rename (it was not)', () => {
@@ -24,11 +32,18 @@ describe('update/agent status writes', () => {
     writeStatus(env, { phase: 'checking' });
     const after = callsAfterRename(calls, join(env.stateDir, 'status.json'));
     assert.equal(after.length, 1);
-    assert.deepEqual(after[0]!.map((c) => [c.call, c.path]), [['open r', env.stateDir], ['fsync', env.stateDir], ['close', env.stateDir]]);
+    assert.deepEqual(
+      after[0]!.map((c) => [c.call, c.path]),
+      [
+        ['open r', env.stateDir],
+        ['fsync', env.stateDir],
+        ['close', env.stateDir],
+      ],
+    );
     assert.equal(readStatus(env.stateDir)?.phase, 'checking');
   });
 
-  it('status.json: two writers no longer collide on one status.json.tmp (the second one\'s rename took the first\'s file)', () => {
+  it("status.json: two writers no longer collide on one status.json.tmp (the second one's rename took the first's file)", () => {
     let nested = false;
     const rec = recordingFs(() => {
       if (nested) return;
@@ -40,7 +55,10 @@ describe('update/agent status writes', () => {
     const temps = rec.calls.filter((c) => c.call === 'rename').map((c) => c.path);
     assert.equal(temps.length, 2);
     assert.notEqual(temps[0], temps[1]);
-    assert.ok(temps.every((t) => !t.endsWith('status.json.tmp')), temps.join(', '));
+    assert.ok(
+      temps.every((t) => !t.endsWith('status.json.tmp')),
+      temps.join(', '),
+    );
     assert.equal(readStatus(env.stateDir)?.phase, 'downloading', 'the last rename wins');
     assert.deepEqual(readdirSync(env.stateDir), ['status.json'], 'no temp file is left');
   });
