@@ -113,7 +113,12 @@ export async function request(url: string | URL, o: RequestOptions = {}): Promis
       void res.body?.cancel().catch(() => undefined);
       const max = o.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
       if (hops >= max) throw ex.fail('EREDIRECT', `more than ${max} redirects`);
-      const next = new URL(location, current);
+      let next: URL;
+      try {
+        next = new URL(location, current);
+      } catch {
+        throw ex.fail('EREDIRECT', `redirected to an invalid Location "${location.slice(0, 200)}"`);
+      }
       if (next.protocol !== 'http:' && next.protocol !== 'https:')
         throw ex.fail('EREDIRECT', `redirected to unsupported ${next.protocol} URL`);
       // As fetch does: 303 (and 301/302 after a POST) continue as a GET without the body.

@@ -204,9 +204,8 @@ describe('lib/http', () => {
 
   it('checkUrl sees every hop and can refuse one before it is requested; a redirect to another scheme is refused', async () => {
     const other = await serve((_req, res) => res.end('must not be asked'));
-    const s = await serve((req, res) =>
-      res.writeHead(302, { location: req.url === '/ftp' ? 'ftp://127.0.0.1/x' : `${other.base}/x` }).end(),
-    );
+    const locations: Record<string, string> = { '/ftp': 'ftp://127.0.0.1/x', '/bad': 'http://[not-a-host/x' };
+    const s = await serve((req, res) => res.writeHead(302, { location: locations[req.url ?? ''] ?? `${other.base}/x` }).end());
     const hops: string[] = [];
     const refuse = (u: URL) => {
       hops.push(u.href);
@@ -221,6 +220,10 @@ describe('lib/http', () => {
     await assert.rejects(
       httpGet(`${s.base}/ftp`),
       failsWith('EREDIRECT', `cannot GET ${s.base}/ftp: redirected to unsupported ftp: URL`),
+    );
+    await assert.rejects(
+      httpGet(`${s.base}/bad`),
+      failsWith('EREDIRECT', `cannot GET ${s.base}/bad: redirected to an invalid Location "http://[not-a-host/x"`),
     );
   });
 
