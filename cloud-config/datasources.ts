@@ -3,6 +3,11 @@
 // kernel command line, and /var/lib/keel/user_data.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { isKeelError } from '../lib/errors.js';
+import { fetchBuffer } from '../lib/http.js';
+
+/** Larger user-data is refused rather than held in memory at boot. */
+const MAX_USER_DATA_BYTES = 64 << 20;
 
 /** One piece of user-data and where it was found (the name appears in every report line). */
 export interface UserData { source: string; bytes: Buffer }
@@ -68,7 +73,8 @@ export function readConfigDrive(env: DatasourceEnv): UserData | null {
 export async function fetchWithRetry(env: DatasourceEnv, url: string, tries = 6): Promise<Buffer | null> {
   for (let i = 0; i < tries; i++) {
     try { return await env.fetch(url); } catch (e) {
-      env.log(`cannot fetch ${url} (try ${i + 1}/${tries}): ${(e as Error).message}`);
+      const what = isKeelError(e) ? e.message : `cannot fetch ${url}: ${(e as Error).message}`;
+      env.log(`${what} (try ${i + 1}/${tries})`);
       if (i + 1 < tries) await env.sleep(1000 * 2 ** i);
     }
   }
@@ -102,12 +108,7 @@ export function realDatasourceEnv(mount: (dev: string, where: string, type: stri
       const where = '/run/keel/config-drive';
       try { mkdirSync(where, { recursive: true }); mount(device, where, type); return where; } catch (e) { log(`cannot mount config drive ${device}: ${(e as Error).message}`); return null; }
     },
-    fetch: async (url) => {
-      if (!/^https?:\/\//.test(url)) throw new Error(`unsupported URL scheme in ${url}`);
-      const r = await fetch(url, { signal: AbortSignal.timeout(10_000) });
-      if (!r.ok) throw new Error(`HTTP ${r.status}`);
-      return Buffer.from(await r.arrayBuffer());
-    },
+    fetch: (url) => fetchBuffer(url, { maxBytes: MAX_USER_DATA_BYTES, timeoutMs: 10_000 }),
     log, sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
   };
 }

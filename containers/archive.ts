@@ -7,25 +7,12 @@ import * as fs from 'node:fs';
 import { join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ContainerError } from './errors.js';
+import { IMAGE_TYPES, INDEX_TYPES as INDEX_TYPE_LIST, MEDIA_TYPES as MEDIA, ociLayerType } from './media-types.js';
 import { digestHex, familiarRef, hashFile, normalizeRef, sha256, type ImageRecord, type ImageStore } from './store.js';
 import { cleanEntryPath, extractTar, openSniffed, sniffCompression, writeTar, type TarWriteEntry } from './tar.js';
 
-export const MEDIA = {
-  ociIndex: 'application/vnd.oci.image.index.v1+json',
-  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
-  ociConfig: 'application/vnd.oci.image.config.v1+json',
-  ociLayer: 'application/vnd.oci.image.layer.v1.tar',
-  ociLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
-  ociLayerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
-  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
-  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
-  dockerConfig: 'application/vnd.docker.container.image.v1+json',
-  dockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
-  dockerForeignLayerGzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
-} as const;
-
-const INDEX_TYPES = new Set<string>([MEDIA.ociIndex, MEDIA.dockerList]);
-const MANIFEST_TYPES = new Set<string>([MEDIA.ociManifest, MEDIA.dockerManifest]);
+const INDEX_TYPES = new Set<string>(INDEX_TYPE_LIST);
+const MANIFEST_TYPES = new Set<string>(IMAGE_TYPES);
 const REF_NAME = 'org.opencontainers.image.ref.name';
 const CONTAINERD_NAME = 'io.containerd.image.name';
 /** What an archive may unpack to; its blobs are checked against their digests anyway. */
@@ -401,13 +388,11 @@ function ociManifestOf(store: ImageStore, image: ImageRecord): { digest: string;
   const bytes = store.readBlob(image.manifestDigest);
   const manifest = JSON.parse(bytes.toString('utf8'));
   if (manifest.mediaType !== MEDIA.dockerManifest) return { digest: image.manifestDigest, bytes, converted: false };
-  const layerType = (t: string): string =>
-    t === MEDIA.dockerLayerGzip ? MEDIA.ociLayerGzip : t === MEDIA.dockerForeignLayerGzip ? 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip' : t;
   const oci = {
     schemaVersion: 2,
     mediaType: MEDIA.ociManifest,
     config: { ...manifest.config, mediaType: MEDIA.ociConfig },
-    layers: manifest.layers.map((l: Descriptor) => ({ ...l, mediaType: layerType(l.mediaType ?? '') })),
+    layers: manifest.layers.map((l: Descriptor) => ({ ...l, mediaType: ociLayerType(l.mediaType ?? '') })),
     ...(manifest.annotations ? { annotations: manifest.annotations } : {}),
   };
   const out = Buffer.from(JSON.stringify(oci));

@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
+import { MEDIA_TYPES } from './media-types.js';
 import { writeTar, type TarWriteEntry } from './tar.js';
 import { sha256, type ImageStore, type ImageRecord } from './store.js';
 
@@ -47,9 +48,9 @@ export async function busyboxImage(busyboxPath: string, mtime: number): Promise<
     history: [{ created, created_by: `keel: Debian busybox-static (${applets.length} applets)` }],
   }));
   const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(layer), size: layer.length }],
+    schemaVersion: 2, mediaType: MEDIA_TYPES.ociManifest,
+    config: { mediaType: MEDIA_TYPES.ociConfig, digest: sha256(config), size: config.length },
+    layers: [{ mediaType: MEDIA_TYPES.ociLayerGzip, digest: sha256(layer), size: layer.length }],
   }));
   return { layer, config, manifest };
 }
@@ -61,7 +62,7 @@ export async function addBusybox(store: ImageStore, busyboxPath: string, mtime: 
   await store.putBlob(config, sha256(config));
   await store.putBlob(manifest, sha256(manifest));
   return store.addImage({ manifest, manifestDigest: sha256(manifest), config, refs: [BUSYBOX_REF],
-    layers: [{ digest: sha256(layer), mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: layer.length }] });
+    layers: [{ digest: sha256(layer), mediaType: MEDIA_TYPES.ociLayerGzip, size: layer.length }] });
 }
 
 /** The image as an OCI archive (oci-layout, index.json naming it busybox:latest, blobs): what the
@@ -69,8 +70,8 @@ export async function addBusybox(store: ImageStore, busyboxPath: string, mtime: 
 export async function busyboxArchive(busyboxPath: string, mtime: number): Promise<Buffer> {
   const { layer, config, manifest } = await busyboxImage(busyboxPath, mtime);
   const index = Buffer.from(JSON.stringify({
-    schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json',
-    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha256(manifest), size: manifest.length,
+    schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex,
+    manifests: [{ mediaType: MEDIA_TYPES.ociManifest, digest: sha256(manifest), size: manifest.length,
       annotations: { 'io.containerd.image.name': BUSYBOX_REF, 'org.opencontainers.image.ref.name': 'latest' } }],
   }));
   const layout = Buffer.from('{"imageLayoutVersion":"1.0.0"}');

@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainerError } from './errors.js';
-import { writeFileAtomic, type IdMapping } from './store.js';
+import { writeAtomic } from '../lib/atomic.js';
+import type { IdMapping } from './store.js';
 
 /** What `keel run` was asked for. */
 export interface ContainerConfig {
@@ -96,13 +97,13 @@ export class ContainerDb {
     }
     const config: ContainerConfig = { ...c, id: randomBytes(32).toString('hex'), name: c.name ?? randomName(names), created: new Date().toISOString() };
     mkdirSync(this.path(config.id), { recursive: true });
-    writeFileAtomic(this.path(config.id, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+    writeAtomic(this.path(config.id, 'config.json'), JSON.stringify(config, null, 2) + '\n');
     this.setState(config.id, { status: 'created', pid: 0, startTime: '', startedAt: null, finishedAt: null, exitCode: null, signal: null, restartCount: 0, error: null });
     return config;
   }
 
   setState(id: string, s: ContainerState): void {
-    writeFileAtomic(this.path(id, 'state.json'), JSON.stringify(s) + '\n');
+    writeAtomic(this.path(id, 'state.json'), JSON.stringify(s) + '\n');
   }
 
   /** Every container; a state that says running whose process is gone reads as exited. */
@@ -139,7 +140,7 @@ export class ContainerDb {
   }
 
   /** `keel stop` says so before signalling: the monitor then does not restart it. */
-  requestStop(id: string): void { writeFileAtomic(this.path(id, 'stop-requested'), new Date().toISOString() + '\n'); }
+  requestStop(id: string): void { writeAtomic(this.path(id, 'stop-requested'), new Date().toISOString() + '\n'); }
   stopRequested(id: string): boolean { return existsSync(this.path(id, 'stop-requested')); }
   clearStop(id: string): void { rmSync(this.path(id, 'stop-requested'), { force: true }); }
 

@@ -13,3 +13,11 @@ export class ContainerError extends Error {
 export function isContainerError(e: unknown, code?: string): e is ContainerError {
   return e instanceof ContainerError && (code === undefined || e.code === code);
 }
+
+/** A reason a pull failed, with its code; pullImage turns it into "cannot pull REF: reason". */
+export class PullFailure extends Error {
+  constructor(readonly code: string, reason: string) {
+    super(reason);
+    this.name = 'PullFailure';
+  }
+}

@@ -28,7 +28,7 @@ import { processStartTime } from './db.js';
 import { ContainerError } from './errors.js';
 import { withLockSync } from './lock.js';
 import type { VolumeSpec } from './runtime.js';
-import { writeFileAtomic } from './store.js';
+import { writeAtomic } from '../lib/atomic.js';
 
 /** The bridge every bridge-network container is a port of. */
 export const BRIDGE = 'keel0';
@@ -473,7 +473,7 @@ export function connect(req: ConnectRequest, hostResolv = '/etc/resolv.conf', up
   const lease = withNetworkLock(() => {
     const taken = takeLease(readLeases(), { id: req.id, name: req.name, root: req.root, ports: req.ports, owner }, leaseAlive);
     for (const l of taken.reclaimed) removeNamespace(l.id);
-    writeFileAtomic(LEASES(), JSON.stringify(taken.file, null, 2) + '\n');
+    writeAtomic(LEASES(), JSON.stringify(taken.file, null, 2) + '\n');
     try {
       ensureBridge();
       setUpNamespace(req.id, taken.lease.ip);
@@ -481,7 +481,7 @@ export function connect(req: ConnectRequest, hostResolv = '/etc/resolv.conf', up
     } catch (e) {
       removeNamespace(req.id);
       const left = dropLease(taken.file, req.id, () => true).file;
-      writeFileAtomic(LEASES(), JSON.stringify(left, null, 2) + '\n');
+      writeAtomic(LEASES(), JSON.stringify(left, null, 2) + '\n');
       tryRun(() => applyRules(left.leases));
       throw e;
     }
@@ -494,7 +494,7 @@ export function connect(req: ConnectRequest, hostResolv = '/etc/resolv.conf', up
     ['hostname', '/etc/hostname', `${req.hostname}\n`, false],
   ];
   mkdirSync(req.dir, { recursive: true });
-  for (const [file, , text] of files) writeFileAtomic(join(req.dir, file), text);
+  for (const [file, , text] of files) writeAtomic(join(req.dir, file), text);
   return {
     ip: lease.ip, mac: macFor(lease.ip), gateway: SUBNET.gateway, netnsPath: netnsPathOf(req.id), ports: lease.ports,
     files: files.map(([file, container, , ro]) => ({ host: join(req.dir, file), container, ro })),
@@ -514,7 +514,7 @@ export function disconnect(id: string): void {
     for (const l of released) removeNamespace(l.id);
     removeNamespace(id);
     if (!released.length) return;
-    writeFileAtomic(LEASES(), JSON.stringify(file, null, 2) + '\n');
+    writeAtomic(LEASES(), JSON.stringify(file, null, 2) + '\n');
     applyRules(file.leases);
   });
 }

@@ -12,6 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { writeAtomic } from '../lib/atomic.js';
 import { sha256File, sha256Hex } from '../lib/hash.js';
 import { ContainerError } from './errors.js';
 import { isLocked, withLock, withLockSync } from './lock.js';
@@ -276,7 +277,7 @@ export class ImageStore {
         if (!marker.blobs.includes(digest)) {
           await this.checkDiffId(digest, mediaType, diffId);
           marker.blobs.push(digest);
-          writeFileAtomic(markerPath, JSON.stringify(marker));
+          writeAtomic(markerPath, JSON.stringify(marker));
         }
         return { marker, fresh: false };
       }
@@ -291,7 +292,7 @@ export class ImageStore {
         });
         if (r.diffId !== diffId) throw diffIdMismatch(digest, r.diffId, diffId);
         const fresh: LayerMarker = { diffId, blobs: [digest], files: r.files, bytes: r.bytes, skipped: r.skipped, unpacked: new Date().toISOString() };
-        writeFileAtomic(markerPath, JSON.stringify(fresh));
+        writeAtomic(markerPath, JSON.stringify(fresh));
         return { marker: fresh, fresh: true };
       } catch (e) {
         fs.rmSync(dir, { recursive: true, force: true });
@@ -392,7 +393,7 @@ export class ImageStore {
     return withLockSync(join(this.root, 'index.lock'), () => {
       const index = this.readIndex();
       const result = fn(index);
-      writeFileAtomic(this.indexPath, `${JSON.stringify(index, null, 1)}\n`);
+      writeAtomic(this.indexPath, `${JSON.stringify(index, null, 1)}\n`);
       return result;
     });
   }
@@ -512,30 +513,6 @@ async function writeHashed(path: string, data: Buffer | Readable): Promise<strin
 function writeAll(fd: number, b: Buffer): void {
   let at = 0;
   while (at < b.length) at += fs.writeSync(fd, b, at, b.length - at);
-}
-
-/** tmp file, fsync, rename, fsync of the directory. */
-export function writeFileAtomic(path: string, data: string | Buffer): void {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fd = fs.openSync(tmp, 'wx', 0o644);
-  try {
-    writeAll(fd, Buffer.from(data));
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  try {
-    fs.renameSync(tmp, path);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  const dir = fs.openSync(join(path, '..'), 'r');
-  try {
-    fs.fsyncSync(dir);
-  } finally {
-    fs.closeSync(dir);
-  }
 }
 
 function removeFile(path: string): boolean {

@@ -1,29 +1,62 @@
 // Writing files atomically: a temp file in the same directory, fsync, rename, fsync the directory.
-import { chownSync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import * as nodeFs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
-/** Writes `data` to `path` so a reader sees the old file or the new one, never half of it. */
-export function writeAtomic(path: string, data: Buffer | string, opts: { mode?: number; uid?: number; gid?: number } = {}): void {
+/** The file system calls writeAtomic makes; tests pass a recording or interleaving wrapper of node:fs. */
+export type AtomicFs = Pick<
+  typeof nodeFs,
+  'mkdirSync' | 'openSync' | 'writeSync' | 'fsyncSync' | 'closeSync' | 'chownSync' | 'renameSync' | 'rmSync'
+>;
+
+/** Options of writeAtomic: the new file's mode and owner, and the file system calls to use. */
+export interface AtomicOptions {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  fs?: AtomicFs;
+}
+
+// Errors a file system gives for fsync of a directory it cannot sync (the rename is done then).
+const DIR_FSYNC_UNSUPPORTED = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP']);
+
+/** The temp name next to `path`: unique per call, so concurrent writers never share one. */
+export function tempNameFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.keel-${process.pid}-${randomBytes(6).toString('hex')}`);
+}
+
+/** Writes `data` to `path`: a reader sees the old file or the new one, never half, and a power cut keeps one. */
+export function writeAtomic(path: string, data: Buffer | string, opts: AtomicOptions = {}): void {
+  const fs = opts.fs ?? nodeFs;
   const dir = dirname(path);
-  mkdirSync(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(path)}.keel-${process.pid}`);
-  const fd = openSync(tmp, 'w', opts.mode ?? 0o644);
+  fs.mkdirSync(dir, { recursive: true });
+  const tmp = tempNameFor(path);
+  // 'wx': the name is fresh; an existing file there is someone else's, never ours to truncate.
+  const fd = fs.openSync(tmp, 'wx', opts.mode ?? 0o644);
   try {
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
-    for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off);
-    fsyncSync(fd);
+    for (let off = 0; off < buf.length;) off += fs.writeSync(fd, buf, off, buf.length - off);
+    fs.fsyncSync(fd);
   } catch (e) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
     throw e;
   }
-  closeSync(fd);
+  fs.closeSync(fd);
   try {
-    if (opts.uid !== undefined || opts.gid !== undefined) chownSync(tmp, opts.uid ?? -1, opts.gid ?? -1);
-    renameSync(tmp, path);
+    if (opts.uid !== undefined || opts.gid !== undefined) fs.chownSync(tmp, opts.uid ?? -1, opts.gid ?? -1);
+    fs.renameSync(tmp, path);
   } catch (e) {
-    rmSync(tmp, { force: true });
+    fs.rmSync(tmp, { force: true });
     throw e;
   }
-  try { const d = openSync(dir, 'r'); fsyncSync(d); closeSync(d); } catch { /* some filesystems refuse; the rename is done */ }
+  // The rename is durable only once the directory is synced.
+  const d = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(d);
+  } catch (e) {
+    if (!DIR_FSYNC_UNSUPPORTED.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
+  } finally {
+    fs.closeSync(d);
+  }
 }

@@ -26,3 +26,10 @@ export class KeelError extends Error {
 export function isKeelError(e: unknown, code?: string): e is KeelError {
   return e instanceof KeelError && (code === undefined || e.code === code);
 }
+
+/** A short description of an error: its message, plus its code (ECONNREFUSED, EIO, ...) when the message lacks it. */
+export function errorText(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const code = (e as NodeJS.ErrnoException).code;
+  return code && !e.message.includes(code) ? `${e.message} (${code})` : e.message;
+}

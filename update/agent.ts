@@ -1,15 +1,17 @@
 // The update agent's operations: check the server, apply an update to the inactive slot, roll
 // back. Every step that changes the slot state happens only after the step before it is proven:
 // the manifest's signature before anything, the image's hashes and verity tree before the flip.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeAtomic, type AtomicFs } from '../lib/atomic.js';
 import { sha256Hex } from '../lib/hash.js';
 import { compareVersions, verifyManifest, type UpdateManifest } from '../slots/manifest.js';
 import { NEW_SLOT_TRIES, type Slot, type SlotState } from '../slots/rule.js';
 import { verifyVerity } from '../slots/verity.js';
 import type { UpdateConfig } from './config.js';
 import { downloadToTarget, readBack } from './download.js';
-import { fetchBuffer, UpdateError } from './http.js';
+import { fetchBuffer } from '../lib/http.js';
+import { UpdateError } from './errors.js';
 import { bootedSlot, otherSlot, readSlotState, withSlot, writeSlotState } from '../slots/store.js';
 
 /** What the agent works with; the OS gives real paths, tests give temporary ones. */
@@ -25,6 +27,8 @@ export interface AgentEnv {
   /** VERSION_ID of the running USR, for a slot whose version grubenv does not record. */
   osVersion: string;
   log(message: string): void;
+  /** The file system calls of status and checkpoint writes (node:fs when absent); tests record them. */
+  fs?: AtomicFs;
 }
 
 /** What a check found. */
@@ -63,8 +67,8 @@ export function groupUrl(cfg: UpdateConfig): string {
 export async function checkForUpdate(cfg: UpdateConfig, env: AgentEnv, signal?: AbortSignal): Promise<CheckResult> {
   const base = groupUrl(cfg);
   const booted = requireBooted(env);
-  const bytes = await fetchBuffer(`${base}manifest.json`, { maxBytes: 1 << 20, signal, timeoutMs: 30_000 });
-  const sig = await fetchBuffer(`${base}manifest.json.sig`, { maxBytes: 4096, signal, timeoutMs: 30_000 });
+  const bytes = await fetchBuffer(`${base}manifest.json`, { maxBytes: 1 << 20, ...(signal ? { signal } : {}) });
+  const sig = await fetchBuffer(`${base}manifest.json.sig`, { maxBytes: 4096, ...(signal ? { signal } : {}) });
   const manifest = verifyManifest(bytes, sig.toString('utf8'), env.publicKey);
   const current = currentVersion(readSlotState(env.esp).state, booted, env.osVersion);
   return {
@@ -73,15 +77,12 @@ export async function checkForUpdate(cfg: UpdateConfig, env: AgentEnv, signal?: 
   };
 }
 
-/** Writes status.json atomically (tmp, fsync, rename). */
+/** Writes status.json atomically (a temp file of its own, fsync, rename, fsync of the directory). */
 export function writeStatus(env: AgentEnv, s: Omit<AgentStatus, 'at'>): void {
-  mkdirSync(env.stateDir, { recursive: true });
   const file = join(env.stateDir, 'status.json');
   const prev = readStatus(env.stateDir);
   const data = JSON.stringify({ ...(prev?.lastCheck ? { lastCheck: prev.lastCheck } : {}), ...s, at: new Date().toISOString() }) + '\n';
-  const fd = openSync(`${file}.tmp`, 'w');
-  try { writeSync(fd, data); fsyncSync(fd); } finally { closeSync(fd); }
-  renameSync(`${file}.tmp`, file);
+  writeAtomic(file, data, env.fs ? { fs: env.fs } : {});
 }
 
 /** The last status written, or null. */
@@ -183,7 +184,7 @@ export async function applyUpdate(cfg: UpdateConfig, env: AgentEnv, o: ApplyOpti
     let lastWrite = 0;
     const dl = await downloadToTarget({
       url: check.imageUrl, manifest, manifestSha256: check.manifestSha256, target: part.path, targetSize: part.size,
-      checkpointFile: join(env.stateDir, 'checkpoint.json'), signal: o.signal,
+      checkpointFile: join(env.stateDir, 'checkpoint.json'), signal: o.signal, ...(env.fs ? { fs: env.fs } : {}),
       progress: (p) => {
         o.progress?.(p);
         if (Date.now() - lastWrite > 1000) {

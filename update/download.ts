@@ -3,13 +3,14 @@
 // (written atomically after each fdatasync) records the chunks that are safely on the target.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, readFile, rename, type FileHandle } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
-import { dirname } from 'node:path';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { writeAtomic, type AtomicFs } from '../lib/atomic.js';
 import { sha256Hex } from '../lib/hash.js';
 import type { UpdateManifest } from '../slots/manifest.js';
-import { errorText, httpGet, UpdateError } from './http.js';
+import { errorText, KeelError } from '../lib/errors.js';
+import { httpGet, isHttpError, type HttpResponse } from '../lib/http.js';
+import { UpdateError } from './errors.js';
 
 export interface Checkpoint {
   manifestSha256: string;
@@ -40,7 +41,13 @@ export interface DownloadOptions {
   syncEveryChunks?: number;
   /** Idle timeout of a request, in ms (default 30 s). */
   timeoutMs?: number;
+  /** The file system calls of checkpoint writes (node:fs when absent); tests record them. */
+  fs?: AtomicFs;
+  /** A monotonic clock in ms for progress and the result's seconds (performance.now when absent). */
+  now?: () => number;
 }
+
+const defaultNow = (): number => performance.now();
 
 export interface DownloadResult { resumedChunks: number; downloadedBytes: number; seconds: number }
 
@@ -52,7 +59,7 @@ const PROGRESS_INTERVAL_MS = 250;
 
 /** Downloads `o.url` into `o.target`, resuming from `o.checkpointFile` when it belongs to this update and target. */
 export async function downloadToTarget(o: DownloadOptions): Promise<DownloadResult> {
-  const started = performance.now();
+  const started = (o.now ?? defaultNow)();
   checkManifestShape(o.manifest);
   if (o.manifest.size > o.targetSize) {
     throw new UpdateError('ETOOBIG', `cannot write ${o.url} to ${o.target}: the image is ${o.manifest.size} bytes, the target holds only ${o.targetSize}`);
@@ -176,10 +183,13 @@ class Download {
   }
 
   private retryable(e: unknown): boolean {
-    if (!(e instanceof UpdateError)) return false;
+    if (!(e instanceof KeelError)) return false;
     switch (e.code) {
       case 'ENETWORK': case 'ETIMEOUT': return true;
-      case 'EHTTP': return e.status === undefined || e.status >= 500 || e.status === 408 || e.status === 429;
+      case 'EHTTP': {
+        const status = isHttpError(e) ? e.status : undefined;
+        return status === undefined || status >= 500 || status === 408 || status === 429;
+      }
       case 'ECHUNK': return true; // accept() throws ECHUNKFATAL once a chunk has failed too often
       default: return false;
     }
@@ -199,27 +209,31 @@ class Download {
   private async fetchRun(first: number, last: number): Promise<void> {
     const start = chunkBounds(this.m, first).start;
     const end = chunkBounds(this.m, last).end - 1;
-    const res = await httpGet(this.o.url, { headers: { range: `bytes=${start}-${end}` }, signal: this.o.signal, timeoutMs: this.o.timeoutMs });
+    const res = await httpGet(this.o.url, {
+      headers: { range: `bytes=${start}-${end}` },
+      ...(this.o.signal ? { signal: this.o.signal } : {}), ...(this.o.timeoutMs !== undefined ? { idleTimeoutMs: this.o.timeoutMs } : {}),
+    });
     try {
       const bodyStart = this.checkResponse(res, start, end);
-      await this.consume(res, bodyStart, res.statusCode === 206 ? end + 1 : this.m.size);
+      await this.consume(res, bodyStart, res.status === 206 ? end + 1 : this.m.size);
     } finally {
-      if (!res.complete) res.destroy();
+      res.discard(); // a no-op once the body is read
     }
   }
 
   /** Checks the response against the manifest and the range asked for; returns the image offset its body starts at. */
-  private checkResponse(res: IncomingMessage, start: number, end: number): number {
+  private checkResponse(res: HttpResponse, start: number, end: number): number {
     const says = (n: number) => new UpdateError('ESIZE', `cannot download ${this.o.url}: server says ${n} bytes, the signed manifest says ${this.m.size}`);
-    if (res.statusCode === 200) {
+    const contentRange = res.header('content-range') ?? '';
+    if (res.status === 200) {
       // The server ignored Range: the body is the whole image, and consume() skips what is already on the target.
-      const length = res.headers['content-length'];
+      const length = res.header('content-length');
       if (length !== undefined && Number(length) !== this.m.size) throw says(Number(length));
       return 0;
     }
-    const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.headers['content-range'] ?? '');
-    if (res.statusCode !== 206 || !range) {
-      throw new UpdateError('EPROTOCOL', `cannot download ${this.o.url}: asked for bytes ${start}-${end}, the server answered ${res.statusCode} with content-range "${res.headers['content-range'] ?? ''}"`);
+    const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(contentRange);
+    if (res.status !== 206 || !range) {
+      throw new UpdateError('EPROTOCOL', `cannot download ${this.o.url}: asked for bytes ${start}-${end}, the server answered ${res.status} with content-range "${contentRange}"`);
     }
     if (range[3] !== '*' && Number(range[3]) !== this.m.size) throw says(Number(range[3]));
     if (Number(range[1]) !== start) {
@@ -229,17 +243,17 @@ class Download {
   }
 
   /** Streams a body starting at image offset `bodyStart` (chunk-aligned), accepting each chunk as it completes. */
-  private async consume(res: IncomingMessage, bodyStart: number, expectedEnd: number): Promise<void> {
+  private async consume(res: HttpResponse, bodyStart: number, expectedEnd: number): Promise<void> {
     const cutter = new ChunkCutter(this.m, bodyStart / this.m.chunkSize);
     try {
-      for await (const part of res as AsyncIterable<Buffer>) {
+      for await (const part of res.chunks()) {
         this.downloadedBytes += part.length;
         for (const c of cutter.push(part)) await this.accept(c.index, c.data);
         if (cutter.overflow) throw new UpdateError('ESIZE', `cannot download ${this.o.url}: server sent more bytes than the ${this.m.size} the signed manifest says`);
         if (this.written.size === this.m.chunks.length) return;
       }
     } catch (e) {
-      if (e instanceof UpdateError) throw e;
+      if (e instanceof KeelError) throw e; // ours, or the HTTP client's (ENETWORK, ETIMEOUT, EABORT)
       throw new UpdateError('ENETWORK', `cannot download ${this.o.url}: ${errorText(e)}`, { cause: e });
     }
     if (cutter.offset < expectedEnd) {
@@ -288,12 +302,12 @@ class Download {
 
   private async saveCheckpoint(): Promise<void> {
     const cp: Checkpoint = { manifestSha256: this.o.manifestSha256, target: this.o.target, done: [...this.synced].sort((a, b) => a - b) };
-    await writeCheckpoint(this.o.checkpointFile, cp);
+    writeCheckpoint(this.o.checkpointFile, cp, this.o.fs);
   }
 
   private report(final: boolean): void {
     if (!this.o.progress) return;
-    const now = performance.now();
+    const now = (this.o.now ?? defaultNow)();
     if (!final && now - this.lastProgress < PROGRESS_INTERVAL_MS) return;
     this.lastProgress = now;
     const seconds = (now - this.started) / 1000;
@@ -301,7 +315,7 @@ class Download {
   }
 
   result(): DownloadResult {
-    return { resumedChunks: this.resumedChunks, downloadedBytes: this.downloadedBytes, seconds: (performance.now() - this.started) / 1000 };
+    return { resumedChunks: this.resumedChunks, downloadedBytes: this.downloadedBytes, seconds: ((this.o.now ?? defaultNow)() - this.started) / 1000 };
   }
 }
 
@@ -348,19 +362,10 @@ async function loadCheckpoint(file: string, manifestSha256: string, target: stri
 }
 
 /** Replaces `file` so that a power cut at any point leaves either the old or the new checkpoint. */
-async function writeCheckpoint(file: string, cp: Checkpoint): Promise<void> {
-  const tmp = `${file}.tmp`;
+function writeCheckpoint(file: string, cp: Checkpoint, fs: AtomicFs | undefined): void {
+  // Synchronous: a few hundred bytes once per syncEveryChunks chunks, right after the target's fdatasync.
   try {
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify(cp) + '\n');
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
-    const dir = await open(dirname(file), 'r');
-    try { await dir.sync(); } finally { await dir.close(); }
+    writeAtomic(file, JSON.stringify(cp) + '\n', { mode: 0o600, ...(fs ? { fs } : {}) });
   } catch (e) {
     throw new UpdateError('ECHECKPOINT', `cannot write the checkpoint ${file}: ${errorText(e)}`, { cause: e });
   }

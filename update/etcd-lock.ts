@@ -6,8 +6,8 @@
 //   coreos.com/updateengine/rebootlock/groups/GROUP/semaphore    (GROUP as Go's url.QueryEscape)
 //   {"semaphore":1,"max":1,"holders":[]}      semaphore = free slots, holders = machine ids (sorted)
 // etcd 3.x serves this API only when started with --enable-v2=true.
-import http from 'node:http';
-import https from 'node:https';
+import { KeelError } from '../lib/errors.js';
+import { isHttpError, request } from '../lib/http.js';
 
 export const KEY_PREFIX = 'coreos.com/updateengine/rebootlock';
 
@@ -25,9 +25,10 @@ export interface RebootLockOptions {
 }
 
 /** code: 'unreachable' (no endpoint answered), 'http' (etcd refused), 'bad-value' (the key is no semaphore), 'contended'. */
-export class EtcdLockError extends Error {
-  constructor(readonly code: 'unreachable' | 'http' | 'bad-value' | 'contended', readonly key: string, message: string, readonly endpoint?: string) {
-    super(message);
+export class EtcdLockError extends KeelError {
+  declare readonly code: 'unreachable' | 'http' | 'bad-value' | 'contended';
+  constructor(code: 'unreachable' | 'http' | 'bad-value' | 'contended', readonly key: string, message: string, readonly endpoint?: string) {
+    super(code, message);
     this.name = 'EtcdLockError';
   }
 }
@@ -55,6 +56,8 @@ type Precondition = { prevIndex: number } | { prevExist: false };
 const KEY_NOT_FOUND = 100;
 const COMPARE_FAILED = 101;
 const NODE_EXIST = 105;
+/** A v2 answer about one key is small; a semaphore is a few hundred bytes. */
+const MAX_REPLY_BYTES = 4 << 20;
 
 function parseBody(body: string): V2Body {
   try {
@@ -122,23 +125,19 @@ export class EtcdV2 {
     throw new EtcdLockError('unreachable', key, `etcd unreachable for key ${key}: ${failures.join('; ')}`, ep);
   }
 
-  private send(endpoint: string, method: string, key: string, body?: string): Promise<Reply> {
+  private async send(endpoint: string, method: string, key: string, body?: string): Promise<Reply> {
     // Each key segment is escaped on its own, so a group's "%2F" stays part of its name (as in Go).
-    const url = new URL(endpoint.replace(/\/+$/, '') + '/v2/keys/' + key.split('/').map(encodeURIComponent).join('/'));
+    const url = endpoint.replace(/\/+$/, '') + '/v2/keys/' + key.split('/').map(encodeURIComponent).join('/');
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
     if (this.auth) headers.authorization = this.auth;
-    const mod = url.protocol === 'https:' ? https : http;
-    return new Promise((resolve, reject) => {
-      const req = mod.request(url, { method, headers, signal: AbortSignal.timeout(this.timeoutMs) }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), endpoint }));
-        res.on('error', reject);
-      });
-      req.on('error', (e) => reject(e.name === 'AbortError' || e.name === 'TimeoutError' ? new Error(`no answer within ${this.timeoutMs} ms`) : e));
-      req.end(body);
-    });
+    try {
+      const res = await request(url, { method, headers, ...(body !== undefined ? { body } : {}), timeoutMs: this.timeoutMs });
+      return { status: res.status, body: await res.text(MAX_REPLY_BYTES), endpoint };
+    } catch (e) {
+      // request() names method and URL; the per-endpoint list wants only the reason.
+      throw isHttpError(e) ? new Error(e.reason, { cause: e }) : e;
+    }
   }
 
   private httpError(r: Reply, key: string, j: V2Body): EtcdLockError {

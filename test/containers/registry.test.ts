@@ -16,7 +16,8 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { isContainerError } from '../../containers/errors.js';
 import { parseReference } from '../../containers/reference.js';
-import { isLoopback, parseChallenges, pullImage, type PullProgress } from '../../containers/registry.js';
+import { pullImage, type PullProgress } from '../../containers/registry.js';
+import { isLoopback, parseChallenges } from '../../containers/registry-client.js';
 
 const run = promisify(execFile);
 const REQUIRED_TOOLS = ['/usr/bin/docker-registry', '/usr/bin/skopeo', '/usr/bin/openssl'];
@@ -79,7 +80,7 @@ describe('containers/reference parseReference', () => {
   });
 });
 
-describe('containers/registry helpers', () => {
+describe('containers/registry-client helpers', () => {
   it('parses WWW-Authenticate challenges', () => {
     assert.deepEqual(parseChallenges('Bearer realm="https://auth.example/token",service="reg",scope="repository:a/b:pull,push"'), [
       { scheme: 'bearer', params: { realm: 'https://auth.example/token', service: 'reg', scope: 'repository:a/b:pull,push' } },
@@ -288,13 +289,13 @@ describe('containers/registry pullImage (real docker-registry on loopback)', fun
       (e: unknown) => isContainerError(e, 'EAUTH') && e.message.includes(`the token server ${tokenServer.url} refused the credentials of ${USER} (401`));
   });
 
-  it('follows a blob redirect to another host without sending it the Authorization header', async () => {
+  it('follows a blob redirect to another origin (a CDN on another port) without sending it the Authorization header', async () => {
     const cdn = await startCdn(layout.dir);
     servers.push(cdn.server);
-    // In front of the token-auth registry: blob GETs are answered with 307 to the "CDN" on 127.0.0.2.
+    // In front of the token-auth registry: blob GETs are answered with 307 to the "CDN", another origin (port).
     const proxy = await startProxy(secured.port, undefined, (req, res) => {
       if (!req.url?.includes('/blobs/sha256:')) return false;
-      res.writeHead(307, { location: `http://127.0.0.2:${cdn.port}/cdn/${req.url.split('/blobs/sha256:')[1]}?expires=1` }).end();
+      res.writeHead(307, { location: `http://127.0.0.1:${cdn.port}/cdn/${req.url.split('/blobs/sha256:')[1]}?expires=1` }).end();
       return true;
     });
     servers.push(proxy.server);
@@ -306,7 +307,7 @@ describe('containers/registry pullImage (real docker-registry on loopback)', fun
     assert.equal(blobRequests.length, 3);
     assert.ok(blobRequests.every((r) => r.authorization?.startsWith('Bearer ')), 'the registry host gets the token');
     assert.equal(cdn.log.length, 3);
-    assert.deepEqual(cdn.log.filter((r) => r.authorization !== undefined), [], 'the other host never sees Authorization');
+    assert.deepEqual(cdn.log.filter((r) => r.authorization !== undefined), [], 'the other origin never sees Authorization');
   });
 
   it('refuses plain HTTP to a registry off loopback before connecting', async () => {
@@ -544,7 +545,7 @@ async function startProxy(targetPort: number, rewrite?: Rewrite, intercept?: (re
   return { server, port: await listen(server), log };
 }
 
-/** Serves blobs of the OCI layout at /cdn/<hex> on 127.0.0.2, logging who asked with what headers. */
+/** Serves blobs of the OCI layout at /cdn/<hex> on a port of its own, logging who asked with what headers. */
 async function startCdn(layoutDir: string): Promise<{ server: http.Server; port: number; log: LoggedRequest[] }> {
   const log: LoggedRequest[] = [];
   const server = http.createServer(async (req, res) => {
@@ -554,7 +555,7 @@ async function startCdn(layoutDir: string): Promise<{ server: http.Server; port:
     if (!bytes) return void res.writeHead(404).end();
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length }).end(bytes);
   });
-  return { server, port: await listen(server, '127.0.0.2'), log };
+  return { server, port: await listen(server), log };
 }
 
 // --- A fake registry (not distribution): a schema 1 manifest, and Basic auth --------------------

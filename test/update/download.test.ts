@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { manifestFor, type UpdateManifest } from '../../builder/payload.js';
 import { serveDirectory } from '../../builder/serve.js';
 import { downloadToTarget, readBack, type Checkpoint, type DownloadOptions, type DownloadProgress } from '../../update/download.js';
-import { fetchBuffer, httpGet, UpdateError } from '../../update/http.js';
+import type { KeelError } from '../../lib/errors.js';
+import { callsAfterRename, recordingFs } from '../lib/recording-fs.js';
 
 const CHUNK = 64 * 1024;
 const SIZE = 2 * 1024 * 1024 + 12345; // a short last chunk
@@ -105,14 +106,31 @@ describe('update/download (resumable, verified image download)', function () {
     assert.equal(r.downloadedBytes, SIZE);
     assert.deepEqual(await readBack(t.target, manifest), { ok: true });
     assert.deepEqual(checkpoint(t.checkpointFile), { manifestSha256: 'm1', target: t.target, done: manifest.chunks.map((_, i) => i) });
-    assert.deepEqual(seen.at(-1), { doneBytes: SIZE, totalBytes: SIZE, resumedBytes: 0, bytesPerSecond: seen.at(-1)!.bytesPerSecond });
+    const last = seen.at(-1)!;
+    assert.deepEqual({ ...last, bytesPerSecond: 0 }, { doneBytes: SIZE, totalBytes: SIZE, resumedBytes: 0, bytesPerSecond: 0 });
+    assert.ok(Number.isFinite(last.bytesPerSecond) && last.bytesPerSecond > 0, `bytesPerSecond ${last.bytesPerSecond}`);
     assert.ok(seen.length >= 1 && seen.length <= elapsed / 250 + 2, `progress is throttled (${seen.length} calls in ${elapsed} ms)`);
+  });
+
+  it('progress: bytesPerSecond is the bytes downloaded (not resumed) over the seconds since the start (it was compared with itself)', async () => {
+    const t = setup();
+    await assert.rejects(downloadToTarget(options(await serve({ dropAfter: SIZE >> 1 }), t, { retries: 0 })));
+    const resumed = checkpoint(t.checkpointFile).done.length;
+    assert.ok(resumed > 0);
+    // A clock that reads 1000 ms at the start and 3000 ms ever after: every rate is over 2 s.
+    let reads = 0;
+    const seen: DownloadProgress[] = [];
+    const r = await downloadToTarget(options(await serve(), t, { now: () => (reads++ === 0 ? 1000 : 3000), progress: (p) => seen.push(p) }));
+    assert.equal(r.seconds, 2);
+    assert.equal(r.downloadedBytes, SIZE - resumed * CHUNK);
+    assert.deepEqual(seen.at(-1), { doneBytes: SIZE, totalBytes: SIZE, resumedBytes: resumed * CHUNK, bytesPerSecond: r.downloadedBytes / 2 });
+    assertImageOn(t.target);
   });
 
   it('resumes after a dropped connection, fetching only the missing chunks', async () => {
     const t = setup();
     const dropping = await serve({ dropAfter: Math.floor(SIZE * 0.45) });
-    await assert.rejects(downloadToTarget(options(dropping, t, { retries: 0 })), (e: UpdateError) => e.code === 'EDOWNLOAD' && /closed after|aborted|reset/.test(e.message));
+    await assert.rejects(downloadToTarget(options(dropping, t, { retries: 0 })), (e: KeelError) => e.code === 'EDOWNLOAD' && /closed after|aborted|reset/.test(e.message));
     // Node discards body bytes not yet read when the connection drops, so fewer chunks may have landed than were sent.
     const done = checkpoint(t.checkpointFile).done;
     assert.ok(done.length > 0 && done.length <= Math.floor(SIZE * 0.45 / CHUNK));
@@ -135,7 +153,7 @@ describe('update/download (resumable, verified image download)', function () {
     const abortOnceLanded = () => { const poll = setInterval(() => { if (landed()) { clearInterval(poll); ac.abort(); } }, 10); };
     const stalling = await serve({ stallAfter: whole * CHUNK + 1000, onStall: abortOnceLanded });
     const t0 = performance.now();
-    await assert.rejects(downloadToTarget(options(stalling, t, { signal: ac.signal, timeoutMs: 10_000 })), (e: UpdateError) => e.code === 'EABORT');
+    await assert.rejects(downloadToTarget(options(stalling, t, { signal: ac.signal, timeoutMs: 10_000 })), (e: KeelError) => e.code === 'EABORT');
     assert.ok(performance.now() - t0 < 2000, 'abort is prompt although the server stalls');
     assert.deepEqual(checkpoint(t.checkpointFile).done, [...Array(whole).keys()]);
 
@@ -147,7 +165,7 @@ describe('update/download (resumable, verified image download)', function () {
   it('times out a server that stops sending, as a network failure', async () => {
     const t = setup();
     const stalling = await serve({ stallAfter: 3 * CHUNK });
-    await assert.rejects(downloadToTarget(options(stalling, t, { retries: 0, timeoutMs: 300 })), /cannot download .*: 1 attempt in a row failed; last error: cannot fetch .*: no data for 300 ms/);
+    await assert.rejects(downloadToTarget(options(stalling, t, { retries: 0, timeoutMs: 300 })), /cannot download .*: 1 attempt in a row failed; last error: cannot GET .*: no data for 300 ms/);
     const done = checkpoint(t.checkpointFile).done;
     assert.deepEqual(done, [0, 1, 2].slice(0, done.length), 'the chunks received before the stall are checkpointed');
   });
@@ -175,7 +193,7 @@ describe('update/download (resumable, verified image download)', function () {
     const bad = Buffer.from(image); bad[5 * CHUNK + 100] ^= 0xff;
     const t = setup(bad);
     const s = await serve();
-    await assert.rejects(downloadToTarget(options(s, t)), (e: UpdateError) => {
+    await assert.rejects(downloadToTarget(options(s, t)), (e: KeelError) => {
       assert.equal(e.code, 'ECHUNKFATAL');
       assert.match(e.message, new RegExp(`chunk 5 of ${s.url(manifest.image)}: its sha256 is [0-9a-f]{64}, the signed manifest says ${manifest.chunks[5]}`));
       return true;
@@ -185,6 +203,20 @@ describe('update/download (resumable, verified image download)', function () {
     assert.ok(bytes.subarray(5 * CHUNK, 6 * CHUNK).equals(Buffer.alloc(CHUNK, OLD)), 'the bad chunk is not written');
     assert.ok(bytes.subarray(0, 5 * CHUNK).equals(image.subarray(0, 5 * CHUNK)), 'the chunks before it are');
     assert.deepEqual(checkpoint(t.checkpointFile).done, [0, 1, 2, 3, 4]);
+  });
+
+  it('checkpoint.json: each write has a temp file of its own (not checkpoint.json.tmp) and the directory is fsynced after the rename', async () => {
+    const t = setup();
+    const { fs, calls } = recordingFs();
+    await downloadToTarget(options(await serve(), t, { fs }));
+    const temps = calls.filter((c) => c.call === 'rename' && c.to === t.checkpointFile).map((c) => c.path);
+    assert.ok(temps.length >= 2, `resume's checkpoint and at least one after a flush (${temps.length})`);
+    assert.equal(new Set(temps).size, temps.length, temps.join(', '));
+    assert.ok(temps.every((p) => !p.endsWith('.tmp')), temps.join(', '));
+    for (const after of callsAfterRename(calls, t.checkpointFile)) {
+      assert.deepEqual(after.map((c) => [c.call, c.path]), [['open r', dir], ['fsync', dir], ['close', dir]]);
+    }
+    assertImageOn(t.target);
   });
 
   it('refuses an image larger than the target before writing anything', async () => {
@@ -255,7 +287,7 @@ describe('update/download (resumable, verified image download)', function () {
 
     const t2 = setup();
     const flaky2 = await serve({ dropRequests: 2 });
-    await assert.rejects(downloadToTarget(options(flaky2, t2, { retries: 1 })), (e: UpdateError) => {
+    await assert.rejects(downloadToTarget(options(flaky2, t2, { retries: 1 })), (e: KeelError) => {
       assert.equal(e.code, 'EDOWNLOAD');
       assert.match(e.message, new RegExp(`^cannot download ${flaky2.url(manifest.image)}: 2 attempts in a row failed; last error: .+`));
       return true;
@@ -268,35 +300,5 @@ describe('update/download (resumable, verified image download)', function () {
     await downloadToTarget(options(s, t, { retries: 1 }));
     assert.ok(s.requests() >= 4, 'at most 10 chunks per attempt');
     assertImageOn(t.target);
-  });
-});
-
-describe('update/http (GET with redirects, bounded bodies)', () => {
-  let server: TestServer;
-  before(async () => {
-    const s = createServer((req, res) => {
-      if (req.url === '/loop') { res.writeHead(302, { location: '/loop' }).end(); return; }
-      if (req.url === '/small') { res.end('hello'); return; }
-      if (req.url === '/chunked') { res.write('x'.repeat(600)); res.end('y'.repeat(600)); return; }
-      res.writeHead(404).end();
-    });
-    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-    server = wrap(s);
-  });
-  after(() => server.close());
-
-  it('rejects a non-2xx answer naming the URL and status, and a redirect loop', async () => {
-    await assert.rejects(httpGet(server.url('nope')), (e: UpdateError) => e.code === 'EHTTP' && e.status === 404 && e.message === `cannot fetch ${server.url('nope')}: the server answered 404 Not Found`);
-    await assert.rejects(httpGet(server.url('loop'), { maxRedirects: 2 }), /cannot fetch .*\/loop: more than 2 redirects/);
-  });
-
-  it('fetches small bodies and refuses larger ones, declared or not', async () => {
-    assert.equal((await fetchBuffer(server.url('small'), { maxBytes: 5 })).toString(), 'hello');
-    await assert.rejects(fetchBuffer(server.url('small'), { maxBytes: 4 }), /cannot fetch .*: the body is larger than 4 bytes/);
-    await assert.rejects(fetchBuffer(server.url('chunked'), { maxBytes: 1000 }), (e: UpdateError) => e.code === 'ETOOLARGE');
-  });
-
-  it('reports an unreachable server as a network error', async () => {
-    await assert.rejects(httpGet('http://127.0.0.1:1/x', { timeoutMs: 2000 }), (e: UpdateError) => e.code === 'ENETWORK' && /^cannot fetch http:\/\/127\.0\.0\.1:1\/x: .*ECONNREFUSED/.test(e.message));
   });
 });
