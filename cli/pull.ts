@@ -1,4 +1,5 @@
 // keel pull REF: fetch an image from a registry (OCI distribution API) into the store.
+import { readInsecureRegistries } from '../containers/insecure-registries.js';
 import type { Verb } from './main.js';
 import { pullImage } from '../containers/registry.js';
 import { blobDirOf, humanSize, ROOT_OPTION, storeAt } from './container-common.js';
@@ -14,7 +15,7 @@ export const verb: Verb = {
     const done = new Map<string, number>();
     let last = 0;
     const pulled = await pullImage(ref, {
-      blobDir: blobDirOf(v), insecure: Boolean(v.insecure), platform: { os, architecture, ...(variant ? { variant } : {}) },
+      blobDir: blobDirOf(v), insecure: Boolean(v.insecure), insecureRegistries: readInsecureRegistries(), platform: { os, architecture, ...(variant ? { variant } : {}) },
       auth: process.env.KEEL_REGISTRY_USER ? { username: process.env.KEEL_REGISTRY_USER, password: process.env.KEEL_REGISTRY_PASSWORD ?? '' } : undefined,
       progress: v.quiet ? undefined : (p) => {
         done.set(p.digest, p.doneBytes);

@@ -1,5 +1,6 @@
 // keel run [OPTIONS] IMAGE [COMMAND [ARG...]]: docker run, daemonless. In the foreground the CLI
 // itself waits for the container; with -d a detached monitor (keel container-monitor) does.
+import { readInsecureRegistries } from '../containers/insecure-registries.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -26,7 +27,7 @@ async function imageFor(store: ImageStore, ref: string, v: Record<string, unknow
   for (const f of baked) await loadArchive(store, join(BAKED_IMAGES, f));
   try { return store.resolve(ref); } catch (e) { if ((e as { code?: string }).code !== 'ENOIMAGE') throw e; }
   process.stderr.write(`Unable to find image '${ref}' locally; pulling it\n`);
-  const p = await pullImage(ref, { blobDir: blobDirOf(v), insecure: Boolean(v.insecure) });
+  const p = await pullImage(ref, { blobDir: blobDirOf(v), insecure: Boolean(v.insecure), insecureRegistries: readInsecureRegistries() });
   return store.addImage({ manifest: p.manifest, manifestDigest: p.manifestDigest, config: p.config, layers: p.layers, refs: [p.ref] });
 }
 

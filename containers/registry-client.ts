@@ -2,6 +2,7 @@
 // (Bearer tokens from its token server, or Basic), keeps credentials to the origin they are for
 // (a redirect to a CDN never carries them), and allows plain HTTP only to loopback. Failures are
 // PullFailures; pullImage names the image in them.
+import { DAEMON_JSON, isInsecureRegistry } from './insecure-registries.js';
 import { isIP } from 'node:net';
 import { isHttpError, request, type HttpResponse } from '../lib/http.js';
 import { PullFailure } from './errors.js';
@@ -18,6 +19,8 @@ export interface RegistryAuth {
 export interface RegistryClientOptions {
   /** Plain HTTP instead of HTTPS; allowed only for registries on loopback (127.0.0.0/8, ::1, localhost). */
   insecure?: boolean;
+  /** docker's insecure-registries (containers/insecure-registries.ts): spoken to over plain HTTP, no flag needed. */
+  insecureRegistries?: readonly string[];
   auth?: RegistryAuth;
 }
 
@@ -51,12 +54,14 @@ export class RegistryClient {
     private readonly o: RegistryClientOptions,
   ) {
     const host = registryApiHost(ref.registry);
-    this.base = new URL(`${o.insecure ? 'http' : 'https'}://${host}`);
+    const listed = isInsecureRegistry(host, o.insecureRegistries ?? []);
+    this.base = new URL(`${o.insecure || listed ? 'http' : 'https'}://${host}`);
     // Refused before any connection is made, so that no request goes out in the clear.
-    if (o.insecure && !isLoopback(this.base.hostname)) {
+    if (o.insecure && !this.plainAllowed(this.base)) {
       throw new PullFailure(
         'EINSECURE',
-        `plain HTTP (insecure) is allowed only for registries on loopback (127.0.0.0/8, ::1, localhost), not for ${host}`,
+        'plain HTTP (insecure) is allowed only for registries on loopback (127.0.0.0/8, ::1, localhost) or listed in ' +
+          `insecure-registries of ${DAEMON_JSON}, not for ${host}`,
       );
     }
   }
@@ -194,12 +199,17 @@ export class RegistryClient {
     }
   }
 
+  /** Plain HTTP to `url`: loopback, or a registry the operator listed as insecure. */
+  private plainAllowed(url: URL): boolean {
+    return isLoopback(url.hostname) || isInsecureRegistry(url.host, this.o.insecureRegistries ?? []);
+  }
+
   private checkTransport(url: URL): void {
     if (url.protocol === 'https:') return;
-    if (url.protocol === 'http:' && this.o.insecure && isLoopback(url.hostname)) return;
+    if (url.protocol === 'http:' && this.base.protocol === 'http:' && this.plainAllowed(url)) return;
     throw new PullFailure(
       'EINSECURE',
-      `refusing to fetch ${url.href}: only HTTPS is allowed${this.o.insecure ? ' (plain HTTP only on loopback)' : ''}`,
+      `refusing to fetch ${url.href}: only HTTPS is allowed${this.base.protocol === 'http:' ? ' (plain HTTP only on loopback or to an insecure registry)' : ''}`,
     );
   }
 }

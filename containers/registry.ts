@@ -18,6 +18,8 @@ export interface PullProgress { digest: string; doneBytes: number; totalBytes: n
 export interface PullOptions {
   /** Plain HTTP instead of HTTPS; allowed only for registries on loopback (127.0.0.0/8, ::1, localhost). */
   insecure?: boolean;
+  /** docker's insecure-registries (read from /etc/docker/daemon.json by the CLI). */
+  insecureRegistries?: readonly string[];
   /** Which image of a multi-platform index to pull; default linux/amd64. */
   platform?: Platform;
   /** Blobs are stored as blobDir/sha256/<hex>, only once verified. */

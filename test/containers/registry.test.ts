@@ -313,7 +313,14 @@ describe('containers/registry pullImage (real docker-registry on loopback)', fun
   it('refuses plain HTTP to a registry off loopback before connecting', async () => {
     await assert.rejects(pullImage('registry.example.invalid:5000/app', { insecure: true, blobDir: newBlobDir() }),
       (e: unknown) => isContainerError(e, 'EINSECURE') &&
-        e.message === 'cannot pull registry.example.invalid:5000/app:latest: plain HTTP (insecure) is allowed only for registries on loopback (127.0.0.0/8, ::1, localhost), not for registry.example.invalid:5000');
+        e.message === 'cannot pull registry.example.invalid:5000/app:latest: plain HTTP (insecure) is allowed only for registries on loopback (127.0.0.0/8, ::1, localhost) or listed in insecure-registries of /etc/docker/daemon.json, not for registry.example.invalid:5000');
+  });
+
+  it('speaks plain HTTP, without --insecure, to a registry listed in docker\'s insecure-registries', async () => {
+    const img = await pullImage(`127.0.0.1:${plain.port}/app:v2s2`, { insecureRegistries: [`127.0.0.1:${plain.port}`], blobDir: newBlobDir() });
+    assert.equal(img.manifestDigest, sha256(img.manifest));
+    await assert.rejects(pullImage('registry.example.invalid:5000/app', { insecure: true, insecureRegistries: ['registry.example.invalid:5001'], blobDir: newBlobDir() }),
+      (e: unknown) => isContainerError(e, 'EINSECURE'));
   });
 
   it('speaks HTTPS unless insecure is given', async () => {
