@@ -49,6 +49,8 @@ function startRun(db: ContainerDb, store: ImageStore, config: ContainerConfig, r
     }
     // The log is the terminal's only reader: a write that fails (disk full) loses output, not the container.
     const held = holdTerminal(term, (chunk) => { try { writeSync(log, chunk); } catch { /* lost */ } });
+    // Our stderr goes nowhere: a terminal that fails (not its normal end) is said in the state (keel inspect).
+    void held.eof.then((e) => { if (e) try { db.setState(config.id, { ...db.state(config.id), error: e.message }); } catch { /* removed */ } });
     const ended = c.wait().then(async (exit) => {
       // Output still in the terminal comes until every holder of the slave closed it; at most 1 s more.
       let timer: NodeJS.Timeout | undefined;
