@@ -44,7 +44,7 @@ describe('keel container-monitor: a stopped container stays stopped (as root)', 
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  async function monitor(): Promise<Monitored> {
+  async function monitor(beforeMonitor?: (id: string) => void): Promise<Monitored> {
     const name = `m${++n}`;
     const ctl = join(dir, `ctl-${name}`);
     mkdirSync(ctl);
@@ -53,6 +53,7 @@ describe('keel container-monitor: a stopped container stays stopped (as root)', 
       volumes: [{ host: ctl, container: '/ctl', ro: false }], ports: [], restart: { policy: 'always', max: 0 }, readOnly: false,
       capAdd: [], capDrop: [], privileged: false, memory: null, cpus: null, pidsLimit: null, tty: false, interactive: false, autoRemove: false,
     });
+    beforeMonitor?.(config.id);
     const sockPath = join(dir, `${name}.sock`);
     const server: Server = createServer();
     server.listen(sockPath);
@@ -208,6 +209,17 @@ describe('keel container-monitor: a stopped container stays stopped (as root)', 
       assert.deepEqual(await m.exited, [0, null], m.stderr());
       assert.deepEqual([state(m).status, state(m).exitCode, state(m).restartCount], ['exited', 3, 2]);
       assert.equal(runs(m), 3);
+    } finally { m.close(); }
+  });
+
+  it('keel stop before the first start: the monitor does not start it, and says why (keel run -d reports it)', async () => {
+    const db = new ContainerDb(root);
+    const m = await monitor((id) => db.requestStop(id));
+    try {
+      assert.equal(await m.next(), 'end');
+      assert.deepEqual(await m.exited, [0, null], m.stderr());
+      assert.equal(existsSync(join(m.ctl, 'runs')), false);
+      assert.deepEqual([state(m).status, state(m).startedAt, state(m).error], ['exited', null, 'stopped before it started']);
     } finally { m.close(); }
   });
 
