@@ -124,7 +124,10 @@ async function attachInput(sock: string, config: ContainerConfig, changed: () =>
   // Proxied to the container, or (with a terminal, where ^C is a byte like any other) the end of us.
   const onSignal = (sig: NodeJS.Signals) => { if (proxy) return proxy(sig); close(); process.kill(process.pid, sig); };
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  for (const sig of signals) (proxy ? process.on : process.once).call(process, sig, onSignal);
+  for (const sig of signals) {
+    if (proxy) process.on(sig, onSignal);
+    else process.once(sig, onSignal);
+  }
   process.once('exit', restore);
   const onResize = () => { const size = ourSize(); if (size) client.resize(size.rows, size.cols); };
   // docker's escape proxy is for terminals: on a plain -i container every byte is input.

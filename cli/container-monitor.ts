@@ -3,17 +3,18 @@
 // With -t each run gets a terminal whose output we copy to the log (raw, as docker logs shows a
 // tty container's); attach.sock tells keel attach the exit status and takes its input (-i) and
 // window size (-t) (containers/attach-protocol.ts).
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, watch, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Verb } from './main.js';
 import { ATTACH_SOCKET, listenAttach } from '../containers/attach-protocol.js';
-import { ContainerDb, type ContainerConfig } from '../containers/db.js';
+import { ContainerDb, processStartTime, type ContainerConfig } from '../containers/db.js';
 import { finished, released, shouldRestart, start } from '../containers/engine.js';
 import { holdTerminal, requestConsole } from '../containers/pty.js';
 import type { ContainerExit, RunningContainer } from '../containers/runtime.js';
 import type { ImageStore } from '../containers/store.js';
 import { native } from '../native/native.js';
 import { ROOT_OPTION, storeAt } from './container-common.js';
+import { monitorHooks } from './monitor-hooks.js';
 
 /** A detached terminal's size until keel attach sends its own. */
 const DETACHED_SIZE = { rows: 24, cols: 80 };
@@ -48,6 +49,8 @@ function startRun(db: ContainerDb, store: ImageStore, config: ContainerConfig, r
     }
     // The log is the terminal's only reader: a write that fails (disk full) loses output, not the container.
     const held = holdTerminal(term, (chunk) => { try { writeSync(log, chunk); } catch { /* lost */ } });
+    // Our stderr goes nowhere: a terminal that fails (not its normal end) is said in the state (keel inspect).
+    void held.eof.then((e) => { if (e) try { db.setState(config.id, { ...db.state(config.id), error: e.message }); } catch { /* removed */ } });
     const ended = c.wait().then(async (exit) => {
       // Output still in the terminal comes until every holder of the slave closed it; at most 1 s more.
       let timer: NodeJS.Timeout | undefined;
@@ -78,6 +81,35 @@ function startRun(db: ContainerDb, store: ImageStore, config: ContainerConfig, r
   return { c, input, resize: () => {}, ended };
 }
 
+/** A stop, by SIGTERM to us or keel stop's request in the container's directory: asked yet, and a promise of it. */
+interface StopWatch {
+  requested(): boolean;
+  /** Resolves on the first stop. */
+  come: Promise<void>;
+  /** SIGTERM to us: `onStop` runs (once). */
+  signal(): void;
+  close(): void;
+}
+
+/** Watches for a stop of container `id`; `onStop` runs once, on the first one (keel stop's or a SIGTERM). */
+function watchStop(db: ContainerDb, id: string, onStop: () => void): StopWatch {
+  let signalled = false;
+  let fire!: () => void;
+  const come = new Promise<void>((r) => { fire = r; });
+  let fired = false;
+  const requested = () => signalled || db.stopRequested(id);
+  const check = () => { if (!fired && requested()) { fired = true; fire(); onStop(); } };
+  // keel stop writes stop-requested (a rename into the directory); it signals the container only while it runs.
+  let watcher: ReturnType<typeof watch> | null = null;
+  try { watcher = watch(db.path(id), check); watcher.on('error', () => {}); } catch { /* removed: keel rm */ }
+  return {
+    requested,
+    come,
+    signal() { signalled = true; check(); },
+    close() { watcher?.close(); },
+  };
+}
+
 export const verb: Verb = {
   summary: 'Supervise one detached container (started by keel run -d; not for direct use).',
   usage: 'keel container-monitor [--root DIR] ID',
@@ -86,7 +118,13 @@ export const verb: Verb = {
     const db = new ContainerDb(String(v.root));
     const store = storeAt(v);
     const { config } = db.resolve(id);
+    const hooks = await monitorHooks(process.env.KEEL_MONITOR_HOOKS);
     let current: Run | null = null;
+    // One handler for every run, there before the first (a stop before it starts means no start).
+    // keel stop signals the container directly; SIGTERM to us means the same, whenever it comes.
+    const stop = watchStop(db, config.id, () => { if (current) void current.c.stop(10_000); });
+    const onTerm = () => { hooks.say('SIGTERM'); stop.signal(); };
+    process.on('SIGTERM', onTerm);
     // Listening before the first start, so it is there once keel run -d says the container runs.
     // Frames go to the current run; between runs (a restart's wait) they are dropped.
     // Every detached container has one: attach learns the exit status there even when --rm removes the container.
@@ -103,29 +141,50 @@ export const verb: Verb = {
     }).catch((e: Error) => {
       // Fatal: recorded as a failed start, which keel run -d reports.
       db.setState(config.id, { ...db.state(config.id), status: 'exited', exitCode: 127, finishedAt: new Date().toISOString(), error: `cannot listen on ${ATTACH_SOCKET}: ${e.message}` });
+      process.off('SIGTERM', onTerm);
+      stop.close();
       throw e;
     });
-    let stopped = false;
     let restarts = 0;
     try {
       for (;;) {
+        // Stopped before the first start or during a restart's wait: no (new) start.
+        if (stop.requested()) {
+          const s = db.state(config.id);
+          if (s.status === 'created') db.setState(config.id, { ...s, status: 'exited', finishedAt: new Date().toISOString(), error: 'stopped before it started' });
+          else if (s.status === 'restarting') db.setState(config.id, { ...s, status: 'exited' });
+          break;
+        }
+        await hooks.at(`start ${restarts}`);
         const run = startRun(db, store, config, restarts);
         current = run;
-        // keel stop signals the container directly; SIGTERM to us means the same.
-        process.once('SIGTERM', () => { stopped = true; void run.c.stop(10_000); });
+        // A stop while it started (keel stop found nothing running to signal): this run ends at once.
+        if (stop.requested()) void run.c.stop(10_000);
+        await hooks.at(`running ${restarts}`);
         const exit = await run.ended;
         current = null;
+        await hooks.at(`exited ${restarts}`);
         const recorded = finished(db, config.id, exit);
         server.exited(recorded.exitCode ?? 0);
-        if (!shouldRestart(config, exit, restarts, stopped || db.stopRequested(config.id))) break;
+        if (!shouldRestart(config, exit, restarts, stop.requested())) break;
         restarts++;
-        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** restarts, 10_000)));
+        // docker's "Restarting (N)": waiting to start again (db.state() tells a monitor gone from one still waiting).
+        db.setState(config.id, { ...recorded, status: 'restarting', monitorPid: process.pid, monitorStartTime: processStartTime(process.pid) ?? '' });
+        const ms = Math.min(100 * 2 ** restarts, 10_000);
+        let timer: NodeJS.Timeout | undefined;
+        const slept = process.env.KEEL_MONITOR_HOOKS ? hooks.at(`sleep ${restarts}`) : new Promise<void>((r) => { timer = setTimeout(r, ms); });
+        await Promise.race([slept, stop.come]);
+        clearTimeout(timer);
       }
     } finally {
+      process.off('SIGTERM', onTerm);
+      stop.close();
       server.close();
       // Stopped for good: its address, published ports and network namespace go (kept across restarts).
       released(db, config.id);
       if (config.autoRemove) db.remove(config.id);
+      hooks.say('end');
+      hooks.close();
     }
     return 0;
   },

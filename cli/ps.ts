@@ -1,16 +1,16 @@
-// keel ps [-a]: containers, as docker ps lists them.
+// keel ps [-a]: containers, as docker ps lists them (running and restarting ones; -a: all).
 import type { Verb } from './main.js';
 import { ContainerDb } from '../containers/db.js';
 import { humanDuration, ROOT_OPTION, table } from './container-common.js';
 import { formatPort, parsePublish } from '../containers/network.js';
 
 export const verb: Verb = {
-  summary: 'List containers (running ones; -a: all).',
+  summary: 'List containers (running and restarting ones; -a: all).',
   usage: 'keel ps [-a] [-q] [--format json] [--root DIR]',
   options: { ...ROOT_OPTION, all: { type: 'boolean', short: 'a', default: false }, quiet: { type: 'boolean', short: 'q', default: false }, format: { type: 'string' } },
   async run(v) {
     const now = Date.now();
-    const all = new ContainerDb(String(v.root)).list().filter((c) => v.all || c.state.status === 'running');
+    const all = new ContainerDb(String(v.root)).list().filter((c) => v.all || c.state.status === 'running' || c.state.status === 'restarting');
     if (v.format === 'json') { process.stdout.write(JSON.stringify(all.map((c) => ({ ...c.config, state: c.state })), null, 2) + '\n'); return 0; }
     if (v.format) throw new TypeError(`keel ps: unknown --format ${JSON.stringify(v.format)} (use: json)`);
     if (v.quiet) { process.stdout.write(all.map((c) => c.config.id.slice(0, 12) + '\n').join('')); return 0; }
@@ -18,7 +18,9 @@ export const verb: Verb = {
       const s = c.state;
       if (s.status === 'running') return `Up ${humanDuration(now - Date.parse(s.startedAt!))}`;
       if (s.status === 'created') return 'Created';
-      return `Exited (${s.exitCode ?? '?'}) ${s.finishedAt ? `${humanDuration(now - Date.parse(s.finishedAt))} ago` : ''}`.trim();
+      // As docker: how it last exited and how long ago, for one waiting to restart too.
+      const word = s.status === 'restarting' ? 'Restarting' : 'Exited';
+      return `${word} (${s.exitCode ?? '?'}) ${s.finishedAt ? `${humanDuration(now - Date.parse(s.finishedAt))} ago` : ''}`.trim();
     };
     const cmd = (argv: string[]) => { const t = JSON.stringify(argv.join(' ')); return t.length > 22 ? `${t.slice(0, 20)}…"` : t; };
     // As docker: the published ports of running containers.

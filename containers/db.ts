@@ -39,9 +39,12 @@ export interface ContainerConfig {
   userns?: IdMapping | null;
 }
 
-/** What happened to it. `pid` and `startTime` (from /proc/PID/stat) identify the live process. */
+/**
+ * What happened to it. `pid` and `startTime` (from /proc/PID/stat) identify the live process.
+ * 'restarting': exited (`exitCode`, `finishedAt`), its monitor waiting to start it again.
+ */
 export interface ContainerState {
-  status: 'created' | 'running' | 'exited';
+  status: 'created' | 'running' | 'restarting' | 'exited';
   pid: number;
   startTime: string;
   startedAt: string | null;
@@ -57,6 +60,9 @@ export interface ContainerState {
   macAddress?: string;
   gateway?: string;
   ports?: string[];
+  /** While restarting: the monitor that waits to start it again (its pid and start time). */
+  monitorPid?: number;
+  monitorStartTime?: string;
 }
 
 const ADJECTIVES = ['brave', 'calm', 'eager', 'fond', 'keen', 'lucid', 'merry', 'nimble', 'quiet', 'sharp', 'steady', 'swift', 'tidy', 'vivid', 'wise', 'zen'];
@@ -124,6 +130,9 @@ export class ContainerDb {
     const s = JSON.parse(readFileSync(this.path(id, 'state.json'), 'utf8')) as ContainerState;
     if (s.status === 'running' && processStartTime(s.pid) !== s.startTime) {
       return { ...s, status: 'exited', error: s.error ?? 'its process is gone (killed with its monitor, or the machine restarted)' };
+    }
+    if (s.status === 'restarting' && processStartTime(s.monitorPid ?? 0) !== s.monitorStartTime) {
+      return { ...s, status: 'exited', error: s.error ?? 'its monitor is gone (killed while it waited to restart it, or the machine restarted)' };
     }
     return s;
   }

@@ -76,20 +76,15 @@ export async function relayTerminal(t: Terminal, wait: () => Promise<ContainerEx
   const stdout = process.stdout;
   const raw = o.interactive && stdin.isTTY;
   const restore = () => { if (raw && stdin.isRaw) try { stdin.setRawMode(false); } catch { /* gone */ } };
-  // A TTY handle (net.Socket does not take one): tty.ReadStream's, made writable too.
-  const master = new ReadStream(t.master, { writable: true } as ConstructorParameters<typeof ReadStream>[1]);
-  let masterDone!: () => void;
-  const eof = new Promise<void>((r) => { masterDone = r; });
-  master.on('data', (chunk: Buffer) => {
-    if (!stdout.write(chunk)) { master.pause(); stdout.once('drain', () => master.resume()); }
+  // The one reader of the master (holdTerminal); our stdout's back-pressure pauses it.
+  const held: HeldTerminal = holdTerminal(t, (chunk) => {
+    if (!stdout.write(chunk)) { held.input.pause(); stdout.once('drain', () => held.input.resume()); }
   });
-  master.on('end', () => masterDone());
-  master.on('close', () => masterDone());
-  // EIO: the last holder of the slave closed it (Linux's way of saying EOF on a master).
-  master.on('error', (e: NodeJS.ErrnoException) => { if (e.code !== 'EIO') process.stderr.write(`keel: terminal: ${e.message}\n`); masterDone(); });
+  const master = held.input;
+  const eof = held.eof.then((e) => { if (e) process.stderr.write(`keel: ${e.message}\n`); });
   const onResize = () => {
     const size = ourSize();
-    if (size) try { native.setWindowSize(t.master, size.rows, size.cols); } catch { /* closed */ }
+    if (size) held.resize(size.rows, size.cols);
   };
   stdout.on('resize', onResize);
   const onInput = (chunk: Buffer) => { if (!master.destroyed) master.write(chunk); };
@@ -111,7 +106,7 @@ export async function relayTerminal(t: Terminal, wait: () => Promise<ContainerEx
     process.off('exit', onExit);
     stdout.off('resize', onResize);
     if (o.interactive) { stdin.off('data', onInput); stdin.pause(); }
-    master.destroy();
+    held.close();
     // Output already written: let a piped stdout flush before we return our status.
     if (stdout.writableLength > 0) await new Promise<void>((r) => { stdout.once('drain', r); stdout.once('error', r); });
   }
@@ -123,22 +118,29 @@ export interface HeldTerminal {
   input: Socket;
   /** The slave's window size (its foreground process group gets SIGWINCH). */
   resize(rows: number, cols: number): void;
-  /** Resolves once every holder of the slave closed it (EIO or EOF on the master). */
-  eof: Promise<void>;
+  /**
+   * Resolves once the master's output is over: with null when every holder of the slave closed it
+   * (EIO or EOF on the master), with the error when reading it failed otherwise (a ContainerError
+   * ETERMINAL, "cannot read the terminal: reason"; the output ends there).
+   */
+  eof: Promise<ContainerError | null>;
   /** Closes the master. */
   close(): void;
 }
 
-/** Reads `t`'s master, giving its output to `out`, until every holder of the slave closed it; closes the master on close(). */
+/** The one reader of `t`'s master: gives its output to `out` until it ends (`eof`); closes the master on close(). */
 export function holdTerminal(t: Terminal, out: (chunk: Buffer) => void): HeldTerminal {
+  // A TTY handle (net.Socket does not take one): tty.ReadStream's, made writable too.
   const master = new ReadStream(t.master, { writable: true } as ConstructorParameters<typeof ReadStream>[1]);
-  let done!: () => void;
-  const eof = new Promise<void>((r) => { done = r; });
+  let done!: (e: ContainerError | null) => void;
+  const eof = new Promise<ContainerError | null>((r) => { done = r; });
   master.on('data', out);
-  master.on('end', () => done());
-  master.on('close', () => done());
-  // EIO: the last holder of the slave closed it; anything else ends the terminal for us too.
-  master.on('error', () => done());
+  master.on('end', () => done(null));
+  master.on('close', () => done(null));
+  // EIO: the last holder of the slave closed it (Linux's way of saying EOF on a master); anything else is an error.
+  master.on('error', (e: NodeJS.ErrnoException) => {
+    done(e.code === 'EIO' ? null : new ContainerError('ETERMINAL', `cannot read the terminal: ${e.message}`, { cause: e }));
+  });
   return {
     input: master,
     resize(rows, cols) { if (!master.destroyed) try { native.setWindowSize(t.master, rows, cols); } catch { /* closed */ } },

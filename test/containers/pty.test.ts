@@ -3,13 +3,14 @@
 // once the shell shows its prompt, its output and exit status collected.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReadStream } from 'node:tty';
 import { repoRoot } from '../../builder/bundle.js';
 import { detachScanner, encodeFrame, FRAME, frameReader, resizeFrame } from '../../containers/attach-protocol.js';
 import { addBusybox } from '../../containers/busybox-image.js';
+import { holdTerminal, type Terminal } from '../../containers/pty.js';
 import { ImageStore } from '../../containers/store.js';
 import { isNativeError, native } from '../../native/native.js';
 
@@ -218,6 +219,61 @@ describe('keel run -t / exec -t: a pseudo-terminal (as root)', function () {
     const piped = keel(['exec', '-it', 'box', 'sh'], 'echo hi\n');
     assert.equal(piped.code, 1);
     assert.match(piped.err, /the input device is not a TTY/);
+  });
+});
+
+// One reader of a terminal's master (holdTerminal), for keel run -t and the detached monitor alike:
+// EIO (every holder of the slave closed it) is the normal end; any other read error is reported
+// (the monitor's copy once ended on it silently). A real error on the master: a unix socket in its
+// place whose peer closed with input unread, so the read fails with ECONNRESET.
+describe('containers/pty: the master\'s reader (holdTerminal, relayTerminal)', () => {
+  const asTerminal = (master: number): Terminal => ({ master, close: () => closeSync(master) });
+  /** A master whose read fails with ECONNRESET. */
+  const failing = (): number => {
+    const [ours, theirs] = native.socketPair();
+    writeSync(ours, 'unread');
+    closeSync(theirs);
+    return ours;
+  };
+  /** A real pty master whose slave said `text` and was closed: it reads `text`, then EIO. */
+  const ended = (text: string): number => {
+    const { master, slave } = native.openPty();
+    const fd = openSync(slave, 'w');
+    writeSync(fd, text);
+    closeSync(fd);
+    return master;
+  };
+  // Runs relayTerminal in a process of its own (it owns stdio) on the master MAKE() returns.
+  const relay = (make: string) => spawnSync(process.execPath, ['--input-type=module', '-e', `
+    import { closeSync, openSync, writeSync } from 'node:fs';
+    const { native } = await import(${JSON.stringify(join(repoRoot(), 'dist/native/native.js'))});
+    const { relayTerminal } = await import(${JSON.stringify(join(repoRoot(), 'dist/containers/pty.js'))});
+    const master = (${make})();
+    // The exit comes at once; the master's end (or error) decides, long before the drain time.
+    await relayTerminal({ master, close() {} }, async () => ({ code: 0, signal: null }), { interactive: false, drainMs: 30000 });
+  `], { encoding: 'utf8', timeout: 20_000 });
+
+  it('holdTerminal: the slave closed (EIO) ends the output with no error', async () => {
+    const chunks: Buffer[] = [];
+    const held = holdTerminal(asTerminal(ended('hello\n')), (c) => chunks.push(c));
+    assert.equal(await held.eof, null);
+    held.close();
+    assert.equal(Buffer.concat(chunks).toString().replace(/\r/g, ''), 'hello\n');
+  });
+
+  it('holdTerminal reports a read error other than EIO on the master (the detached copy swallowed it)', async () => {
+    const held = holdTerminal(asTerminal(failing()), () => {});
+    const e = await held.eof;
+    held.close();
+    assert.ok(e, 'an error');
+    assert.deepEqual([e.code, e.message], ['ETERMINAL', 'cannot read the terminal: read ECONNRESET']);
+  });
+
+  it('relayTerminal reads the master through holdTerminal: an error is said on stderr, EIO is not', () => {
+    const bad = relay(`() => { const [a, b] = native.socketPair(); writeSync(a, 'unread'); closeSync(b); return a; }`);
+    assert.deepEqual([bad.status, bad.stdout, bad.stderr], [0, '', 'keel: cannot read the terminal: read ECONNRESET\n']);
+    const good = relay(`() => { const { master, slave } = native.openPty(); const fd = openSync(slave, 'w'); writeSync(fd, 'hi\\n'); closeSync(fd); return master; }`);
+    assert.deepEqual([good.status, good.stdout.replace(/\r/g, ''), good.stderr], [0, 'hi\n', '']);
   });
 });
 
