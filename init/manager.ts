@@ -225,7 +225,7 @@ export class Manager {
   private runnerContext() {
     return {
       native: this.d.native, table: this.d.table, journal: this.d.journal, cgroupRoot: this.d.cfg.cgroupRoot, etc: this.d.cfg.etc,
-      notifySocket: this.d.notifySocket,
+      notifySocket: this.d.notifySocket, runtimeDir: this.d.cfg.runtimeDir,
       socketFds: (unit: string) => this.triggers.socketFdsFor(unit),
       onStateChange: (unit: string, c: Change) => this.onServiceChange(unit, c),
       onStartLimitHit: (unit: string) => {

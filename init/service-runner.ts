@@ -14,6 +14,8 @@ import { buildEnvironment, envList } from './exec-env.js';
 import { resolveCredentials } from './users.js';
 import { cgroupPids, createUnitCgroup, killCgroup, removeCgroup } from './cgroup.js';
 import { BASE_ENV } from './console-shell.js';
+import { needsMountNamespace, sandboxSpawnOptions } from './sandbox.js';
+import { inaccessibleFile, makePrivateTmp, removePrivateTmp, type PrivateTmp } from './sandbox-dirs.js';
 
 /** What a runner needs from the manager around it. */
 export interface RunnerContext {
@@ -28,6 +30,8 @@ export interface RunnerContext {
   /** Called on every active-state change (jobs, OnFailure=, dependents). */
   onStateChange(unit: string, change: Extract<ServiceEffect, { type: 'state-changed' }>): void;
   onStartLimitHit(unit: string): void;
+  /** Where the sandbox's host-side files live (the inaccessible file); default /run/keel. */
+  runtimeDir?: string;
   now(): number;
   log(message: string): void;
 }
@@ -45,6 +49,7 @@ export class ServiceRunner {
   private cgroupWatch: FSWatcher | undefined;
   private pidfileWatch: FSWatcher | undefined;
   private live = new Set<number>();
+  private privateTmp: PrivateTmp | null = null;
 
   constructor(public config: UnitConfig, private readonly ctx: RunnerContext) {
     this.state = initialServiceState(ctx.now());
@@ -87,7 +92,9 @@ export class ServiceRunner {
       case 'watch-pidfile': return this.watchPidfile(e.path);
       case 'remove-pidfile': rmSync(e.path, { force: true }); return;
       case 'log': this.ctx.journal.append(this.name, e.text, { priority: PRIORITY[e.level] }); return;
-      case 'state-changed': return this.ctx.onStateChange(this.name, e);
+      case 'state-changed':
+        if ((e.to === 'inactive' || e.to === 'failed') && !e.autoRestart) this.releaseSandbox();
+        return this.ctx.onStateChange(this.name, e);
       case 'start-limit-hit': return this.ctx.onStartLimitHit(this.name);
       case 'cleanup-cgroup': return this.cleanupCgroup();
     }
@@ -151,6 +158,8 @@ export class ServiceRunner {
         setsid: true,
       };
       if (s.standardInput !== 'null' && s.ttyPath) opts.tty = s.ttyPath;
+      // '+' runs with full privileges: no sandbox (systemd.service(5)).
+      if (cmd.privilegeMode !== '+') Object.assign(opts, this.sandbox());
       ({ pid, exited } = this.ctx.table.spawn(opts));
     } catch (e) {
       for (const fd of closeAfter) { try { closeSync(fd); } catch { /* already closed */ } }
@@ -167,6 +176,23 @@ export class ServiceRunner {
       this.dispatch({ type: 'exited', pid, code: st.code, signal: st.signal, cgroupEmpty: empty });
     });
     this.dispatch({ type: 'spawned', pid });
+  }
+
+  /** The spawn options of the unit's sandbox; the private /tmp directories are made on first use. */
+  private sandbox(): Partial<SpawnOptions> {
+    const sb = this.config.service!.sandbox;
+    if (!sb) return {};
+    if (sb.privateTmp && needsMountNamespace(sb)) this.privateTmp ??= makePrivateTmp(this.name);
+    const dirs = { tmp: this.privateTmp?.tmp ?? null, varTmp: this.privateTmp?.varTmp ?? null, inaccessibleFile: '' };
+    if (sb.inaccessiblePaths.length || sb.protectHome === 'yes') dirs.inaccessibleFile = inaccessibleFile(this.ctx.runtimeDir ?? '/run/keel');
+    return sandboxSpawnOptions(sb, dirs);
+  }
+
+  /** Removes the private /tmp directories once the service is down (not between auto-restarts). */
+  private releaseSandbox(): void {
+    if (!this.privateTmp || this.live.size > 0) return;
+    removePrivateTmp(this.privateTmp);
+    this.privateTmp = null;
   }
 
   /** stdout/stderr: a pipe into the journal (the default), /dev/null, or the console. */

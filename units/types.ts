@@ -108,6 +108,23 @@ export interface ServiceConfig {
   tasksMax: number | null;
   /** TasksMax=N%: percent of the kernel's pid_max (tasksMax is then null). */
   tasksMaxPercent?: number;
+  /** PrivateTmp=, ProtectSystem= and the other namespace settings; absent when none is set. */
+  sandbox?: SandboxConfig;
+}
+
+/** A path of ReadOnlyPaths= and friends; optional: the "-" prefix, a missing path is skipped. */
+export interface SandboxPath { path: string; optional: boolean }
+
+/** The sandboxing settings of systemd.exec(5) that a mount namespace gives (and NoNewPrivileges=). */
+export interface SandboxConfig {
+  privateTmp: boolean;
+  privateDevices: boolean;
+  protectSystem: 'no' | 'yes' | 'full' | 'strict';
+  protectHome: 'no' | 'yes' | 'read-only' | 'tmpfs';
+  readOnlyPaths: SandboxPath[];
+  readWritePaths: SandboxPath[];
+  inaccessiblePaths: SandboxPath[];
+  noNewPrivileges: boolean;
 }
 
 /** [Timer] settings; times in milliseconds. */
