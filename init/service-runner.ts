@@ -144,11 +144,13 @@ export class ServiceRunner {
       if (sockets.fds.length) Object.assign(extra, { LISTEN_FDS: String(sockets.fds.length), LISTEN_FDNAMES: sockets.names.join(':'), LISTEN_PID: '0' });
       const env = buildEnvironment(BASE_ENV, s.environment, s.environmentFiles, extra);
       const argv = cmd.noSubstitution ? cmd.argv : expandCommandVariables(cmd.argv, env);
-      const stdio = this.stdio(s.standardOutput, s.standardError, closeAfter);
+      const socketIn = s.standardInput === 'socket' ? this.stdinSocket() : undefined;
+      const stdio = this.stdio(s.standardOutput, s.standardError, closeAfter, socketIn);
       const cgroup = this.ensureCgroup();
       const cwd = s.workingDirectory === '~' ? creds?.home ?? '/root' : s.workingDirectory?.replace(/^-/, '') ?? (creds ? '/' : '/');
       const opts: SpawnOptions = {
         file: cmd.path, argv: cmd.argv0Override ? argv.slice(1) : argv, env: envList(env), cwd, ...stdio,
+        ...(socketIn !== undefined ? { stdin: socketIn } : {}),
         ...(creds ? { uid: creds.uid, gid: creds.gid, groups: creds.groups } : {}),
         ...(s.umask !== null ? { umask: s.umask } : {}),
         ...(s.nice !== null ? { nice: s.nice } : {}),
@@ -195,8 +197,18 @@ export class ServiceRunner {
     this.privateTmp = null;
   }
 
-  /** stdout/stderr: a pipe into the journal (the default), /dev/null, or the console. */
-  private stdio(out: string, err: string, closeAfter: number[]): Pick<SpawnOptions, 'stdout' | 'stderr'> {
+  /** StandardInput=socket: the service's one socket (an Accept=yes connection, or the one listener). */
+  private stdinSocket(): number {
+    const { fds } = this.ctx.socketFds(this.name);
+    if (fds.length !== 1) throw new Error(`cannot use StandardInput=socket: ${this.name} has ${fds.length} sockets, not exactly one`);
+    return fds[0];
+  }
+
+  /**
+   * stdout/stderr: a pipe into the journal (the default), /dev/null, the console, or the socket of
+   * StandardInput=socket (StandardOutput=socket, or inherit, which means "as stdin").
+   */
+  private stdio(out: string, err: string, closeAfter: number[], socketIn?: number): Pick<SpawnOptions, 'stdout' | 'stderr'> {
     const r: Pick<SpawnOptions, 'stdout' | 'stderr'> = {};
     const journalPipe = () => {
       const [rd, wr] = this.ctx.native.pipe();
@@ -212,12 +224,18 @@ export class ServiceRunner {
     const wantsJournal = (x: string) => x === 'journal' || x === 'journal+console' || x === 'kmsg';
     const wantsConsole = (x: string) => x === 'tty' || x === 'inherit';
     let outFd: number | undefined;
-    if (wantsJournal(out)) r.stdout = outFd = journalPipe();
+    if (socketIn !== undefined && (out === 'socket' || out === 'inherit')) r.stdout = socketIn;
+    else if (out === 'socket') throw new Error('cannot use StandardOutput=socket without StandardInput=socket');
+    else if (wantsJournal(out)) r.stdout = outFd = journalPipe();
     else if (wantsConsole(out)) r.stdout = 1;
     // StandardError=inherit (systemd's default) means: wherever stdout goes.
     if (err === 'inherit') { if (r.stdout !== undefined) r.stderr = r.stdout; }
     else if (wantsJournal(err)) r.stderr = wantsJournal(out) && outFd !== undefined ? outFd : journalPipe();
     else if (wantsConsole(err)) r.stderr = 2;
+    else if (err === 'socket') {
+      if (socketIn === undefined) throw new Error('cannot use StandardError=socket without StandardInput=socket');
+      r.stderr = socketIn;
+    }
     return r;
   }
 

@@ -221,6 +221,19 @@ export interface ListenOptions {
   mode?: number;
   /** listen(2) backlog of a stream socket; default SOMAXCONN. */
   backlog?: number;
+  /** Owner and group of a unix socket file (lchown before listen); default: left as bind made it. */
+  uid?: number;
+  gid?: number;
+}
+
+/** One connection from accept(): its fd and both ends (addresses empty and ports 0 for a unix socket). */
+export interface Accepted {
+  fd: number;
+  family: 'inet' | 'inet6' | 'unix' | 'other';
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
 }
 
 /** Flag values for mount, umount2, waitpid and reboot (the LINUX_REBOOT_CMD_* values). */
@@ -267,6 +280,8 @@ export interface Native {
   signalPipe(signals: number[]): number;
   /** A bound CLOEXEC socket, listening if 'stream', at "8080" (IPv6 any, dual stack; IPv4 if no IPv6), "1.2.3.4:80", "[::1]:80", "/path" or "@name". */
   listenSocket(kind: 'stream' | 'dgram', address: string, opts?: ListenOptions): number;
+  /** accept4(SOCK_CLOEXEC) of one pending connection (the new fd blocks); null when none is pending. */
+  accept(fd: number): Accepted | null;
   /** getsockname(2)'s port of an IPv4/IPv6 socket (what port 0 became). */
   localPort(fd: number): number;
   /**

@@ -97,9 +97,10 @@ export interface ServiceConfig {
   umask: number | null;
   nice: number | null;
   limits: { nofile?: [number, number]; nproc?: [number, number]; core?: [number, number] };
-  standardInput: 'null' | 'tty' | 'tty-force' | 'tty-fail';
-  standardOutput: 'journal' | 'null' | 'tty' | 'inherit' | 'kmsg' | 'journal+console';
-  standardError: 'journal' | 'null' | 'tty' | 'inherit' | 'kmsg' | 'journal+console';
+  /** 'socket': the connection of an Accept=yes socket (or the one listening socket), inetd style. */
+  standardInput: 'null' | 'tty' | 'tty-force' | 'tty-fail' | 'socket';
+  standardOutput: 'journal' | 'null' | 'tty' | 'inherit' | 'kmsg' | 'journal+console' | 'socket';
+  standardError: 'journal' | 'null' | 'tty' | 'inherit' | 'kmsg' | 'journal+console' | 'socket';
   ttyPath: string | null;
   memoryMax: number | null;   // bytes
   /** MemoryMax=N%: percent of physical memory (memoryMax is then null). */
@@ -148,6 +149,11 @@ export interface SocketConfig {
   socketMode: number;
   accept: boolean;
   service: string;  // defaults to the socket's name with .service (with Accept=yes the template PREFIX@.service)
+  /** SocketUser=, SocketGroup=: owner of the AF_UNIX socket file (null or absent: root). */
+  socketUser?: string | null;
+  socketGroup?: string | null;
+  /** DirectoryMode=: mode of the parent directories made for a socket file (default 0755). */
+  directoryMode?: number;
 }
 
 /** [Mount] settings. */
