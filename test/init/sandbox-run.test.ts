@@ -94,6 +94,27 @@ describe('init: service sandboxing with mount namespaces (real services)', funct
     }
   });
 
+  it('ProtectSystem=strict with PrivateTmp= keeps the private /tmp writable; InaccessiblePaths= empties a directory and a file', async () => {
+    const [dir, file] = [`/opt/keel-secret-${process.pid}`, `/opt/keel-secret-${process.pid}.txt`];
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'inside'), 'x');
+    writeFileSync(file, 'secret');
+    try {
+      init = await ContainedInit.start({
+        'test.target': testTarget('c.service'),
+        'c.service': `[Service]\nType=oneshot\nProtectSystem=strict\nPrivateTmp=yes\nInaccessiblePaths=${dir} ${file} -/nonexistent-${process.pid}\n` +
+          `ExecStart=/bin/sh -c 'echo x > /tmp/t && echo tmp=writable; touch /opt/x-${process.pid} 2>/dev/null || echo opt=read-only; ` +
+          `echo "dir=$(ls -A ${dir} | wc -l) file=$(cat ${file} | wc -c)"'\n`,
+      });
+      const s = await init.until('c.service', (x) => messages(x).some((m) => m.startsWith('dir=')));
+      assert.deepEqual(messages(s).filter((m) => /^\w+=/.test(m)), ['tmp=writable', 'opt=read-only', 'dir=0 file=0']);
+      assert.equal(readFileSync(file, 'utf8'), 'secret', 'the host file is untouched');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(file, { force: true });
+    }
+  });
+
   it('NoNewPrivileges=yes shows NoNewPrivs: 1 in /proc/self/status', async () => {
     init = await ContainedInit.start({
       'test.target': testTarget('n.service', 'plain.service'),
