@@ -80,14 +80,18 @@ export class Manager {
     if (this.reg.units.has(name)) return true;
     let unit: UnitConfig;
     try {
-      unit = loadUnit(name, this.d.fs, { searchPaths: this.d.cfg.unitPath, specifiers: { ...this.d.ids, runtimeDir: '/run' } });
+      const specifiers = { ...this.d.ids, runtimeDir: '/run' };
+      unit = loadUnit(name, this.d.fs, { searchPaths: this.d.cfg.unitPath, specifiers });
     } catch (e) {
       this.d.log(`cannot load ${name}: ${(e as Error).message}`);
       return false;
     }
     const config = withDefaultDependencies(new Map([[name, unit]])).get(name)!;
     this.reg.units.set(name, config);
-    this.runtimes.set(name, { config, active: 'inactive', sub: 'dead', result: 'success', since: null, times: {}, waiters: new Set() });
+    const rt: UnitRuntime = {
+      config, active: 'inactive', sub: 'dead', result: 'success', since: null, times: {}, waiters: new Set(),
+    };
+    this.runtimes.set(name, rt);
     return true;
   }
 

@@ -5,10 +5,17 @@ import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync } from '
 import { join } from 'node:path';
 
 /** A unit's private temporary directories on the host (each a mode-1777 "tmp" in a mode-0700 parent). */
-export interface PrivateTmp { tmp: string; varTmp: string; parents: string[] }
+export interface PrivateTmp {
+  tmp: string;
+  varTmp: string;
+  parents: string[];
+}
 
 /** Makes /tmp/systemd-private-UNIT-XXXXXX/tmp and the same below /var/tmp. */
-export function makePrivateTmp(unit: string, roots: { tmp: string; varTmp: string } = { tmp: '/tmp', varTmp: '/var/tmp' }): PrivateTmp {
+export function makePrivateTmp(
+  unit: string,
+  roots: { tmp: string; varTmp: string } = { tmp: '/tmp', varTmp: '/var/tmp' },
+): PrivateTmp {
   const parents: string[] = [];
   const one = (root: string) => {
     mkdirSync(root, { recursive: true });
@@ -17,7 +24,7 @@ export function makePrivateTmp(unit: string, roots: { tmp: string; varTmp: strin
     chmodSync(parent, 0o700);
     const tmp = join(parent, 'tmp');
     mkdirSync(tmp);
-    chmodSync(tmp, 0o1777);  // mkdir's mode goes through the umask, and the sticky bit with it
+    chmodSync(tmp, 0o1777); // mkdir's mode goes through the umask, and the sticky bit with it
     return tmp;
   };
   try {
@@ -30,7 +37,13 @@ export function makePrivateTmp(unit: string, roots: { tmp: string; varTmp: strin
 
 /** Removes what makePrivateTmp made, with everything the service left in it; best effort. */
 export function removePrivateTmp(p: PrivateTmp): void {
-  for (const d of p.parents) { try { rmSync(d, { recursive: true, force: true }); } catch { /* busy or gone */ } }
+  for (const d of p.parents) {
+    try {
+      rmSync(d, { recursive: true, force: true });
+    } catch {
+      /* busy or gone */
+    }
+  }
 }
 
 /** `dir`/inaccessible-file: an empty regular file of mode 000, made if missing. */

@@ -39,6 +39,9 @@ export interface RunnerContext {
 /** A machine event without its time: the runner stamps it. */
 type EventIn = ServiceEvent extends infer E ? (E extends unknown ? Omit<E, 'now'> : never) : never;
 
+/** Where a service's stdout and stderr go. */
+type StdioFds = Pick<SpawnOptions, 'stdout' | 'stderr'>;
+
 const PRIORITY = { debug: 7, info: 6, notice: 5, warning: 4, error: 3 } as const;
 
 /** One service: its machine state and the live resources behind it. */
@@ -186,7 +189,9 @@ export class ServiceRunner {
     if (!sb) return {};
     if (sb.privateTmp && needsMountNamespace(sb)) this.privateTmp ??= makePrivateTmp(this.name);
     const dirs = { tmp: this.privateTmp?.tmp ?? null, varTmp: this.privateTmp?.varTmp ?? null, inaccessibleFile: '' };
-    if (sb.inaccessiblePaths.length || sb.protectHome === 'yes') dirs.inaccessibleFile = inaccessibleFile(this.ctx.runtimeDir ?? '/run/keel');
+    if (sb.inaccessiblePaths.length || sb.protectHome === 'yes') {
+      dirs.inaccessibleFile = inaccessibleFile(this.ctx.runtimeDir ?? '/run/keel');
+    }
     return sandboxSpawnOptions(sb, dirs);
   }
 
@@ -200,15 +205,15 @@ export class ServiceRunner {
   /** StandardInput=socket: the service's one socket (an Accept=yes connection, or the one listener). */
   private stdinSocket(): number {
     const { fds } = this.ctx.socketFds(this.name);
-    if (fds.length !== 1) throw new Error(`cannot use StandardInput=socket: ${this.name} has ${fds.length} sockets, not exactly one`);
-    return fds[0];
+    if (fds.length === 1) return fds[0];
+    throw new Error(`cannot use StandardInput=socket: ${this.name} has ${fds.length} sockets, not exactly one`);
   }
 
   /**
    * stdout/stderr: a pipe into the journal (the default), /dev/null, the console, or the socket of
    * StandardInput=socket (StandardOutput=socket, or inherit, which means "as stdin").
    */
-  private stdio(out: string, err: string, closeAfter: number[], socketIn?: number): Pick<SpawnOptions, 'stdout' | 'stderr'> {
+  private stdio(out: string, err: string, closeAfter: number[], socketIn?: number): StdioFds {
     const r: Pick<SpawnOptions, 'stdout' | 'stderr'> = {};
     const journalPipe = () => {
       const [rd, wr] = this.ctx.native.pipe();

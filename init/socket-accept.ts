@@ -9,7 +9,8 @@ export function instanceName(nr: number, c: Accepted, peer: { pid: number; uid: 
   if (c.family === 'unix') return peer ? `${nr}-${peer.pid}-${peer.uid}` : `${nr}-unknown`;
   let [local, remote] = [c.localAddress, c.remoteAddress];
   // Both ends IPv4 on a dual-stack socket: written as IPv4, as systemd does.
-  const l = V4_MAPPED.exec(local), r = V4_MAPPED.exec(remote);
+  const l = V4_MAPPED.exec(local),
+    r = V4_MAPPED.exec(remote);
   if (c.family === 'inet6' && l && r) [local, remote] = [l[1], r[1]];
   return `${nr}-${local}:${c.localPort}-${remote}:${c.remotePort}`;
 }

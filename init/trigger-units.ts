@@ -145,7 +145,8 @@ export class TriggerUnits {
     for (const [kind, list] of [['stream', c.listenStream], ['dgram', c.listenDatagram]] as const) {
       for (const addr of list) {
         if (addr.startsWith('/')) mkdirSync(dirname(addr), { recursive: true, mode: c.directoryMode ?? 0o755 });
-        const fd = this.d.native.listenSocket(kind, addr, { mode: c.socketMode, ...this.socketOwner(c.socketUser, c.socketGroup) });
+        const owner = this.socketOwner(c.socketUser, c.socketGroup);
+        const fd = this.d.native.listenSocket(kind, addr, { mode: c.socketMode, ...owner });
         st.sockets.push({ fd, watcher: null, name });
       }
     }
@@ -170,9 +171,9 @@ export class TriggerUnits {
   }
 
   /** SocketUser=/SocketGroup= as ids (a user's own group when only the user is given, as systemd). */
-  private socketOwner(user: string | null | undefined, group: string | null | undefined): { uid?: number; gid?: number } {
+  private socketOwner(user: string | null = null, group: string | null = null): { uid?: number; gid?: number } {
     if (!user && !group) return {};
-    const creds = resolveCredentials(user ?? null, group ?? null, this.d.cfg.etc)!;
+    const creds = resolveCredentials(user, group, this.d.cfg.etc)!;
     return { uid: user ? creds.uid : 0, gid: creds.gid };
   }
 

@@ -103,7 +103,8 @@ export type SandboxOp =
   | { op: 'clone'; path: string; slot: number; optional?: boolean }
   | { op: 'readonly'; target: string; optional?: boolean }
   | { op: 'attach'; slot: number; target: string; mkdir?: 'dir' | 'file' | null; optional?: boolean }
-  | { op: 'mount'; source: string | null; target: string; fstype: string | null; flags: number; data: string | null; mkdir?: 'dir' | 'file' | null; optional?: boolean }
+  | { op: 'mount'; source: string | null; target: string; fstype: string | null; flags: number; data: string | null;
+      mkdir?: 'dir' | 'file' | null; optional?: boolean }
   | { op: 'mask'; target: string; source: string; optional?: boolean }
   | { op: 'symlink'; target: string; source: string };
 

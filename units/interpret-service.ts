@@ -121,7 +121,8 @@ export function finishService(it: Interp): void {
   const s = svc(it);
   if (!it.seen.has('Service.Type')) s.type = s.execStart.length > 0 ? 'simple' : 'oneshot';
   if (s.type === 'oneshot' && !it.seen.has('Service.TimeoutStartSec')) s.timeoutStartSec = Infinity;  // oneshot: no start timeout by default
-  if (!it.seen.has('Service.StandardOutput') && (s.standardInput.startsWith('tty') || s.standardInput === 'socket')) s.standardOutput = 'inherit';
+  const inheritsStdin = s.standardInput.startsWith('tty') || s.standardInput === 'socket';
+  if (!it.seen.has('Service.StandardOutput') && inheritsStdin) s.standardOutput = 'inherit';
   const second = it.execLines.get('execStart')?.[1] ?? null;
   const refuse = (message: string) => it.report(null, 'error', message);
   if (s.execStart.length === 0 && s.execStop.length === 0 && !it.seen.has('SuccessAction')) {

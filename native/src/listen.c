@@ -123,19 +123,21 @@ static bool bind_listen(napi_env env, int fd, const listen_addr *a, int type, co
   return false;
 }
 
+/* An optional integer option of listenSocket in [min, max]; *out keeps its default when unset. */
+static bool opt_in(napi_env env, napi_value opts, const char *key, int64_t min, int64_t max, int64_t *out) {
+  napi_value v;
+  bool has;
+  return get_prop(env, opts, key, &v, &has) && (!has || get_int_in(env, v, "listenSocket", key, min, max, out));
+}
+
 /* Options: mode of a unix socket file (default 0666), listen backlog (default SOMAXCONN), owner
  * and group of the socket file (SocketUser=, SocketGroup=; default -1, left as created). */
 static bool listen_opts(napi_env env, napi_value opts, int64_t *mode, int64_t *backlog, int64_t *uid, int64_t *gid) {
-  napi_value v;
-  bool has;
   *mode = 0666, *backlog = SOMAXCONN, *uid = -1, *gid = -1;
   if (is_nullish(env, opts)) return true;
-  return get_prop(env, opts, "mode", &v, &has) && (!has || get_int_in(env, v, "listenSocket", "mode", 0, 07777, mode)) &&
-         get_prop(env, opts, "backlog", &v, &has) && (!has || get_int_in(env, v, "listenSocket", "backlog", 0, INT32_MAX, backlog)) &&
-         get_prop(env, opts, "uid", &v, &has) && (!has || get_int_in(env, v, "listenSocket", "uid", 0, UINT32_MAX - 1, uid)) &&
-         get_prop(env, opts, "gid", &v, &has) && (!has || get_int_in(env, v, "listenSocket", "gid", 0, UINT32_MAX - 1, gid));
+  return opt_in(env, opts, "mode", 0, 07777, mode) && opt_in(env, opts, "backlog", 0, INT32_MAX, backlog) &&
+         opt_in(env, opts, "uid", 0, UINT32_MAX - 1, uid) && opt_in(env, opts, "gid", 0, UINT32_MAX - 1, gid);
 }
-
 
 /* A bound (and, for streams, listening) CLOEXEC socket in the kernel's default blocking mode. */
 napi_value js_listen_socket(napi_env env, napi_callback_info info) {
@@ -187,7 +189,8 @@ napi_value js_local_port(napi_env env, napi_callback_info info) {
 }
 
 /* An address as text and port into obj[KEY + "Address"] and obj[KEY + "Port"]. */
-static void set_addr(napi_env env, napi_value obj, const char *addr_key, const char *port_key, const struct sockaddr_storage *ss) {
+static void set_addr(napi_env env, napi_value obj, const char *addr_key, const char *port_key,
+                     const struct sockaddr_storage *ss) {
   char host[INET6_ADDRSTRLEN] = "";
   unsigned port = 0;
   if (ss->ss_family == AF_INET) {

@@ -65,7 +65,8 @@ static bool prop_path(napi_env env, napi_value obj, const char *key, const char 
   return bad_value(env, "spawn", what, "an absolute path", got);
 }
 
-static bool prop_int(napi_env env, napi_value obj, const char *key, const char *what, int64_t min, int64_t max, int64_t *out) {
+static bool prop_int(napi_env env, napi_value obj, const char *key, const char *what, int64_t min, int64_t max,
+                     int64_t *out) {
   napi_value v;
   bool has;
   if (!get_prop(env, obj, key, &v, &has)) return false;
@@ -100,7 +101,8 @@ static bool parse_op(napi_env env, napi_value e, sb_op *op, size_t *nslots) {
       !prop_int(env, e, "slot", "sandbox[].slot", 0, 4095, &slot) ||
       !get_prop(env, e, "optional", &v, &has))
     return false;
-  if (has && napi_get_value_bool(env, v, &op->optional) != napi_ok) return bad_arg(env, "spawn", "sandbox[].optional", "a boolean", v);
+  if (has && napi_get_value_bool(env, v, &op->optional) != napi_ok)
+    return bad_arg(env, "spawn", "sandbox[].optional", "a boolean", v);
   op->flags = (unsigned long)flags, op->slot = (int)slot;
   if (op->slot + 1 > (int)*nslots) *nslots = (size_t)op->slot + 1;
   if ((op->op == SB_OP_SYMLINK || op->op == SB_OP_MASK) && !op->source)
@@ -119,7 +121,8 @@ bool parse_sandbox(napi_env env, napi_value v, sandbox_opts *s) {
   for (uint32_t i = 0; i < n; i++) {
     napi_value e;
     /* Counted first, so that free_sandbox frees a partly converted element too. */
-    if (napi_get_element(env, v, i, &e) != napi_ok || (++s->nops, !parse_op(env, e, &s->ops[i], &s->nslots))) return false;
+    if (napi_get_element(env, v, i, &e) != napi_ok || (++s->nops, !parse_op(env, e, &s->ops[i], &s->nslots)))
+      return false;
   }
   if (!(s->slots = malloc((s->nslots + 1) * sizeof *s->slots))) return no_memory(env);
   for (size_t i = 0; i <= s->nslots; i++) s->slots[i] = -1;
@@ -214,7 +217,8 @@ void sandbox_setup(const spawn_opts *o, int errfd) {
         child_fail(errfd, SB_EMPTY_SLOT, EBADF, i);
       }
       if ((fd = mount_point(op, errfd, rootfd, i)) < 0) break;
-      if (syscall(SYS_move_mount, s->slots[op->slot], "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+      if (syscall(SYS_move_mount, s->slots[op->slot], "", fd, "",
+                  MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
         child_fail(errfd, SB_MOVE, errno, i);
       close(fd);
       close(s->slots[op->slot]);

@@ -12,7 +12,9 @@ describe('init: service sandboxing with mount namespaces (real services)', funct
   this.timeout(60_000);
   let init: ContainedInit | undefined;
   let before = '';
-  beforeEach(() => { before = mounts(); });
+  beforeEach(() => {
+    before = mounts();
+  });
   afterEach(async () => {
     await init?.stop();
     init = undefined;
@@ -43,13 +45,17 @@ describe('init: service sandboxing with mount namespaces (real services)', funct
     try {
       init = await ContainedInit.start({
         'test.target': testTarget('s.service'),
-        's.service': `[Service]\nType=oneshot\nRemainAfterExit=yes\nProtectSystem=strict\nReadWritePaths=${rw} -/nonexistent-${process.pid}\n` +
+        's.service':
+          `[Service]\nType=oneshot\nRemainAfterExit=yes\nProtectSystem=strict\nReadWritePaths=${rw} -/nonexistent-${process.pid}\n` +
           `ExecStart=/bin/sh -c 'touch /etc/keel-strict-${process.pid} 2>/dev/null && echo etc=writable || echo etc=read-only; ` +
           `touch /tmp/keel-strict-${process.pid} 2>/dev/null && echo tmp=writable || echo tmp=read-only; echo ok > ${rw}/f && echo rw=ok; ` +
           `echo > /dev/null && echo dev=ok'\n`,
       });
       const s = await init.until('s.service', (x) => x.activeState === 'active' || x.activeState === 'failed');
-      assert.deepEqual(messages(s).filter((m) => /^\w+=/.test(m)), ['etc=read-only', 'tmp=read-only', 'rw=ok', 'dev=ok']);
+      assert.deepEqual(
+        messages(s).filter((m) => /^\w+=/.test(m)),
+        ['etc=read-only', 'tmp=read-only', 'rw=ok', 'dev=ok'],
+      );
       assert.equal(readFileSync(`${rw}/f`, 'utf8'), 'ok\n');
       assert.equal(existsSync(`/etc/keel-strict-${process.pid}`), false);
     } finally {
@@ -66,10 +72,18 @@ describe('init: service sandboxing with mount namespaces (real services)', funct
         'bad.service': `[Service]\nType=oneshot\nReadOnlyPaths=/nonexistent-${process.pid}\nExecStart=/bin/true\n`,
       });
       const s = await init.until('y.service', (x) => messages(x).some((m) => m.startsWith('etc=')));
-      assert.deepEqual(messages(s).filter((m) => /^\w+=/.test(m)), ['usr=read-only', 'etc=writable']);
+      assert.deepEqual(
+        messages(s).filter((m) => /^\w+=/.test(m)),
+        ['usr=read-only', 'etc=writable'],
+      );
       assert.equal((await init.ctl('job', { unit: 'bad.service', job: 'start' })).result, 'failed');
       const bad = await init.ctl('status', { unit: 'bad.service', lines: 20 });
-      assert.ok(messages(bad).some((m) => m.includes(`mount(/nonexistent-${process.pid}, /nonexistent-${process.pid}, MS_BIND|MS_REC): ENOENT`)), JSON.stringify(messages(bad)));
+      assert.ok(
+        messages(bad).some((m) =>
+          m.includes(`mount(/nonexistent-${process.pid}, /nonexistent-${process.pid}, MS_BIND|MS_REC): ENOENT`),
+        ),
+        JSON.stringify(messages(bad)),
+      );
     } finally {
       rmSync(f, { force: true });
     }
@@ -85,9 +99,15 @@ describe('init: service sandboxing with mount namespaces (real services)', funct
         'r.service': `[Service]\nType=oneshot\nProtectHome=read-only\nExecStart=/bin/sh -c 'test -e ${marker} && echo marker=visible; rm -f ${marker} 2>/dev/null || echo rm=refused'\n`,
       });
       const h = await init.until('h.service', (x) => messages(x).some((m) => m.startsWith('marker=')));
-      assert.deepEqual(messages(h).filter((m) => /^\w+=/.test(m)), ['root=0', 'marker=hidden']);
+      assert.deepEqual(
+        messages(h).filter((m) => /^\w+=/.test(m)),
+        ['root=0', 'marker=hidden'],
+      );
       const r = await init.until('r.service', (x) => messages(x).some((m) => m.startsWith('rm=')));
-      assert.deepEqual(messages(r).filter((m) => /^\w+=/.test(m)), ['marker=visible', 'rm=refused']);
+      assert.deepEqual(
+        messages(r).filter((m) => /^\w+=/.test(m)),
+        ['marker=visible', 'rm=refused'],
+      );
       assert.ok(existsSync(marker));
     } finally {
       rmSync(marker, { force: true });
@@ -102,12 +122,16 @@ describe('init: service sandboxing with mount namespaces (real services)', funct
     try {
       init = await ContainedInit.start({
         'test.target': testTarget('c.service'),
-        'c.service': `[Service]\nType=oneshot\nProtectSystem=strict\nPrivateTmp=yes\nInaccessiblePaths=${dir} ${file} -/nonexistent-${process.pid}\n` +
+        'c.service':
+          `[Service]\nType=oneshot\nProtectSystem=strict\nPrivateTmp=yes\nInaccessiblePaths=${dir} ${file} -/nonexistent-${process.pid}\n` +
           `ExecStart=/bin/sh -c 'echo x > /tmp/t && echo tmp=writable; touch /opt/x-${process.pid} 2>/dev/null || echo opt=read-only; ` +
           `echo "dir=$(ls -A ${dir} | wc -l) file=$(cat ${file} | wc -c)"'\n`,
       });
       const s = await init.until('c.service', (x) => messages(x).some((m) => m.startsWith('dir=')));
-      assert.deepEqual(messages(s).filter((m) => /^\w+=/.test(m)), ['tmp=writable', 'opt=read-only', 'dir=0 file=0']);
+      assert.deepEqual(
+        messages(s).filter((m) => /^\w+=/.test(m)),
+        ['tmp=writable', 'opt=read-only', 'dir=0 file=0'],
+      );
       assert.equal(readFileSync(file, 'utf8'), 'secret', 'the host file is untouched');
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -128,18 +152,34 @@ describe('init: service sandboxing with mount namespaces (real services)', funct
   });
 
   it('PrivateDevices=yes: a minimal /dev without block devices, and no CAP_MKNOD or CAP_SYS_RAWIO', async () => {
-    const hostBlock = readdirSync('/dev').filter((n) => { try { return statSync(join('/dev', n)).isBlockDevice(); } catch { return false; } });
+    const hostBlock = readdirSync('/dev').filter((n) => {
+      try {
+        return statSync(join('/dev', n)).isBlockDevice();
+      } catch {
+        return false;
+      }
+    });
     assert.ok(hostBlock.length > 0, 'prerequisite: the host /dev has a block device (loop0, vda, sda, ...)');
     init = await ContainedInit.start({
       'test.target': testTarget('d.service'),
-      'd.service': '[Service]\nType=oneshot\nPrivateDevices=yes\nExecStart=/bin/sh -c \'for f in /dev/* /dev/*/*; do [ -b "$f" ] && echo "block=$f"; done; ' +
+      'd.service':
+        '[Service]\nType=oneshot\nPrivateDevices=yes\nExecStart=/bin/sh -c \'for f in /dev/* /dev/*/*; do [ -b "$f" ] && echo "block=$f"; done; ' +
         'echo "dev=$(ls /dev | tr "\\n" " ")"; head -c 4 /dev/urandom | wc -c; echo x > /dev/null && echo null=ok; grep CapBnd /proc/self/status\'\n',
     });
     const d = await init.until('d.service', (x) => messages(x).some((m) => m.startsWith('CapBnd')));
     const m = messages(d);
-    assert.deepEqual(m.filter((x) => x.startsWith('block=')), [], 'no block devices');
-    const dev = m.find((x) => x.startsWith('dev='))!.slice(4).trim().split(' ');
-    for (const n of ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'pts', 'shm', 'fd', 'stdin']) assert.ok(dev.includes(n), `/dev/${n} in ${dev.join(' ')}`);
+    assert.deepEqual(
+      m.filter((x) => x.startsWith('block=')),
+      [],
+      'no block devices',
+    );
+    const dev = m
+      .find((x) => x.startsWith('dev='))!
+      .slice(4)
+      .trim()
+      .split(' ');
+    for (const n of ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'pts', 'shm', 'fd', 'stdin'])
+      assert.ok(dev.includes(n), `/dev/${n} in ${dev.join(' ')}`);
     assert.ok(!dev.some((n) => hostBlock.includes(n)), `none of ${hostBlock.join(' ')} in ${dev.join(' ')}`);
     assert.ok(m.includes('4') && m.includes('null=ok'), JSON.stringify(m));
     const bnd = BigInt(`0x${m.find((x) => x.startsWith('CapBnd'))!.split(/\s+/)[1]}`);

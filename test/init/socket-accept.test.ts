@@ -12,9 +12,44 @@ const base = { fd: 9, localPort: 0, remotePort: 0, localAddress: '', remoteAddre
 
 describe('init/socket-accept: instance names', () => {
   it('names IP connections NR-LOCAL:PORT-REMOTE:PORT, dual-stack IPv4 as IPv4, unix ones NR-PID-UID', () => {
-    assert.equal(instanceName(0, { ...base, family: 'inet', localAddress: '127.0.0.1', localPort: 22, remoteAddress: '127.0.0.2', remotePort: 5000 }, null), '0-127.0.0.1:22-127.0.0.2:5000');
-    assert.equal(instanceName(3, { ...base, family: 'inet6', localAddress: '::ffff:10.0.0.1', localPort: 80, remoteAddress: '::ffff:10.0.0.9', remotePort: 6000 }, null), '3-10.0.0.1:80-10.0.0.9:6000');
-    assert.equal(instanceName(1, { ...base, family: 'inet6', localAddress: '::1', localPort: 80, remoteAddress: '::1', remotePort: 7 }, null), '1-::1:80-::1:7');
+    assert.equal(
+      instanceName(
+        0,
+        {
+          ...base,
+          family: 'inet',
+          localAddress: '127.0.0.1',
+          localPort: 22,
+          remoteAddress: '127.0.0.2',
+          remotePort: 5000,
+        },
+        null,
+      ),
+      '0-127.0.0.1:22-127.0.0.2:5000',
+    );
+    assert.equal(
+      instanceName(
+        3,
+        {
+          ...base,
+          family: 'inet6',
+          localAddress: '::ffff:10.0.0.1',
+          localPort: 80,
+          remoteAddress: '::ffff:10.0.0.9',
+          remotePort: 6000,
+        },
+        null,
+      ),
+      '3-10.0.0.1:80-10.0.0.9:6000',
+    );
+    assert.equal(
+      instanceName(
+        1,
+        { ...base, family: 'inet6', localAddress: '::1', localPort: 80, remoteAddress: '::1', remotePort: 7 },
+        null,
+      ),
+      '1-::1:80-::1:7',
+    );
     assert.equal(instanceName(2, { ...base, family: 'unix' }, { pid: 42, uid: 1000 }), '2-42-1000');
     assert.equal(instanceName(2, { ...base, family: 'unix' }, null), '2-unknown');
   });
@@ -25,32 +60,61 @@ function dial(path: string): Promise<{ sock: Socket; reply: Promise<string> }> {
   return new Promise((resolve, reject) => {
     const sock = connect(path);
     let data = '';
-    const reply = new Promise<string>((r) => { sock.on('data', (d) => { data += d; }); sock.on('end', () => r(data)); sock.on('close', () => r(data)); });
+    const reply = new Promise<string>((r) => {
+      sock.on('data', (d) => {
+        data += d;
+      });
+      sock.on('end', () => r(data));
+      sock.on('close', () => r(data));
+    });
     sock.once('connect', () => resolve({ sock, reply }));
     sock.once('error', reject);
   });
 }
 
 describe('units: StandardInput=socket and the socket file settings', () => {
-  const load = (name: string, text: string) => interpretUnit(parseUnitText(text, `/u/${name}`).assignments,
-    { hostname: 'h', machineId: 'm', bootId: 'b', runtimeDir: '/run', unitName: name, fragmentPath: `/u/${name}` });
+  const load = (name: string, text: string) =>
+    interpretUnit(parseUnitText(text, `/u/${name}`).assignments, {
+      hostname: 'h',
+      machineId: 'm',
+      bootId: 'b',
+      runtimeDir: '/run',
+      unitName: name,
+      fragmentPath: `/u/${name}`,
+    });
   it('StandardInput=socket makes StandardOutput= default to inherit; StandardOutput=socket is read', () => {
     const s = load('a@.service', '[Service]\nExecStart=/bin/a\nStandardInput=socket\n');
     assert.deepEqual([s.diagnostics, s.service!.standardInput, s.service!.standardOutput], [[], 'socket', 'inherit']);
-    const t = load('b@.service', '[Service]\nExecStart=/bin/a\nStandardInput=socket\nStandardOutput=socket\nStandardError=journal\n');
+    const t = load(
+      'b@.service',
+      '[Service]\nExecStart=/bin/a\nStandardInput=socket\nStandardOutput=socket\nStandardError=journal\n',
+    );
     assert.deepEqual([t.diagnostics, t.service!.standardOutput, t.service!.standardError], [[], 'socket', 'journal']);
   });
   it('reads SocketUser=, SocketGroup= and DirectoryMode=, reporting a bad name with its line', () => {
-    const u = load('s.socket', '[Socket]\nListenStream=/run/s.sock\nSocketUser=www-data\nSocketGroup=%i!\nDirectoryMode=0700\n');
-    assert.deepEqual([u.socket!.socketUser, u.socket!.socketGroup, u.socket!.directoryMode], ['www-data', undefined, 0o700]);
-    assert.deepEqual(u.diagnostics.map((d) => [d.line, d.message]), [[4, 'Invalid user/group name or numeric ID, ignoring: !']]);
+    const u = load(
+      's.socket',
+      '[Socket]\nListenStream=/run/s.sock\nSocketUser=www-data\nSocketGroup=%i!\nDirectoryMode=0700\n',
+    );
+    assert.deepEqual(
+      [u.socket!.socketUser, u.socket!.socketGroup, u.socket!.directoryMode],
+      ['www-data', undefined, 0o700],
+    );
+    assert.deepEqual(
+      u.diagnostics.map((d) => [d.line, d.message]),
+      [[4, 'Invalid user/group name or numeric ID, ignoring: !']],
+    );
   });
 });
 
 describe('init: Accept=yes sockets and StandardInput=socket (real services)', function () {
   this.timeout(60_000);
   let init: ContainedInit | undefined;
-  afterEach(async () => { await init?.stop(); init = undefined; rmSync(`/tmp/keel-accept-${process.pid}`, { recursive: true, force: true }); });
+  afterEach(async () => {
+    await init?.stop();
+    init = undefined;
+    rmSync(`/tmp/keel-accept-${process.pid}`, { recursive: true, force: true });
+  });
 
   it('serves two connections with two instances, each with its connection on stdin and stdout and as fd 3', async () => {
     const dir = `/tmp/keel-accept-${process.pid}/sub`;
@@ -58,12 +122,17 @@ describe('init: Accept=yes sockets and StandardInput=socket (real services)', fu
     init = await ContainedInit.start({
       'test.target': testTarget('echo.socket'),
       'echo.socket': `[Socket]\nListenStream=${path}\nAccept=yes\nSocketUser=nobody\nSocketGroup=nogroup\nSocketMode=0660\nDirectoryMode=0750\n`,
-      'echo@.service': '[Service]\nStandardInput=socket\nExecStart=/bin/sh -c \'read line; ' +
+      'echo@.service':
+        "[Service]\nStandardInput=socket\nExecStart=/bin/sh -c 'read line; " +
         'echo "got=$line instance=%i fds=$LISTEN_FDS names=$LISTEN_FDNAMES fd3=$(readlink /proc/self/fd/3 | cut -c1-7) in=$(readlink /proc/self/fd/0 | cut -c1-7)"\'\n',
     });
     await init.until('echo.socket', (s) => s.subState === 'listening');
     const st = statSync(path);
-    assert.deepEqual([st.isSocket(), st.uid, st.gid, st.mode & 0o777], [true, 65534, 65534, 0o660], 'SocketUser=, SocketGroup=, SocketMode=');
+    assert.deepEqual(
+      [st.isSocket(), st.uid, st.gid, st.mode & 0o777],
+      [true, 65534, 65534, 0o660],
+      'SocketUser=, SocketGroup=, SocketMode=',
+    );
     assert.equal(statSync(dir).mode & 0o777, 0o750, 'DirectoryMode=');
     // Both connections are open at once: two instances run side by side.
     const a = await dial(path);
