@@ -5,7 +5,18 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import { join } from 'node:path';
 import { ContainedInit, testTarget } from './contained-init.js';
 
-const mounts = () => readFileSync('/proc/self/mounts', 'utf8');
+/** Where a sandbox of these tests could leak a mount to: the paths the plans act on, and this run's own. */
+const SANDBOX_POINTS = new Set(['/', '/tmp', '/var/tmp', '/dev', '/proc', '/sys', '/usr', '/boot', '/efi', '/etc', '/home']);
+for (const p of ['/root', '/run/user']) SANDBOX_POINTS.add(p);
+/** Those lines of /proc/self/mounts (other engineers' tests may mount elsewhere on this host meanwhile). */
+const mounts = () =>
+  readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .filter((l) => {
+      const point = l.split(' ')[1] ?? '';
+      return SANDBOX_POINTS.has(point) || point.startsWith('/dev/') || point.includes(String(process.pid));
+    })
+    .join('\n');
 const messages = (s: { logs: { message: string }[] }) => s.logs.map((e) => e.message);
 
 describe('init: service sandboxing with mount namespaces (real services)', function () {
