@@ -8,6 +8,7 @@
         "native/src/spawn.c",
         "native/src/spawn_opts.c",
         "native/src/container.c",
+        "native/src/sandbox.c",
         "native/src/sockets.c",
         "native/src/listen.c",
         "native/src/poll.c",

@@ -7,6 +7,8 @@ import type { InitConfig } from './config.js';
 import type { UnitConfig } from '../units/types.js';
 import type { UnitFs } from '../units/load.js';
 import { loadRegistry, type Registry } from './unit-registry.js';
+import { loadUnit } from '../units/load.js';
+import { withDefaultDependencies } from '../units/defaults.js';
 import { runTransaction, type JobResult } from './jobs.js';
 import { ServiceRunner } from './service-runner.js';
 import { firstFailure, type CheckFacts } from './conditions.js';
@@ -71,6 +73,35 @@ export class Manager {
       if (!this.reg.units.has(name) && rt.active === 'inactive') { rt.runner?.dispose(); this.runtimes.delete(name); }
     }
     return this.reg.diagnostics.filter((x) => x.severity === 'error').map((x) => `${x.file}:${x.line}: ${x.message}`);
+  }
+
+  /** Loads a template instance named at run time (an Accept=yes connection's service); false if none can be. */
+  addInstance(name: string): boolean {
+    if (this.reg.units.has(name)) return true;
+    let unit: UnitConfig;
+    try {
+      const specifiers = { ...this.d.ids, runtimeDir: '/run' };
+      unit = loadUnit(name, this.d.fs, { searchPaths: this.d.cfg.unitPath, specifiers });
+    } catch (e) {
+      this.d.log(`cannot load ${name}: ${(e as Error).message}`);
+      return false;
+    }
+    const config = withDefaultDependencies(new Map([[name, unit]])).get(name)!;
+    this.reg.units.set(name, config);
+    const rt: UnitRuntime = {
+      config, active: 'inactive', sub: 'dead', result: 'success', since: null, times: {}, waiters: new Set(),
+    };
+    this.runtimes.set(name, rt);
+    return true;
+  }
+
+  /** Drops an instance added by addInstance once it is down, as systemd collects a finished connection's service. */
+  forgetInstance(name: string): void {
+    const rt = this.runtimes.get(name);
+    if (!rt || (rt.active !== 'inactive' && rt.active !== 'failed')) return;
+    rt.runner?.dispose();
+    this.runtimes.delete(name);
+    this.reg.units.delete(name);
   }
 
   /** Real name of a unit or alias. */
@@ -225,7 +256,7 @@ export class Manager {
   private runnerContext() {
     return {
       native: this.d.native, table: this.d.table, journal: this.d.journal, cgroupRoot: this.d.cfg.cgroupRoot, etc: this.d.cfg.etc,
-      notifySocket: this.d.notifySocket,
+      notifySocket: this.d.notifySocket, runtimeDir: this.d.cfg.runtimeDir,
       socketFds: (unit: string) => this.triggers.socketFdsFor(unit),
       onStateChange: (unit: string, c: Change) => this.onServiceChange(unit, c),
       onStartLimitHit: (unit: string) => {

@@ -14,6 +14,8 @@ import { buildEnvironment, envList } from './exec-env.js';
 import { resolveCredentials } from './users.js';
 import { cgroupPids, createUnitCgroup, killCgroup, removeCgroup } from './cgroup.js';
 import { BASE_ENV } from './console-shell.js';
+import { needsMountNamespace, sandboxSpawnOptions } from './sandbox.js';
+import { inaccessibleFile, makePrivateTmp, removePrivateTmp, type PrivateTmp } from './sandbox-dirs.js';
 
 /** What a runner needs from the manager around it. */
 export interface RunnerContext {
@@ -28,12 +30,17 @@ export interface RunnerContext {
   /** Called on every active-state change (jobs, OnFailure=, dependents). */
   onStateChange(unit: string, change: Extract<ServiceEffect, { type: 'state-changed' }>): void;
   onStartLimitHit(unit: string): void;
+  /** Where the sandbox's host-side files live (the inaccessible file); default /run/keel. */
+  runtimeDir?: string;
   now(): number;
   log(message: string): void;
 }
 
 /** A machine event without its time: the runner stamps it. */
 type EventIn = ServiceEvent extends infer E ? (E extends unknown ? Omit<E, 'now'> : never) : never;
+
+/** Where a service's stdout and stderr go. */
+type StdioFds = Pick<SpawnOptions, 'stdout' | 'stderr'>;
 
 const PRIORITY = { debug: 7, info: 6, notice: 5, warning: 4, error: 3 } as const;
 
@@ -45,6 +52,7 @@ export class ServiceRunner {
   private cgroupWatch: FSWatcher | undefined;
   private pidfileWatch: FSWatcher | undefined;
   private live = new Set<number>();
+  private privateTmp: PrivateTmp | null = null;
 
   constructor(public config: UnitConfig, private readonly ctx: RunnerContext) {
     this.state = initialServiceState(ctx.now());
@@ -87,7 +95,9 @@ export class ServiceRunner {
       case 'watch-pidfile': return this.watchPidfile(e.path);
       case 'remove-pidfile': rmSync(e.path, { force: true }); return;
       case 'log': this.ctx.journal.append(this.name, e.text, { priority: PRIORITY[e.level] }); return;
-      case 'state-changed': return this.ctx.onStateChange(this.name, e);
+      case 'state-changed':
+        if ((e.to === 'inactive' || e.to === 'failed') && !e.autoRestart) this.releaseSandbox();
+        return this.ctx.onStateChange(this.name, e);
       case 'start-limit-hit': return this.ctx.onStartLimitHit(this.name);
       case 'cleanup-cgroup': return this.cleanupCgroup();
     }
@@ -137,11 +147,13 @@ export class ServiceRunner {
       if (sockets.fds.length) Object.assign(extra, { LISTEN_FDS: String(sockets.fds.length), LISTEN_FDNAMES: sockets.names.join(':'), LISTEN_PID: '0' });
       const env = buildEnvironment(BASE_ENV, s.environment, s.environmentFiles, extra);
       const argv = cmd.noSubstitution ? cmd.argv : expandCommandVariables(cmd.argv, env);
-      const stdio = this.stdio(s.standardOutput, s.standardError, closeAfter);
+      const socketIn = s.standardInput === 'socket' ? this.stdinSocket() : undefined;
+      const stdio = this.stdio(s.standardOutput, s.standardError, closeAfter, socketIn);
       const cgroup = this.ensureCgroup();
       const cwd = s.workingDirectory === '~' ? creds?.home ?? '/root' : s.workingDirectory?.replace(/^-/, '') ?? (creds ? '/' : '/');
       const opts: SpawnOptions = {
         file: cmd.path, argv: cmd.argv0Override ? argv.slice(1) : argv, env: envList(env), cwd, ...stdio,
+        ...(socketIn !== undefined ? { stdin: socketIn } : {}),
         ...(creds ? { uid: creds.uid, gid: creds.gid, groups: creds.groups } : {}),
         ...(s.umask !== null ? { umask: s.umask } : {}),
         ...(s.nice !== null ? { nice: s.nice } : {}),
@@ -151,6 +163,8 @@ export class ServiceRunner {
         setsid: true,
       };
       if (s.standardInput !== 'null' && s.ttyPath) opts.tty = s.ttyPath;
+      // '+' runs with full privileges: no sandbox (systemd.service(5)).
+      if (cmd.privilegeMode !== '+') Object.assign(opts, this.sandbox());
       ({ pid, exited } = this.ctx.table.spawn(opts));
     } catch (e) {
       for (const fd of closeAfter) { try { closeSync(fd); } catch { /* already closed */ } }
@@ -169,8 +183,37 @@ export class ServiceRunner {
     this.dispatch({ type: 'spawned', pid });
   }
 
-  /** stdout/stderr: a pipe into the journal (the default), /dev/null, or the console. */
-  private stdio(out: string, err: string, closeAfter: number[]): Pick<SpawnOptions, 'stdout' | 'stderr'> {
+  /** The spawn options of the unit's sandbox; the private /tmp directories are made on first use. */
+  private sandbox(): Partial<SpawnOptions> {
+    const sb = this.config.service!.sandbox;
+    if (!sb) return {};
+    if (sb.privateTmp && needsMountNamespace(sb)) this.privateTmp ??= makePrivateTmp(this.name);
+    const dirs = { tmp: this.privateTmp?.tmp ?? null, varTmp: this.privateTmp?.varTmp ?? null, inaccessibleFile: '' };
+    if (sb.inaccessiblePaths.length || sb.protectHome === 'yes') {
+      dirs.inaccessibleFile = inaccessibleFile(this.ctx.runtimeDir ?? '/run/keel');
+    }
+    return sandboxSpawnOptions(sb, dirs);
+  }
+
+  /** Removes the private /tmp directories once the service is down (not between auto-restarts). */
+  private releaseSandbox(): void {
+    if (!this.privateTmp || this.live.size > 0) return;
+    removePrivateTmp(this.privateTmp);
+    this.privateTmp = null;
+  }
+
+  /** StandardInput=socket: the service's one socket (an Accept=yes connection, or the one listener). */
+  private stdinSocket(): number {
+    const { fds } = this.ctx.socketFds(this.name);
+    if (fds.length === 1) return fds[0];
+    throw new Error(`cannot use StandardInput=socket: ${this.name} has ${fds.length} sockets, not exactly one`);
+  }
+
+  /**
+   * stdout/stderr: a pipe into the journal (the default), /dev/null, the console, or the socket of
+   * StandardInput=socket (StandardOutput=socket, or inherit, which means "as stdin").
+   */
+  private stdio(out: string, err: string, closeAfter: number[], socketIn?: number): StdioFds {
     const r: Pick<SpawnOptions, 'stdout' | 'stderr'> = {};
     const journalPipe = () => {
       const [rd, wr] = this.ctx.native.pipe();
@@ -186,12 +229,18 @@ export class ServiceRunner {
     const wantsJournal = (x: string) => x === 'journal' || x === 'journal+console' || x === 'kmsg';
     const wantsConsole = (x: string) => x === 'tty' || x === 'inherit';
     let outFd: number | undefined;
-    if (wantsJournal(out)) r.stdout = outFd = journalPipe();
+    if (socketIn !== undefined && (out === 'socket' || out === 'inherit')) r.stdout = socketIn;
+    else if (out === 'socket') throw new Error('cannot use StandardOutput=socket without StandardInput=socket');
+    else if (wantsJournal(out)) r.stdout = outFd = journalPipe();
     else if (wantsConsole(out)) r.stdout = 1;
     // StandardError=inherit (systemd's default) means: wherever stdout goes.
     if (err === 'inherit') { if (r.stdout !== undefined) r.stderr = r.stdout; }
     else if (wantsJournal(err)) r.stderr = wantsJournal(out) && outFd !== undefined ? outFd : journalPipe();
     else if (wantsConsole(err)) r.stderr = 2;
+    else if (err === 'socket') {
+      if (socketIn === undefined) throw new Error('cannot use StandardError=socket without StandardInput=socket');
+      r.stderr = socketIn;
+    }
     return r;
   }
 

@@ -6,6 +6,8 @@ import type { JobResult } from './jobs.js';
 import { monotonicMs } from './journal.js';
 import { nextTimerElapse } from '../units/timer-math.js';
 import type { FdWatcher } from '../native/native.js';
+import { instanceName } from './socket-accept.js';
+import { resolveCredentials } from './users.js';
 
 const MAX_TIMEOUT = 2 ** 31 - 1;
 const MOUNT_FLAGS: Record<string, string> = {
@@ -29,12 +31,16 @@ interface TriggerState {
   activatedMono?: number;
   lastTrigger?: number | null;
   sockets?: { fd: number; watcher: FdWatcher | null; name: string }[];
+  /** Accept=yes: connections accepted so far (systemd's n_accepted, the instance names' first part). */
+  accepted?: number;
   watchers?: FSWatcher[];
 }
 
 /** The runtime side of timer, socket, path and mount units. */
 export class TriggerUnits {
   private state = new Map<string, TriggerState>();
+  /** Accept=yes: the connection fd each live service instance was started for. */
+  private connections = new Map<string, number>();
 
   constructor(private m: Manager, private d: ManagerDeps) {}
 
@@ -87,6 +93,7 @@ export class TriggerUnits {
       if (c.timer?.unit === unit) this.armTimer(name);
       if (c.socket?.service === unit) this.rearmSockets(name, st);
     }
+    this.releaseConnection(unit);
   }
 
   // --- timers ---
@@ -137,8 +144,9 @@ export class TriggerUnits {
     st.sockets = [];
     for (const [kind, list] of [['stream', c.listenStream], ['dgram', c.listenDatagram]] as const) {
       for (const addr of list) {
-        if (addr.startsWith('/')) mkdirSync(dirname(addr), { recursive: true });
-        const fd = this.d.native.listenSocket(kind, addr, { mode: c.socketMode });
+        if (addr.startsWith('/')) mkdirSync(dirname(addr), { recursive: true, mode: c.directoryMode ?? 0o755 });
+        const owner = this.socketOwner(c.socketUser, c.socketGroup);
+        const fd = this.d.native.listenSocket(kind, addr, { mode: c.socketMode, ...owner });
         st.sockets.push({ fd, watcher: null, name });
       }
     }
@@ -148,6 +156,7 @@ export class TriggerUnits {
   private rearmSockets(name: string, st: TriggerState): void {
     const c = this.m.runtimes.get(name)?.config.socket;
     if (!c || !st.sockets) return;
+    if (c.accept) { this.watchAccepting(name, st); return; }
     const svc = this.m.runtimes.get(this.m.resolve(c.service));
     const serviceUp = svc && (svc.active === 'active' || svc.active === 'activating' || svc.active === 'reloading');
     for (const s of st.sockets) {
@@ -161,8 +170,48 @@ export class TriggerUnits {
     }
   }
 
-  /** Listening fds for a service, from its active socket units (LISTEN_FDS). */
+  /** SocketUser=/SocketGroup= as ids (a user's own group when only the user is given, as systemd). */
+  private socketOwner(user: string | null = null, group: string | null = null): { uid?: number; gid?: number } {
+    if (!user && !group) return {};
+    const creds = resolveCredentials(user, group, this.d.cfg.etc)!;
+    return { uid: user ? creds.uid : 0, gid: creds.gid };
+  }
+
+  /** Accept=yes: every connection starts an instance of the template with the connection as fd 3. */
+  private watchAccepting(name: string, st: TriggerState): void {
+    const c = this.m.runtimes.get(name)!.config.socket!;
+    const prefix = c.service.slice(0, c.service.indexOf('@'));
+    for (const s of st.sockets ?? []) {
+      s.watcher ??= this.d.native.watchFd(s.fd, () => {
+        for (let conn = this.d.native.accept(s.fd); conn; conn = this.d.native.accept(s.fd)) {
+          const nr = st.accepted ?? 0;
+          st.accepted = nr + 1;
+          let peer = null;
+          if (conn.family === 'unix') { try { peer = this.d.native.peerCred(conn.fd); } catch { /* gone already */ } }
+          const unit = `${prefix}@${instanceName(nr, conn, peer)}.service`;
+          if (!this.m.addInstance(unit)) { closeSync(conn.fd); continue; }
+          this.connections.set(unit, conn.fd);
+          this.d.journal.append(name, `Incoming connection: starting ${unit}.`);
+          this.m.job(unit, 'start').catch(() => {}).finally(() => this.releaseConnection(unit));
+        }
+      });
+    }
+  }
+
+  /** Closes an instance's connection and forgets the instance once it is down. */
+  private releaseConnection(unit: string): void {
+    const fd = this.connections.get(unit);
+    const rt = this.m.runtimes.get(unit);
+    if (fd === undefined || (rt && rt.active !== 'inactive' && rt.active !== 'failed')) return;
+    this.connections.delete(unit);
+    try { closeSync(fd); } catch { /* closed */ }
+    setImmediate(() => this.m.forgetInstance(unit));
+  }
+
+  /** Listening fds for a service, from its active socket units (LISTEN_FDS); an Accept=yes instance's connection. */
   socketFdsFor(service: string): { fds: number[]; names: string[] } {
+    const conn = this.connections.get(service);
+    if (conn !== undefined) return { fds: [conn], names: ['connection'] };
     const fds: number[] = [];
     const names: string[] = [];
     for (const [name, st] of this.state) {

@@ -83,7 +83,30 @@ export interface SpawnOptions {
   container?: NativeContainer;
   /** Runs the program inside a running process's namespaces and root (keel exec); see NativeJoin. Exclusive with container. */
   join?: NativeJoin;
+  /**
+   * A mount namespace of its own (unshare(CLONE_NEWNS), then MS_SLAVE|MS_REC on /) and these
+   * operations in order, after the fds are placed and before cwd, limits and credentials apply;
+   * exclusive with container and join. init/sandbox.ts plans them from a unit's settings.
+   */
+  sandbox?: SandboxOp[];
 }
+
+/**
+ * One operation of spawn()'s `sandbox`. `optional`: a missing path skips it (systemd's "-").
+ * clone: open_tree(path, OPEN_TREE_CLONE|AT_RECURSIVE) into `slot`, a copy of the tree as it is now;
+ * readonly: bind `target` onto itself (not /) and mount_setattr(AT_RECURSIVE, MOUNT_ATTR_RDONLY);
+ * attach: move_mount of `slot` onto `target` (created per mkdir); mount: mount(2) as NativeMount;
+ * mask: an empty read-only tmpfs (mode 000) over a directory, else `source` (an empty file of mode
+ * 000) bound read-only over it; symlink: `target` -> `source`.
+ */
+export type SandboxOp =
+  | { op: 'clone'; path: string; slot: number; optional?: boolean }
+  | { op: 'readonly'; target: string; optional?: boolean }
+  | { op: 'attach'; slot: number; target: string; mkdir?: 'dir' | 'file' | null; optional?: boolean }
+  | { op: 'mount'; source: string | null; target: string; fstype: string | null; flags: number; data: string | null;
+      mkdir?: 'dir' | 'file' | null; optional?: boolean }
+  | { op: 'mask'; target: string; source: string; optional?: boolean }
+  | { op: 'symlink'; target: string; source: string };
 
 /** A namespace spawn()'s `join` can enter (a user namespace is never joined). */
 export type JoinNamespace = 'mnt' | 'uts' | 'ipc' | 'net' | 'pid' | 'cgroup' | 'user';
@@ -199,6 +222,19 @@ export interface ListenOptions {
   mode?: number;
   /** listen(2) backlog of a stream socket; default SOMAXCONN. */
   backlog?: number;
+  /** Owner and group of a unix socket file (lchown before listen); default: left as bind made it. */
+  uid?: number;
+  gid?: number;
+}
+
+/** One connection from accept(): its fd and both ends (addresses empty and ports 0 for a unix socket). */
+export interface Accepted {
+  fd: number;
+  family: 'inet' | 'inet6' | 'unix' | 'other';
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
 }
 
 /** Flag values for mount, umount2, waitpid and reboot (the LINUX_REBOOT_CMD_* values). */
@@ -245,6 +281,8 @@ export interface Native {
   signalPipe(signals: number[]): number;
   /** A bound CLOEXEC socket, listening if 'stream', at "8080" (IPv6 any, dual stack; IPv4 if no IPv6), "1.2.3.4:80", "[::1]:80", "/path" or "@name". */
   listenSocket(kind: 'stream' | 'dgram', address: string, opts?: ListenOptions): number;
+  /** accept4(SOCK_CLOEXEC) of one pending connection (the new fd blocks); null when none is pending. */
+  accept(fd: number): Accepted | null;
   /** getsockname(2)'s port of an IPv4/IPv6 socket (what port 0 became). */
   localPort(fd: number): number;
   /**

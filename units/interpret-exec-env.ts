@@ -20,10 +20,10 @@ const limit = (field: 'nofile' | 'nproc' | 'core'): Handler => (a, it) => {
   if (v) svc(it).limits[field] = v;
 };
 
-const STDIN = ['null', 'tty', 'tty-force', 'tty-fail'];
-const STDIN_SYSTEMD = /^(data|socket|fd(:.*)?|file:.+)$/;
-const STDOUT = ['journal', 'null', 'tty', 'inherit', 'kmsg', 'journal+console'];
-const STDOUT_SYSTEMD = /^(kmsg\+console|socket|fd(:.*)?|(file|append|truncate):.+)$/;
+const STDIN = ['null', 'tty', 'tty-force', 'tty-fail', 'socket'];
+const STDIN_SYSTEMD = /^(data|fd(:.*)?|file:.+)$/;
+const STDOUT = ['journal', 'null', 'tty', 'inherit', 'kmsg', 'journal+console', 'socket'];
+const STDOUT_SYSTEMD = /^(kmsg\+console|fd(:.*)?|(file|append|truncate):.+)$/;
 const LEGACY_STDOUT: Record<string, string> = { syslog: 'journal', 'syslog+console': 'journal+console' };
 
 const stdout = (field: 'standardOutput' | 'standardError', dflt: 'journal' | 'inherit'): Handler => (a, it) => {

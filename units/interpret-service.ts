@@ -3,6 +3,7 @@
 import type { ServiceConfig } from './types.js';
 import { boolHandler, expand, parseOr, words, type Handler, type Interp } from './interpret-common.js';
 import { SERVICE_EXEC_HANDLERS } from './interpret-exec-env.js';
+import { SANDBOX_HANDLERS } from './interpret-sandbox.js';
 import { parseExecLine } from './exec.js';
 import { parseTimespan } from './timespan.js';
 import { parseExitStatusOrSignal, parseSignal } from './values.js';
@@ -112,6 +113,7 @@ export const SERVICE_HANDLERS: Record<string, Handler> = {
     svc(it).pidFile = p;
   },
   ...SERVICE_EXEC_HANDLERS,
+  ...SANDBOX_HANDLERS,
 };
 
 /** systemd's service_verify (first failure only, as systemd stops there) and the type-dependent defaults. */
@@ -119,7 +121,8 @@ export function finishService(it: Interp): void {
   const s = svc(it);
   if (!it.seen.has('Service.Type')) s.type = s.execStart.length > 0 ? 'simple' : 'oneshot';
   if (s.type === 'oneshot' && !it.seen.has('Service.TimeoutStartSec')) s.timeoutStartSec = Infinity;  // oneshot: no start timeout by default
-  if (!it.seen.has('Service.StandardOutput') && s.standardInput.startsWith('tty')) s.standardOutput = 'inherit';
+  const inheritsStdin = s.standardInput.startsWith('tty') || s.standardInput === 'socket';
+  if (!it.seen.has('Service.StandardOutput') && inheritsStdin) s.standardOutput = 'inherit';
   const second = it.execLines.get('execStart')?.[1] ?? null;
   const refuse = (message: string) => it.report(null, 'error', message);
   if (s.execStart.length === 0 && s.execStop.length === 0 && !it.seen.has('SuccessAction')) {

@@ -3,6 +3,7 @@
 import type { MountConfig, PathConfig, SocketConfig, TimerConfig } from './types.js';
 import { addPaths, boolHandler, expand, parseOr, type Handler, type Interp } from './interpret-common.js';
 import { OTHER_LISTEN } from './known-directives.js';
+import { SOCKET_OWNER_HANDLERS } from './interpret-socket.js';
 import { changeSuffix, escapePath, isTemplate, isValidUnitName, splitUnitName, unescapePath } from './names.js';
 import { parseTimespan } from './timespan.js';
 import { parseMode } from './values.js';
@@ -89,6 +90,7 @@ export const SOCKET_HANDLERS: Record<string, Handler> = {
   },
   Accept: boolHandler((it, v) => { it.unit.socket!.accept = v; }, false),
   Service: triggeredUnit((it, n) => { it.unit.socket!.service = n; }, 'service'),
+  ...SOCKET_OWNER_HANDLERS,
 };
 
 const mountField = (field: 'what' | 'where' | 'type' | 'options'): Handler => (a, it) => {

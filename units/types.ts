@@ -97,9 +97,10 @@ export interface ServiceConfig {
   umask: number | null;
   nice: number | null;
   limits: { nofile?: [number, number]; nproc?: [number, number]; core?: [number, number] };
-  standardInput: 'null' | 'tty' | 'tty-force' | 'tty-fail';
-  standardOutput: 'journal' | 'null' | 'tty' | 'inherit' | 'kmsg' | 'journal+console';
-  standardError: 'journal' | 'null' | 'tty' | 'inherit' | 'kmsg' | 'journal+console';
+  /** 'socket': the connection of an Accept=yes socket (or the one listening socket), inetd style. */
+  standardInput: 'null' | 'tty' | 'tty-force' | 'tty-fail' | 'socket';
+  standardOutput: 'journal' | 'null' | 'tty' | 'inherit' | 'kmsg' | 'journal+console' | 'socket';
+  standardError: 'journal' | 'null' | 'tty' | 'inherit' | 'kmsg' | 'journal+console' | 'socket';
   ttyPath: string | null;
   memoryMax: number | null;   // bytes
   /** MemoryMax=N%: percent of physical memory (memoryMax is then null). */
@@ -108,6 +109,23 @@ export interface ServiceConfig {
   tasksMax: number | null;
   /** TasksMax=N%: percent of the kernel's pid_max (tasksMax is then null). */
   tasksMaxPercent?: number;
+  /** PrivateTmp=, ProtectSystem= and the other namespace settings; absent when none is set. */
+  sandbox?: SandboxConfig;
+}
+
+/** A path of ReadOnlyPaths= and friends; optional: the "-" prefix, a missing path is skipped. */
+export interface SandboxPath { path: string; optional: boolean }
+
+/** The sandboxing settings of systemd.exec(5) that a mount namespace gives (and NoNewPrivileges=). */
+export interface SandboxConfig {
+  privateTmp: boolean;
+  privateDevices: boolean;
+  protectSystem: 'no' | 'yes' | 'full' | 'strict';
+  protectHome: 'no' | 'yes' | 'read-only' | 'tmpfs';
+  readOnlyPaths: SandboxPath[];
+  readWritePaths: SandboxPath[];
+  inaccessiblePaths: SandboxPath[];
+  noNewPrivileges: boolean;
 }
 
 /** [Timer] settings; times in milliseconds. */
@@ -131,6 +149,11 @@ export interface SocketConfig {
   socketMode: number;
   accept: boolean;
   service: string;  // defaults to the socket's name with .service (with Accept=yes the template PREFIX@.service)
+  /** SocketUser=, SocketGroup=: owner of the AF_UNIX socket file (null or absent: root). */
+  socketUser?: string | null;
+  socketGroup?: string | null;
+  /** DirectoryMode=: mode of the parent directories made for a socket file (default 0755). */
+  directoryMode?: number;
 }
 
 /** [Mount] settings. */

@@ -354,7 +354,7 @@ bool join_open(napi_env env, join_opts *j) {
 /* ------------------------------------------------------------ the child */
 
 /* "/proc/self/fd/N" into buf (at least 32 bytes), without snprintf. */
-static void fd_path(char *buf, int fd) {
+void fd_path(char *buf, int fd) {
   static const char prefix[] = "/proc/self/fd/";
   char digits[12];
   int n = 0;
@@ -377,7 +377,7 @@ static int open_in(int rootfd, const char *path, int flags, mode_t mode) {
 
 /* An O_PATH fd of `path` inside the root, creating what is missing (mkdir -p, and the last
  * component as a directory or an empty file per `kind`); -1 with errno and *op on failure. */
-static int open_in_root(int rootfd, const char *path, int kind, int *op) {
+int open_in_root(int rootfd, const char *path, int kind, int *op) {
   *op = OP_OPEN;
   int fd = open_in(rootfd, path, O_PATH | O_CLOEXEC, 0);
   if (fd >= 0 || errno != ENOENT || kind == MK_NONE) return fd;
@@ -437,7 +437,7 @@ static unsigned long kept_flags(unsigned long f) {
 }
 
 /* Adds `extra` (MS_RDONLY, ...) to the mount at fd's path: a bind ignores them on creation. */
-static int remount_fd(int fd, unsigned long extra) {
+int remount_fd(int fd, unsigned long extra) {
   struct statfs st;
   char p[32];
   fd_path(p, fd);
@@ -680,7 +680,7 @@ void join_finish(const spawn_opts *o, int errfd) {
 
 /* ------------------------------------------------------------ the parent */
 
-static const char *op_syscall(int op) {
+const char *op_syscall(int op) {
   return op == OP_MKDIR ? "mkdirat" : op == OP_CREATE ? "openat" : "openat2";
 }
 

@@ -69,6 +69,15 @@ enum { CT_FIRST = 100, CT_DUMPABLE = CT_FIRST, CT_UNSHARE_CGROUP, CT_SETNS, CT_P
        CT_USERNS, CT_USERNS_READY, CT_USERNS_ROOT };
 enum { OP_OPEN, OP_MKDIR, OP_CREATE, OP_STATFS };
 
+/* Shared with sandbox.c (child side, async-signal-safe): "/proc/self/fd/N" into buf (32 bytes);
+ * an O_PATH fd of `path` resolved below rootfd as "/", creating a missing mount point per `kind`
+ * (MK_*; -1 with errno and *op, an OP_*, on failure); a bind remount of fd's mount adding `extra`
+ * MS_* flags and keeping the others. Parent side: the syscall an OP_* stands for. */
+void fd_path(char *buf, int fd);
+int open_in_root(int rootfd, const char *path, int kind, int *op);
+int remount_fd(int fd, unsigned long extra);
+const char *op_syscall(int op);
+
 /* Converts the JS `container` object (in the parent: allocates, opens the netns). */
 bool parse_container(napi_env env, napi_value v, container_opts *c);
 

@@ -213,6 +213,7 @@ static napi_value init(napi_env env, napi_value exports) {
       FN("ifUp", js_if_up), FN("pipe", js_pipe), FN("unixDgramSocket", js_unix_dgram_socket),
       FN("recvCred", js_recv_cred), FN("sendDgram", js_send_dgram),
       FN("listenSocket", js_listen_socket), FN("localPort", js_local_port),
+      FN("accept", js_accept),
       FN("watchFd", js_watch_fd), FN("peerCred", js_peer_cred), FN("signalPipe", js_signal_pipe),
       FN("openPty", js_open_pty), FN("setWindowSize", js_set_window_size),
       FN("socketPair", js_socket_pair), FN("recvFd", js_recv_fd),

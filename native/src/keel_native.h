@@ -80,6 +80,7 @@ napi_value js_recv_cred(napi_env env, napi_callback_info info);         /* socke
 napi_value js_send_dgram(napi_env env, napi_callback_info info);        /* sockets.c */
 napi_value js_listen_socket(napi_env env, napi_callback_info info);     /* listen.c */
 napi_value js_local_port(napi_env env, napi_callback_info info);        /* listen.c */
+napi_value js_accept(napi_env env, napi_callback_info info);            /* listen.c */
 napi_value js_watch_fd(napi_env env, napi_callback_info info);          /* poll.c */
 napi_value js_open_pty(napi_env env, napi_callback_info info);          /* pty.c */
 napi_value js_set_window_size(napi_env env, napi_callback_info info);   /* pty.c */

@@ -102,10 +102,18 @@ static bool configure(napi_env env, int fd, const listen_addr *a, int type) {
   return !(family == AF_INET6 && a->bare_port) || set_opt(env, fd, a, IPPROTO_IPV6, IPV6_V6ONLY, 0, "IPV6_V6ONLY, 0");
 }
 
+/* Before listen(2), so that no one connects while the file still has its first owner. */
+static bool chown_socket(napi_env env, const char *address, int64_t uid, int64_t gid) {
+  if ((uid < 0 && gid < 0) || address[0] != '/') return true;
+  if (lchown(address, (uid_t)uid, (gid_t)gid) == 0) return true;
+  throw_sys(env, errno, "lchown", address, NULL, "%s, %lld, %lld", address, (long long)uid, (long long)gid);
+  return false;
+}
+
 static bool bind_listen(napi_env env, int fd, const listen_addr *a, int type, const char *address,
-                        mode_t mode, int backlog) {
+                        mode_t mode, int backlog, int64_t uid, int64_t gid) {
   if (a->u.sa.sa_family == AF_UNIX) {
-    if (!bind_unix(env, fd, address, &a->u.un, a->len, mode)) return false;
+    if (!bind_unix(env, fd, address, &a->u.un, a->len, mode) || !chown_socket(env, address, uid, gid)) return false;
   } else if (bind(fd, &a->u.sa, a->len) < 0) {
     throw_sys(env, errno, "bind", NULL, NULL, "%s", a->text);
     return false;
@@ -115,26 +123,32 @@ static bool bind_listen(napi_env env, int fd, const listen_addr *a, int type, co
   return false;
 }
 
-/* Options: mode of a unix socket file (default 0666), listen backlog (default SOMAXCONN). */
-static bool listen_opts(napi_env env, napi_value opts, int64_t *mode, int64_t *backlog) {
+/* An optional integer option of listenSocket in [min, max]; *out keeps its default when unset. */
+static bool opt_in(napi_env env, napi_value opts, const char *key, int64_t min, int64_t max, int64_t *out) {
   napi_value v;
   bool has;
-  *mode = 0666, *backlog = SOMAXCONN;
+  return get_prop(env, opts, key, &v, &has) && (!has || get_int_in(env, v, "listenSocket", key, min, max, out));
+}
+
+/* Options: mode of a unix socket file (default 0666), listen backlog (default SOMAXCONN), owner
+ * and group of the socket file (SocketUser=, SocketGroup=; default -1, left as created). */
+static bool listen_opts(napi_env env, napi_value opts, int64_t *mode, int64_t *backlog, int64_t *uid, int64_t *gid) {
+  *mode = 0666, *backlog = SOMAXCONN, *uid = -1, *gid = -1;
   if (is_nullish(env, opts)) return true;
-  return get_prop(env, opts, "mode", &v, &has) && (!has || get_int_in(env, v, "listenSocket", "mode", 0, 07777, mode)) &&
-         get_prop(env, opts, "backlog", &v, &has) && (!has || get_int_in(env, v, "listenSocket", "backlog", 0, INT32_MAX, backlog));
+  return opt_in(env, opts, "mode", 0, 07777, mode) && opt_in(env, opts, "backlog", 0, INT32_MAX, backlog) &&
+         opt_in(env, opts, "uid", 0, UINT32_MAX - 1, uid) && opt_in(env, opts, "gid", 0, UINT32_MAX - 1, gid);
 }
 
 /* A bound (and, for streams, listening) CLOEXEC socket in the kernel's default blocking mode. */
 napi_value js_listen_socket(napi_env env, napi_callback_info info) {
   ARGS(3);
   char *kind = NULL, *address = NULL;
-  int64_t mode, backlog;
+  int64_t mode, backlog, uid, gid;
   listen_addr a;
   napi_value result = NULL;
   if (!get_str(env, argv[0], "listenSocket", "kind", false, &kind) ||
       !get_str(env, argv[1], "listenSocket", "address", false, &address) ||
-      !listen_opts(env, argv[2], &mode, &backlog))
+      !listen_opts(env, argv[2], &mode, &backlog, &uid, &gid))
     goto out;
   int type = strcmp(kind, "stream") == 0 ? SOCK_STREAM : strcmp(kind, "dgram") == 0 ? SOCK_DGRAM : -1;
   if (type < 0) {
@@ -146,7 +160,7 @@ napi_value js_listen_socket(napi_env env, napi_callback_info info) {
   if (!parse_address(env, address, &a)) goto out;
   int fd = open_socket(env, &a, type);
   if (fd < 0) goto out;
-  if (configure(env, fd, &a, type) && bind_listen(env, fd, &a, type, address, (mode_t)mode, (int)backlog))
+  if (configure(env, fd, &a, type) && bind_listen(env, fd, &a, type, address, (mode_t)mode, (int)backlog, uid, gid))
     napi_create_int32(env, fd, &result);
   else
     close(fd);
@@ -171,5 +185,49 @@ napi_value js_local_port(napi_env env, napi_callback_info info) {
     napi_create_uint32(env, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port), &result);
   else /* a unix socket has no port */
     throw_sys(env, EAFNOSUPPORT, "getsockname", NULL, NULL, "%d", (int)fd);
+  return result;
+}
+
+/* An address as text and port into obj[KEY + "Address"] and obj[KEY + "Port"]. */
+static void set_addr(napi_env env, napi_value obj, const char *addr_key, const char *port_key,
+                     const struct sockaddr_storage *ss) {
+  char host[INET6_ADDRSTRLEN] = "";
+  unsigned port = 0;
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host), port = ntohs(in->sin_port);
+  } else if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host), port = ntohs(in6->sin6_port);
+  }
+  set_str(env, obj, addr_key, host);
+  set_num(env, obj, port_key, port);
+}
+
+/* accept4(2) of one connection (CLOEXEC, blocking whatever the listener's O_NONBLOCK), with both
+ * ends' addresses for naming the service instance (Accept=yes); null when none is pending. */
+napi_value js_accept(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int64_t lfd;
+  napi_value result = NULL;
+  if (!get_int_in(env, argv[0], "accept", "fd", 0, INT32_MAX, &lfd)) return NULL;
+  int fd;
+  do fd = accept4((int)lfd, NULL, NULL, SOCK_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return napi_get_null(env, &result), result;
+  if (fd < 0) return throw_sys(env, errno, "accept4", NULL, NULL, "%d, SOCK_CLOEXEC", (int)lfd), NULL;
+  struct sockaddr_storage local, remote;
+  socklen_t llen = sizeof local, rlen = sizeof remote;
+  memset(&local, 0, sizeof local), memset(&remote, 0, sizeof remote);
+  if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0 || getpeername(fd, (struct sockaddr *)&remote, &rlen) < 0) {
+    /* A peer may already be gone (ENOTCONN); the connection is then still ours to hand on. */
+    remote.ss_family = local.ss_family;
+  }
+  napi_create_object(env, &result);
+  set_num(env, result, "fd", fd);
+  int f = local.ss_family;
+  set_str(env, result, "family", f == AF_INET ? "inet" : f == AF_INET6 ? "inet6" : f == AF_UNIX ? "unix" : "other");
+  set_addr(env, result, "localAddress", "localPort", &local);
+  set_addr(env, result, "remoteAddress", "remotePort", &remote);
   return result;
 }

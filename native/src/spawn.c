@@ -7,6 +7,7 @@
 #include "spawn.h"
 #include "container.h"
 #include "console.h"
+#include "sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -238,6 +239,7 @@ static void __attribute__((noreturn)) child_main(const spawn_opts *o, int errfd)
   place_fds(o, errfd, top, tty);
   if (close_fds_from(top, errfd, console, o->max_fd) < 0) child_fail(errfd, ST_CLOSE, errno, top);
   if (o->ct) container_setup(o, errfd);
+  if (o->sb) sandbox_setup(o, errfd);
   /* In the program's own root now (pivoted into, or entered with `join`): its devpts. */
   if (console >= 0) console_setup(o, errfd, console);
   if (o->cwd && chdir(o->cwd) < 0) child_fail(errfd, ST_CHDIR, errno, 0);
@@ -262,7 +264,7 @@ static void rlim_str(char *buf, size_t n, rlim_t v) {
 
 static void throw_child(napi_env env, const spawn_opts *o, const child_report *r) {
   int e = r->err, a = r->arg;
-  if (container_throw(env, o, r) || console_throw(env, o, r)) return;
+  if (container_throw(env, o, r) || console_throw(env, o, r) || sandbox_throw(env, o, r)) return;
   switch (r->step) {
   case ST_CGROUP_OPEN: return throw_sys(env, e, "open", o->cgroup_procs, NULL, "%s", o->cgroup_procs);
   case ST_CGROUP_WRITE: return throw_sys(env, e, "write", o->cgroup_procs, NULL, "%s", o->cgroup_procs);

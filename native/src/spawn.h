@@ -15,6 +15,9 @@ typedef struct {
 /* The container part of the options (namespaces, mounts, pivot_root); container.h. */
 typedef struct container_opts container_opts;
 
+/* The `sandbox` option: a service's own mount namespace and its mount operations; sandbox.h. */
+typedef struct sandbox_opts sandbox_opts;
+
 /* The `join` option: the namespaces of a running process (keel exec); container.h. */
 typedef struct join_opts join_opts;
 
@@ -42,6 +45,7 @@ typedef struct {
   unsigned short nseccomp;
   container_opts *ct;           /* NULL: a plain fork; else clone into new namespaces */
   join_opts *join;              /* NULL, or fork, enter a process's namespaces, fork again */
+  sandbox_opts *sb;             /* NULL, or a new mount namespace set up before chdir */
   int console;                  /* -1, or a unix stream socket: the child opens a pty in its own
                                    root (after pivot_root / entering it), sends the master over it
                                    (SCM_RIGHTS) and takes the slave as 0-2 and controlling tty */

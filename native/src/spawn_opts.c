@@ -1,6 +1,7 @@
 /* spawn_opts.c: converts spawn()'s JS options into a spawn_opts, all memory allocated up front. */
 #include "spawn.h"
 #include "container.h"
+#include "sandbox.h"
 
 #include <linux/filter.h>
 #include <math.h>
@@ -35,6 +36,7 @@ void free_spawn(spawn_opts *o) {
   free(o->seccomp);
   if (o->ct) free_container(o->ct), free(o->ct);
   if (o->join) free_join(o->join), free(o->join);
+  if (o->sb) free_sandbox(o->sb), free(o->sb);
 }
 
 /* An array's length, or a TypeError naming `what`. */
@@ -301,6 +303,15 @@ bool parse_spawn(napi_env env, napi_value opts, spawn_opts *o) {
     }
     if (!(o->join = calloc(1, sizeof *o->join))) return no_memory(env);
     if (!parse_join(env, v, o->join)) return false;
+  }
+  if (!get_prop(env, opts, "sandbox", &v, &has)) return false;
+  if (has) {
+    if (o->ct || o->join) {
+      napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "spawn: sandbox excludes container and join");
+      return false;
+    }
+    if (!(o->sb = calloc(1, sizeof *o->sb))) return no_memory(env);
+    if (!parse_sandbox(env, v, o->sb)) return false;
   }
   struct rlimit rl;
   o->max_fd = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (unsigned)rl.rlim_cur : 65536;

@@ -21,10 +21,10 @@ describe('cli/analyze verify', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('exits 0 for a good unit, printing its warnings as FILE:LINE: message', () => {
-    const good = file('good.service', '[Unit]\nDescription=Good\nFrobnicate=yes\n[Service]\nExecStart=/bin/sh -c "exit 0"\nPrivateTmp=yes\n');
+    const good = file('good.service', '[Unit]\nDescription=Good\nFrobnicate=yes\n[Service]\nExecStart=/bin/sh -c "exit 0"\nProtectClock=yes\n');
     const r = keel('analyze', 'verify', good);
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stderr, `${good}:3: Unknown key name 'Frobnicate' in section 'Unit', ignoring.\n${good}:6: PrivateTmp= is unsupported by keel, ignoring.\n`);
+    assert.equal(r.stderr, `${good}:3: Unknown key name 'Frobnicate' in section 'Unit', ignoring.\n${good}:6: ProtectClock= is unsupported by keel, ignoring.\n`);
   });
 
   it('exits 1 for a bad value, a refused unit or a missing program, naming file and line', () => {

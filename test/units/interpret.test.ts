@@ -118,10 +118,10 @@ SuccessExitStatus=
   });
 
   it('warns about unknown keys and sections with file and line, and about unsupported ones', () => {
-    const u = unit('a.service', '[Unit]\nFoo=1\nX-Custom=ok\n[Service]\nExecStart=/bin/a\nPrivateTmp=yes\n[Bogus]\nA=1\nB=2\n[X-Vendor]\nC=3\n');
+    const u = unit('a.service', '[Unit]\nFoo=1\nX-Custom=ok\n[Service]\nExecStart=/bin/a\nProtectClock=yes\n[Bogus]\nA=1\nB=2\n[X-Vendor]\nC=3\n');
     assert.deepEqual(u.diagnostics, [
       { file: '/u/a.service', line: 2, severity: 'warning', message: "Unknown key name 'Foo' in section 'Unit', ignoring." },
-      { file: '/u/a.service', line: 6, severity: 'warning', message: 'PrivateTmp= is unsupported by keel, ignoring.' },
+      { file: '/u/a.service', line: 6, severity: 'warning', message: 'ProtectClock= is unsupported by keel, ignoring.' },
       { file: '/u/a.service', line: 8, severity: 'warning', message: "Unknown section 'Bogus'. Ignoring." },
     ]);
   });
