@@ -8,6 +8,7 @@ import type { UnitConfig } from '../units/types.js';
 import type { UnitFs } from '../units/load.js';
 import { loadRegistry, type Registry } from './unit-registry.js';
 import { loadUnit } from '../units/load.js';
+import { isInstance } from '../units/names.js';
 import { withDefaultDependencies } from '../units/defaults.js';
 import { runTransaction, type JobResult } from './jobs.js';
 import { ServiceRunner } from './service-runner.js';
@@ -121,6 +122,8 @@ export class Manager {
 
   /** Queues a job for `unit` and resolves when the whole transaction has run. */
   async job(unit: string, job: 'start' | 'stop' | 'restart' | 'reload'): Promise<JobResult> {
+    // An instance of a template named for the first time (keel start greet@alice.service) is loaded now, as systemd does.
+    if (job !== 'stop' && !this.reg.units.has(this.resolve(unit)) && isInstance(unit)) this.addInstance(unit);
     const name = this.resolve(unit);
     if (job === 'reload') return this.reload(name);
     this.queued++;
