@@ -152,7 +152,7 @@ function boot(): void {
       mkdirSync('/run/systemd/system', { recursive: true });
       writeFileSync('/run/systemd/system/user-data-script.service', `[Unit]\nDescription=User-data script\n[Service]\nType=oneshot\nExecStart=${path}\n`);
       manager!.load();
-      manager!.job('user-data-script.service', 'start').catch(() => {});
+      void manager!.backgroundJob('user-data-script.service', 'start', { unit: 'cloud-config', why: 'the user-data script' });
     },
   );
   systemState.cloudConfig = () => userData;

@@ -103,6 +103,28 @@ export class Manager {
 
   get queuedJobs(): number { return this.queued; }
 
+  /**
+   * Runs a job nobody waits for (OnFailure=, BindsTo=, a timer, path or socket, a control request
+   * with wait=false); a job that does not end "done" leaves a journal line naming the job, what
+   * triggered it and why it failed. Never rejects.
+   */
+  async backgroundJob(unit: string, job: 'start' | 'stop' | 'restart' | 'reload', trigger: { unit: string; why: string }): Promise<JobResult | null> {
+    let outcome: string;
+    let result: JobResult | null = null;
+    try {
+      result = await this.job(unit, job);
+      if (result === 'done' || result === 'skipped') return result;
+      const rt = this.runtime(unit);
+      outcome = `result ${result}${rt && rt.result !== 'success' ? `, unit result ${rt.result}` : ''}`;
+    } catch (e) {
+      outcome = (e as Error).message;
+    }
+    const line = `Job ${this.resolve(unit)}/${job} triggered by ${trigger.why} of ${trigger.unit} failed: ${outcome}.`;
+    this.d.journal.append(trigger.unit, line, { priority: 3 });
+    this.d.log(line);
+    return result;
+  }
+
   private runtime(name: string): UnitRuntime | undefined {
     return this.runtimes.get(this.resolve(name));
   }
@@ -127,12 +149,13 @@ export class Manager {
     for (const w of [...rt.waiters]) w({ to, result, autoRestart });
     if (from !== to) this.triggers.onUnitStateChange(name);
     if (to === 'failed' && from !== 'failed') {
-      for (const u of rt.config.deps.onFailure) this.job(u, 'start').catch(() => {});
+      for (const u of rt.config.deps.onFailure) void this.backgroundJob(u, 'start', { unit: name, why: 'OnFailure=' });
     }
     if ((to === 'inactive' || to === 'failed') && from !== 'inactive' && from !== 'failed') {
       // BindsTo=: a unit bound to this one stops with it.
       for (const [other, ort] of this.runtimes) {
-        if (ort.config.deps.bindsTo.includes(name) && (ort.active === 'active' || ort.active === 'activating')) this.job(other, 'stop').catch(() => {});
+        if (!ort.config.deps.bindsTo.includes(name) || (ort.active !== 'active' && ort.active !== 'activating')) continue;
+        void this.backgroundJob(other, 'stop', { unit: name, why: 'BindsTo=' });
       }
     }
   }

@@ -127,7 +127,7 @@ export class TriggerUnits {
       try { mkdirSync(dirname(this.stampPath(name)), { recursive: true }); writeFileSync(this.stampPath(name), ''); } catch { /* best effort */ }
     }
     this.d.journal.append(name, `Triggering ${c.unit}.`);
-    this.m.job(c.unit, 'start').finally(() => this.armTimer(name)).catch(() => {});
+    void this.m.backgroundJob(c.unit, 'start', { unit: name, why: 'the timer' }).then(() => this.armTimer(name));
   }
 
   // --- sockets ---
@@ -156,7 +156,7 @@ export class TriggerUnits {
       s.watcher ??= this.d.native.watchFd(s.fd, () => {
         for (const x of st.sockets ?? []) { x.watcher?.close(); x.watcher = null; }
         this.d.journal.append(name, `Incoming traffic: starting ${c.service}.`);
-        this.m.job(c.service, 'start').catch(() => {});
+        void this.m.backgroundJob(c.service, 'start', { unit: name, why: 'incoming traffic' });
       });
     }
   }
@@ -184,7 +184,7 @@ export class TriggerUnits {
         const target = this.m.runtimes.get(this.m.resolve(c.unit));
         if (target && (target.active === 'active' || target.active === 'activating')) return;
         this.d.journal.append(name, `Triggering ${c.unit}.`);
-        this.m.job(c.unit, 'start').catch(() => {});
+        void this.m.backgroundJob(c.unit, 'start', { unit: name, why: 'the path' });
       }
     };
     st.watchers = [];
