@@ -22,6 +22,7 @@ import { configFromEnv } from './config.js';
 import { Journal } from './journal.js';
 import { followKmsg } from './kmsg.js';
 import { Manager } from './manager.js';
+import { hostCheckFacts } from './check-facts.js';
 import { startControlServer } from './control.js';
 import { controlVerbs, READ_ONLY_VERBS } from './control-verbs.js';
 import { startNotifySocket } from './notify.js';
@@ -46,13 +47,13 @@ function lastResort(err: unknown): never {
   process.exit(1); // unreachable unless reboot(2) itself failed
 }
 
-/** /etc/machine-id: made once, on the first boot. */
-function machineId(etc: string): string {
+/** /etc/machine-id: made once, on the first boot (which ConditionFirstBoot= sees). */
+function machineId(etc: string): { id: string; firstBoot: boolean } {
   const id = readText(join(etc, 'machine-id')).trim();
-  if (/^[0-9a-f]{32}$/.test(id)) return id;
+  if (/^[0-9a-f]{32}$/.test(id)) return { id, firstBoot: false };
   const fresh = randomBytes(16).toString('hex');
   try { writeFileSync(join(etc, 'machine-id'), fresh + '\n'); } catch (e) { warn('write /etc/machine-id', e); }
-  return fresh;
+  return { id: fresh, firstBoot: true };
 }
 
 function boot(): void {
@@ -81,7 +82,8 @@ function boot(): void {
     // Ctrl-Alt-Del becomes SIGINT to PID 1 instead of an immediate reboot.
     try { native.reboot(native.constants.RB_DISABLE_CAD); } catch (e) { warn('take over Ctrl-Alt-Del', e); }
   }
-  const ids = { hostname, machineId: cfg.contained ? '0'.repeat(32) : machineId(cfg.etc), bootId: readText('/proc/sys/kernel/random/boot_id').trim().replace(/-/g, '') };
+  const mid = cfg.contained ? { id: '0'.repeat(32), firstBoot: false } : machineId(cfg.etc);
+  const ids = { hostname, machineId: mid.id, bootId: readText('/proc/sys/kernel/random/boot_id').trim().replace(/-/g, '') };
   const journal = new Journal({ bootId: ids.bootId, dir: cfg.logDir, ...(cfg.journalMaxBytes ? { maxFileBytes: cfg.journalMaxBytes } : {}) });
   if (!cfg.contained) { try { followKmsg(native, journal); } catch (e) { warn('read kernel messages', e); } }
   mkdirSync(cfg.runtimeDir, { recursive: true });
@@ -109,7 +111,7 @@ function boot(): void {
   const notifySocket = startNotifySocket(native, join(cfg.runtimeDir, 'notify'), (pid, fields) => manager?.unitOfPid(pid)?.dispatch({ type: 'notify', pid, fields }));
   manager = new Manager({
     cfg, native, table, journal, fs: realUnitFs(), ids, notifySocket,
-    facts: () => ({ ...Manager.statFacts(), cmdline: readText('/proc/cmdline'), hostname, machineId: ids.machineId, virtualization: detectVirt(), capabilities: capBnd() }),
+    facts: () => hostCheckFacts({ hostname, machineId: ids.machineId, firstBoot: mid.firstBoot, cgroupRoot: cfg.cgroupRoot, etc: cfg.etc }),
     log: (m) => { journal.append('keel', m); log(m); },
   });
   for (const d of manager.load()) log(`warning: ${d}`);
@@ -231,18 +233,6 @@ function cloudConfigUnitOps(m: Manager): UnitOps {
 function emergencyShell(table: ProcessTable, hostname: string): void {
   const tty = consoleDevice(readText('/proc/cmdline'));
   runConsoleShell((t) => table.spawn({ file: '/bin/sh', argv: ['-sh'], env: [...BASE_ENV, `HOSTNAME=${hostname}`], cwd: '/', tty: t }), tty);
-}
-
-function detectVirt(): string {
-  const vendor = readText('/sys/class/dmi/id/sys_vendor').trim();
-  if (/QEMU/i.test(vendor)) return 'qemu';
-  if (/KVM/i.test(readText('/sys/class/dmi/id/product_name'))) return 'kvm';
-  return /hypervisor/.test(readText('/proc/cpuinfo')) ? 'vm-other' : 'none';
-}
-
-function capBnd(): bigint {
-  const m = /^CapBnd:\s*([0-9a-f]+)/m.exec(readText('/proc/self/status'));
-  return m ? BigInt(`0x${m[1]}`) : 0n;
 }
 
 if (process.pid !== 1) {

@@ -1,10 +1,10 @@
 // The service manager: units, their states, jobs, and what the control socket asks of them.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Native } from '../native/native.js';
 import type { ProcessTable } from '../native/process-table.js';
 import type { Journal, JournalEntry } from './journal.js';
 import type { InitConfig } from './config.js';
-import type { UnitConfig } from '../units/types.js';
+import type { Check, UnitConfig } from '../units/types.js';
 import type { UnitFs } from '../units/load.js';
 import { loadRegistry, type Registry } from './unit-registry.js';
 import { runTransaction, type JobResult } from './jobs.js';
@@ -29,6 +29,8 @@ export interface UnitRuntime {
   since: number | null;
   runner?: ServiceRunner;
   times: { activating?: number; active?: number; inactive?: number };
+  /** Why the last start was skipped or refused by a Condition*=/Assert*= (undefined: they held). */
+  condition?: string;
   waiters: Set<(c: { to: ActiveState; result: string; autoRestart: boolean; limitHit?: boolean }) => void>;
 }
 
@@ -193,15 +195,19 @@ export class Manager {
     if (rt.active === 'active' || rt.active === 'reloading') return 'done';
     const facts = this.d.facts();
     const failedCond = firstFailure(c.conditions, facts, false);
+    const shown = (x: Check) => `${x.assert ? 'Assert' : 'Condition'}${x.kind}=${x.trigger ? '|' : ''}${x.negate ? '!' : ''}${x.value}`;
+    // A failed condition skips the unit (it stays inactive, not failed); a failed assert fails the job.
+    rt.condition = failedCond ? `start condition failed: ${shown(failedCond)} was not met` : undefined;
     if (failedCond) {
-      this.d.journal.append(name, `Condition check resulted in ${name} being skipped (${failedCond.kind}=${failedCond.negate ? '!' : ''}${failedCond.value}).`);
+      this.d.journal.append(name, `Condition check resulted in ${name} being skipped (${shown(failedCond)}).`);
       return 'skipped';
     }
     const failedAssert = firstFailure(c.conditions, facts, true);
     if (failedAssert) {
-      this.d.journal.append(name, `Assertion failed for ${name} (${failedAssert.kind}=${failedAssert.value}).`, { priority: 3 });
+      rt.condition = `start assertion failed: ${shown(failedAssert)} was not met`;
+      this.d.journal.append(name, `Assertion failed for ${name} (${shown(failedAssert)}).`, { priority: 3 });
       this.setState(name, 'failed', 'failed', 'assert');
-      return 'failed';
+      return 'assert';
     }
     if (c.type === 'service') {
       rt.runner ??= new ServiceRunner(c, this.runnerContext());
@@ -292,7 +298,7 @@ export class Manager {
       name, description: c.description || name, loadState: c.masked ? 'masked' : c.diagnostics.some((x) => x.severity === 'error') ? 'bad-setting' : 'loaded',
       activeState: rt.active, subState: rt.sub, result: rt.result, enabled: this.files.enabledState(name),
       fragmentPath: c.fragmentPath, dropIns: c.dropInPaths, mainPid: rt.runner?.state.mainPid ?? null, since: rt.since,
-      memory: usage.memory, tasks: usage.tasks, ...(rt.runner?.state.statusText ? { statusText: rt.runner.state.statusText } : {}), logs,
+      memory: usage.memory, tasks: usage.tasks, ...(rt.condition ? { condition: rt.condition } : {}), ...(rt.runner?.state.statusText ? { statusText: rt.runner.state.statusText } : {}), logs,
     };
   }
 
@@ -330,13 +336,5 @@ export class Manager {
       for (const n of batch) { const r = this.runtimes.get(n); if (r && names.has(n) && r.active !== 'inactive' && r.active !== 'failed' && r.config.type !== 'service') this.setState(n, 'inactive', 'dead', 'success'); }
       if (batch.every((n) => { const a = this.runtimes.get(n)?.active; return a === 'inactive' || a === 'failed'; }) === false && Date.now() > until) return;
     }
-  }
-
-  /** Real-fs helpers for status of paths. */
-  static statFacts(): Pick<CheckFacts, 'stat' | 'readdir'> {
-    return {
-      stat: (p) => { try { const s = statSync(p); return { isDirectory: s.isDirectory(), size: s.size, mode: s.mode }; } catch { return null; } },
-      readdir: (p) => { try { return readdirSync(p); } catch { return null; } },
-    };
   }
 }
