@@ -159,6 +159,7 @@ function boot(): void {
   );
   systemState.cloudConfig = () => userData;
   cloudConfig.then((o) => { userData = o; }, (e) => warn('apply cloud-config', e)).then(() => manager!.job(target, 'start')).then((result) => {
+    manager!.endStartup();
     // The one machine-readable line: seconds since the kernel started, and since the init did.
     const now = uptime();
     if (result !== 'done') {

@@ -54,6 +54,7 @@ export class Manager {
   readonly triggers: TriggerUnits;
   readonly files: UnitFiles;
   private queued = 0;
+  private inStartup = true;
   startedAt = monotonicMs();
 
   constructor(private readonly d: ManagerDeps) {
@@ -262,9 +263,16 @@ export class Manager {
         this.d.journal.append(unit, 'Start request repeated too quickly.', { priority: 3 });
         for (const w of [...(rt?.waiters ?? [])]) w({ to: rt!.active, result: 'start-limit-hit', autoRestart: false, limitHit: true });
       },
+      inStartup: () => this.inStartup,
       now: () => monotonicMs(),
       log: (m: string) => this.d.log(m),
     };
+  }
+
+  /** The default target was reached (or failed): startup-only settings give way to the normal ones. */
+  endStartup(): void {
+    this.inStartup = false;
+    for (const rt of this.runtimes.values()) rt.runner?.endStartup();
   }
 
   /** The unit a notify datagram's sender belongs to: main pid, or by its cgroup. */

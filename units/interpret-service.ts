@@ -3,6 +3,7 @@
 import type { ServiceConfig } from './types.js';
 import { boolHandler, expand, parseOr, words, type Handler, type Interp } from './interpret-common.js';
 import { SERVICE_EXEC_HANDLERS } from './interpret-exec-env.js';
+import { RESOURCE_HANDLERS } from './interpret-resources.js';
 import { parseExecLine } from './exec.js';
 import { parseTimespan } from './timespan.js';
 import { parseExitStatusOrSignal, parseSignal } from './values.js';
@@ -112,6 +113,7 @@ export const SERVICE_HANDLERS: Record<string, Handler> = {
     svc(it).pidFile = p;
   },
   ...SERVICE_EXEC_HANDLERS,
+  ...RESOURCE_HANDLERS,
 };
 
 /** systemd's service_verify (first failure only, as systemd stops there) and the type-dependent defaults. */

@@ -97,6 +97,16 @@ export interface ServiceConfig {
   umask: number | null;
   nice: number | null;
   limits: { nofile?: [number, number]; nproc?: [number, number]; core?: [number, number] };
+  /** cgroup v1 names mapped onto v2 (units/interpret-resources.ts): MemoryLimit= (bytes or %), CPUShares=, ... */
+  memoryLimit?: number;
+  memoryLimitPercent?: number;
+  cpuShares?: number;
+  startupCpuShares?: number;
+  blockIOWeight?: number;
+  /** OOMScoreAdjust=, -1000 to 1000. */
+  oomScoreAdjust?: number;
+  /** Delegate=: 'all' controllers or the named ones (unset: no delegation). */
+  delegate?: 'all' | string[];
   standardInput: 'null' | 'tty' | 'tty-force' | 'tty-fail';
   standardOutput: 'journal' | 'null' | 'tty' | 'inherit' | 'kmsg' | 'journal+console';
   standardError: 'journal' | 'null' | 'tty' | 'inherit' | 'kmsg' | 'journal+console';

@@ -1,6 +1,8 @@
 // Condition*= and Assert*= in a real init: a failed condition skips the unit (inactive, not
 // failed), a failed assert fails the start job with result "assert".
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { ContainedInit, testTarget } from './contained-init.js';
 
 describe('init as PID 1: conditions and asserts', function () {
@@ -26,5 +28,24 @@ describe('init as PID 1: conditions and asserts', function () {
     const asserted = await init.ctl('status', { unit: 'asserted.service' });
     assert.deepEqual([asserted.activeState, asserted.result], ['failed', 'assert']);
     assert.equal(asserted.condition, 'start assertion failed: AssertPathIsDirectory=/nonexistent-keel was not met');
+  });
+});
+
+describe('init as PID 1: OOMScoreAdjust= and Delegate=', function () {
+  this.timeout(60_000);
+  let init: ContainedInit | undefined;
+  afterEach(async () => { await init?.stop(); init = undefined; });
+
+  it("writes OOMScoreAdjust= to the started process and gives a Delegate= unit's cgroup to its User=", async () => {
+    init = await ContainedInit.start({
+      'test.target': testTarget('deleg.service'),
+      // The shell waits until its own oom_score_adj is the unit's (the manager writes it after the fork).
+      'deleg.service': '[Service]\nUser=nobody\nOOMScoreAdjust=500\nDelegate=yes\n'
+        + 'ExecStart=/bin/sh -c \'until [ "$$(cat /proc/$$$$/oom_score_adj)" = 500 ]; do :; done; echo oom=500; exec sleep 1000\'\n',
+    });
+    await init.until('deleg.service', (s) => s.logs.some((e: any) => e.message === 'oom=500'));
+    assert.ok(init.cgroupRoot, 'these tests need a cgroup2 mount (/sys/fs/cgroup or /sys/fs/cgroup/unified)');
+    const dir = join(init.cgroupRoot, 'system.slice/deleg.service');
+    assert.deepEqual([statSync(dir).uid, statSync(join(dir, 'cgroup.procs')).uid, statSync(join(dir, 'cgroup.subtree_control')).uid], [65534, 65534, 65534]);
   });
 });
