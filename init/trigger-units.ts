@@ -1,6 +1,6 @@
 // Timers, sockets, paths and mounts: units that activate other units, or are a mount.
-import { closeSync, mkdirSync, readFileSync, readdirSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, mkdirSync, readdirSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Manager, ManagerDeps, UnitRuntime } from './manager.js';
 import type { JobResult } from './jobs.js';
 import { monotonicMs } from './journal.js';
@@ -216,12 +216,5 @@ export class TriggerUnits {
     mkdirSync(c.where, { recursive: true });
     this.d.native.mount(c.what, c.where, c.type, flags.reduce((a, f) => a | (k[f] ?? 0), 0), data);
   }
-
-  /** For tests: base name of a path unit's watched file. */
-  static watchedName(p: string): string { return basename(p); }
 }
 
-/** Reads a file or returns '' (helper for status of stamps). */
-export function readOr(path: string): string {
-  try { return readFileSync(path, 'utf8'); } catch { return ''; }
-}

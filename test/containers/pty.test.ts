@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { ReadStream } from 'node:tty';
 import { repoRoot } from '../../builder/bundle.js';
 import { detachScanner, encodeFrame, FRAME, frameReader, resizeFrame } from '../../containers/attach-protocol.js';
-import { addBusybox } from '../../containers/busybox-image.js';
+import { addBusybox } from './busybox-fixture.js';
 import { ImageStore } from '../../containers/store.js';
 import { isNativeError, native } from '../../native/native.js';
 
