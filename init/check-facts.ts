@@ -2,8 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism, machine, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import type { CheckFacts } from './conditions.js';
-import { systemdArchitecture } from './conditions.js';
+import { systemdArchitecture, type CheckFacts } from './conditions.js';
 
 const readText = (p: string) => { try { return readFileSync(p, 'utf8'); } catch { return ''; } };
 
