@@ -87,10 +87,10 @@ export const HOST_STEPS: HostStep[] = [
 ];
 
 /** Runs the steps in order: a fatal one's error propagates, a best-effort one's is logged. */
-export function runHostSteps(steps: HostStep[], b: HostBoot): HostBoot {
+export function runHostSteps(steps: HostStep[], b: HostBoot, onWarn: (what: string, e: unknown) => void = warn): HostBoot {
   for (const s of steps) {
     if (s.kind === 'fatal') { s.run(b); continue; }
-    try { s.run(b); } catch (e) { warn(s.name, e); }
+    try { s.run(b); } catch (e) { onWarn(s.name, e); }
   }
   return b;
 }

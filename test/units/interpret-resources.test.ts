@@ -42,3 +42,10 @@ describe('units/interpret-resources', () => {
     assert.deepEqual(limitFiles({ memoryMax: 4096, cpuQuota: null, tasksMax: null, memoryLimit: 1 << 20 }), [['memory.max', '4096']]);
   });
 });
+
+describe('units: directives still unsupported', () => {
+  it('warn with file and line, as keel analyze verify prints them', () => {
+    const u = unit('[Service]\nExecStart=/bin/a\nIOWeight=200\nOOMScoreAdjust=10\n');
+    assert.deepEqual(u.diagnostics, [{ file: '/u/a.service', line: 3, severity: 'warning', message: 'IOWeight= is unsupported by keel, ignoring.' }]);
+  });
+});
