@@ -228,6 +228,12 @@ function virtualization(f: CheckFacts, v: string): boolean {
 
 const bool = (v: string): boolean => /^(1|yes|y|true|t|on)$/i.test(v);
 
+/** A boolean kernel command line override, as systemd reads them (the last one wins); null when absent. */
+function cmdlineBool(f: CheckFacts, key: string): boolean | null {
+  const last = f.cmdline.trim().split(/\s+/).filter((a) => a === key || a.startsWith(`${key}=`)).pop();
+  return last === undefined ? null : last === key || bool(last.slice(key.length + 1));
+}
+
 /** One check, before negation. Unknown kinds pass (the loader already warned). */
 export function checkHolds(c: Check, f: CheckFacts): boolean {
   const v = c.value;
@@ -258,8 +264,8 @@ export function checkHolds(c: Check, f: CheckFacts): boolean {
       return i >= 0 && (f.capabilities & (1n << BigInt(i))) !== 0n;
     }
     case 'ACPower': return onACPower(f.sys) === bool(v);
-    case 'NeedsUpdate': return needsUpdate(f, v);
-    case 'FirstBoot': return f.firstBoot === bool(v);
+    case 'NeedsUpdate': return (cmdlineBool(f, 'systemd.condition-needs-update') ?? needsUpdate(f, v));
+    case 'FirstBoot': return (cmdlineBool(f, 'systemd.condition-first-boot') ?? f.firstBoot) === bool(v);
     case 'User':
       if (v === '@system') return f.user.uid <= 999;
       return /^\d+$/.test(v) ? Number(v) === f.user.uid : v === f.user.name;

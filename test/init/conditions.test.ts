@@ -112,6 +112,11 @@ describe('init/conditions', () => {
     assert.deepEqual(wrong, []);
   });
 
+  it('lets systemd.condition-first-boot= and systemd.condition-needs-update= on the command line decide', () => {
+    const g = { ...f, cmdline: 'quiet systemd.condition-first-boot=0 systemd.condition-needs-update' };
+    assert.deepEqual([checkHolds(c('FirstBoot', 'yes'), g), checkHolds(c('NeedsUpdate', '/etc'), g)], [false, true]);
+  });
+
   it('applies ! and | as systemd does, and keeps Assert apart from Condition', () => {
     assert.equal(firstFailure([c('PathExists', '/nope', { negate: true })], f, false), null);
     // Triggering checks: one of them suffices.
