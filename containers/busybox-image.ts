@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { MEDIA_TYPES } from './media-types.js';
 import { writeTar, type TarWriteEntry } from './tar.js';
-import { sha256, type ImageStore, type ImageRecord } from './store.js';
+import { sha256 } from './store.js';
 
 /** The ref the image is known by. */
 export const BUSYBOX_REF = 'docker.io/library/busybox:latest';
@@ -53,16 +53,6 @@ export async function busyboxImage(busyboxPath: string, mtime: number): Promise<
     layers: [{ mediaType: MEDIA_TYPES.ociLayerGzip, digest: sha256(layer), size: layer.length }],
   }));
   return { layer, config, manifest };
-}
-
-/** Adds the busybox image to a store (a no-op when it is there already). */
-export async function addBusybox(store: ImageStore, busyboxPath: string, mtime: number): Promise<ImageRecord> {
-  const { layer, config, manifest } = await busyboxImage(busyboxPath, mtime);
-  await store.putBlob(layer, sha256(layer));
-  await store.putBlob(config, sha256(config));
-  await store.putBlob(manifest, sha256(manifest));
-  return store.addImage({ manifest, manifestDigest: sha256(manifest), config, refs: [BUSYBOX_REF],
-    layers: [{ digest: sha256(layer), mediaType: MEDIA_TYPES.ociLayerGzip, size: layer.length }] });
 }
 
 /** The image as an OCI archive (oci-layout, index.json naming it busybox:latest, blobs): what the

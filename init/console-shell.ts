@@ -1,6 +1,7 @@
 // A root shell on the console the kernel was told to use, respawned whenever it exits.
 import { readdirSync, readFileSync } from 'node:fs';
 import { log, warn } from '../lib/log.js';
+import type { ProcessTable } from '../native/process-table.js';
 
 /** The terminal of the last console= argument (the kernel's /dev/console), e.g. /dev/ttyS0. */
 export function consoleDevice(cmdline: string): string {
@@ -44,4 +45,11 @@ export function userProcesses(proc = '/proc'): number[] {
     } catch { /* gone */ }
   }
   return out;
+}
+
+/** When the default target cannot be reached, a root shell on the console (like emergency.target). */
+export function emergencyShell(table: Pick<ProcessTable, 'spawn'>, hostname: string): void {
+  let cmdline = '';
+  try { cmdline = readFileSync('/proc/cmdline', 'utf8'); } catch { /* the default console */ }
+  runConsoleShell((t) => table.spawn({ file: '/bin/sh', argv: ['-sh'], env: [...BASE_ENV, `HOSTNAME=${hostname}`], cwd: '/', tty: t }), consoleDevice(cmdline));
 }

@@ -40,9 +40,11 @@ export function controlVerbs(m: Manager, journal: Journal, bootId: string, shutd
       const unit = str(args.unit, 'unit');
       const job = str(args.job, 'job');
       if (!['start', 'stop', 'restart', 'reload'].includes(job)) throw new ControlError('EARG', `unknown job type ${job}`);
-      const p = m.job(unit, job as 'start');
-      if (args.wait === false) { p.catch(() => {}); return { unit: m.resolve(unit), result: 'queued' }; }
-      return { unit: m.resolve(unit), result: await p };
+      if (args.wait === false) {
+        void m.backgroundJob(unit, job as 'start', { unit: 'keel', why: 'a control request' });
+        return { unit: m.resolve(unit), result: 'queued' };
+      }
+      return { unit: m.resolve(unit), result: await m.job(unit, job as 'start') };
     },
     enable: fileOp('enable'),
     disable: fileOp('disable'),

@@ -4,7 +4,7 @@ import { buildTransaction, dependentsToFail, ready, type Transaction } from '../
 import type { UnitConfig } from '../units/types.js';
 
 /** How a job ended, as systemctl reports it. */
-export type JobResult = 'done' | 'failed' | 'dependency' | 'skipped' | 'canceled' | 'timeout';
+export type JobResult = 'done' | 'failed' | 'dependency' | 'skipped' | 'canceled' | 'timeout' | 'assert';
 
 /** Runs one unit's job and says how it ended. */
 export type JobExecutor = (unit: string, job: 'start' | 'stop' | 'verify-active' | 'restart') => Promise<JobResult>;

@@ -1,10 +1,10 @@
 // The service manager: units, their states, jobs, and what the control socket asks of them.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Native } from '../native/native.js';
 import type { ProcessTable } from '../native/process-table.js';
 import type { Journal, JournalEntry } from './journal.js';
 import type { InitConfig } from './config.js';
-import type { UnitConfig } from '../units/types.js';
+import type { Check, UnitConfig } from '../units/types.js';
 import type { UnitFs } from '../units/load.js';
 import { loadRegistry, type Registry } from './unit-registry.js';
 import { loadUnit } from '../units/load.js';
@@ -32,6 +32,8 @@ export interface UnitRuntime {
   since: number | null;
   runner?: ServiceRunner;
   times: { activating?: number; active?: number; inactive?: number };
+  /** Why the last start was skipped or refused by a Condition*=/Assert*= (undefined: they held). */
+  condition?: string;
   waiters: Set<(c: { to: ActiveState; result: string; autoRestart: boolean; limitHit?: boolean }) => void>;
 }
 
@@ -55,6 +57,7 @@ export class Manager {
   readonly triggers: TriggerUnits;
   readonly files: UnitFiles;
   private queued = 0;
+  private inStartup = true;
   startedAt = monotonicMs();
 
   constructor(private readonly d: ManagerDeps) {
@@ -137,6 +140,28 @@ export class Manager {
 
   get queuedJobs(): number { return this.queued; }
 
+  /**
+   * Runs a job nobody waits for (OnFailure=, BindsTo=, a timer, path or socket, a control request
+   * with wait=false); a job that does not end "done" leaves a journal line naming the job, what
+   * triggered it and why it failed. Never rejects.
+   */
+  async backgroundJob(unit: string, job: 'start' | 'stop' | 'restart' | 'reload', trigger: { unit: string; why: string }): Promise<JobResult | null> {
+    let outcome: string;
+    let result: JobResult | null = null;
+    try {
+      result = await this.job(unit, job);
+      if (result === 'done' || result === 'skipped') return result;
+      const rt = this.runtime(unit);
+      outcome = `result ${result}${rt && rt.result !== 'success' ? `, unit result ${rt.result}` : ''}`;
+    } catch (e) {
+      outcome = (e as Error).message;
+    }
+    const line = `Job ${this.resolve(unit)}/${job} triggered by ${trigger.why} of ${trigger.unit} failed: ${outcome}.`;
+    this.d.journal.append(trigger.unit, line, { priority: 3 });
+    this.d.log(line);
+    return result;
+  }
+
   private runtime(name: string): UnitRuntime | undefined {
     return this.runtimes.get(this.resolve(name));
   }
@@ -161,12 +186,13 @@ export class Manager {
     for (const w of [...rt.waiters]) w({ to, result, autoRestart });
     if (from !== to) this.triggers.onUnitStateChange(name);
     if (to === 'failed' && from !== 'failed') {
-      for (const u of rt.config.deps.onFailure) this.job(u, 'start').catch(() => {});
+      for (const u of rt.config.deps.onFailure) void this.backgroundJob(u, 'start', { unit: name, why: 'OnFailure=' });
     }
     if ((to === 'inactive' || to === 'failed') && from !== 'inactive' && from !== 'failed') {
       // BindsTo=: a unit bound to this one stops with it.
       for (const [other, ort] of this.runtimes) {
-        if (ort.config.deps.bindsTo.includes(name) && (ort.active === 'active' || ort.active === 'activating')) this.job(other, 'stop').catch(() => {});
+        if (!ort.config.deps.bindsTo.includes(name) || (ort.active !== 'active' && ort.active !== 'activating')) continue;
+        void this.backgroundJob(other, 'stop', { unit: name, why: 'BindsTo=' });
       }
     }
   }
@@ -204,15 +230,19 @@ export class Manager {
     if (rt.active === 'active' || rt.active === 'reloading') return 'done';
     const facts = this.d.facts();
     const failedCond = firstFailure(c.conditions, facts, false);
+    const shown = (x: Check) => `${x.assert ? 'Assert' : 'Condition'}${x.kind}=${x.trigger ? '|' : ''}${x.negate ? '!' : ''}${x.value}`;
+    // A failed condition skips the unit (it stays inactive, not failed); a failed assert fails the job.
+    rt.condition = failedCond ? `start condition failed: ${shown(failedCond)} was not met` : undefined;
     if (failedCond) {
-      this.d.journal.append(name, `Condition check resulted in ${name} being skipped (${failedCond.kind}=${failedCond.negate ? '!' : ''}${failedCond.value}).`);
+      this.d.journal.append(name, `Condition check resulted in ${name} being skipped (${shown(failedCond)}).`);
       return 'skipped';
     }
     const failedAssert = firstFailure(c.conditions, facts, true);
     if (failedAssert) {
-      this.d.journal.append(name, `Assertion failed for ${name} (${failedAssert.kind}=${failedAssert.value}).`, { priority: 3 });
+      rt.condition = `start assertion failed: ${shown(failedAssert)} was not met`;
+      this.d.journal.append(name, `Assertion failed for ${name} (${shown(failedAssert)}).`, { priority: 3 });
       this.setState(name, 'failed', 'failed', 'assert');
-      return 'failed';
+      return 'assert';
     }
     if (c.type === 'service') {
       rt.runner ??= new ServiceRunner(c, this.runnerContext());
@@ -267,9 +297,16 @@ export class Manager {
         this.d.journal.append(unit, 'Start request repeated too quickly.', { priority: 3 });
         for (const w of [...(rt?.waiters ?? [])]) w({ to: rt!.active, result: 'start-limit-hit', autoRestart: false, limitHit: true });
       },
+      inStartup: () => this.inStartup,
       now: () => monotonicMs(),
       log: (m: string) => this.d.log(m),
     };
+  }
+
+  /** The default target was reached (or failed): startup-only settings give way to the normal ones. */
+  endStartup(): void {
+    this.inStartup = false;
+    for (const rt of this.runtimes.values()) rt.runner?.endStartup();
   }
 
   /** The unit a notify datagram's sender belongs to: main pid, or by its cgroup. */
@@ -303,7 +340,7 @@ export class Manager {
       name, description: c.description || name, loadState: c.masked ? 'masked' : c.diagnostics.some((x) => x.severity === 'error') ? 'bad-setting' : 'loaded',
       activeState: rt.active, subState: rt.sub, result: rt.result, enabled: this.files.enabledState(name),
       fragmentPath: c.fragmentPath, dropIns: c.dropInPaths, mainPid: rt.runner?.state.mainPid ?? null, since: rt.since,
-      memory: usage.memory, tasks: usage.tasks, ...(rt.runner?.state.statusText ? { statusText: rt.runner.state.statusText } : {}), logs,
+      memory: usage.memory, tasks: usage.tasks, ...(rt.condition ? { condition: rt.condition } : {}), ...(rt.runner?.state.statusText ? { statusText: rt.runner.state.statusText } : {}), logs,
     };
   }
 
@@ -341,13 +378,5 @@ export class Manager {
       for (const n of batch) { const r = this.runtimes.get(n); if (r && names.has(n) && r.active !== 'inactive' && r.active !== 'failed' && r.config.type !== 'service') this.setState(n, 'inactive', 'dead', 'success'); }
       if (batch.every((n) => { const a = this.runtimes.get(n)?.active; return a === 'inactive' || a === 'failed'; }) === false && Date.now() > until) return;
     }
-  }
-
-  /** Real-fs helpers for status of paths. */
-  static statFacts(): Pick<CheckFacts, 'stat' | 'readdir'> {
-    return {
-      stat: (p) => { try { const s = statSync(p); return { isDirectory: s.isDirectory(), size: s.size, mode: s.mode }; } catch { return null; } },
-      readdir: (p) => { try { return readdirSync(p); } catch { return null; } },
-    };
   }
 }

@@ -1,6 +1,7 @@
 // The thin shell around the pure service machine: it performs the machine's effects (spawn,
 // kill, timers, PID files, cgroups) and feeds back what happened as events.
-import { closeSync, existsSync, readFileSync, rmSync, watch, type FSWatcher } from 'node:fs';
+import { closeSync, existsSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { totalmem } from 'node:os';
 import { Socket } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import type { Native, SpawnOptions } from '../native/native.js';
@@ -12,7 +13,7 @@ import type { ExecCommand, UnitConfig } from '../units/types.js';
 import { expandCommandVariables } from '../units/exec.js';
 import { buildEnvironment, envList } from './exec-env.js';
 import { resolveCredentials } from './users.js';
-import { cgroupPids, createUnitCgroup, killCgroup, removeCgroup } from './cgroup.js';
+import { cgroupPids, cpuSharesToWeight, createUnitCgroup, killCgroup, removeCgroup, type UnitLimits } from './cgroup.js';
 import { BASE_ENV } from './console-shell.js';
 import { needsMountNamespace, sandboxSpawnOptions } from './sandbox.js';
 import { inaccessibleFile, makePrivateTmp, removePrivateTmp, type PrivateTmp } from './sandbox-dirs.js';
@@ -32,6 +33,8 @@ export interface RunnerContext {
   onStartLimitHit(unit: string): void;
   /** Where the sandbox's host-side files live (the inaccessible file); default /run/keel. */
   runtimeDir?: string;
+  /** True until the default target is reached (StartupCPUShares= applies meanwhile). */
+  inStartup?(): boolean;
   now(): number;
   log(message: string): void;
 }
@@ -107,7 +110,10 @@ export class ServiceRunner {
     if (this.cgroup || !this.ctx.cgroupRoot) return this.cgroup;
     const s = this.config.service!;
     try {
-      this.cgroup = createUnitCgroup(this.ctx.cgroupRoot, this.name, { memoryMax: s.memoryMax, cpuQuota: s.cpuQuota, tasksMax: s.tasksMax });
+      const delegate = s.delegate ? { controllers: s.delegate, owner: resolveCredentials(s.user, s.group, this.ctx.etc) } : undefined;
+      const made = createUnitCgroup(this.ctx.cgroupRoot, this.name, this.limits(), delegate);
+      this.cgroup = made.dir;
+      if (made.failed.length) this.ctx.log(`warning: cannot set ${made.failed.join(', ')} in the cgroup of ${this.name} (controller not enabled?)`);
       const events = join(this.cgroup, 'cgroup.events');
       this.cgroupWatch = watch(events, () => {
         let text = '';
@@ -120,6 +126,27 @@ export class ServiceRunner {
       this.cgroup = null;
     }
     return this.cgroup;
+  }
+
+  /** The cgroup limits of the unit now (percentages resolved, startup shares while starting up). */
+  private limits(): UnitLimits {
+    const s = this.config.service!;
+    const pct = (p: number | undefined) => (p === undefined ? undefined : Math.floor((totalmem() * p) / 100));
+    const startup = s.startupCpuShares !== undefined && (this.ctx.inStartup?.() ?? false);
+    return {
+      memoryMax: s.memoryMax ?? pct(s.memoryMaxPercent) ?? null, cpuQuota: s.cpuQuota, tasksMax: s.tasksMax,
+      memoryLimit: s.memoryLimit ?? pct(s.memoryLimitPercent) ?? null, cpuShares: startup ? s.startupCpuShares : s.cpuShares ?? null,
+      blockIOWeight: s.blockIOWeight ?? null,
+    };
+  }
+
+  /** Startup is over: StartupCPUShares= gives way to CPUShares= (or the default weight). */
+  endStartup(): void {
+    const s = this.config.service;
+    if (!this.cgroup || s?.startupCpuShares === undefined) return;
+    try { writeFileSync(join(this.cgroup, 'cpu.weight'), String(s.cpuShares !== undefined ? cpuSharesToWeight(s.cpuShares) : 100)); } catch (e) {
+      this.ctx.log(`warning: cannot set cpu.weight of ${this.name}: ${(e as Error).message}`);
+    }
   }
 
   private cleanupCgroup(): void {
@@ -174,6 +201,12 @@ export class ServiceRunner {
       return;
     }
     for (const fd of closeAfter) { try { closeSync(fd); } catch { /* already closed */ } }
+    // OOMScoreAdjust=: set from here right after the fork (the helper has no option for it).
+    if (s.oomScoreAdjust !== undefined) {
+      try { writeFileSync(`/proc/${pid}/oom_score_adj`, String(s.oomScoreAdjust)); } catch (e) {
+        this.ctx.journal.append(this.name, `Failed to adjust OOM setting: ${(e as Error).message}`, { priority: 4 });
+      }
+    }
     this.live.add(pid);
     exited.then((st) => {
       this.live.delete(pid);

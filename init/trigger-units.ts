@@ -1,6 +1,6 @@
 // Timers, sockets, paths and mounts: units that activate other units, or are a mount.
-import { closeSync, mkdirSync, readFileSync, readdirSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, mkdirSync, readdirSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Manager, ManagerDeps, UnitRuntime } from './manager.js';
 import type { JobResult } from './jobs.js';
 import { monotonicMs } from './journal.js';
@@ -134,7 +134,7 @@ export class TriggerUnits {
       try { mkdirSync(dirname(this.stampPath(name)), { recursive: true }); writeFileSync(this.stampPath(name), ''); } catch { /* best effort */ }
     }
     this.d.journal.append(name, `Triggering ${c.unit}.`);
-    this.m.job(c.unit, 'start').finally(() => this.armTimer(name)).catch(() => {});
+    void this.m.backgroundJob(c.unit, 'start', { unit: name, why: 'the timer' }).then(() => this.armTimer(name));
   }
 
   // --- sockets ---
@@ -165,7 +165,7 @@ export class TriggerUnits {
       s.watcher ??= this.d.native.watchFd(s.fd, () => {
         for (const x of st.sockets ?? []) { x.watcher?.close(); x.watcher = null; }
         this.d.journal.append(name, `Incoming traffic: starting ${c.service}.`);
-        this.m.job(c.service, 'start').catch(() => {});
+        void this.m.backgroundJob(c.service, 'start', { unit: name, why: 'incoming traffic' });
       });
     }
   }
@@ -233,7 +233,7 @@ export class TriggerUnits {
         const target = this.m.runtimes.get(this.m.resolve(c.unit));
         if (target && (target.active === 'active' || target.active === 'activating')) return;
         this.d.journal.append(name, `Triggering ${c.unit}.`);
-        this.m.job(c.unit, 'start').catch(() => {});
+        void this.m.backgroundJob(c.unit, 'start', { unit: name, why: 'the path' });
       }
     };
     st.watchers = [];
@@ -265,12 +265,5 @@ export class TriggerUnits {
     mkdirSync(c.where, { recursive: true });
     this.d.native.mount(c.what, c.where, c.type, flags.reduce((a, f) => a | (k[f] ?? 0), 0), data);
   }
-
-  /** For tests: base name of a path unit's watched file. */
-  static watchedName(p: string): string { return basename(p); }
 }
 
-/** Reads a file or returns '' (helper for status of stamps). */
-export function readOr(path: string): string {
-  try { return readFileSync(path, 'utf8'); } catch { return ''; }
-}

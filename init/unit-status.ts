@@ -17,5 +17,7 @@ export interface UnitStatus {
   memory: number | null;
   tasks: number | null;
   statusText?: string;
+  /** A Condition*= that skipped the last start, or an Assert*= that failed it. */
+  condition?: string;
   logs?: JournalEntry[];
 }

@@ -4,6 +4,7 @@ import type { ServiceConfig } from './types.js';
 import { boolHandler, expand, parseOr, words, type Handler, type Interp } from './interpret-common.js';
 import { SERVICE_EXEC_HANDLERS } from './interpret-exec-env.js';
 import { SANDBOX_HANDLERS } from './interpret-sandbox.js';
+import { RESOURCE_HANDLERS } from './interpret-resources.js';
 import { parseExecLine } from './exec.js';
 import { parseTimespan } from './timespan.js';
 import { parseExitStatusOrSignal, parseSignal } from './values.js';
@@ -114,6 +115,7 @@ export const SERVICE_HANDLERS: Record<string, Handler> = {
   },
   ...SERVICE_EXEC_HANDLERS,
   ...SANDBOX_HANDLERS,
+  ...RESOURCE_HANDLERS,
 };
 
 /** systemd's service_verify (first failure only, as systemd stops there) and the type-dependent defaults. */

@@ -11,13 +11,12 @@ const DEPS: Record<string, keyof Omit<UnitDeps, 'wantedByLinks'>> = {
   Conflicts: 'conflicts', After: 'after', Before: 'before', OnFailure: 'onFailure',
 };
 
-/** Condition kinds Keel evaluates; other Condition*=/Assert*= are kept with a warning. */
+/** The Condition*=/Assert*= kinds of systemd 252, all evaluated by init/conditions.ts; others warn and are kept. */
 export const SUPPORTED_CONDITIONS = ['PathExists', 'PathIsDirectory', 'FileNotEmpty', 'DirectoryNotEmpty', 'KernelCommandLine',
-  'Virtualization', 'Capability', 'Host', 'FileIsExecutable'];
-const SYSTEMD_CONDITIONS = ['Architecture', 'Firmware', 'KernelVersion', 'Credential', 'Environment', 'Security', 'ACPower',
-  'NeedsUpdate', 'FirstBoot', 'PathExistsGlob', 'PathIsSymbolicLink', 'PathIsMountPoint', 'PathIsReadWrite', 'PathIsEncrypted',
-  'User', 'Group', 'ControlGroupController', 'Memory', 'CPUs', 'CPUFeature', 'OSRelease', 'MemoryPressure', 'CPUPressure',
-  'IOPressure', ...SUPPORTED_CONDITIONS];
+  'Virtualization', 'Capability', 'Host', 'FileIsExecutable', 'Architecture', 'Firmware', 'KernelVersion', 'Credential',
+  'Environment', 'Security', 'ACPower', 'NeedsUpdate', 'FirstBoot', 'PathExistsGlob', 'PathIsSymbolicLink', 'PathIsMountPoint',
+  'PathIsReadWrite', 'PathIsEncrypted', 'User', 'Group', 'ControlGroupController', 'Memory', 'CPUs', 'CPUFeature', 'OSRelease',
+  'MemoryPressure', 'CPUPressure', 'IOPressure', 'Null'];
 const PATH_CONDITIONS = ['PathExists', 'PathExistsGlob', 'PathIsDirectory', 'PathIsSymbolicLink', 'PathIsMountPoint',
   'PathIsReadWrite', 'PathIsEncrypted', 'DirectoryNotEmpty', 'FileNotEmpty', 'FileIsExecutable', 'NeedsUpdate'];
 const URL = /^(https?:\/\/[^\s]+|file:[^\s]+|info:[^\s]+|man:[^\s]+)$/;
@@ -64,11 +63,7 @@ export function interpretCondition(a: Assignment, it: Interp): boolean {
     it.unit.conditions = it.unit.conditions.filter((c) => c.assert !== assert);
     return true;
   }
-  if (!SUPPORTED_CONDITIONS.includes(kind)) {
-    it.report(a, 'warning', SYSTEMD_CONDITIONS.includes(kind)
-      ? `${a.key}= is unsupported by keel, kept unevaluated.`
-      : `Unknown condition ${a.key}=, kept unevaluated.`);
-  }
+  if (!SUPPORTED_CONDITIONS.includes(kind)) it.report(a, 'warning', `Unknown condition ${a.key}=, kept unevaluated.`);
   let v = a.value;
   const trigger = v.startsWith('|');
   if (trigger) v = v.slice(1).trimStart();

@@ -34,7 +34,7 @@ const EXEC = words(`ExecSearchPath RootDirectory RootImage RootImageOptions Root
 /** Kill settings (systemd.kill(5)) Keel does not implement. */
 const KILL = words('RestartKillSignal SendSIGHUP FinalKillSignal WatchdogSignal');
 
-/** Resource control settings (systemd.resource-control(5)) other than MemoryMax/CPUQuota/TasksMax. */
+/** Resource control settings (systemd.resource-control(5)); [Service] handles some first (interpret-resources.ts). */
 const CGROUP = words(`Slice Delegate CPUAccounting CPUWeight StartupCPUWeight CPUQuotaPeriodSec AllowedCPUs
   StartupAllowedCPUs AllowedMemoryNodes StartupAllowedMemoryNodes MemoryAccounting MemoryMin MemoryLow MemoryHigh
   MemorySwapMax MemoryZSwapMax TasksAccounting IOAccounting IOWeight StartupIOWeight IODeviceWeight

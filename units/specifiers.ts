@@ -71,9 +71,6 @@ const TABLE: Record<string, Lookup> = {
   G: (ctx) => String(ctx.group?.gid ?? 0),
 };
 
-/** The specifier letters expandSpecifiers knows (besides %%). */
-export const SPECIFIERS = Object.keys(TABLE).join('');
-
 /**
  * Replaces %-specifiers in `value` (systemd semantics: %p prefix, %P unescaped, %i instance, %I
  * unescaped, %f unescaped instance or prefix as a path, %N name without type, %% a literal %; a

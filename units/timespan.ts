@@ -33,15 +33,3 @@ export function parseTimespan(text: string, defaultUnit: 's' | 'ms' | 'us' = 's'
   if (pos !== t.length || t.length === 0) throw new TypeError(`not a time span: ${JSON.stringify(text)}`);
   return total;
 }
-
-/** Formats milliseconds the way systemctl shows durations: "1min 30s", "250ms". */
-export function formatTimespan(ms: number): string {
-  if (ms === Infinity) return 'infinity';
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  const parts: string[] = [];
-  let rest = Math.round(ms / 1000);
-  for (const [unit, size] of [['d', 86400], ['h', 3600], ['min', 60], ['s', 1]] as const) {
-    if (rest >= size) { parts.push(`${Math.floor(rest / size)}${unit}`); rest %= size; }
-  }
-  return parts.join(' ');
-}

@@ -101,6 +101,16 @@ export interface ServiceConfig {
   standardInput: 'null' | 'tty' | 'tty-force' | 'tty-fail' | 'socket';
   standardOutput: 'journal' | 'null' | 'tty' | 'inherit' | 'kmsg' | 'journal+console' | 'socket';
   standardError: 'journal' | 'null' | 'tty' | 'inherit' | 'kmsg' | 'journal+console' | 'socket';
+  /** cgroup v1 names mapped onto v2 (units/interpret-resources.ts): MemoryLimit= (bytes or %), CPUShares=, ... */
+  memoryLimit?: number;
+  memoryLimitPercent?: number;
+  cpuShares?: number;
+  startupCpuShares?: number;
+  blockIOWeight?: number;
+  /** OOMScoreAdjust=, -1000 to 1000. */
+  oomScoreAdjust?: number;
+  /** Delegate=: 'all' controllers or the named ones (unset: no delegation). */
+  delegate?: 'all' | string[];
   ttyPath: string | null;
   memoryMax: number | null;   // bytes
   /** MemoryMax=N%: percent of physical memory (memoryMax is then null). */

@@ -121,8 +121,3 @@ export function isUserGroupName(name: string): boolean {
   if (/^\d+$/.test(name)) return Number(name) < 4294967295;
   return /^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(name) && name.length <= 256 && name !== '.' && name !== '..';
 }
-
-/** Whether `p` is an absolute, normalized path (no `.`/`..` components). */
-export function isAbsolutePath(p: string): boolean {
-  return p.startsWith('/') && !p.split('/').some((c) => c === '.' || c === '..');
-}

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../../builder/bundle.js';
-import { addBusybox } from '../../containers/busybox-image.js';
+import { addBusybox } from '../containers/busybox-fixture.js';
 import { ImageStore } from '../../containers/store.js';
 import { runContainer } from '../../containers/runtime.js';
 import { ContainerDb } from '../../containers/db.js';

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addBusybox } from '../../containers/busybox-image.js';
+import { addBusybox } from './busybox-fixture.js';
 import { ContainerDb, processStartTime } from '../../containers/db.js';
 import { ImageStore } from '../../containers/store.js';
 import { splitAtPositional } from '../../cli/main.js';

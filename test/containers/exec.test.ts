@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../../builder/bundle.js';
-import { addBusybox } from '../../containers/busybox-image.js';
+import { addBusybox } from './busybox-fixture.js';
 import { ContainerDb } from '../../containers/db.js';
 import { execEnvironment, execInContainer, execSpawnOptions } from '../../containers/exec.js';
 import { isContainerError } from '../../containers/errors.js';

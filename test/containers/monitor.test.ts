@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addBusybox } from '../../containers/busybox-image.js';
+import { addBusybox } from './busybox-fixture.js';
 import { ContainerDb, type ContainerConfig } from '../../containers/db.js';
 import { ImageStore } from '../../containers/store.js';
 import { KEEL, keelAt } from './helpers.js';

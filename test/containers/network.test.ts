@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addBusybox } from '../../containers/busybox-image.js';
+import { addBusybox } from './busybox-fixture.js';
 import {
   allocateAddress, BRIDGE, checkPorts, containerHosts, containerResolvConf, dropLease, formatPort, hostVethOf, leaseAlive, macFor, selfOwner,
   NETNS_DIR, NETWORK_DIR, nftRuleset, parsePublish, takeLease, type Lease, type LeaseFile, type PortMapping,

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { ReadStream } from 'node:tty';
 import { repoRoot } from '../../builder/bundle.js';
 import { detachScanner, encodeFrame, FRAME, frameReader, resizeFrame } from '../../containers/attach-protocol.js';
-import { addBusybox } from '../../containers/busybox-image.js';
 import { holdTerminal, type Terminal } from '../../containers/pty.js';
+import { addBusybox } from './busybox-fixture.js';
 import { ImageStore } from '../../containers/store.js';
 import { isNativeError, native } from '../../native/native.js';
 

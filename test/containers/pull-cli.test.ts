@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../../builder/bundle.js';
-import { addBusybox } from '../../containers/busybox-image.js';
+import { addBusybox } from './busybox-fixture.js';
 import { ImageStore } from '../../containers/store.js';
 import { startRegistry, type RegistryProcess } from './registry-helpers.js';
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ContainedInit, testTarget } from './contained-init.js';
 import { repoRoot } from '../../builder/bundle.js';
-import { addBusybox } from '../../containers/busybox-image.js';
+import { addBusybox } from '../containers/busybox-fixture.js';
 import { ImageStore } from '../../containers/store.js';
 
 const KEEL = join(repoRoot(), 'bin/keel');

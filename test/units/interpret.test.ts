@@ -114,7 +114,9 @@ SuccessExitStatus=
     assert.deepEqual(u.conditions.map((c) => [c.kind, c.trigger, c.negate, c.value, c.line]), [
       ['PathExists', true, true, '/etc/main.conf', 2], ['ACPower', false, false, 'true', 3], ['Host', true, false, 'node1', 4],
     ]);
-    assert.deepEqual(u.diagnostics.map((d) => [d.line, d.severity]), [[3, 'warning']]);
+    assert.deepEqual(u.diagnostics, []);  // every condition kind of systemd 252 is evaluated
+    const odd = unit('a.service', '[Unit]\nConditionFrobnicated=yes\n[Service]\nExecStart=/bin/a\n');
+    assert.deepEqual(odd.diagnostics.map((d) => [d.line, d.message]), [[2, 'Unknown condition ConditionFrobnicated=, kept unevaluated.']]);
   });
 
   it('warns about unknown keys and sections with file and line, and about unsupported ones', () => {
