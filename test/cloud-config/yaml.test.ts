@@ -127,6 +127,12 @@ describe('cloud-config yaml: positions', () => {
     assert.equal(report('{hostname: h, bogus: 1}\n'), 'line 2: warning: unrecognized key "bogus"\n');
   });
 
+  it('keeps a flow list that is a block list item one level deep (js-yaml\'s listener wrapped it in another list)', () => {
+    const r = root('a:\n  - [1, {b: c}]\n  - x\n');
+    assert.deepEqual(get(r, 'a', 0).items.map((i) => i.kind), ['int', 'map']);
+    assert.deepEqual([get(r, 'a', 0).line, get(r, 'a', 0).column, get(r, 'a', 1).line], [2, 3, 3]);
+  });
+
   it('reports at those lines, CRLF documents included', () => {
     assert.equal(formatReport(validateCloudConfig(doc.replace('name: x', 'name: x\n          bogus: 1')).report), 'line 8: warning: unrecognized key "bogus"\n');
     assert.equal(formatReport(validateCloudConfig('#cloud-config\r\nhostname: h\r\nbogus: 1\r\n').report), 'line 3: warning: unrecognized key "bogus"\n');
