@@ -4,6 +4,7 @@
 import { chownSync, existsSync, mkdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { writeAtomic } from '../lib/atomic.js';
+import { isKeelError, KeelError } from '../lib/errors.js';
 import { decodeContent, parsePermissions } from './decode.js';
 import { upsertUser, type UserDb, type UserSpec } from './users-db.js';
 import { parseGroup, parsePasswd } from '../init/users.js';
@@ -76,7 +77,11 @@ export async function applyCloudConfig(cfg: ApplyConfig, env: ApplyEnv): Promise
   const errors: string[] = [];
   const at = (p: string) => join(env.root, p);
   const step = async (what: string, fn: () => void | Promise<void>) => {
-    try { await fn(); applied.push(what); } catch (e) { errors.push(`cannot ${what}: ${(e as Error).message}`); env.log(`cannot ${what}: ${(e as Error).message}`); }
+    try { await fn(); applied.push(what); } catch (e) {
+      const message = stepError(what, e).message;
+      errors.push(message);
+      env.log(message);
+    }
   };
   if (cfg.hostname) {
     await step(`set hostname ${cfg.hostname}`, () => { writeAtomic(at('/etc/hostname'), `${cfg.hostname}\n`); env.setHostname(cfg.hostname!); });
@@ -84,7 +89,7 @@ export async function applyCloudConfig(cfg: ApplyConfig, env: ApplyEnv): Promise
   const db = (): UserDb => ({ passwd: read(at('/etc/passwd')), shadow: read(at('/etc/shadow')), group: read(at('/etc/group')) });
   const installKeys = (user: string, keys: string[]) => {
     const pw = parsePasswd(read(at('/etc/passwd'))).find((p) => p.name === user);
-    if (!pw) throw new Error(`user ${user} does not exist`);
+    if (!pw) throw new KeelError('ENOUSER', `cannot authorize ssh keys for ${user}: user ${user} does not exist`);
     const ssh = at(posix.join(pw.home, '.ssh'));
     mkdirSync(ssh, { recursive: true, mode: 0o700 });
     chownSync(ssh, pw.uid, pw.gid);
@@ -105,17 +110,18 @@ export async function applyCloudConfig(cfg: ApplyConfig, env: ApplyEnv): Promise
   if (cfg.ssh_authorized_keys?.length) await step('authorize ssh keys for core', () => installKeys('core', cfg.ssh_authorized_keys!));
   for (const f of cfg.write_files ?? []) {
     await step(`write ${f.path}`, () => {
-      if (!posix.isAbsolute(f.path)) throw new Error('the path must be absolute');
-      if (underUsr(f.path)) throw new Error('write_files cannot be used with /usr (it is read-only)');
+      const fail = (code: string, why: string) => new KeelError(code, `cannot write ${f.path}: ${why}`, { path: f.path });
+      if (!posix.isAbsolute(f.path)) throw fail('ERELATIVE', 'the path must be absolute');
+      if (underUsr(f.path)) throw fail('EREADONLY', 'write_files cannot be used with /usr (it is read-only)');
       const data = decodeContent(f.content ?? '', f.encoding ?? '');
       const mode = parsePermissions(f.permissions);
       const [user, group] = (f.owner ?? 'root').split(/[:.]/);
       const pw = parsePasswd(read(at('/etc/passwd'))).find((p) => p.name === user || String(p.uid) === user);
-      if (!pw) throw new Error(`owner "${user}" does not exist`);
+      if (!pw) throw fail('ENOUSER', `owner "${user}" does not exist`);
       let gid = pw.gid;
       if (group) {
         const g = parseGroup(read(at('/etc/group'))).find((x) => x.name === group || String(x.gid) === group);
-        if (!g) throw new Error(`group "${group}" does not exist`);
+        if (!g) throw fail('ENOGROUP', `group "${group}" does not exist`);
         gid = g.gid;
       }
       writeAtomic(at(f.path), data, { mode, uid: pw.uid, gid });
@@ -173,9 +179,21 @@ async function applyUnits(cfg: ApplyConfig, env: ApplyEnv, step: (what: string, 
   for (const u of units) {
     if (u.command) await step(`${u.command} ${u.name}`, async () => {
       const r = await env.units.command(serviceOf(u.name), u.command!);
-      if (r !== 'done') throw new Error(`job ${r}`);
+      if (r !== 'done') throw new KeelError('EJOB', `cannot ${u.command} ${u.name}: job ${r}`);
     });
   }
+}
+
+/**
+ * The error of a failed step: a KeelError already saying "cannot WHAT: ..." as it is, anything else
+ * as "cannot WHAT: its message" (keeping a KeelError's code, EAPPLY otherwise).
+ */
+export function stepError(what: string, e: unknown): KeelError {
+  if (isKeelError(e) && e.message.startsWith(`cannot ${what}: `)) return e;
+  const reason = e instanceof Error ? e.message : String(e);
+  const code = isKeelError(e) ? e.code : (e as NodeJS.ErrnoException)?.code ?? 'EAPPLY';
+  const path = isKeelError(e) ? e.path : (e as NodeJS.ErrnoException)?.path;
+  return new KeelError(code, `cannot ${what}: ${reason}`, { cause: e, path });
 }
 
 /** A Quadlet-style NAME.container file is the unit NAME.service: enable, mask and commands act on that. */

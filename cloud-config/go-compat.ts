@@ -1,6 +1,7 @@
 // The few Go standard-library behaviours coreos-cloudinit's validator leans on, reproduced so its
 // report matches: base64.StdEncoding, path.Dir, url.ParseRequestURI and fmt's %v for floats.
 import { gunzipSync } from 'node:zlib';
+import { KeelError } from '../lib/errors.js';
 
 const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
@@ -16,21 +17,22 @@ export const CONTENT_ENCODINGS = ['b64', 'base64', 'gz', 'gzip', 'gz+base64', 'g
 /**
  * DecodeContent as coreos-cloudinit has it, with one deliberate difference: a gzip stream must be
  * whole (Go only checked the gzip header and silently wrote what it could inflate). Returns the
- * bytes, or an Error saying why not.
+ * bytes, or a KeelError (EDECODE, EENCODING) saying why not.
  */
-export function decodeGoContent(content: Buffer, encoding: string): Buffer | Error {
+export function decodeGoContent(content: Buffer, encoding: string): Buffer | KeelError {
+  const fail = (code: string, why: string) => new KeelError(code, `cannot decode content as ${encoding}: ${why}`);
   const gunzip = (b: Buffer) => {
-    try { return gunzipSync(b); } catch (e) { return new Error(`not gzip data (${(e as Error).message})`); }
+    try { return gunzipSync(b); } catch (e) { return fail('EDECODE', `not gzip data (${(e as Error).message})`); }
   };
   switch (encoding) {
     case '': return content;
-    case 'b64': case 'base64': return goBase64(content) ?? new Error('not base64 data');
+    case 'b64': case 'base64': return goBase64(content) ?? fail('EDECODE', 'not base64 data');
     case 'gz': case 'gzip': return gunzip(content);
     case 'gz+base64': case 'gzip+base64': case 'gz+b64': case 'gzip+b64': {
       const raw = goBase64(content);
-      return raw ? gunzip(raw) : new Error('not base64 data');
+      return raw ? gunzip(raw) : fail('EDECODE', 'not base64 data');
     }
-    default: return new Error(`unsupported encoding "${encoding}"`);
+    default: return fail('EENCODING', 'unsupported encoding');
   }
 }
 

@@ -5,6 +5,7 @@ import { toNode, typedConfig } from './nodes.js';
 import { runRules, type Entry } from './rules.js';
 import { CLOUD_CONFIG_SCHEMA, schemaErrors, type CloudConfig } from './schema.js';
 import { parseYaml } from './yaml.js';
+import { KeelError } from '../lib/errors.js';
 
 export type { Entry } from './rules.js';
 
@@ -42,7 +43,7 @@ export function validateCloudConfig(input: Buffer | Uint8Array | string): Valida
   const config = typedConfig(node, CLOUD_CONFIG_SCHEMA);
   // Without errors in the report, ajv must find the typed config sound (types and patterns).
   const problems = sorted.some((e) => e.kind === 'error') ? [] : schemaErrors(config);
-  if (problems.length) throw new Error(`BUG: the typed cloud-config does not match its schema: ${problems.join('; ')}`);
+  if (problems.length) throw new KeelError('EBUG', `BUG: cannot type the cloud-config: it does not match its schema: ${problems.join('; ')}`);
   return { kind: d.kind, report: sorted, config };
 }
 

@@ -1,71 +1,58 @@
 // YAML syntax errors in libyaml's words (coreos-cloudinit's go-yaml is a libyaml port), so the
-// report reads as coreos-cloudinit's did. js-yaml finds the errors; this maps its reasons onto
-// libyaml's messages, and adds the tab rule libyaml enforces and js-yaml does not.
-import type yaml from 'js-yaml';
+// report reads as coreos-cloudinit's did. The `yaml` package finds the errors; this maps its codes
+// onto libyaml's messages, and adds the tab rule libyaml enforces and the `yaml` package does not.
+import type { YAMLParseError } from 'yaml';
 import type { YamlError } from './yaml.js';
 
-const lines = (text: string) => text.split('\n');
+/** The [start, end) offsets of a scalar or a flow collection. */
+export type Span = [number, number];
 
-/** The last line at or before `line` (1-based) holding something other than blanks or a comment. */
-function lastContentLine(text: string, line: number): number {
-  const ls = lines(text);
-  for (let l = Math.min(line, ls.length); l >= 1; l--) if (!/^\s*(#.*)?$/.test(ls[l - 1])) return l;
-  return line;
+type Where = (pos: number) => { line: number; column: number };
+
+/** The first `:` that starts a mapping value at or after `pos` (libyaml's error points there). */
+function nextColon(text: string, pos: number): number {
+  const colon = /:(?=[ \t\r\n]|$)/g;
+  colon.lastIndex = pos;
+  return colon.exec(text)?.index ?? pos;
 }
 
-/** The innermost flow collection still open before `pos`: its closing bracket. */
-function openBracket(text: string, pos: number): ']' | '}' {
-  const open: string[] = [];
-  let quote = '';
-  for (let i = 0; i < pos && i < text.length; i++) {
-    const c = text[i];
-    if (quote) { if (c === quote) quote = ''; continue; }
-    if ((c === '"' || c === "'") && /(^|[\s[{,:])$/.test(text.slice(Math.max(0, i - 1), i))) quote = c;  // a quoted scalar starts
-    else if (c === '[' || c === '{') open.push(c);
-    else if ((c === ']' || c === '}') && open.length) open.pop();
-  }
-  return open[open.length - 1] === '{' ? '}' : ']';
-}
-
-/** js-yaml's error as libyaml would have reported it (line and column 1-based). */
-export function libyamlError(e: yaml.YAMLException, text: string): YamlError {
-  const mark = e.mark ?? { line: 0, column: 0, position: 0 };
-  const at = { line: mark.line + 1, column: mark.column + 1 };
-  const ch = text[mark.position] ?? '';
-  const reason = e.reason ?? e.message;
-  const msg = (message: string, where = at) => ({ ...where, message });
+/** The `yaml` package's error as libyaml would have reported it. */
+export function libyamlError(e: YAMLParseError, text: string, where: Where): YamlError {
+  const gap = /(?:[ \t\r\n]|#[^\n]*)*/y;  // libyaml points at the next token, past blanks and comments
+  gap.lastIndex = e.pos[0];
+  gap.test(text);
+  const at = where(Math.min(gap.lastIndex, text.length));
+  const reason = e.message.replace(/ at line \d+, column \d+:[^]*$/, '');
+  const msg = (message: string, w = at) => ({ ...w, message });
+  const bracket = /sequence/.test(reason) ? ']' : '}';
   switch (true) {
-    case reason === 'tab characters must not be used in indentation':
+    case e.code === 'TAB_AS_INDENT' || e.code === 'BAD_SCALAR_START':
       return msg('found character that cannot start any token');
-    case reason.startsWith('can not read a block mapping entry; a multiline key') || reason.startsWith('can not read an implicit mapping pair'): {
-      // libyaml: the plain scalar before was a key that never met its ':'; name the key's line.
-      const line = lastContentLine(text, mark.column === 0 ? mark.line : mark.line + 1);
-      return msg("could not find expected ':'", { line, column: (lines(text)[line - 1] ?? '').search(/\S|$/) + 1 });
-    }
-    case reason === 'bad indentation of a mapping entry':
-      if (ch === ':') return msg('mapping values are not allowed in this context');
-      if (ch === '@' || ch === '`' || ch === '%') return msg('found character that cannot start any token');
-      return msg('did not find expected key');
-    case reason === 'bad indentation of a sequence entry':
+    case reason === 'Implicit map keys need to be followed by map values':
+      // libyaml: the plain scalar was a key that never met its ':'; name the key's line.
+      return msg("could not find expected ':'");
+    case reason.startsWith('Missing closing'):
+      return msg('found unexpected end of stream', where(text.length));
+    case e.code === 'BLOCK_AS_IMPLICIT_KEY' && reason.startsWith('Nested mappings'):
+      return msg('mapping values are not allowed in this context', where(nextColon(text, e.pos[0])));
+    case reason === 'All sequence items must start at the same column':
+    case reason === 'Sequence item without - indicator':
       return msg("did not find expected '-' indicator");
-    case reason === 'end of the stream or a document separator is expected': {
+    case e.code === 'MULTILINE_IMPLICIT_KEY' || e.code === 'BAD_INDENT' && reason.startsWith('All mapping items'):
+    case reason.startsWith('Unexpected block-seq-ind') || reason.startsWith('A block sequence may not be used'):
+      return msg('did not find expected key');
+    case /^Flow (sequence|map) in block collection/.test(reason) || /^Missing , (or : )?between/.test(reason):
+      return msg(`did not find expected ',' or '${bracket}'`);
+    case /^Unexpected .* (at node end|token in YAML stream)/.test(reason): {
       // Something after the root collection ended: libyaml's parser was still inside it.
-      const first = lines(text).find((l) => !/^\s*(#.*)?$/.test(l)) ?? '';
+      const first = text.split('\n').find((l) => !/^\s*(#.*)?$/.test(l)) ?? '';
       if (/^-(\s|$)/.test(first)) return msg("did not find expected '-' indicator");
-      return msg(/^[^\s#][^#]*?:(\s|$)/.test(first) ? 'did not find expected key' : 'did not find expected <document start>');
+      const key = /^[^\s#][^#]*?:(\s|$)/.test(first);
+      return msg(key ? 'did not find expected key' : 'did not find expected <document start>');
     }
-    case reason === 'unexpected end of the stream within a flow collection' || reason === 'missed comma between flow collection entries':
-      return msg(`did not find expected ',' or '${openBracket(text, mark.position)}'`);
-    case reason.startsWith('expected the node content'):
-      return msg('did not find expected node content');
-    case reason.startsWith('unexpected end of the stream within a'):
-      return msg('found unexpected end of stream');
-    case reason === 'the stream contains non-printable characters':
-      return msg('control characters are not allowed');
-    case reason.startsWith('unidentified alias'):
-      // go-yaml failed at decode time, without a line: coreos-cloudinit said line 1.
-      return { line: 1, column: 1, message: `unknown anchor '${/"(.*)"/.exec(reason)?.[1] ?? ''}' referenced` };
-    case reason === 'name of an alias node must contain at least one character' || reason === 'name of an anchor node must contain at least one character':
+    case e.code === 'BAD_DQ_ESCAPE':
+      return msg('found unknown escape character while parsing a quoted scalar');
+    case e.code === 'BAD_ALIAS' && reason.endsWith('empty string'):
       return msg('did not find expected alphabetic or numeric character');
     default:
       return msg(reason);
@@ -74,18 +61,18 @@ export function libyamlError(e: yaml.YAMLException, text: string): YamlError {
 
 /**
  * libyaml refuses a tab wherever a token may start in block context (the start of a line, after
- * `-`, `?` or `:`), even on a blank line; js-yaml lets most of those through. `spans` are the
- * scalars and flow collections, where tabs are content. Only lines before `beforeLine` count.
+ * `-`, `?` or `:`), even on a blank line; the `yaml` package lets most of those through. `spans`
+ * are the scalars and flow collections, where tabs are content. Only lines up to `lastLine` count.
  */
-export function tabError(text: string, spans: [number, number][], beforeLine: number): YamlError | null {
+export function tabError(text: string, spans: Span[], lastLine: number): YamlError | null {
   const sorted = [...spans].sort((a, b) => a[0] - b[0]);
   let s = 0;
   let line = 1;
   let column = 1;
   let allowed = true;
-  const step = () => { if (text[i] === '\n') { line++; column = 1; } else column++; i++; };
   let i = 0;
-  while (i < text.length && line <= beforeLine) {
+  const step = () => { if (text[i] === '\n') { line++; column = 1; } else column++; i++; };
+  while (i < text.length && line <= lastLine) {
     while (s < sorted.length && sorted[s][1] <= i) s++;
     if (s < sorted.length && sorted[s][0] <= i) {  // inside a scalar or a flow collection
       const end = sorted[s][1];
@@ -100,7 +87,9 @@ export function tabError(text: string, spans: [number, number][], beforeLine: nu
     }
     if (c === '\t' && allowed) return { line, column, message: 'found character that cannot start any token' };
     if (c === '\n') allowed = true;
-    else if (c !== ' ' && c !== '\t' && c !== '\r') allowed = (c === '-' || c === '?' || c === ':') && ' \t\r\n'.includes(text[i + 1] ?? '\n');
+    else if (c !== ' ' && c !== '\t' && c !== '\r') {
+      allowed = (c === '-' || c === '?' || c === ':') && ' \t\r\n'.includes(text[i + 1] ?? '\n');
+    }
     step();
   }
   return null;

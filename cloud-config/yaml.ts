@@ -1,10 +1,14 @@
-// YAML to a tree that keeps the line and column of every key, list item and value. js-yaml parses
-// (with go-yaml v1's scalar typing, yaml-scalars.ts); its `listener` reports where each node opens
-// and closes, and the tree is rebuilt from those events. Only the first document counts, as with
-// go-yaml's Unmarshal.
-import yaml from 'js-yaml';
-import { GO_YAML_SCHEMA, GoScalar, GoYamlError } from './yaml-scalars.js';
-import { libyamlError, tabError } from './yaml-errors.js';
+// YAML to a tree that keeps the line and column of every key, list item and value. The `yaml`
+// package parses (YAML 1.1, keeping node ranges and the source tokens); scalars are typed as
+// go-yaml v1 typed them (yaml-scalars.ts), errors worded as libyaml worded them (yaml-errors.ts).
+// Only the first document counts, as with go-yaml's Unmarshal.
+import {
+  isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, visit,
+  type Document, type YAMLParseError, type ParsedNode as Node, type Scalar, type YAMLMap, type YAMLSeq,
+} from 'yaml';
+import { goFloat } from './go-compat.js';
+import { libyamlError, tabError, type Span } from './yaml-errors.js';
+import { resolveBinary, resolvePlain, resolveTagged } from './yaml-scalars.js';
 
 /** What a node holds: go-yaml v1's types (binary: a !!binary scalar). */
 export type YKind = 'map' | 'seq' | 'str' | 'int' | 'float' | 'bool' | 'null' | 'binary';
@@ -27,176 +31,208 @@ export interface YNode {
 /** A YAML syntax error, worded as libyaml (coreos-cloudinit's parser) worded it. */
 export interface YamlError { line: number; column: number; message: string }
 
-interface Frame { pos: number; end: number; children: Frame[]; result: unknown; kind: string | null; tag: string | null }
+/** A failure go-yaml reported without a line number while decoding (so coreos-cloudinit said "line 1"). */
+class DecodeError extends Error {}
 
-const MERGE = 'tag:yaml.org,2002:merge';
+type Where = (pos: number) => { line: number; column: number };
 
-/** Line starts of `text`, for turning offsets into (line, column). */
-function lineIndex(text: string): (pos: number) => { line: number; column: number } {
-  const starts = [0];
-  for (let i = 0; i < text.length; i++) if (text[i] === '\n') starts.push(i + 1);
-  return (pos) => {
-    let lo = 0;
-    let hi = starts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (starts[mid] <= pos) lo = mid; else hi = mid - 1;
-    }
-    return { line: lo + 1, column: pos - starts[lo] + 1 };
-  };
+/** A syntax error libyaml finds and the `yaml` package does not, at offset `pos`. */
+class SyntaxAt extends Error {
+  constructor(readonly pos: number, message: string) { super(message); }
 }
 
-/** Parses `text`; the root is null for an empty document. */
+const TAG = 'tag:yaml.org,2002:';
+const TYPED = new Set(['int', 'float', 'bool', 'null']);
+
+const OPTIONS = { version: '1.1', schema: 'failsafe', keepSourceTokens: true, uniqueKeys: false } as const;
+
+/** Parses `source`; the root is null for an empty document. */
 export function parseYaml(source: string): { root: YNode | null; error: YamlError | null } {
-  const text = source.replace(/^\uFEFF/, '');
-  const where = lineIndex(text);
-  const roots: Frame[] = [];
-  const stack: Frame[] = [];
-  const listener = (event: string, st: { position: number; result: unknown; kind: string | null; tag: string | null }) => {
-    if (event === 'open') { stack.push({ pos: st.position, end: -1, children: [], result: undefined, kind: null, tag: null }); return; }
-    const f = stack.pop()!;
-    Object.assign(f, { end: st.position, result: st.result, kind: st.kind, tag: st.tag });
-    (stack.length ? stack[stack.length - 1].children : roots).push(f);
-  };
-  let error: YamlError | null = null;
-  let firstEnd = Infinity;  // where the first document ends: go-yaml never read further
-  try {
-    yaml.loadAll(text, () => {}, { schema: GO_YAML_SCHEMA, json: true, listener: listener as never });
-  } catch (e) {
-    if (e instanceof GoYamlError) return { root: null, error: { line: 1, column: 1, message: e.message } };
-    if (!(e instanceof yaml.YAMLException)) throw e;
-    error = libyamlError(e, text);
-  }
-  const root = roots[0];
-  if (root) {
-    const marker = /\n(---|\.\.\.)(\s|$)/g;
-    marker.lastIndex = Math.max(0, root.end - 1);
-    const m = marker.exec(text);
-    if (m) firstEnd = where(m.index + 1).line;
-    if (error && error.line >= firstEnd) error = null;
-  }
-  const tab = tabError(text, roots.flatMap((f) => spans(f, text)), Math.min(error?.line ?? Infinity, firstEnd - 1));
+  const original = source.replace(/^\uFEFF/, '');
+  const lines = new LineCounter();
+  lines.addNewLine(0);
+  for (let i = original.indexOf('\n'); i >= 0; i = original.indexOf('\n', i + 1)) lines.addNewLine(i + 1);
+  const { text, docs, toOriginal } = parseQuotedLikeLibyaml(original);
+  const where = (pos: number) => { const p = lines.linePos(toOriginal(pos)); return { line: p.line, column: p.col }; };
+  const doc = Array.isArray(docs) ? docs[0] : undefined;
+  const all = doc ? doc.errors : (docs as unknown as { errors: YAMLParseError[] }).errors;
+  const errors = [...all].sort((a, b) => a.pos[0] - b.pos[0]);
+  const error = errors.length ? libyamlError(errors[0], text, where) : null;
+  // go-yaml never read past the first document: its tabs and errors do not count.
+  const marker = /(?:^|\n)(---|\.\.\.)(\s|$)/g;
+  marker.lastIndex = doc?.contents ? doc.contents.range[2] : 0;
+  const m = doc && docs.length > 1 ? marker.exec(text) : null;
+  const firstEnd = m ? where(m.index + (text[m.index] === '\n' ? 1 : 0)).line : Infinity;
+  const spans = doc?.contents ? scalarSpans(doc.contents).map(([a, b]): Span => [toOriginal(a), toOriginal(b)]) : [];
+  const tab = tabError(original, spans, Math.min(error?.line ?? Infinity, firstEnd - 1));
   if (tab) return { root: null, error: tab };
   if (error) return { root: null, error };
-  return { root: root ? new Builder(text, where).node(root, 0) : null, error: null };
+  if (!doc?.contents) return { root: null, error: null };
+  try {
+    return { root: new Builder(doc, where).node(doc.contents, 0), error: null };
+  } catch (e) {
+    if (e instanceof DecodeError) return { root: null, error: { line: 1, column: 1, message: e.message } };
+    if (e instanceof SyntaxAt) return { root: null, error: { ...where(e.pos), message: e.message } };
+    throw e;
+  }
+}
+
+/**
+ * Parses `text` with one libyaml leniency: a quoted scalar's continuation lines may sit left of
+ * the block they are in (coreos-cloudinit's own test configs do that). The `yaml` package ends the
+ * scalar there, so those lines are indented (which does not change the folded value) and parsed
+ * again; `toOriginal` maps offsets back.
+ */
+function parseQuotedLikeLibyaml(original: string) {
+  let text = original;
+  const inserts: [number, number][] = [];  // [offset in `text`, spaces inserted there]
+  const toOriginal = (pos: number) => {
+    let shift = 0;
+    for (const [at, n] of inserts) if (at < pos) shift += Math.min(n, pos - at);
+    return pos - shift;
+  };
+  for (;;) {
+    const docs = parseAllDocuments(text, OPTIONS);
+    const doc = Array.isArray(docs) ? docs[0] : undefined;
+    const cut = doc?.errors.find((e) => e.message.startsWith('Missing closing') && e.pos[0] < text.length);
+    let open: Scalar.Parsed | undefined;
+    const quoted = (n: Scalar) => n.range?.[1] === cut?.pos[0] && n.type?.startsWith('QUOTE');
+    if (cut) visit(doc!, { Scalar(_, n) { if (quoted(n)) open = n as Scalar.Parsed; } });
+    const close = open && closingQuote(text, open.range[0]);
+    if (!open || close === undefined) return { text, docs, toOriginal };
+    const pad = ' '.repeat(open.range[0] - text.lastIndexOf('\n', open.range[0]));
+    let out = text.slice(0, open.range[0]);
+    let at = open.range[0];
+    for (let nl = text.indexOf('\n', at); nl >= 0 && nl < close; nl = text.indexOf('\n', nl + 1)) {
+      out += text.slice(at, nl + 1);
+      inserts.push([out.length, pad.length]);
+      out += pad;
+      at = nl + 1;
+    }
+    text = out + text.slice(at);
+  }
+}
+
+/** Where the quoted scalar opening at `start` closes ('' and \" do not close it); undefined if nowhere. */
+function closingQuote(text: string, start: number): number | undefined {
+  const q = text[start];
+  for (let i = start + 1; i < text.length; i++) {
+    if (q === '"' && text[i] === '\\') i++;
+    else if (text[i] === q) {
+      if (q === "'" && text[i + 1] === "'") i++;
+      else return i;
+    }
+  }
+  return undefined;
 }
 
 /** The [start, end) offsets of scalars and flow collections: tabs inside them are content. */
-function spans(f: Frame, text: string, out: [number, number][] = []): [number, number][] {
-  let start = f.pos;
-  while (text[start] === ' ' || text[start] === '\t') start++;
-  if (f.kind === 'scalar' || text[start] === '[' || text[start] === '{') {
-    if (f.end > start) out.push([start, f.end]);
-  } else for (const c of f.children) spans(c, text, out);
+function scalarSpans(n: Node, out: Span[] = []): Span[] {
+  if (isScalar(n) || ((isMap(n) || isSeq(n)) && n.flow)) {
+    if (n.range[1] > n.range[0]) out.push([n.range[0], n.range[1]]);
+  } else if (isMap(n)) {
+    for (const p of n.items) {
+      for (const c of [p.key, p.value]) if (c && typeof c === 'object') scalarSpans(c as Node, out);
+    }
+  } else if (isSeq(n)) for (const c of n.items) if (c && typeof c === 'object') scalarSpans(c as Node, out);
   return out;
 }
 
+/** The CST of a block collection, as keepSourceTokens leaves it on the node. */
+interface Token { type: string; offset: number }
+interface BlockToken { type: string; items: { start: Token[]; sep?: Token[] }[] }
+
 class Builder {
-  private readonly anchored = new WeakMap<object, Frame>();
-  private readonly building = new Set<Frame>();
-  constructor(private readonly text: string, private readonly where: (pos: number) => { line: number; column: number }) {}
-
-  /** First offset at or after `pos` that is not a space or a tab. */
-  private skipBlanks(pos: number): number {
-    while (pos < this.text.length && (this.text[pos] === ' ' || this.text[pos] === '\t')) pos++;
-    return pos;
-  }
-
-  /** Whether a `:` (after blanks, breaks and comments) follows offset `pos`: the frame was a key. */
-  private colonAfter(pos: number): boolean {
-    const colon = /(?:[ \t\r\n]|#[^\n]*)*:/y;
-    colon.lastIndex = pos;
-    return colon.test(this.text);
-  }
-
-  /** Where a value starts: past blanks, and for a value on the lines below, past breaks and comments. */
-  private valueStart(f: Frame): number {
-    const pos = this.skipBlanks(f.pos);
-    if (f.kind === null && f.result === null) return pos;  // empty: where it would have been
-    const gap = /(?:[ \t\r\n]|#[^\n]*)*/y;
-    gap.lastIndex = pos;
-    gap.test(this.text);
-    return Math.min(gap.lastIndex, f.end);
-  }
-
-  /** Where a list item starts: its `-` when it has one. */
-  private itemStart(pos: number): number {
-    let i = pos - 1;
-    while (i >= 0 && ' \t\r\n'.includes(this.text[i])) i--;
-    return i >= 0 && this.text[i] === '-' ? i : this.skipBlanks(pos);
-  }
+  private readonly building = new Set<Node>();
+  constructor(private readonly doc: Document, private readonly where: Where) {}
 
   private blank(kind: YKind, pos: number): YNode {
     return { kind, ...this.where(pos), value: null, text: '', entries: [], items: [] };
   }
 
-  node(f: Frame, pos: number): YNode {
-    const r = f.result;
-    if (this.text[this.skipBlanks(f.pos)] === '*' && r !== null && typeof r === 'object' && !(r instanceof GoScalar)) {
-      const target = this.anchored.get(r);  // an alias: the anchored node again, where the alias stands
-      if (!target || this.building.has(target)) return this.blank(Array.isArray(r) ? 'seq' : 'map', pos);
-      return { ...this.node(target, pos), ...this.where(pos) };
+  /** The node `n`, placed at offset `pos`. */
+  node(n: Node, pos: number): YNode {
+    if (isAlias(n)) {
+      const target = n.resolve(this.doc);  // the anchored node again, where the alias stands
+      if (!target) throw new DecodeError(`unknown anchor '${n.source}' referenced`);
+      if (this.building.has(target as Node)) return this.blank(isSeq(target) ? 'seq' : 'map', pos);
+      return { ...this.node(target as Node, pos), ...this.where(pos) };
     }
-    if (f.kind === 'mapping' || f.kind === 'sequence') {
-      if (r !== null && typeof r === 'object' && !this.anchored.has(r)) this.anchored.set(r, f);
-      this.building.add(f);
-      try { return f.kind === 'mapping' ? this.mapping(f, pos) : this.sequence(f, pos); } finally { this.building.delete(f); }
+    if (isMap(n) || isSeq(n)) {
+      this.building.add(n);
+      try { return isMap(n) ? this.mapping(n, pos) : this.sequence(n, pos); } finally { this.building.delete(n); }
     }
-    return this.scalar(r, pos);
+    return this.scalar(n, pos);
   }
 
-  private scalar(r: unknown, pos: number): YNode {
+  private scalar(s: Scalar.Parsed, pos: number): YNode {
     const n = this.blank('null', pos);
-    if (typeof r === 'string') return { ...n, kind: 'str', value: r, text: r };
-    if (r instanceof GoScalar) {
-      if (r.kind === 'binary') return { ...n, kind: 'binary', value: r.value, text: r.text };
-      return { ...n, kind: r.kind, value: r.value as number | boolean | null, text: r.text };
+    const text = String(s.value ?? '');
+    const tag = s.tag?.startsWith(TAG) ? s.tag.slice(TAG.length) : s.tag;
+    if (tag === 'binary') {
+      const b = resolveBinary(text);
+      if (typeof b === 'string') throw new DecodeError(b);
+      return { ...n, kind: 'binary', value: b.bytes, text: b.text };
     }
-    return n;  // an empty node
+    if (tag && TYPED.has(tag)) {
+      const r = resolveTagged(text, tag as 'int');
+      if (typeof r === 'string') throw new DecodeError(r);
+      return { ...n, kind: r.kind, value: r.value, text };
+    }
+    // !!str, unknown tags, quoted and block scalars: strings
+    if (tag || s.type !== 'PLAIN') return { ...n, kind: 'str', value: text, text };
+    if (text === '') return n;  // an empty node
+    const r = resolvePlain(text);
+    return r ? { ...n, kind: r.kind, value: r.value, text } : { ...n, kind: 'str', value: text, text };
   }
 
-  /**
-   * Pairs up key and value frames: a value follows its key after a `:`; a lone key has a null
-   * value; an empty frame with no `:` after it was js-yaml looking for one more key, and is dropped.
-   */
-  private pairs(children: Frame[]): [Frame, Frame | null][] {
-    const out: [Frame, Frame | null][] = [];
-    for (let i = 0; i < children.length; i++) {
-      const k = children[i];
-      if (this.colonAfter(k.end) && i + 1 < children.length) out.push([k, children[++i]]);
-      else if (k.kind !== null || k.result !== null) out.push([k, null]);
-    }
-    return out;
+  private start(n: Node | null, fallback: number): number {
+    return n ? n.range[0] : fallback;
   }
 
-  private mapping(f: Frame, pos: number): YNode {
+  private mapping(m: YAMLMap.Parsed, pos: number): YNode {
     const byName = new Map<string, { key: YNode; value: YNode }>();
-    for (const [k, v] of this.pairs(f.children)) {
-      const value = v ? this.node(v, this.valueStart(v)) : this.blank('null', k.end);
-      if (k.tag === MERGE) {
-        for (const m of value.kind === 'seq' ? value.items : [value]) for (const e of m.entries) byName.set(keyName(e.key), e);
-        continue;
+    const cst = m.srcToken as BlockToken | undefined;
+    m.items.forEach((p, i) => {
+      const k = p.key as Node | null;
+      const v = p.value as Node | null;
+      const item = cst?.type === 'block-map' ? cst.items[i] : undefined;
+      const colon = item?.sep?.find((t) => t.type === 'map-value-ind');
+      // `: x` with no key and no `?`: libyaml's block mapping wanted a key there.
+      const explicit = item?.start.some((t) => t.type === 'explicit-key-ind');
+      if ((!k || isEmpty(k)) && colon && !explicit) throw new SyntaxAt(colon.offset, 'did not find expected key');
+      const keyPos = this.start(k, v ? v.range[0] : pos);
+      const value = v ? this.node(v, v.range[0]) : this.blank('null', k ? k.range[1] : keyPos);
+      // `<<: *base` merges, as in go-yaml v1
+      if (k && isScalar(k) && k.type === 'PLAIN' && !k.tag && k.value === '<<') {
+        for (const from of value.kind === 'seq' ? value.items : [value]) for (const e of from.entries) byName.set(keyName(e.key), e);
+        return;
       }
-      const key = this.scalar(k.result, k.pos);
+      const key = k ? this.node(k, keyPos) : this.blank('null', keyPos);
       byName.delete(keyName(key));
       byName.set(keyName(key), { key, value });
-    }
+    });
     return { ...this.blank('map', pos), entries: [...byName.values()] };
   }
 
-  private sequence(f: Frame, pos: number): YNode {
+  private sequence(s: YAMLSeq.Parsed, pos: number): YNode {
+    const cst = s.srcToken as BlockToken | undefined;
+    const block = cst?.type === 'block-seq' && cst.items.length === s.items.length;
     const items: YNode[] = [];
-    const kids = f.children;
-    for (let i = 0; i < kids.length; i++) {
-      const start = this.itemStart(kids[i].pos);
-      if (this.colonAfter(kids[i].end) && i + 1 < kids.length) {  // a single-pair mapping: [a: 1]
-        const key = this.scalar(kids[i].result, kids[i].pos);
-        const value = this.node(kids[++i], this.valueStart(kids[i]));
-        items.push({ ...this.blank('map', start), entries: [{ key, value }] });
-      } else items.push(this.node(kids[i], start));
-    }
+    s.items.forEach((item, i) => {
+      const n = item as Node;
+      // An empty item on its own line: the js-yaml port dropped it, and the reports keep that.
+      if (block && isEmpty(n)) return;
+      const dash = block ? cst.items[i].start.find((t) => t.type === 'seq-item-ind') : undefined;
+      items.push(this.node(n, dash ? dash.offset : n.range[0]));
+    });
     return { ...this.blank('seq', pos), items };
   }
+}
+
+/** An empty node: a plain scalar with no text, tag or anchor. */
+function isEmpty(n: Node): boolean {
+  return isScalar(n) && n.type === 'PLAIN' && !n.tag && !n.anchor && n.source === '';
 }
 
 /** The name Go gave a mapping key (fmt's %s of the decoded key). */
@@ -205,7 +241,7 @@ export function keyName(key: YNode): string {
     case 'str': case 'binary': return key.text;
     case 'null': return '%!s(<nil>)';
     case 'int': case 'bool': return `%!s(${key.kind}=${String(key.value)})`;
-    case 'float': return String(new GoScalar('float', key.value as number, key.text));
+    case 'float': return `%!s(float64=${goFloat(key.value as number)})`;
     default: return `%!s(${key.kind})`;
   }
 }

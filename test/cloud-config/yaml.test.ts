@@ -122,6 +122,17 @@ describe('cloud-config yaml: positions', () => {
     assert.equal(get(r, 'coreos', 'units', 1, 'name').line, 9);
   });
 
+  it('reads a root flow mapping\'s keys (js-yaml\'s listener gave `{}` a nil key)', () => {
+    assert.equal(report('{}\n'), '');
+    assert.equal(report('{hostname: h, bogus: 1}\n'), 'line 2: warning: unrecognized key "bogus"\n');
+  });
+
+  it('keeps a flow list that is a block list item one level deep (js-yaml\'s listener wrapped it in another list)', () => {
+    const r = root('a:\n  - [1, {b: c}]\n  - x\n');
+    assert.deepEqual(get(r, 'a', 0).items.map((i) => i.kind), ['int', 'map']);
+    assert.deepEqual([get(r, 'a', 0).line, get(r, 'a', 0).column, get(r, 'a', 1).line], [2, 3, 3]);
+  });
+
   it('reports at those lines, CRLF documents included', () => {
     assert.equal(formatReport(validateCloudConfig(doc.replace('name: x', 'name: x\n          bogus: 1')).report), 'line 8: warning: unrecognized key "bogus"\n');
     assert.equal(formatReport(validateCloudConfig('#cloud-config\r\nhostname: h\r\nbogus: 1\r\n').report), 'line 3: warning: unrecognized key "bogus"\n');
@@ -151,6 +162,21 @@ describe('cloud-config yaml: syntax errors in libyaml\'s words', () => {
 
   it('lets tabs be inside scalars, flow collections and comments, and after a value', () => {
     for (const s of ['a: "x\ty"\n', 'a: |\n  x\ty\n', 'a: [1,\t2]\n', '# x\ty\na: 1\n', 'a: 1\t# c\n', 'a: b\tc\n']) assert.equal(errorOf(s), null, JSON.stringify(s));
+  });
+
+  it('accepts a quoted scalar whose continuation lines sit left of its block, as libyaml did', () => {
+    const r = root("units:\n  - content: '[Match]\n Name=eth0\n\n[Network]\n'\n    name: x\n");
+    assert.equal(get(r, 'units', 0, 'content').value, '[Match] Name=eth0\n[Network] ');
+    assert.deepEqual([get(r, 'units', 0).entries[1].key.line, get(r, 'units', 0).entries[1].key.column], [7, 5]);
+  });
+
+  it('refuses a key-less `: x` in a block mapping in libyaml\'s words (js-yaml\'s leaked through)', () => {
+    assert.deepEqual(errorOf('a: 1\n: x\n'), { line: 2, column: 1, message: 'did not find expected key' });
+    assert.equal(errorOf('? \n: x\n'), null);
+  });
+
+  it('refuses a compact mapping after a !!binary value, as libyaml did (js-yaml read it as a key)', () => {
+    assert.equal(errorOf('a: !!binary aGVsbG8K: x\n')?.message, 'mapping values are not allowed in this context');
   });
 
   it('gives the report one error and no config', () => {
