@@ -80,6 +80,22 @@ function help(): string {
   return `usage: keel VERB [options]\n\nverbs:\n${Object.keys(VERBS).map((v) => `  ${v}`).join('\n')}\n\nkeel VERB --help shows a verb's options.\n`;
 }
 
+/** Binds each value-taking option to the word after it, as getopt_long does for a required argument, so that
+ *  `--since -5min` or `-n -1` reach the verb instead of parseArgs calling the value ambiguous. */
+export function bindOptionValues(args: string[], options: ParseArgsConfig['options'] = {}): string[] {
+  const long = new Map(Object.entries(options).map(([n, o]) => [`--${n}`, { name: n, takesValue: o.type === 'string' }]));
+  const short = new Map(Object.entries(options).filter(([, o]) => o.short).map(([n, o]) => [`-${o.short}`, { name: n, takesValue: o.type === 'string' }]));
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') { out.push(...args.slice(i)); break; }
+    const opt = long.get(a) ?? short.get(a);
+    if (opt?.takesValue && i + 1 < args.length) out.push(`--${opt.name}=${args[++i]}`);
+    else out.push(a);
+  }
+  return out;
+}
+
 /** Runs the CLI with `argv` (without node and script); returns the exit code. */
 export async function main(argv: string[], program: string = basename(process.argv[1] ?? 'keel')): Promise<number> {
   // Called as systemctl or journalctl (symlinks in the image): speak their command lines.
@@ -99,7 +115,7 @@ export async function main(argv: string[], program: string = basename(process.ar
   let parsed;
   const [head, tail] = verb.optionsUntilPositional ? splitAtPositional(rest, verb.options, verb.optionsUntilPositional) : [rest, []];
   try {
-    parsed = parseArgs({ args: head, options: { ...verb.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: bindOptionValues(head, verb.options), options: { ...verb.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
     parsed.positionals.push(...tail);
   } catch (e) {
     process.stderr.write(`keel ${name}: ${(e as Error).message}\nusage: ${verb.usage}\n`);
