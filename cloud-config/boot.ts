@@ -10,8 +10,20 @@ import { collectUserData, type DatasourceEnv } from './datasources.js';
 /** What one piece of user-data came to, for `keel status` and the journal. */
 export interface UserDataOutcome { source: string; kind: string; report: string[]; applied: boolean; errors: string[] }
 
-/** Runs the whole step; never throws (a failure is an outcome). */
-export async function runCloudConfig(ds: DatasourceEnv, apply: Omit<ApplyEnv, 'log'>, log: (m: string) => void, runScript: (path: string) => Promise<void>): Promise<UserDataOutcome[]> {
+/** True when `text` uses $private_ipv4 or $public_ipv4 (not escaped as \$private_ipv4). */
+export function usesIpv4Variables(text: string): boolean {
+  return /(^|[^\\])\$(private|public)_ipv4/.test(text);
+}
+
+/** Runs the whole step; never throws (a failure is an outcome). `awaitAddresses` brings the network up
+ *  and resolves the machine's addresses, for user-data that needs them on a machine that has none yet. */
+export async function runCloudConfig(
+  ds: DatasourceEnv,
+  apply: Omit<ApplyEnv, 'log'>,
+  log: (m: string) => void,
+  runScript: (path: string) => Promise<void>,
+  awaitAddresses?: () => Promise<ApplyEnv['addresses']>,
+): Promise<UserDataOutcome[]> {
   const outcomes: UserDataOutcome[] = [];
   let found;
   try { found = await collectUserData(ds); } catch (e) { log(`cloud-config: cannot read user-data: ${(e as Error).message}`); return outcomes; }
@@ -36,6 +48,9 @@ export async function runCloudConfig(ds: DatasourceEnv, apply: Omit<ApplyEnv, 'l
         o.report = [d.kind === 'ignition' ? 'error: Ignition configs are not supported by Keel; use a #cloud-config document' : `error: ${d.message ?? 'not a #cloud-config document or a script'}`];
         for (const r of o.report) log(`cloud-config: ${ud.source}: ${r}`);
         continue;
+      }
+      if (awaitAddresses && !apply.addresses.private_ipv4 && usesIpv4Variables(d.text)) {
+        apply = { ...apply, addresses: { ...apply.addresses, ...(await awaitAddresses()) } };
       }
       const text = substituteVariables(d.text, {
         privateIpv4: apply.addresses.private_ipv4, publicIpv4: apply.addresses.public_ipv4,

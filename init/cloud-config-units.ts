@@ -14,6 +14,28 @@ export function machineAddresses(): { private_ipv4?: string; private_ipv6?: stri
   return { ...(v4 ? { private_ipv4: v4 } : {}), ...(v6 ? { private_ipv6: v6 } : {}) };
 }
 
+/** For user-data using $private_ipv4 on a machine with no address yet (a first boot before DHCP): starts
+ *  the network early (the drivers, then dhcp.service) and waits for an address, at most `timeoutMs`. The
+ *  kernel has no event for "an address appeared" that Node can wait on, so the interfaces are polled. */
+export async function awaitAddresses(
+  m: Pick<Manager, 'job' | 'lookup'>,
+  log: (message: string) => void,
+  o: { timeoutMs?: number; pollMs?: number; addresses?: typeof machineAddresses } = {},
+): Promise<ReturnType<typeof machineAddresses>> {
+  const read = o.addresses ?? machineAddresses;
+  let a = read();
+  if (a.private_ipv4) return a;
+  log('cloud-config: the user-data uses $private_ipv4: bringing the network up first');
+  for (const unit of NETWORK_UNITS) if (m.lookup(unit)) await m.job(unit, 'start');
+  const deadline = Date.now() + (o.timeoutMs ?? 60_000);
+  while (!(a = read()).private_ipv4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, o.pollMs ?? 200));
+  log(a.private_ipv4 ? `cloud-config: $private_ipv4 is ${a.private_ipv4}` : 'cloud-config: no address came up: $private_ipv4 stays empty');
+  return a;
+}
+
+/** What brings the network up in the image: the drivers for present devices, then DHCP or .network files. */
+const NETWORK_UNITS = ['keel-coldplug.service', 'dhcp.service'];
+
 /** cloud-config's coreos.units operations, done by the manager in this process. */
 export function cloudConfigUnitOps(m: Manager): UnitOps {
   const active = (n: string) => ['active', 'reloading', 'activating'].includes(m.status(n, 0).activeState);

@@ -17,7 +17,7 @@ import { hostCheckFacts } from './check-facts.js';
 import { HOST_STEPS, runHostSteps, type HostBoot } from './host-steps.js';
 import { onShutdownSignals } from './signals.js';
 import { bootComplete } from './boot-complete.js';
-import { cloudConfigUnitOps, machineAddresses, runUserDataScript } from './cloud-config-units.js';
+import { awaitAddresses, cloudConfigUnitOps, machineAddresses, runUserDataScript } from './cloud-config-units.js';
 import { startControlServer } from './control.js';
 import { controlVerbs, READ_ONLY_VERBS } from './control-verbs.js';
 import { startNotifySocket } from './notify.js';
@@ -91,6 +91,7 @@ function boot(): void {
     { root: '/', setHostname: (n) => native.sethostname(n), addresses: machineAddresses(), units: cloudConfigUnitOps(m) },
     (x) => { host.journal().append('cloud-config', x.replace(/^cloud-config: /, '')); log(x); },
     async (path) => runUserDataScript(m, path),
+    () => awaitAddresses(m, log),
   );
   const target = cfg.defaultTarget;
   cloudConfig.then((o) => { userData = o; }, (e) => warn('apply cloud-config', e)).then(() => m.job(target, 'start')).then((result) => {
