@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { repoRoot } from '../../builder/bundle.js';
-import { addBusybox } from '../../containers/busybox-image.js';
+import { addBusybox } from '../containers/busybox-fixture.js';
 import { ImageStore } from '../../containers/store.js';
 import { startRegistry, type RegistryProcess } from '../containers/registry-helpers.js';
 import { keelAt } from '../containers/helpers.js';
