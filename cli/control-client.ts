@@ -1,4 +1,5 @@
 // The keel CLI's side of the control socket: one request, one reply (or a stream of events).
+import { KeelError } from '../lib/errors.js';
 import { connect } from 'node:net';
 import { lineSplitter } from '../init/journal.js';
 
@@ -8,8 +9,11 @@ export function controlPath(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** An error reply from PID 1, or a failure to reach it. */
-export class RemoteError extends Error {
-  constructor(readonly code: string, message: string) { super(message); }
+export class RemoteError extends KeelError {
+  constructor(code: string, message: string) {
+    super(code, message);
+    this.name = 'RemoteError';
+  }
 }
 
 /** Sends one request; resolves with the result, or calls onEvent for each event until the stream ends. */

@@ -4,14 +4,18 @@
 // The server answers each with {"id":1,"ok":true,"result":...} or
 // {"id":1,"ok":false,"error":{"code":"ENOUNIT","message":"..."}}. A streaming verb (logs with
 // follow) sends {"id":1,"event":...} lines until the client closes the connection.
+import { KeelError } from '../lib/errors.js';
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { lineSplitter } from './journal.js';
 
 /** An error a verb reports to the client, with a stable code. */
-export class ControlError extends Error {
-  constructor(readonly code: string, message: string) { super(message); }
+export class ControlError extends KeelError {
+  constructor(code: string, message: string) {
+    super(code, message);
+    this.name = 'ControlError';
+  }
 }
 
 /** What a verb handler gets besides its arguments. */

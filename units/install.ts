@@ -1,5 +1,6 @@
 // `systemctl enable/disable/is-enabled` as pure computations over [Install] sections and a listing
 // of the symlinks that exist; a thin shell creates and removes the links.
+import { KeelError } from '../lib/errors.js';
 import { posix } from 'node:path';
 import { splitUnitName, templateOf } from './names.js';
 import type { UnitConfig } from './types.js';
@@ -14,9 +15,10 @@ export type EnablementState = 'enabled' | 'disabled' | 'static' | 'masked' | 'al
 export type UnitLookup = (name: string) => UnitConfig | undefined;
 
 /** Why a unit cannot be enabled or looked up; `code` is stable, `unit` names the unit at fault. */
-export class InstallError extends Error {
-  constructor(readonly code: 'not-found' | 'masked' | 'no-fragment' | 'no-instance', readonly unit: string, message: string) {
-    super(message);
+export class InstallError extends KeelError {
+  declare readonly code: 'not-found' | 'masked' | 'no-fragment' | 'no-instance';
+  constructor(code: 'not-found' | 'masked' | 'no-fragment' | 'no-instance', readonly unit: string, message: string) {
+    super(code, message);
     this.name = 'InstallError';
   }
 }

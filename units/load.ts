@@ -1,6 +1,7 @@
 // Loading units from a search path: the fragment (through aliases and templates), masks, drop-ins
 // in systemd's order, and .wants/.requires links, interpreted into UnitConfig. File access only
 // through the injected UnitFs.
+import { KeelError } from '../lib/errors.js';
 import { posix } from 'node:path';
 import type { Assignment, Diagnostic, UnitConfig } from './types.js';
 import { defaultUnitConfig, interpretUnit } from './interpret.js';
@@ -21,9 +22,10 @@ export interface LoadOptions {
 }
 
 /** Why a unit could not be loaded: 'not-found' (nothing provides it), 'bad-name', 'unsupported-type'. */
-export class UnitLoadError extends Error {
-  constructor(readonly code: 'not-found' | 'bad-name' | 'unsupported-type', readonly unit: string, message: string) {
-    super(message);
+export class UnitLoadError extends KeelError {
+  declare readonly code: 'not-found' | 'bad-name' | 'unsupported-type';
+  constructor(code: 'not-found' | 'bad-name' | 'unsupported-type', readonly unit: string, message: string) {
+    super(code, message);
     this.name = 'UnitLoadError';
   }
 }

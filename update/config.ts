@@ -3,6 +3,7 @@
 // holding locksmith's LOCKSMITHD_* keys as Flatcar's /etc/flatcar/update.conf does. A bad value is
 // an error naming file, line and value (a typo must not silently turn into a default); unknown
 // keys are ignored, so a file written for Flatcar keeps working.
+import { KeelError } from '../lib/errors.js';
 import { readFileSync } from 'node:fs';
 import { parseWindowLength, parseWindowStart, RebootWindowError } from './reboot-window.js';
 
@@ -24,9 +25,9 @@ export const DEFAULT_UPDATE_CONF = '/etc/keel/update.conf';
 export const STRATEGIES: readonly RebootStrategy[] = ['reboot', 'off', 'etcd-lock', 'best-effort'];
 
 /** code: 'syntax' (not KEY=VALUE), 'bad-value', or 'unreadable' (line 0). */
-export class UpdateConfigError extends Error {
-  constructor(readonly code: string, readonly file: string, readonly line: number, message: string, cause?: unknown) {
-    super(line > 0 ? `${file}:${line}: ${message}` : `${file}: ${message}`, cause === undefined ? undefined : { cause });
+export class UpdateConfigError extends KeelError {
+  constructor(code: string, readonly file: string, readonly line: number, message: string, cause?: unknown) {
+    super(code, line > 0 ? `${file}:${line}: ${message}` : `${file}: ${message}`, { path: file, cause });
     this.name = 'UpdateConfigError';
   }
 }

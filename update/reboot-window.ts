@@ -9,6 +9,7 @@
 // - the end is inclusive: at opening + length the window still counts as open (locksmith compares
 //   prev.End >= ref).
 // Nothing here reads the clock: callers pass `now`.
+import { KeelError } from '../lib/errors.js';
 
 export interface RebootWindow {
   /** 0 = Sunday .. 6 = Saturday; null = every day. */
@@ -19,9 +20,9 @@ export interface RebootWindow {
 }
 
 /** A bad window start, length or duration; `reason` is the message without the value. */
-export class RebootWindowError extends Error {
+export class RebootWindowError extends KeelError {
   constructor(readonly reason: string, message: string) {
-    super(message);
+    super('EWINDOW', message);
     this.name = 'RebootWindowError';
   }
 }
