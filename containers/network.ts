@@ -24,9 +24,9 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { locks } from '../native/locks.js';
 import { processStartTime } from './db.js';
 import { ContainerError } from './errors.js';
-import { withLockSync } from './lock.js';
 import type { VolumeSpec } from './runtime.js';
 import { writeFileAtomic } from './store.js';
 
@@ -432,7 +432,7 @@ export function readLeases(): LeaseFile {
 
 function withNetworkLock<T>(fn: () => T): T {
   mkdirSync(NETWORK_DIR, { recursive: true });
-  return withLockSync(LOCK(), fn);
+  return locks.withLockSync(LOCK(), fn);
 }
 
 /** Throws EPORTINUSE (before anything is created) when these ports clash with each other or with live leases. */

@@ -12,7 +12,7 @@ import {
   allocateAddress, BRIDGE, checkPorts, containerHosts, containerResolvConf, dropLease, formatPort, hostVethOf, leaseAlive, macFor, selfOwner,
   NETNS_DIR, NETWORK_DIR, nftRuleset, parsePublish, takeLease, type Lease, type LeaseFile, type PortMapping,
 } from '../../containers/network.js';
-import { withLockSync } from '../../containers/lock.js';
+import { locks } from '../../native/locks.js';
 import { ImageStore } from '../../containers/store.js';
 import { KEEL, keelAt } from './helpers.js';
 
@@ -189,7 +189,7 @@ describe('keel run on the bridge network (the CLI, as root)', function () {
     rmSync(dir, { recursive: true, force: true });
     // Only what this test made, and only when nobody else (another root) is on the bridge.
     if (madeBridge) {
-      withLockSync(join(NETWORK_DIR, 'lock'), () => {
+      locks.withLockSync(join(NETWORK_DIR, 'lock'), () => {
         if (leases().length) return;
         sh(`nft delete table ip keel; ip link del ${BRIDGE}`);
         writeFileSync('/proc/sys/net/ipv4/ip_forward', forwardBefore);
