@@ -120,7 +120,8 @@ export class FileLocks {
         if (!held) fs.closeSync(fd);
       }
     }
-    throw new KeelError('ELOCKED', `cannot take lock ${path}: its file was replaced ${MAX_ROUNDS} times in a row`, { path });
+    const why = `its file was replaced ${MAX_ROUNDS} times in a row`;
+    throw new KeelError('ELOCKED', `cannot take lock ${path}: ${why}`, { path });
   }
 }
 
@@ -168,5 +169,7 @@ function sameFile(fd: number, path: string): boolean {
 
 function lockTimeout(path: string, timeoutMs: number): KeelError {
   const pid = lockHolder(path);
-  return new KeelError('ELOCKED', `cannot take lock ${path}: held by ${pid ? `pid ${pid}` : 'another process'} for more than ${timeoutMs / 1000} s`, { path });
+  const who = pid ? `pid ${pid}` : 'another process';
+  const message = `cannot take lock ${path}: held by ${who} for more than ${timeoutMs / 1000} s`;
+  return new KeelError('ELOCKED', message, { path });
 }

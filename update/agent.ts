@@ -102,7 +102,8 @@ export function takeLock(stateDir: string): () => void {
   const held = locks.tryLock(file);
   if (!held) {
     const pid = lockHolder(file);
-    throw new UpdateError('EBUSY', `cannot start an update: another one is running (${pid ? `pid ${pid}` : `it holds ${file}`})`);
+    const who = pid ? `pid ${pid}` : `it holds ${file}`;
+    throw new UpdateError('EBUSY', `cannot start an update: another one is running (${who})`);
   }
   return () => held.release();
 }

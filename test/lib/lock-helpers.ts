@@ -30,8 +30,11 @@ export interface LockChild {
 
 /** Starts a lock-taking child (see SCRIPT for the modes). */
 export function lockChild(mode: 'hold' | 'block' | 'poll', path: string, witness = `${path}.witness`): LockChild {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', SCRIPT, mode, path, witness], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  const args = ['--input-type=module', '-e', SCRIPT, mode, path, witness];
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => {
+    child.once('exit', (code, signal) => r({ code, signal }));
+  });
   const lines: string[] = [];
   const waiters: ((l: string) => void)[] = [];
   let buf = '';
@@ -49,7 +52,9 @@ export function lockChild(mode: 'hold' | 'block' | 'poll', path: string, witness
     if (l !== undefined) return Promise.resolve(l);
     return Promise.race([
       new Promise<string>((r) => waiters.push(r)),
-      exited.then((e) => { throw new Error(`lock child ${mode} exited (${e.code ?? e.signal}) before printing a line`); }),
+      exited.then((e) => {
+        throw new Error(`lock child ${mode} exited (${e.code ?? e.signal}) before printing a line`);
+      }),
     ]);
   };
   return { child, pid: child.pid!, line, exited };
@@ -57,5 +62,6 @@ export function lockChild(mode: 'hold' | 'block' | 'poll', path: string, witness
 
 /** True when /proc/locks shows `pid` blocked waiting for an flock (a "->" line). */
 export function blockedInFlock(pid: number): boolean {
-  return readFileSync('/proc/locks', 'utf8').split('\n').some((l) => new RegExp(`^\\d+: -> FLOCK\\s+ADVISORY\\s+WRITE\\s+${pid}\\s`).test(l));
+  const waiting = new RegExp(`^\\d+: -> FLOCK\\s+ADVISORY\\s+WRITE\\s+${pid}\\s`);
+  return readFileSync('/proc/locks', 'utf8').split('\n').some((l) => waiting.test(l));
 }

@@ -23,7 +23,8 @@ describe('lib/lock (flock)', () => {
     assert.equal(readFileSync(path, 'utf8'), `${process.pid}\n`);
     assert.equal(locks.isLocked(path), true);
     assert.equal(locks.tryLock(path), null, 'another open file of the same process conflicts too');
-    assert.throws(() => locks.withLockSync(path, () => 'ran', 50), { code: 'ELOCKED', message: new RegExp(`held by pid ${process.pid}`) });
+    const byUs = new RegExp(`held by pid ${process.pid}`);
+    assert.throws(() => locks.withLockSync(path, () => 'ran', 50), { code: 'ELOCKED', message: byUs });
     held.release();
     held.release();
     assert.equal(existsSync(path), false);
@@ -47,7 +48,8 @@ describe('lib/lock (flock)', () => {
   });
 
   it('a lock file left on disk naming a live (reused) or dead pid does not block', () => {
-    for (const stale of [`${process.ppid}\n`, '999999999\n', `${process.ppid} 00000000-0000-4000-8000-000000000000`, '', 'garbage']) {
+    const otherBoot = `${process.ppid} 00000000-0000-4000-8000-000000000000`;
+    for (const stale of [`${process.ppid}\n`, '999999999\n', otherBoot, '', 'garbage']) {
       writeFileSync(path, stale);
       assert.equal(locks.isLocked(path), false);
       const held = locks.tryLock(path);
@@ -57,7 +59,7 @@ describe('lib/lock (flock)', () => {
     }
   });
 
-  it('two processes contend: a blocking lockSync waits in flock(2) until the holder releases, then holds the new file', async () => {
+  it('two processes contend: a blocking lockSync waits in flock(2), then holds the new file', async () => {
     const held = locks.tryLock(path)!;
     const c = lockChild('block', path);
     try {
@@ -78,7 +80,7 @@ describe('lib/lock (flock)', () => {
     assert.ok(locks.tryLock(path), 'free once the waiter exits');
   });
 
-  it('two processes contend: the asynchronous lock polls without blocking its event loop and gets it after release', async () => {
+  it('two processes contend: the asynchronous lock polls (event loop free) and gets it after release', async () => {
     const held = locks.tryLock(path)!;
     const c = lockChild('poll', path);
     try {
@@ -97,7 +99,8 @@ describe('lib/lock (flock)', () => {
     const c = lockChild('hold', path);
     try {
       assert.equal(await c.line(), 'locked');
-      assert.throws(() => locks.lockSync(path, 30), { code: 'ELOCKED', message: new RegExp(`^cannot take lock ${path}: held by pid ${c.pid} `) });
+      const message = new RegExp(`^cannot take lock ${path}: held by pid ${c.pid} `);
+      assert.throws(() => locks.lockSync(path, 30), { code: 'ELOCKED', message });
       await assert.rejects(locks.withLock(path, async () => 'ran', 30), { code: 'ELOCKED' });
     } finally {
       c.child.stdin!.end();

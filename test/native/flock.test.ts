@@ -26,7 +26,8 @@ describe('native flock', () => {
   });
 
   it('throws EBADF naming flock for a closed fd, and a TypeError for a bad operation', () => {
-    expectNativeError(() => native.flock(987654, LOCK_EX | LOCK_NB), { code: 'EBADF', syscall: 'flock', message: /^flock\(987654, LOCK_EX\|LOCK_NB\): EBADF/ });
+    const message = /^flock\(987654, LOCK_EX\|LOCK_NB\): EBADF/;
+    expectNativeError(() => native.flock(987654, LOCK_EX | LOCK_NB), { code: 'EBADF', syscall: 'flock', message });
     assert.throws(() => native.flock(0, 1024), TypeError);
   });
 });
