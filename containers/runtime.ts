@@ -23,7 +23,7 @@ import { chownSync, existsSync, mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { native } from '../native/native.js';
 import { toExitStatus, type ExitStatus, type ProcessTable } from '../native/process-table.js';
-import { applyLimits, cgroupProcs, defaultCgroupParent, oomKills, removeCgroup } from './container-cgroup.js';
+import { applyLimits, cgroupProcs, defaultCgroupParent, oomKills, removeCgroupWhenEmpty } from './container-cgroup.js';
 import { containerSpawnOptions, hostPath, type ContainerSpec, type HostFacts } from './container-spec.js';
 import { ContainerError } from './errors.js';
 
@@ -126,7 +126,7 @@ export function runContainer(spec: ContainerSpec, opts: RunOptions = {}): Runnin
   const wait = (): Promise<ContainerExit> => result ??= (exited ?? waitForPid(pid)).then(async (s) => {
     ended = true;
     const oomKilled = cgroup ? oomKills(cgroup) > 0 : false;
-    if (created) await removeCgroup(cgroup!);
+    if (created) await removeCgroupWhenEmpty(cgroup!);
     return { code: s.code, signal: s.signal, ...(oomKilled ? { oomKilled } : {}) };
   });
   const kill = (signal: NodeJS.Signals | number = 'SIGKILL') => { if (!ended) process.kill(pid, signal); };
