@@ -7,7 +7,8 @@ import {
   removeCgroup,
 } from '../lib/cgroup.js';
 import { isKeelError } from '../lib/errors.js';
-import { invalid, type ContainerLimits } from './container-spec.js';
+import type { ContainerLimits } from './container-spec.js';
+import { invalid } from './container-mounts.js';
 import { ContainerError } from './errors.js';
 
 export { cgroup2Mounts, cgroupProcs, oomKills } from '../lib/cgroup.js';

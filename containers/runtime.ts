@@ -24,10 +24,12 @@ import { join } from 'node:path';
 import { native } from '../native/native.js';
 import { toExitStatus, type ExitStatus, type ProcessTable } from '../native/process-table.js';
 import { applyLimits, cgroupProcs, defaultCgroupParent, oomKills, removeCgroupWhenEmpty } from './container-cgroup.js';
-import { containerSpawnOptions, hostPath, type ContainerSpec, type HostFacts } from './container-spec.js';
+import { hostPath } from './container-mounts.js';
+import { containerSpawnOptions, type ContainerSpec, type HostFacts } from './container-spec.js';
 import { ContainerError } from './errors.js';
 
 export * from './container-spec.js';
+export { containerPath, MS, parseTmpfs, parseVolume } from './container-mounts.js';
 export { applyLimits, cgroup2Mounts, defaultCgroupParent, enableControllers, limitFiles, oomKills } from './container-cgroup.js';
 
 // ------------------------------------------------------------------ running
