@@ -17,8 +17,8 @@
 //   no no_new_privs, the host's /dev (bound; new pts and shm instances on it, no mqueue), /sys and
 //   /sys/fs/cgroup writable.
 //
-// This file runs a container; its spec is container-spec.ts, its cgroup container-cgroup.ts (both
-// re-exported here, where callers found them before the split).
+// This file runs a container; its spec is container-spec.ts, its mounts container-mounts.ts, its cgroup
+// container-cgroup.ts (their public names re-exported here, where callers found them before the split).
 import { chownSync, existsSync, mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { native } from '../native/native.js';
