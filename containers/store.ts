@@ -14,8 +14,8 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { writeAtomic } from '../lib/atomic.js';
 import { sha256File, sha256Hex } from '../lib/hash.js';
+import { locks } from '../native/locks.js';
 import { ContainerError } from './errors.js';
-import { isLocked, withLock, withLockSync } from './lock.js';
 import { InvalidReferenceError, parseReference } from './reference.js';
 import { openLayer, unpackLayer } from './tar.js';
 
@@ -271,7 +271,7 @@ export class ImageStore {
   private async ensureLayer(digest: string, mediaType: string, diffId: string, userns?: IdMapping): Promise<{ marker: LayerMarker; fresh: boolean }> {
     const dir = this.layerDir(diffId, userns);
     const markerPath = `${dir}.json`;
-    return withLock(`${dir}.lock`, async () => {
+    return locks.withLock(`${dir}.lock`, async () => {
       const marker = readMarker(markerPath);
       if (marker && fs.existsSync(dir)) {
         if (!marker.blobs.includes(digest)) {
@@ -356,11 +356,11 @@ export class ImageStore {
   /** Unmarks a layer and moves its directory to tmp/, to be deleted outside the index lock. */
   private retireLayer(diffId: string, trash: string[]): void {
     const dir = this.layerDir(diffId);
-    if (isLocked(`${dir}.lock`)) return; // being unpacked for an image not yet in the index
+    if (locks.isLocked(`${dir}.lock`)) return; // being unpacked for an image not yet in the index
     // Its copies for user namespaces too: LAYER-uUID-gGID-nSIZE.
     const copies = fs.readdirSync(dirname(dir)).filter((n) => /^[0-9a-f]{64}-u\d+-g\d+-n\d+$/.test(n) && n.startsWith(`${digestHex(diffId)}-`));
     for (const d of [dir, ...copies.map((n) => join(dirname(dir), n))]) {
-      if (d !== dir && isLocked(`${d}.lock`)) continue;
+      if (d !== dir && locks.isLocked(`${d}.lock`)) continue;
       fs.rmSync(`${d}.json`, { force: true });
       if (!fs.existsSync(d)) continue;
       const to = this.tempPath('gc');
@@ -390,7 +390,7 @@ export class ImageStore {
 
   /** Read-modify-write of the index under its lock; written only when `fn` returns normally. */
   private withIndex<T>(fn: (index: IndexFile) => T): T {
-    return withLockSync(join(this.root, 'index.lock'), () => {
+    return locks.withLockSync(join(this.root, 'index.lock'), () => {
       const index = this.readIndex();
       const result = fn(index);
       writeAtomic(this.indexPath, `${JSON.stringify(index, null, 1)}\n`);

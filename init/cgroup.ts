@@ -1,6 +1,29 @@
-// cgroup v2 for units: one group per service under system.slice, limits, counts and killing.
-import { chownSync, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+// cgroup v2 for units: one group per service under system.slice and its limits, with the cgroup v1
+// names systemd still maps onto v2. The cgroup files (limits, controllers, processes, usage,
+// killing, removal) are lib/cgroup.ts, shared with containers.
+import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cgroupFiles, delegateControllers, limitFiles as cgroupLimitFiles, type CgroupIo, type CgroupLimits } from '../lib/cgroup.js';
+import { KeelError } from '../lib/errors.js';
+
+export { cgroupProcs as cgroupPids, cgroupUsage, killCgroup, removeCgroup } from '../lib/cgroup.js';
+
+/** The unit limits cgroup.ts writes; null or undefined: not set. */
+export interface UnitLimits {
+  /** MemoryMax= in bytes, CPUQuota= in percent of one CPU, TasksMax=; Infinity: infinity. */
+  memoryMax: number | null;
+  cpuQuota: number | null;
+  tasksMax: number | null;
+  /** MemoryLimit= (v1): memory.max when MemoryMax= is not set, as systemd does. */
+  memoryLimit?: number | null;
+  /** CPUShares= (v1), or StartupCPUShares= while the system starts up. */
+  cpuShares?: number | null;
+  /** BlockIOWeight= (v1). */
+  blockIOWeight?: number | null;
+}
+
+/** The controllers every service's cgroup gets (MemoryMax=, TasksMax=, CPUQuota=, weights, status). */
+export const SERVICE_CONTROLLERS = ['memory', 'pids', 'cpu', 'io'];
 
 /** Where a unit's cgroup lives, relative to the cgroup2 mount. */
 export function unitCgroupPath(root: string, unit: string): string {
@@ -17,42 +40,38 @@ export function blkioWeightToIo(weight: number): number {
   return Math.min(10_000, Math.max(1, Math.floor((weight * 100) / 500)));
 }
 
-/** The unit limits cgroup.ts writes; null or undefined: not set. */
-export interface UnitLimits {
-  memoryMax: number | null;
-  cpuQuota: number | null;
-  tasksMax: number | null;
-  /** MemoryLimit= (v1): memory.max when MemoryMax= is not set, as systemd does. */
-  memoryLimit?: number | null;
-  /** CPUShares= (v1), or StartupCPUShares= while the system starts up. */
-  cpuShares?: number | null;
-  /** BlockIOWeight= (v1). */
-  blockIOWeight?: number | null;
+/** A unit's memory, CPU and task limits as cgroup v2 takes them. */
+export function unitLimits(l: UnitLimits): CgroupLimits {
+  const mem = l.memoryMax ?? l.memoryLimit ?? null;
+  return {
+    ...(mem !== null ? { memoryMax: mem === Infinity ? ('max' as const) : Math.floor(mem) } : {}),
+    // CPUQuota is percent of one CPU per 100 ms period, as systemd writes cpu.max.
+    ...(l.cpuQuota !== null ? { cpuMax: { quota: Math.max(1000, Math.round(l.cpuQuota * 1000)), period: 100000 } } : {}),
+    ...(l.tasksMax !== null ? { pidsMax: l.tasksMax === Infinity ? ('max' as const) : l.tasksMax } : {}),
+  };
 }
 
 /** cgroup v2 limit files for MemoryMax=, CPUQuota=, TasksMax= and the v1 names systemd maps onto them. */
 export function limitFiles(l: UnitLimits): [string, string][] {
-  const out: [string, string][] = [];
-  const mem = l.memoryMax ?? l.memoryLimit ?? null;
-  if (mem !== null) out.push(['memory.max', mem === Infinity ? 'max' : String(Math.floor(mem))]);
-  // CPUQuota is percent of one CPU per 100 ms period, as systemd writes cpu.max.
-  if (l.cpuQuota !== null) out.push(['cpu.max', `${Math.max(1000, Math.round(l.cpuQuota * 1000))} 100000`]);
-  if (l.tasksMax !== null) out.push(['pids.max', l.tasksMax === Infinity ? 'max' : String(l.tasksMax)]);
+  const out = cgroupLimitFiles(unitLimits(l));
   if (l.cpuShares != null) out.push(['cpu.weight', String(cpuSharesToWeight(l.cpuShares))]);
   if (l.blockIOWeight != null) out.push(['io.weight', `default ${blkioWeightToIo(l.blockIOWeight)}`]);
   return out;
 }
 
-const CONTROLLERS = ['memory', 'pids', 'cpu', 'io'];
-
-/** Makes sure the controllers are delegated down to system.slice; best effort. */
-export function enableControllers(root: string): void {
+/**
+ * Delegates the service controllers from the cgroup2 root down to system.slice's children, each on
+ * its own: one the kernel lacks does not keep the others from services. Throws ECGROUP naming the
+ * missing ones after enabling the rest (PID 1 logs it and goes on: best effort).
+ */
+export function enableControllers(root: string, controllers: string[] = SERVICE_CONTROLLERS, io: CgroupIo = cgroupFiles): void {
   const slice = join(root, 'system.slice');
   mkdirSync(slice, { recursive: true });
-  // One write per controller: the kernel refuses a whole "+a +b" line when one of them is absent.
-  for (const dir of [root, slice]) {
-    for (const c of CONTROLLERS) { try { writeFileSync(join(dir, 'cgroup.subtree_control'), `+${c}`); } catch { /* absent */ } }
+  const failed: string[] = [];
+  for (const c of controllers) {
+    try { delegateControllers(slice, [c], root, io); } catch (e) { failed.push((e as Error).message); }
   }
+  if (failed.length) throw new KeelError('ECGROUP', `cannot enable every service controller: ${failed.join('; ')}`, { path: slice });
 }
 
 /** The files of a cgroup its delegatee may write (the kernel's cgroup-v2 "Delegation Containment"). */
@@ -72,7 +91,7 @@ export function createUnitCgroup(root: string, unit: string, limits: UnitLimits,
   const failed: string[] = [];
   if (delegate) {
     const slice = join(root, 'system.slice');
-    const wanted = delegate.controllers === 'all' ? CONTROLLERS : delegate.controllers.filter((c) => CONTROLLERS.includes(c));
+    const wanted = delegate.controllers === 'all' ? SERVICE_CONTROLLERS : delegate.controllers.filter((c) => SERVICE_CONTROLLERS.includes(c));
     for (const c of wanted) { try { writeFileSync(join(slice, 'cgroup.subtree_control'), `+${c}`); } catch { failed.push(`+${c}`); } }
     if (delegate.owner) {
       chownSync(dir, delegate.owner.uid, delegate.owner.gid);
@@ -81,33 +100,4 @@ export function createUnitCgroup(root: string, unit: string, limits: UnitLimits,
   }
   for (const [file, value] of limitFiles(limits)) { try { writeFileSync(join(dir, file), value); } catch { failed.push(file); } }
   return { dir, failed };
-}
-
-/** Pids in a cgroup (empty when it does not exist). */
-export function cgroupPids(dir: string): number[] {
-  try { return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number); } catch { return []; }
-}
-
-/** Memory (bytes) and task count of a cgroup, as status shows them. */
-export function cgroupUsage(dir: string): { memory: number | null; tasks: number | null } {
-  const num = (f: string) => { try { return Number(readFileSync(join(dir, f), 'utf8').trim()); } catch { return null; } };
-  return { memory: num('memory.current'), tasks: num('pids.current') };
-}
-
-/** Sends `signal` to every process of the cgroup; SIGKILL uses cgroup.kill when the kernel has it. */
-export function killCgroup(dir: string, signal: NodeJS.Signals): number {
-  if (signal === 'SIGKILL' && existsSync(join(dir, 'cgroup.kill'))) {
-    const n = cgroupPids(dir).length;
-    try { writeFileSync(join(dir, 'cgroup.kill'), '1'); return n; } catch { /* fall through */ }
-  }
-  let n = 0;
-  for (const pid of cgroupPids(dir)) {
-    try { process.kill(pid, signal); n++; } catch { /* gone */ }
-  }
-  return n;
-}
-
-/** Removes an empty cgroup; false when processes remain. */
-export function removeCgroup(dir: string): boolean {
-  try { rmdirSync(dir); return true; } catch { return !existsSync(dir); }
 }

@@ -237,12 +237,14 @@ export interface Accepted {
   remotePort: number;
 }
 
-/** Flag values for mount, umount2, waitpid and reboot (the LINUX_REBOOT_CMD_* values). */
+/** Flag values for mount, umount2, waitpid, reboot (the LINUX_REBOOT_CMD_* values) and flock. */
 export type NativeConstants = Readonly<{
   MS_RDONLY: number; MS_NOSUID: number; MS_NODEV: number; MS_NOEXEC: number; MS_REMOUNT: number;
   MS_BIND: number; MS_REC: number; MS_MOVE: number; MS_PRIVATE: number; MS_SLAVE: number;
   MS_SHARED: number; MS_RELATIME: number; MNT_DETACH: number; MNT_FORCE: number; WNOHANG: number;
   SIGRTMIN: number; RB_AUTOBOOT: number; RB_POWER_OFF: number; RB_HALT_SYSTEM: number; RB_DISABLE_CAD: number; RB_ENABLE_CAD: number;
+  /** flock(2) operations. */
+  LOCK_SH: number; LOCK_EX: number; LOCK_UN: number; LOCK_NB: number;
 }>;
 
 /** The helper: one function per syscall, each synchronous, each throwing a NativeError. */
@@ -296,6 +298,11 @@ export interface Native {
   recvFd(fd: number): number | null;
   /** ioctl(TIOCSWINSZ) on a terminal fd (a pty master: the slave's size; its foreground group gets SIGWINCH). */
   setWindowSize(fd: number, rows: number, cols: number): void;
+  /**
+   * flock(2) with constants.LOCK_*: true once done; false only when LOCK_NB found the lock held.
+   * Without LOCK_NB it blocks the thread until the lock is free: never in PID 1's event loop.
+   */
+  flock(fd: number, operation: number): boolean;
   constants: NativeConstants;
 }
 

@@ -1,10 +1,12 @@
 // The update agent's operations: check the server, apply an update to the inactive slot, roll
 // back. Every step that changes the slot state happens only after the step before it is proven:
 // the manifest's signature before anything, the image's hashes and verity tree before the flip.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeAtomic, type AtomicFs } from '../lib/atomic.js';
 import { sha256Hex } from '../lib/hash.js';
+import { lockHolder } from '../lib/lock.js';
+import { locks } from '../native/locks.js';
 import { compareVersions, verifyManifest, type UpdateManifest } from '../slots/manifest.js';
 import { NEW_SLOT_TRIES, type Slot, type SlotState } from '../slots/rule.js';
 import { verifyVerity } from '../slots/verity.js';
@@ -90,38 +92,21 @@ export function readStatus(stateDir: string): AgentStatus | null {
   try { return JSON.parse(readFileSync(join(stateDir, 'status.json'), 'utf8')); } catch { return null; }
 }
 
-/** This boot's id ('' where the kernel does not say). */
-function bootId(): string {
-  try { return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(); } catch { return ''; }
-}
-
 /**
- * One update at a time: a lock file holding the owner's pid and boot id (a dead owner's lock is
- * taken over). The lock lives in /var/lib and survives a power cut: a pid of another boot says
- * nothing about a process of this one.
+ * One update at a time: an flock(2) on stateDir/lock, which the kernel drops when its holder dies,
+ * so a lock file left by a crash or a power cut (whatever pid it names) never stops the next update.
+ * Never waits: a running update makes this one fail at once.
  */
 export function takeLock(stateDir: string): () => void {
   mkdirSync(stateDir, { recursive: true });
   const file = join(stateDir, 'lock');
-  const boot = bootId();
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(file, `${process.pid} ${boot}`.trim(), { flag: 'wx' });
-      return () => rmSync(file, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      let text = '';
-      try { text = readFileSync(file, 'utf8'); } catch { /* released meanwhile: take it */ }
-      const [pid, ownerBoot] = text.trim().split(/\s+/);
-      const owner = /^\d+$/.test(pid ?? '') ? Number(pid) : 0;
-      const sameBoot = !ownerBoot || !boot || ownerBoot === boot;
-      if (owner && owner !== process.pid && sameBoot && existsSync(`/proc/${owner}`)) {
-        throw new UpdateError('EBUSY', `cannot start an update: another one is running (pid ${owner})`);
-      }
-      rmSync(file, { force: true });
-    }
+  const held = locks.tryLock(file);
+  if (!held) {
+    const pid = lockHolder(file);
+    const who = pid ? `pid ${pid}` : `it holds ${file}`;
+    throw new UpdateError('EBUSY', `cannot start an update: another one is running (${who})`);
   }
-  throw new UpdateError('EBUSY', `cannot take the update lock ${file}`);
+  return () => held.release();
 }
 
 /** Options of apply. */

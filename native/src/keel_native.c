@@ -8,7 +8,7 @@
  * This file: mounts, roots, reboot, waitpid, interfaces, and the module table. The rest:
  * common.c (errors, arguments), spawn.c + spawn_opts.c (spawn), sockets.c (pipe, unix
  * datagrams), listen.c (socket activation), poll.c (fd watchers on the event loop),
- * pty.c (pseudo-terminals). */
+ * pty.c (pseudo-terminals), flock.c (file locks). */
 #include "keel_native.h"
 
 #include <errno.h>
@@ -203,6 +203,7 @@ static napi_value init(napi_env env, napi_value exports) {
   K("RB_DISABLE_CAD", (uint32_t)LINUX_REBOOT_CMD_CAD_OFF);
   K("RB_ENABLE_CAD", (uint32_t)LINUX_REBOOT_CMD_CAD_ON);
 #undef K
+  flock_constants(env, c);
   napi_object_freeze(env, c);
 #define FN(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}
   napi_property_descriptor props[] = {
@@ -217,6 +218,7 @@ static napi_value init(napi_env env, napi_value exports) {
       FN("watchFd", js_watch_fd), FN("peerCred", js_peer_cred), FN("signalPipe", js_signal_pipe),
       FN("openPty", js_open_pty), FN("setWindowSize", js_set_window_size),
       FN("socketPair", js_socket_pair), FN("recvFd", js_recv_fd),
+      FN("flock", js_flock),
       {"constants", NULL, NULL, NULL, NULL, c, napi_enumerable, NULL},
   };
 #undef FN

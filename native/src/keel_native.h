@@ -88,5 +88,8 @@ napi_value js_socket_pair(napi_env env, napi_callback_info info);       /* conso
 /* [fds[0], fds[1]] as a JS array of two numbers (sockets.c). */
 napi_value fd_pair(napi_env env, const int fds[2]);
 napi_value js_recv_fd(napi_env env, napi_callback_info info);           /* console.c */
+napi_value js_flock(napi_env env, napi_callback_info info);             /* flock.c */
+/* Adds LOCK_SH, LOCK_EX, LOCK_UN and LOCK_NB to the constants object (flock.c). */
+void flock_constants(napi_env env, napi_value c);
 
 #endif

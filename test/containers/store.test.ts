@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { withLockSync } from '../../containers/lock.js';
+import { locks } from '../../native/locks.js';
 import { ImageStore, familiarRef, normalizeRef, type ImageRecord } from '../../containers/store.js';
 import { addFromLayout, isRoot, removeDir, sha256, tempDir, umociImage } from './helpers.js';
 
@@ -253,12 +253,18 @@ describe('containers/store', function () {
     });
   });
 
-  it('a lock left by a dead process is taken over', () => {
+  it('an index lock file left naming a dead or a live (reused) pid does not block; a held one does', () => {
     const lock = join(root, 'index.lock');
-    fs.writeFileSync(lock, '999999999\n'); // no such pid
-    assert.equal(withLockSync(lock, () => 'ran', 1000), 'ran');
-    assert.equal(fs.existsSync(lock), false);
-    fs.writeFileSync(lock, `${process.ppid}\n`); // alive
-    assert.throws(() => withLockSync(lock, () => 'ran', 100), { code: 'ELOCKED' });
+    for (const pid of ['999999999', String(process.ppid)]) {
+      fs.writeFileSync(lock, `${pid}\n`);
+      assert.equal(locks.withLockSync(lock, () => 'ran', 1000), 'ran');
+      assert.equal(fs.existsSync(lock), false);
+    }
+    const held = locks.tryLock(lock)!;
+    try {
+      assert.throws(() => locks.withLockSync(lock, () => 'ran', 100), { code: 'ELOCKED' });
+    } finally {
+      held.release();
+    }
   });
 });

@@ -17,6 +17,7 @@ import { applyUpdate, readStatus, rollback, stagedSlot, takeLock, type AgentEnv,
 import { defaultUpdateConfig, type UpdateConfig } from '../../update/config.js';
 import type { Checkpoint } from '../../update/download.js';
 import { grubenvFiles, readSlotState } from '../../slots/store.js';
+import { lockChild } from '../lib/lock-helpers.js';
 
 const MiB = 1024 * 1024;
 const CHUNK = 256 * 1024;
@@ -293,52 +294,55 @@ describe('update/agent', function () {
       mkdirSync(m.stateDir, { recursive: true });
       return { m, lock: join(m.stateDir, 'lock') };
     };
-    /** Runs `body` with the pid of a live process (a `sleep`), which is killed and reaped afterwards. */
-    async function whileAlive(body: (pid: number) => Promise<void> | void): Promise<void> {
-      const child = spawn('sleep', ['30'], { stdio: 'ignore' });
-      const exited = new Promise((r) => child.once('exit', r));
-      try {
-        await body(child.pid!);
-      } finally {
-        child.kill('SIGKILL');
-        await exited;
-      }
-    }
 
-    it('refuses while a live process holds it; takes over a dead one\'s lock', async () => {
+    it('refuses while a live process holds it; a holder killed with SIGKILL leaves it free at once', async () => {
       const { m, lock } = lockedMachine();
-      await whileAlive(async (pid) => {
-        writeFileSync(lock, String(pid));
-        assert.throws(() => takeLock(m.stateDir), (e: Error & { code?: string }) => e.code === 'EBUSY' && e.message.includes(`pid ${pid}`));
+      const holder = lockChild('hold', lock);
+      try {
+        assert.equal(await holder.line(), 'locked');
+        assert.throws(() => takeLock(m.stateDir), (e: Error & { code?: string }) => e.code === 'EBUSY' && e.message.includes(`pid ${holder.pid}`));
         // An apply meanwhile is refused without touching the running one's status.
         writeFileSync(join(m.stateDir, 'status.json'), JSON.stringify({ phase: 'downloading', at: 'x' }));
         await assert.rejects(applyUpdate(cfg(), m.env), (e: Error & { code?: string }) => e.code === 'EBUSY');
         assert.equal(readStatus(m.stateDir)!.phase, 'downloading');
-        assert.equal(readFileSync(lock, 'utf8'), String(pid));
-      });
+        assert.equal(readFileSync(lock, 'utf8'), `${holder.pid}\n`);
+      } finally {
+        holder.child.kill('SIGKILL');
+        await holder.exited;
+      }
+      assert.equal(existsSync(lock), true, 'the killed holder left its file');
       const release = takeLock(m.stateDir);
-      assert.equal(readFileSync(lock, 'utf8'), `${process.pid} ${BOOT_ID}`);
+      assert.equal(readFileSync(lock, 'utf8'), `${process.pid}\n`);
       release();
       assert.equal(existsSync(lock), false);
     });
 
-    it('a live pid recorded with this boot\'s id holds the lock; with another boot\'s id (a lock left by a power cut) it does not', async () => {
+    it('a lock file left by a power cut naming a live pid (of this boot or another) does not hold the lock', async () => {
       const { m, lock } = lockedMachine();
-      await whileAlive((pid) => {
-        writeFileSync(lock, `${pid} ${BOOT_ID}\n`);
-        assert.throws(() => takeLock(m.stateDir), (e: Error & { code?: string }) => e.code === 'EBUSY');
-        writeFileSync(lock, `${pid} 00000000-0000-4000-8000-000000000000\n`);
-        const release = takeLock(m.stateDir);
-        assert.equal(readFileSync(lock, 'utf8'), `${process.pid} ${BOOT_ID}`);
-        release();
-      });
+      const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+      const exited = new Promise((r) => other.once('exit', r));
+      try {
+        for (const text of [`${other.pid} ${BOOT_ID}\n`, `${other.pid} 00000000-0000-4000-8000-000000000000\n`]) {
+          writeFileSync(lock, text);
+          const release = takeLock(m.stateDir);
+          assert.equal(readFileSync(lock, 'utf8'), `${process.pid}\n`);
+          release();
+        }
+      } finally {
+        other.kill('SIGKILL');
+        await exited;
+      }
     });
 
-    it('takes over an empty or garbled lock file', () => {
+    it('takes over an empty or garbled lock file, and then really holds it', () => {
       const { m, lock } = lockedMachine();
-      for (const junk of ['', 'garbage']) {
+      for (const junk of ['', 'garbage', '12 not-a-boot-id']) {
         writeFileSync(lock, junk);
-        takeLock(m.stateDir)();
+        const release = takeLock(m.stateDir);
+        assert.equal(readFileSync(lock, 'utf8'), `${process.pid}\n`, `the lock read back after ${JSON.stringify(junk)}`);
+        assert.throws(() => takeLock(m.stateDir), (e: Error & { code?: string }) => e.code === 'EBUSY' && e.message.includes(`pid ${process.pid}`));
+        release();
+        assert.equal(existsSync(lock), false);
       }
     });
   });
