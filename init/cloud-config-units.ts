@@ -1,5 +1,6 @@
 // What cloud-config needs from PID 1: the machine's addresses, coreos.units done by the manager,
 // and the user-data script run as a oneshot service.
+import { KeelError } from '../lib/errors.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import type { Manager } from './manager.js';
@@ -50,7 +51,7 @@ export function cloudConfigUnitOps(m: Manager): UnitOps {
         case 'try-restart': return active(n) ? m.job(n, 'restart') : 'done';
         case 'reload-or-restart': return m.job(n, m.lookup(n)?.service?.execReload.length ? 'reload' : 'restart');
         case 'reload-or-try-restart': return active(n) ? m.job(n, m.lookup(n)?.service?.execReload.length ? 'reload' : 'restart') : 'done';
-        default: throw new Error(`unknown command "${c}"`);
+        default: throw new KeelError('ECOMMAND', `cannot run ${n}: unknown command "${c}"`);
       }
     },
   };

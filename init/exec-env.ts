@@ -1,5 +1,6 @@
 // The environment a unit's process gets: PID 1's base, Environment=, EnvironmentFile=, and the
 // variables systemd itself sets (MAINPID, NOTIFY_SOCKET, LISTEN_FDS, INVOCATION_ID, ...).
+import { KeelError } from '../lib/errors.js';
 import { readFileSync } from 'node:fs';
 
 /** Parses an EnvironmentFile: KEY=VALUE lines, # and ; comments, quotes, backslash continuation. */
@@ -29,7 +30,7 @@ export function buildEnvironment(base: string[], environment: [string, string][]
     let text: string;
     try { text = read(f.path); } catch (e) {
       if (f.optional) continue;
-      throw new Error(`cannot read EnvironmentFile ${f.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new KeelError((e as NodeJS.ErrnoException).code ?? 'EREAD', `cannot read EnvironmentFile ${f.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { path: f.path, cause: e });
     }
     for (const [k, v] of parseEnvironmentFile(text)) env.set(k, v);
   }

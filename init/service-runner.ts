@@ -1,5 +1,6 @@
 // The thin shell around the pure service machine: it performs the machine's effects (spawn,
 // kill, timers, PID files, cgroups) and feeds back what happened as events.
+import { KeelError } from '../lib/errors.js';
 import { closeSync, existsSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { totalmem } from 'node:os';
 import { Socket } from 'node:net';
@@ -239,7 +240,7 @@ export class ServiceRunner {
   private stdinSocket(): number {
     const { fds } = this.ctx.socketFds(this.name);
     if (fds.length === 1) return fds[0];
-    throw new Error(`cannot use StandardInput=socket: ${this.name} has ${fds.length} sockets, not exactly one`);
+    throw new KeelError('ESOCKET', `cannot use StandardInput=socket: ${this.name} has ${fds.length} sockets, not exactly one`);
   }
 
   /**
@@ -263,7 +264,7 @@ export class ServiceRunner {
     const wantsConsole = (x: string) => x === 'tty' || x === 'inherit';
     let outFd: number | undefined;
     if (socketIn !== undefined && (out === 'socket' || out === 'inherit')) r.stdout = socketIn;
-    else if (out === 'socket') throw new Error('cannot use StandardOutput=socket without StandardInput=socket');
+    else if (out === 'socket') throw new KeelError('ESOCKET', 'cannot use StandardOutput=socket without StandardInput=socket');
     else if (wantsJournal(out)) r.stdout = outFd = journalPipe();
     else if (wantsConsole(out)) r.stdout = 1;
     // StandardError=inherit (systemd's default) means: wherever stdout goes.
@@ -271,7 +272,7 @@ export class ServiceRunner {
     else if (wantsJournal(err)) r.stderr = wantsJournal(out) && outFd !== undefined ? outFd : journalPipe();
     else if (wantsConsole(err)) r.stderr = 2;
     else if (err === 'socket') {
-      if (socketIn === undefined) throw new Error('cannot use StandardError=socket without StandardInput=socket');
+      if (socketIn === undefined) throw new KeelError('ESOCKET', 'cannot use StandardError=socket without StandardInput=socket');
       r.stderr = socketIn;
     }
     return r;

@@ -1,5 +1,6 @@
 // enable, disable, mask, unmask and is-enabled over /etc/systemd/system, using the pure rules of
 // units/install.ts; the manager reloads afterwards.
+import { KeelError } from '../lib/errors.js';
 import { lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { InitConfig } from './config.js';
@@ -63,7 +64,7 @@ export class UnitFiles {
     const path = join(this.cfg.configDir, name);
     let st;
     try { st = lstatSync(path); } catch { /* none */ }
-    if (st && !st.isSymbolicLink()) throw new Error(`cannot mask ${name}: ${path} is a unit file, remove it first`);
+    if (st && !st.isSymbolicLink()) throw new KeelError('EEXIST', `cannot mask ${name}: ${path} is a unit file, remove it first`, { path });
     mkdirSync(this.cfg.configDir, { recursive: true });
     rmSync(path, { force: true });
     symlinkSync('/dev/null', path);
@@ -97,7 +98,7 @@ export class UnitFiles {
 
   private lookupOrTemplate(name: string): UnitConfig {
     const u = this.lookupOrTemplateSafe(name);
-    if (!u) throw new Error(`cannot find unit ${name}`);
+    if (!u) throw new KeelError('ENOUNIT', `cannot find unit ${name}`);
     return u;
   }
 }

@@ -1,4 +1,5 @@
 // Users and groups from /etc/passwd and /etc/group, for User=, Group= and %u/%h. Pure parsing.
+import { KeelError } from '../lib/errors.js';
 import { readFileSync } from 'node:fs';
 
 /** One /etc/passwd entry. */
@@ -26,12 +27,12 @@ export function resolveCredentials(user: string | null, group: string | null, et
   let pw: PasswdEntry | undefined;
   if (user !== null) {
     pw = /^\d+$/.test(user) ? passwd.find((p) => p.uid === Number(user)) ?? { name: user, uid: Number(user), gid: Number(user), gecos: '', home: '/', shell: '' } : passwd.find((p) => p.name === user);
-    if (!pw) throw new Error(`cannot find user ${user} in ${etc}/passwd`);
+    if (!pw) throw new KeelError('ENOUSER', `cannot find user ${user} in ${etc}/passwd`, { path: `${etc}/passwd` });
   }
   let gid = pw?.gid ?? 0;
   if (group !== null) {
     const g = /^\d+$/.test(group) ? { gid: Number(group) } : groups.find((x) => x.name === group);
-    if (!g) throw new Error(`cannot find group ${group} in ${etc}/group`);
+    if (!g) throw new KeelError('ENOGROUP', `cannot find group ${group} in ${etc}/group`, { path: `${etc}/group` });
     gid = g.gid;
   }
   const name = pw?.name ?? 'root';

@@ -74,7 +74,7 @@ export class EtcdV2 {
   private first = 0;
 
   constructor(private readonly endpoints: string[], private readonly auth: string | null, private readonly timeoutMs: number) {
-    if (endpoints.length === 0) throw new Error('etcd: no endpoints given');
+    if (endpoints.length === 0) throw new KeelError('EARG', 'cannot reach etcd: no endpoints given');
   }
 
   /** The key's value and modifiedIndex, or null if it does not exist. */
@@ -173,7 +173,7 @@ export class RebootLock {
   private readonly id: string;
 
   constructor(o: RebootLockOptions) {
-    if (!o.id) throw new Error('RebootLock: an empty machine id cannot hold the lock');
+    if (!o.id) throw new KeelError('EARG', 'cannot take the reboot lock: an empty machine id cannot hold it');
     this.key = semaphoreKey(o.group);
     this.id = o.id;
     const auth = o.username !== undefined ? 'Basic ' + Buffer.from(`${o.username}:${o.password ?? ''}`).toString('base64') : null;
