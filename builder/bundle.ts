@@ -10,6 +10,10 @@ export function repoRoot(): string {
   return resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 }
 
+/** CommonJS packages in an ESM bundle (yaml's `require('process')`) need a real require: esbuild's stub
+ *  throws "Dynamic require of X is not supported" at import, which as PID 1 is a kernel panic. */
+const REQUIRE_SHIM = "import { createRequire as __keelCreateRequire } from 'node:module'; const require = __keelCreateRequire(import.meta.url);";
+
 /** Bundles init/main.ts into `out` (ESM, for the image's Node). */
 export async function bundleInit(out: string, nodeVersion: string, stamp = ''): Promise<void> {
   const entry = join(repoRoot(), 'init/main.ts');
@@ -18,7 +22,7 @@ export async function bundleInit(out: string, nodeVersion: string, stamp = ''): 
   await build({
     entryPoints: [entry], outfile: out, bundle: true, platform: 'node', format: 'esm', target: `node${major}`,
     logLevel: 'error', legalComments: 'none', sourcemap: false, minify: false,
-    banner: { js: `// Keel init: bundled by keel build from init/.${stamp ? ` ${stamp}` : ''}` },
+    banner: { js: `// Keel init: bundled by keel build from init/.${stamp ? ` ${stamp}` : ''}\n${REQUIRE_SHIM}` },
   });
 }
 
@@ -30,7 +34,7 @@ export async function bundleCli(out: string, nodeVersion: string): Promise<void>
   await build({
     entryPoints: [join(repoRoot(), 'cli/entry.ts')], outfile: out, bundle: true, platform: 'node', format: 'esm',
     target: `node${nodeVersion.split('.')[0]}`, logLevel: 'error', legalComments: 'none',
-    banner: { js: '// keel CLI: bundled by keel build from cli/.' },
+    banner: { js: `// keel CLI: bundled by keel build from cli/.\n${REQUIRE_SHIM}` },
     plugins: [{
       name: 'host-only-verbs',
       setup(b) {
