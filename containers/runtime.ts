@@ -23,6 +23,7 @@ import { native, type NativeDevice, type NativeMount, type Rlimit, type SpawnOpt
 import { toExitStatus, type ExitStatus, type ProcessTable } from '../native/process-table.js';
 import { capabilityMask, capabilityNames, resolveCapabilities, statusCapabilities } from './capabilities.js';
 import { ContainerError } from './errors.js';
+import { parseVolume as parseVolumeOption } from './options.js';
 import { seccompProgram, type SeccompOptions } from './seccomp.js';
 import type { IdMapping } from './store.js';
 
@@ -183,11 +184,7 @@ function hostPath(p: string, what: string): string {
 
 /** Docker's -v "HOST:CONTAINER[:ro|rw]". */
 export function parseVolume(v: string): VolumeSpec {
-  const parts = v.split(':');
-  if (parts.length < 2 || parts.length > 3 || (parts.length === 3 && !['ro', 'rw'].includes(parts[2]))) {
-    invalid('volume', `${JSON.stringify(v)} must be HOST:CONTAINER[:ro|rw]`);
-  }
-  return { host: parts[0], container: parts[1], ro: parts[2] === 'ro' };
+  return parseVolumeOption(v); // options.ts (pure: a .container unit's Volume= goes through it too)
 }
 
 const TMPFS_FLAGS: Record<string, [set: number, clear: number]> = {
