@@ -44,10 +44,11 @@ export async function stopContainer(db: ContainerDb, name: string, graceSeconds:
   while (alive() && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
   if (alive()) try { process.kill(state.pid, 'SIGKILL'); } catch { /* gone */ }
   // The monitor (or the foreground CLI) records the exit, then that CLI ends; wait for both, briefly.
-  for (let i = 0; i < 100 && stateOf(db, config.id)?.status === 'running'; i++) await new Promise((r) => setTimeout(r, 50));
+  const pause = () => new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 100 && stateOf(db, config.id)?.status === 'running'; i++) await pause();
   const cli = state.cliPid;
   if (!cli || !state.cliStartTime) return;
-  for (let i = 0; i < 200 && running(cli, state.cliStartTime); i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 200 && running(cli, state.cliStartTime); i++) await pause();
 }
 
 /** Prints a container's log (the last `tail` lines, or all), then follows it while it runs. */

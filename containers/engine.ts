@@ -117,7 +117,9 @@ export function specFor(db: ContainerDb, store: ImageStore, c: ContainerConfig, 
 }
 
 /** Starts a created (or exited) container; records it running (and `cliPid`, the foreground CLI waiting for it). */
-export function start(db: ContainerDb, store: ImageStore, c: ContainerConfig, stdio: Stdio, restartCount = 0, cliPid?: number): RunningContainer {
+export function start(
+  db: ContainerDb, store: ImageStore, c: ContainerConfig, stdio: Stdio, restartCount = 0, cliPid?: number,
+): RunningContainer {
   // The old upper layer stays (as docker keeps a container's changes); the work dir must be empty.
   rmSync(join(db.path(c.id), 'work'), { recursive: true, force: true });
   if (restartCount === 0) db.clearStop(c.id);

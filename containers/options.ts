@@ -56,7 +56,8 @@ export function parseHostname(s: string): string {
 export function parseRestart(s: string): { policy: 'no' | 'on-failure' | 'always'; max: number } {
   const m = /^(no|always|unless-stopped|on-failure)(?::(\d+))?$/.exec(s);
   if (!m || (m[2] !== undefined && m[1] !== 'on-failure')) bad('--restart', s, 'use: no, on-failure[:N], always');
-  return { policy: m![1] === 'unless-stopped' ? 'always' : (m![1] as 'no' | 'always' | 'on-failure'), max: m![2] ? Number(m![2]) : 0 };
+  const policy = m![1] === 'unless-stopped' ? 'always' : (m![1] as 'no' | 'always' | 'on-failure');
+  return { policy, max: m![2] ? Number(m![2]) : 0 };
 }
 
 /** --network bridge | none | host. */
@@ -71,7 +72,9 @@ export function parseNetwork(s: string): (typeof NETWORKS)[number] {
 export function parseEnvAssignment(kv: string, where: string): { key: string; value: string | null } {
   const eq = kv.indexOf('=');
   const key = eq < 0 ? kv : kv.slice(0, eq);
-  if (!/^[^=\s]+$/.test(key)) throw new ContainerError('EENV', `invalid environment variable ${JSON.stringify(kv)} (${where})`);
+  if (!/^[^=\s]+$/.test(key)) {
+    throw new ContainerError('EENV', `invalid environment variable ${JSON.stringify(kv)} (${where})`);
+  }
   return { key, value: eq < 0 ? null : kv.slice(eq + 1) };
 }
 
@@ -85,13 +88,16 @@ export function parsePublish(spec: string): PortMapping {
   const proto = slash < 0 ? 'tcp' : spec.slice(slash + 1);
   if (proto !== 'tcp' && proto !== 'udp') badPublish(spec, `protocol ${JSON.stringify(proto)} is not tcp or udp`);
   const parts = (slash < 0 ? spec : spec.slice(0, slash)).split(':');
-  if (parts.length === 1) badPublish(spec, 'name the host port too: HOST:CONTAINER (keel does not pick random host ports)');
+  if (parts.length === 1) {
+    badPublish(spec, 'name the host port too: HOST:CONTAINER (keel does not pick random host ports)');
+  }
   if (parts.length > 3) badPublish(spec, 'use HOST:CONTAINER or IP:HOST:CONTAINER (IPv6 addresses are not supported)');
   const [hostIp, host, ctr] = parts.length === 3 ? parts : ['0.0.0.0', ...parts];
   if (!IPV4.test(hostIp)) badPublish(spec, `${JSON.stringify(hostIp)} is not an IPv4 address`);
   const port = (s: string, what: string) => {
     if (s === '') badPublish(spec, `no ${what} port (keel does not pick random host ports)`);
-    if (!/^\d+$/.test(s)) badPublish(spec, `${what} port ${JSON.stringify(s)} is not a number${s.includes('-') ? ' (port ranges are not supported)' : ''}`);
+    const ranges = s.includes('-') ? ' (port ranges are not supported)' : '';
+    if (!/^\d+$/.test(s)) badPublish(spec, `${what} port ${JSON.stringify(s)} is not a number${ranges}`);
     const n = Number(s);
     if (n < 1 || n > 65535) badPublish(spec, `${what} port ${s} is not in 1-65535`);
     return n;
@@ -103,7 +109,8 @@ export function parsePublish(spec: string): PortMapping {
 export function parseVolume(v: string): { host: string; container: string; ro: boolean } {
   const parts = v.split(':');
   if (parts.length < 2 || parts.length > 3 || (parts.length === 3 && !['ro', 'rw'].includes(parts[2]))) {
-    throw new ContainerError('EINVAL', `cannot run the container: volume ${JSON.stringify(v)} must be HOST:CONTAINER[:ro|rw]`);
+    const why = `volume ${JSON.stringify(v)} must be HOST:CONTAINER[:ro|rw]`;
+    throw new ContainerError('EINVAL', `cannot run the container: ${why}`);
   }
   return { host: parts[0], container: parts[1], ro: parts[2] === 'ro' };
 }
@@ -111,6 +118,8 @@ export function parseVolume(v: string): { host: string; container: string; ro: b
 /** --userns host | remap (the value only; containers/userns.ts reads the ranges). */
 export function parseUsernsMode(value: string): 'host' | 'remap' {
   if (value === '' || value === 'host') return 'host';
-  if (value !== 'remap') throw new ContainerError('EINVAL', `unknown --userns ${JSON.stringify(value)} (use: host, remap)`);
+  if (value !== 'remap') {
+    throw new ContainerError('EINVAL', `unknown --userns ${JSON.stringify(value)} (use: host, remap)`);
+  }
   return 'remap';
 }

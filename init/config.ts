@@ -24,7 +24,8 @@ export interface InitConfig {
 
 /** $KEEL_BIN (default /usr/bin/keel) and $KEEL_CONTAINERS_ROOT: the CLI and store .container services use. */
 export function quadletOptionsFromEnv(env: NodeJS.ProcessEnv): QuadletOptions {
-  return { keelBin: env.KEEL_BIN || DEFAULT_KEEL_BIN, ...(env.KEEL_CONTAINERS_ROOT ? { containersRoot: env.KEEL_CONTAINERS_ROOT } : {}) };
+  const root = env.KEEL_CONTAINERS_ROOT;
+  return { keelBin: env.KEEL_BIN || DEFAULT_KEEL_BIN, ...(root ? { containersRoot: root } : {}) };
 }
 
 /** Reads the configuration from KEEL_* variables (the real boot sets none of them). */

@@ -10,7 +10,10 @@ export interface Registry { units: Map<string, UnitConfig>; aliases: Map<string,
 const DEP_KEYS = ['requires', 'requisite', 'wants', 'bindsTo', 'partOf', 'conflicts', 'onFailure'] as const;
 
 /** Loads all units; names referenced by dependencies but not listed (template instances) are loaded too. */
-export function loadRegistry(fs: UnitFs, searchPaths: string[], specifiers: { hostname: string; machineId: string; bootId: string; runtimeDir: string }, quadlet?: LoadOptions['quadlet']): Registry {
+export function loadRegistry(
+  fs: UnitFs, searchPaths: string[], specifiers: { hostname: string; machineId: string; bootId: string; runtimeDir: string },
+  quadlet?: LoadOptions['quadlet'],
+): Registry {
   const opts = { searchPaths, specifiers, quadlet };
   const units = loadAll(fs, opts);
   const tried = new Set<string>();

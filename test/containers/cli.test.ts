@@ -65,9 +65,11 @@ describe('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
   // return once the exit was recorded, with keel run still exiting, and the manager then sent that
   // keel run its own SIGTERM (the service ended failed, exit-code 137, or 1 run in 8 by the signal).
   for (const flag of [false, true]) {
-    it(`keel stop returns once the foreground keel run has ended too${flag ? ', and --sigterm-on-stop ends it by SIGTERM' : ', which exits 137 as docker run'}`, async () => {
+    const how = flag ? 'and --sigterm-on-stop ends it by SIGTERM' : 'which exits 137 as docker run';
+    it(`keel stop returns once the foreground keel run has ended too, ${how}`, async () => {
       const name = flag ? 'fg-term' : 'fg-plain';
-      const args = ['run', '--root', root, '--rm', ...(flag ? ['--sigterm-on-stop'] : []), '--name', name, '--network', 'none', 'busybox', 'sh', '-c', 'echo ready; sleep 300'];
+      const args = ['run', '--root', root, '--rm', ...(flag ? ['--sigterm-on-stop'] : []), '--name', name, '--network', 'none',
+        'busybox', 'sh', '-c', 'echo ready; sleep 300'];
       const run = spawn(KEEL, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       let err = '';
       run.stderr.on('data', (b: Buffer) => { err += b; });
@@ -80,7 +82,8 @@ describe('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
       const stop = keel('stop', '-t', '0', name);
       assert.equal(stop.code, 0, stop.err);
       const stat = readFileSync(`/proc/${run.pid}/stat`, 'utf8');
-      assert.equal(stat.slice(stat.lastIndexOf(')') + 2)[0], 'Z', `keel run still runs after keel stop returned: ${stat}`);
+      const state = stat.slice(stat.lastIndexOf(')') + 2)[0];
+      assert.equal(state, 'Z', `keel run still runs after keel stop returned: ${stat}`);
       const [code, signal] = await ended;
       assert.deepEqual([code, signal], flag ? [null, 'SIGTERM'] : [137, null], err);
       assert.doesNotMatch(keel('ps', '-a').out, new RegExp(name));
@@ -93,7 +96,8 @@ describe('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
       // --userns remap prepares the layers anew (test/containers/userns.test.ts); -p needs the bridge.
       if (option === '--userns' && value === 'remap') continue;
       const net = option === '--network' || option === '-p' ? [] : ['--network', 'none'];
-      const r = keel('run', '--rm', ...net, ...(value.startsWith('-') ? [`${option}=${value}`] : [option, value]), 'busybox', 'true');
+      const opt = value.startsWith('-') ? [`${option}=${value}`] : [option, value];
+      const r = keel('run', '--rm', ...net, ...opt, 'busybox', 'true');
       const what = `${key}=${value} / keel run ${option} ${value}: ${r.err}`;
       // A taken value may still fail at start for the host's sake (a hybrid cgroup host cannot
       // enforce --cpus): what counts is that keel run did not refuse the value itself.
