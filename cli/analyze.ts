@@ -6,6 +6,7 @@ import { hostname, release } from 'node:os';
 import type { Verb } from './main.js';
 import { realUnitFs } from '../units/real-fs.js';
 import { verifyUnitFile, type VerifyHost } from '../units/verify.js';
+import { quadletOptionsFromEnv } from '../init/config.js';
 import { request } from './control-client.js';
 import { blame, criticalChain, startupTime, type TimelineEntry } from './analyze-timeline.js';
 
@@ -57,6 +58,8 @@ export const verb: Verb = {
         hostname: hostname(), machineId: readTrimmed('/etc/machine-id'), bootId: readTrimmed('/proc/sys/kernel/random/boot_id').replace(/-/g, ''),
         runtimeDir: '/run', kernelRelease: release(), architecture: ARCH[process.arch] ?? process.arch,
       },
+      // A .container is verified as the service the init would generate from the same environment.
+      quadlet: quadletOptionsFromEnv(process.env),
     };
     let errors = 0;
     for (const file of files) {

@@ -1,7 +1,7 @@
 // keel stop/logs with a container instead of a unit: docker's verbs share names with
 // systemctl's, so an argument that names a container (and no unit) goes to the container side.
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
-import { ContainerDb, processStartTime } from '../containers/db.js';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { ContainerDb, processStartTime, type ContainerState } from '../containers/db.js';
 import { DEFAULT_ROOT } from '../containers/store.js';
 
 const UNIT_SUFFIX = /\.(service|socket|target|timer|path|mount|automount|swap|slice|scope|device)$/;
@@ -14,7 +14,26 @@ export function asContainers(names: string[], root = DEFAULT_ROOT): ContainerDb 
   return db;
 }
 
-/** docker stop: SIGTERM, then SIGKILL after `graceSeconds`; returns once it has exited. */
+/** Whether the process `pid` started at `startTime` still runs (a zombie has ended: only its reaping is left). */
+function running(pid: number, startTime: string): boolean {
+  if (processStartTime(pid) !== startTime) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch { return false; }
+}
+
+/** The container's state, or null once it is removed (a --rm container's CLI removes it as it ends). */
+function stateOf(db: ContainerDb, id: string): ContainerState | null {
+  try { return db.state(id); } catch { return null; }
+}
+
+/**
+ * docker stop: SIGTERM, then SIGKILL after `graceSeconds`; returns once it has exited, its exit is
+ * recorded, and the foreground `keel run` waiting for it (if any) has ended as well. That last wait
+ * is what makes a .container service stop the same way every time: keel stop is its ExecStop=, and
+ * the manager signals a main process (that keel run) still there when ExecStop= returns.
+ */
 export async function stopContainer(db: ContainerDb, name: string, graceSeconds: number): Promise<void> {
   const { config, state } = db.resolve(name);
   db.requestStop(config.id);
@@ -24,8 +43,12 @@ export async function stopContainer(db: ContainerDb, name: string, graceSeconds:
   const until = Date.now() + graceSeconds * 1000;
   while (alive() && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
   if (alive()) try { process.kill(state.pid, 'SIGKILL'); } catch { /* gone */ }
-  // The monitor (or the foreground CLI) records the exit; wait for it, briefly.
-  for (let i = 0; i < 100 && db.state(config.id).status === 'running'; i++) await new Promise((r) => setTimeout(r, 50));
+  // The monitor (or the foreground CLI) records the exit, then that CLI ends; wait for both, briefly.
+  const pause = () => new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 100 && stateOf(db, config.id)?.status === 'running'; i++) await pause();
+  const cli = state.cliPid;
+  if (!cli || !state.cliStartTime) return;
+  for (let i = 0; i < 200 && running(cli, state.cliStartTime); i++) await pause();
 }
 
 /** Prints a container's log (the last `tail` lines, or all), then follows it while it runs. */

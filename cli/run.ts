@@ -10,6 +10,7 @@ import type { Verb } from './main.js';
 import { ContainerDb, type ContainerConfig } from '../containers/db.js';
 import { commandFor, environmentFor, exitCode, finished, parseCpus, parseHostname, parseMemory, parsePidsLimit, parseRestart, released, start } from '../containers/engine.js';
 import { checkPublishable, parsePublish } from '../containers/network.js';
+import { parseNetwork } from '../containers/options.js';
 import { NOT_A_TTY, relayTerminal, requestConsole, type Terminal } from '../containers/pty.js';
 import { parseVolume } from '../containers/runtime.js';
 import { parseUserns } from '../containers/userns.js';
@@ -60,9 +61,23 @@ export async function waitForStart(db: ContainerDb, config: ContainerConfig, mon
   }
 }
 
+/**
+ * --sigterm-on-stop: a container stopped by `keel stop` ends this keel run by SIGTERM, whatever
+ * the container's own status (143, or 137 when it needed SIGKILL). A .container service's main
+ * process is this keel run, and its ExecStop= is keel stop: a unit manager counts a main process
+ * ending on SIGTERM as a clean stop (systemd's EXIT_CLEAN_DAEMON), and 137 as a failure. Without
+ * the option keel run exits with the container's status, as docker run does.
+ */
+async function endBySigterm(): Promise<never> {
+  // Without listeners SIGTERM is back to its default action (libuv restores SIG_DFL): it ends us.
+  process.removeAllListeners('SIGTERM');
+  process.kill(process.pid, 'SIGTERM');
+  return new Promise<never>(() => { /* the signal ends the process */ });
+}
+
 export const verb: Verb = {
   summary: 'Run a command in a new container.',
-  usage: 'keel run [-d] [-i] [-t] [--rm] [--name N] [-e K=V] [--env-file F] [-w DIR] [-u USER] [-v HOST:CTR[:ro]] [--hostname H] [--entrypoint E] [--memory M] [--cpus N] [--pids-limit N] [-p [IP:]HOST:CTR[/udp]] [--network bridge|none|host] [--restart no|on-failure[:N]|always] [--read-only] [--cap-add C] [--cap-drop C] [--privileged] [--userns host|remap] IMAGE [COMMAND [ARG...]]',
+  usage: 'keel run [-d] [-i] [-t] [--rm] [--name N] [-e K=V] [--env-file F] [-w DIR] [-u USER] [-v HOST:CTR[:ro]] [--hostname H] [--entrypoint E] [--memory M] [--cpus N] [--pids-limit N] [-p [IP:]HOST:CTR[/udp]] [--network bridge|none|host] [--restart no|on-failure[:N]|always] [--read-only] [--cap-add C] [--cap-drop C] [--privileged] [--userns host|remap] [--sigterm-on-stop] IMAGE [COMMAND [ARG...]]',
   optionsUntilPositional: 1,
   options: {
     ...ROOT_OPTION,
@@ -91,6 +106,7 @@ export const verb: Verb = {
     tty: { type: 'boolean', short: 't', default: false },
     insecure: { type: 'boolean', default: false },
     userns: { type: 'string', default: 'host' },
+    'sigterm-on-stop': { type: 'boolean', default: false },
   },
   async run(v, [ref, ...args]) {
     if (!ref) throw new TypeError('keel run: name an image, e.g. keel run busybox echo hello');
@@ -104,7 +120,7 @@ export const verb: Verb = {
     if (userns && String(v.net ?? v.network) === 'host') throw new TypeError("keel run: --network host cannot be used with --userns=remap (the host's network belongs to the host's user namespace)");
     const image = await imageFor(store, ref, v);
     const network = String(v.net ?? v.network);
-    if (!['none', 'host', 'bridge'].includes(network)) throw new TypeError(`keel run: unknown --network ${JSON.stringify(network)} (use: bridge, none, host)`);
+    parseNetwork(network);
     const publish = v.publish as string[];
     if (publish.length && network !== 'bridge') throw new TypeError(`keel run: -p publishes ports of a container on the bridge network, not of one with --network ${network}`);
     // Clashing ports are refused before anything is created (connect() checks again, under its lock).
@@ -151,7 +167,7 @@ export const verb: Verb = {
       let c: ReturnType<typeof start>;
       let term: Terminal;
       try {
-        c = start(db, store, config, { console: pending.request });
+        c = start(db, store, config, { console: pending.request }, 0, process.pid);
         term = pending.receive();
       } catch (e) {
         pending.close();
@@ -161,29 +177,35 @@ export const verb: Verb = {
       }
       const forward = (sig: NodeJS.Signals) => c.kill(sig);
       for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, forward);
+      let stopped = false;
       try {
         const exit = await relayTerminal(term, () => c.wait(), { interactive: Boolean(v.interactive) });
+        stopped = db.stopRequested(config.id);
         finished(db, config.id, exit);
         return exitCode(exit);
       } finally {
         released(db, config.id);
         if (config.autoRemove) db.remove(config.id);
+        if (stopped && v['sigterm-on-stop']) await endBySigterm();
       }
     }
     // Foreground: the container gets our stdin (with -i) and our stdout/stderr.
     const stdin = v.interactive ? 0 : openSync('/dev/null', 'r');
+    let stopped = false;
     try {
-      const c = start(db, store, config, { stdin, stdout: 1, stderr: 2 });
+      const c = start(db, store, config, { stdin, stdout: 1, stderr: 2 }, 0, process.pid);
       if (stdin !== 0) closeSync(stdin);
       const forward = (sig: NodeJS.Signals) => c.kill(sig);
       for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, forward);
       const exit = await c.wait();
+      stopped = db.stopRequested(config.id);
       finished(db, config.id, exit);
       return exitCode(exit);
     } finally {
       // Stopped for good (a foreground container is not restarted): its address and ports go.
       released(db, config.id);
       if (config.autoRemove) db.remove(config.id);
+      if (stopped && v['sigterm-on-stop']) await endBySigterm();
     }
   },
 };

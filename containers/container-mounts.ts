@@ -1,5 +1,6 @@
 // A container's mounts: the mount flags, Docker's masked and read-only paths and /dev, path checks,
 // -v and --tmpfs parsing, and the root, API and volume mounts as native spawn() takes them.
+import { parseVolume as parseVolumeOption } from './options.js';
 import { statSync } from 'node:fs';
 import { posix, resolve } from 'node:path';
 import type { NativeMount } from '../native/native.js';
@@ -35,11 +36,7 @@ export function hostPath(p: string, what: string): string {
 
 /** Docker's -v "HOST:CONTAINER[:ro|rw]". */
 export function parseVolume(v: string): VolumeSpec {
-  const parts = v.split(':');
-  if (parts.length < 2 || parts.length > 3 || (parts.length === 3 && !['ro', 'rw'].includes(parts[2]))) {
-    invalid('volume', `${JSON.stringify(v)} must be HOST:CONTAINER[:ro|rw]`);
-  }
-  return { host: parts[0], container: parts[1], ro: parts[2] === 'ro' };
+  return parseVolumeOption(v); // options.ts (pure: a .container unit's Volume= goes through it too)
 }
 
 const TMPFS_FLAGS: Record<string, [set: number, clear: number]> = {

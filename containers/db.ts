@@ -63,6 +63,13 @@ export interface ContainerState {
   /** While restarting: the monitor that waits to start it again (its pid and start time). */
   monitorPid?: number;
   monitorStartTime?: string;
+  /**
+   * A foreground `keel run` waits for this container (its pid and /proc start time): `keel stop`
+   * returns once that CLI has ended too, not just the container, so whoever waits for the CLI
+   * (the unit manager, for a .container service) sees it gone when keel stop returns.
+   */
+  cliPid?: number;
+  cliStartTime?: string;
 }
 
 const ADJECTIVES = ['brave', 'calm', 'eager', 'fond', 'keen', 'lucid', 'merry', 'nimble', 'quiet', 'sharp', 'steady', 'swift', 'tidy', 'vivid', 'wise', 'zen'];

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainerDb, processStartTime, type ContainerConfig, type ContainerState } from './db.js';
 import { ContainerError } from './errors.js';
-import { HOSTNAME_RULE, isHostname } from './hostname.js';
+import { parseEnvAssignment } from './options.js';
 import { connect, disconnect, formatPort, parsePublish, type Attachment } from './network.js';
 import { runContainer, type ConsoleSocket, type ContainerExit, type ContainerSpec, type RunningContainer } from './runtime.js';
 import type { ImageRecord, ImageStore } from './store.js';
@@ -32,10 +32,8 @@ export function commandFor(image: ImageRecord, entrypoint: string | undefined, a
 export function environmentFor(image: ImageRecord, envFiles: string[], envs: string[], own: NodeJS.ProcessEnv = process.env): string[] {
   const out = new Map<string, string>();
   const put = (kv: string, where: string) => {
-    const eq = kv.indexOf('=');
-    const key = eq < 0 ? kv : kv.slice(0, eq);
-    if (!/^[^=\s]+$/.test(key)) throw new ContainerError('EENV', `invalid environment variable ${JSON.stringify(kv)} (${where})`);
-    if (eq >= 0) out.set(key, kv.slice(eq + 1));
+    const { key, value } = parseEnvAssignment(kv, where);
+    if (value !== null) out.set(key, value);
     else if (own[key] !== undefined) out.set(key, own[key]!);
   };
   for (const kv of (image.config?.config?.Env ?? []) as string[]) put(kv, 'image');
@@ -79,39 +77,8 @@ export function userFor(user: string, layerDirs: string[]): { uid: number; gid: 
   return { uid, gid };
 }
 
-/** Docker's --memory: 512m, 1g, 100k, 1048576. */
-export function parseMemory(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)([bkmg]?)b?$/i.exec(s.trim());
-  if (!m) throw new ContainerError('EOPTION', `invalid --memory ${JSON.stringify(s)} (use e.g. 512m or 1g)`);
-  return Math.round(Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase()));
-}
-
-/** --cpus N: CPUs as a decimal, at least 0.01 (cpu.max's smallest quota); 0 is no limit (null), as docker's. */
-export function parseCpus(s: string): number | null {
-  const n = Number(s.trim());
-  if (!/^\d+(\.\d+)?$/.test(s.trim()) || (n !== 0 && n < 0.01)) throw new ContainerError('EOPTION', `invalid --cpus ${JSON.stringify(s)} (use a number of CPUs such as 0.5 or 2, at least 0.01; 0 for no limit)`);
-  return n === 0 ? null : n;
-}
-
-/** --pids-limit N: processes at most; 0 and -1 are no limit (null), as docker's. */
-export function parsePidsLimit(s: string): number | null {
-  if (!/^(-1|\d+)$/.test(s.trim())) throw new ContainerError('EOPTION', `invalid --pids-limit ${JSON.stringify(s)} (use a number of processes; 0 or -1 for no limit)`);
-  const n = Number(s.trim());
-  return n <= 0 ? null : n;
-}
-
-/** --hostname: an RFC 1123 name of at most 64 bytes (containers/hostname.ts). */
-export function parseHostname(s: string): string {
-  if (!isHostname(s)) throw new ContainerError('EOPTION', `invalid --hostname ${JSON.stringify(s)} (${HOSTNAME_RULE})`);
-  return s;
-}
-
-/** --restart no | on-failure[:N] | always (| unless-stopped, treated as always). */
-export function parseRestart(s: string): ContainerConfig['restart'] {
-  const m = /^(no|always|unless-stopped|on-failure)(?::(\d+))?$/.exec(s);
-  if (!m || (m[2] !== undefined && m[1] !== 'on-failure')) throw new ContainerError('EOPTION', `invalid --restart ${JSON.stringify(s)} (use: no, on-failure[:N], always)`);
-  return { policy: m[1] === 'unless-stopped' ? 'always' : (m[1] as 'no' | 'always' | 'on-failure'), max: m[2] ? Number(m[2]) : 0 };
-}
+// The option parsers live in options.ts (pure: a .container unit's values go through them too).
+export { parseCpus, parseHostname, parseMemory, parsePidsLimit, parseRestart } from './options.js';
 
 /**
  * The runtime spec of a container record; a bridge-network container needs its attachment
@@ -149,8 +116,10 @@ export function specFor(db: ContainerDb, store: ImageStore, c: ContainerConfig, 
   };
 }
 
-/** Starts a created (or exited) container; records it running. */
-export function start(db: ContainerDb, store: ImageStore, c: ContainerConfig, stdio: Stdio, restartCount = 0): RunningContainer {
+/** Starts a created (or exited) container; records it running (and `cliPid`, the foreground CLI waiting for it). */
+export function start(
+  db: ContainerDb, store: ImageStore, c: ContainerConfig, stdio: Stdio, restartCount = 0, cliPid?: number,
+): RunningContainer {
   // The old upper layer stays (as docker keeps a container's changes); the work dir must be empty.
   rmSync(join(db.path(c.id), 'work'), { recursive: true, force: true });
   if (restartCount === 0) db.clearStop(c.id);
@@ -170,6 +139,8 @@ export function start(db: ContainerDb, store: ImageStore, c: ContainerConfig, st
   db.setState(c.id, {
     ...prev, status: 'running', pid: running.pid, startTime: processStartTime(running.pid) ?? '', startedAt: new Date().toISOString(), finishedAt: null, exitCode: null, signal: null, restartCount, error: null,
     ipAddress: net?.ip ?? null, ...(net ? { macAddress: net.mac, gateway: net.gateway, ports: net.ports.map(formatPort) } : {}),
+    cliPid: undefined, cliStartTime: undefined,
+    ...(cliPid ? { cliPid, cliStartTime: processStartTime(cliPid) ?? '' } : {}),
   });
   return running;
 }

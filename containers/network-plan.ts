@@ -1,6 +1,7 @@
 // The bridge network as data, without I/O: addresses and leases (IPAM), published ports, the
 // nftables ruleset and a container's resolv.conf and hosts, all pure (tested without root). The host
 // side that runs ip, nsenter and nft on them is network.ts.
+import { IPV4, type PortMapping } from './options.js';
 import { ContainerError } from './errors.js';
 
 /** The bridge every bridge-network container is a port of. */
@@ -15,39 +16,8 @@ export const NETWORK_DIR = '/run/keel/network';
 
 // ------------------------------------------------------------------ published ports
 
-export interface PortMapping {
-  /** '0.0.0.0': every address of the host. */
-  hostIp: string;
-  hostPort: number;
-  containerPort: number;
-  proto: 'tcp' | 'udp';
-}
-
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
-function badPublish(spec: string, why: string): never {
-  throw new ContainerError('EPUBLISH', `invalid -p ${JSON.stringify(spec)}: ${why}`);
-}
-
-/** Docker's -p HOST:CONTAINER[/tcp|udp] or IP:HOST:CONTAINER[/tcp|udp] (no ranges, no random host ports). */
-export function parsePublish(spec: string): PortMapping {
-  const slash = spec.lastIndexOf('/');
-  const proto = slash < 0 ? 'tcp' : spec.slice(slash + 1);
-  if (proto !== 'tcp' && proto !== 'udp') badPublish(spec, `protocol ${JSON.stringify(proto)} is not tcp or udp`);
-  const parts = (slash < 0 ? spec : spec.slice(0, slash)).split(':');
-  if (parts.length === 1) badPublish(spec, 'name the host port too: HOST:CONTAINER (keel does not pick random host ports)');
-  if (parts.length > 3) badPublish(spec, 'use HOST:CONTAINER or IP:HOST:CONTAINER (IPv6 addresses are not supported)');
-  const [hostIp, host, ctr] = parts.length === 3 ? parts : ['0.0.0.0', ...parts];
-  if (!IPV4.test(hostIp)) badPublish(spec, `${JSON.stringify(hostIp)} is not an IPv4 address`);
-  const port = (s: string, what: string) => {
-    if (s === '') badPublish(spec, `no ${what} port (keel does not pick random host ports)`);
-    if (!/^\d+$/.test(s)) badPublish(spec, `${what} port ${JSON.stringify(s)} is not a number${s.includes('-') ? ' (port ranges are not supported)' : ''}`);
-    const n = Number(s);
-    if (n < 1 || n > 65535) badPublish(spec, `${what} port ${s} is not in 1-65535`);
-    return n;
-  };
-  return { hostIp, hostPort: port(host, 'host'), containerPort: port(ctr, 'container'), proto };
-}
+// -p's parser is in options.ts (pure: a .container unit's PublishPort= goes through it too).
+export { parsePublish, type PortMapping } from './options.js';
 
 /** As docker ps shows it: 0.0.0.0:8080->80/tcp. */
 export function formatPort(p: PortMapping): string {

@@ -6,6 +6,7 @@
 // else 100000:65536.
 import { readFileSync } from 'node:fs';
 import { ContainerError } from './errors.js';
+import { parseUsernsMode } from './options.js';
 import type { IdMapping } from './store.js';
 
 export const REMAP_USER = 'keel';
@@ -32,8 +33,7 @@ export function subordinateRange(file: string, user = REMAP_USER): { start: numb
 
 /** --userns=host|remap: null for the host's user namespace, else the mapping of 'remap'. */
 export function parseUserns(value: string, files = { subuid: '/etc/subuid', subgid: '/etc/subgid' }): IdMapping | null {
-  if (value === '' || value === 'host') return null;
-  if (value !== 'remap') throw new ContainerError('EINVAL', `unknown --userns ${JSON.stringify(value)} (use: host, remap)`);
+  if (parseUsernsMode(value) === 'host') return null;
   const u = subordinateRange(files.subuid) ?? DEFAULT_RANGE;
   const g = subordinateRange(files.subgid) ?? DEFAULT_RANGE;
   return { uid: u.start, gid: g.start, size: Math.min(u.count, g.count) };

@@ -1,6 +1,8 @@
 // Where PID 1 finds and keeps things. The real system uses the defaults; host tests run the init
 // as PID 1 of a fresh pid and mount namespace with everything pointed into a temp directory.
 
+import { DEFAULT_KEEL_BIN, type QuadletOptions } from '../units/quadlet.js';
+
 /** The init's paths and switches. */
 export interface InitConfig {
   /** Host tests: no API mounts, hostname, lo, Ctrl-Alt-Del, /var setup or console shell. */
@@ -16,6 +18,14 @@ export interface InitConfig {
   etc: string;
   /** Size at which a journal file is rotated (tests set it small). */
   journalMaxBytes: number | null;
+  /** How .container services call the keel CLI (absent: /usr/bin/keel and its default store). */
+  quadlet?: QuadletOptions;
+}
+
+/** $KEEL_BIN (default /usr/bin/keel) and $KEEL_CONTAINERS_ROOT: the CLI and store .container services use. */
+export function quadletOptionsFromEnv(env: NodeJS.ProcessEnv): QuadletOptions {
+  const root = env.KEEL_CONTAINERS_ROOT;
+  return { keelBin: env.KEEL_BIN || DEFAULT_KEEL_BIN, ...(root ? { containersRoot: root } : {}) };
 }
 
 /** Reads the configuration from KEEL_* variables (the real boot sets none of them). */
@@ -34,5 +44,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv): InitConfig {
     defaultTarget: env.KEEL_DEFAULT_TARGET ?? 'default.target',
     etc: env.KEEL_ETC ?? '/etc',
     journalMaxBytes: env.KEEL_JOURNAL_MAX_BYTES ? Number(env.KEEL_JOURNAL_MAX_BYTES) : null,
+    quadlet: quadletOptionsFromEnv(env),
   };
 }

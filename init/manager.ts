@@ -67,7 +67,7 @@ export class Manager {
 
   /** Reads every unit file (again); runtimes of units still present keep their state. */
   load(): string[] {
-    this.reg = loadRegistry(this.d.fs, this.d.cfg.unitPath, { ...this.d.ids, runtimeDir: '/run' });
+    this.reg = loadRegistry(this.d.fs, this.d.cfg.unitPath, { ...this.d.ids, runtimeDir: '/run' }, this.d.cfg.quadlet);
     for (const [name, config] of this.reg.units) {
       const rt = this.runtimes.get(name);
       if (rt) { rt.config = config; if (rt.runner) rt.runner.config = config; }

@@ -93,7 +93,8 @@ export class UnitFiles {
     const known = this.lookup(name) ?? this.units().get(name.replace(/@[^.]*\./, '@.'));
     if (known) return known;
     // Templates are not in the loaded map (only their instances are): read the file.
-    try { return loadUnit(name.replace(/@[^.]*\./, '@.'), this.fs, { searchPaths: this.cfg.unitPath }); } catch { return undefined; }
+    const opts = { searchPaths: this.cfg.unitPath, quadlet: this.cfg.quadlet };
+    try { return loadUnit(name.replace(/@[^.]*\./, '@.'), this.fs, opts); } catch { return undefined; }
   }
 
   private lookupOrTemplate(name: string): UnitConfig {

@@ -1,6 +1,6 @@
 // Loading every unit from the search path into one map, with aliases, on-demand template
 // instances and systemd's default dependencies.
-import { loadAll, loadUnit, UnitLoadError, type UnitFs } from '../units/load.js';
+import { loadAll, loadUnit, UnitLoadError, type LoadOptions, type UnitFs } from '../units/load.js';
 import { withDefaultDependencies } from '../units/defaults.js';
 import type { Diagnostic, UnitConfig } from '../units/types.js';
 
@@ -10,8 +10,11 @@ export interface Registry { units: Map<string, UnitConfig>; aliases: Map<string,
 const DEP_KEYS = ['requires', 'requisite', 'wants', 'bindsTo', 'partOf', 'conflicts', 'onFailure'] as const;
 
 /** Loads all units; names referenced by dependencies but not listed (template instances) are loaded too. */
-export function loadRegistry(fs: UnitFs, searchPaths: string[], specifiers: { hostname: string; machineId: string; bootId: string; runtimeDir: string }): Registry {
-  const opts = { searchPaths, specifiers };
+export function loadRegistry(
+  fs: UnitFs, searchPaths: string[], specifiers: { hostname: string; machineId: string; bootId: string; runtimeDir: string },
+  quadlet?: LoadOptions['quadlet'],
+): Registry {
+  const opts = { searchPaths, specifiers, quadlet };
   const units = loadAll(fs, opts);
   const tried = new Set<string>();
   for (let added = true; added;) {

@@ -2,7 +2,7 @@
 // unit_file_find_dropin_paths): which file, mask or alias each name has, and where its drop-ins are.
 import { posix } from 'node:path';
 import { instanceOf, instantiate, isInstance, isTemplate, isValidUnitName, splitUnitName, templateOf } from './names.js';
-import { indexContainerUnits } from './quadlet.js';
+import { indexContainerUnits } from './quadlet-load.js';
 
 /** What load.ts needs from a file system; tests pass a fake, `keel analyze` the real one (real-fs.ts). */
 export interface UnitFs {

@@ -5,7 +5,8 @@ import { KeelError } from '../lib/errors.js';
 import { posix } from 'node:path';
 import type { Assignment, Diagnostic, UnitConfig } from './types.js';
 import { defaultUnitConfig, interpretUnit } from './interpret.js';
-import { parseUnitFile } from './quadlet.js';
+import { parseUnitFile } from './quadlet-load.js';
+import type { QuadletOptions } from './quadlet.js';
 import { isTemplate, isValidUnitName, unitType } from './names.js';
 import type { SpecifierContext } from './specifiers.js';
 import { aliasesOf, buildIndex, chaseLink, dropInEntries, listDir, resolveName, type UnitFs, type UnitIndex } from './load-index.js';
@@ -19,6 +20,8 @@ export const DEFAULT_SEARCH_PATHS = ['/etc/systemd/system', '/run/systemd/system
 export interface LoadOptions {
   searchPaths?: string[];
   specifiers?: Partial<Omit<SpecifierContext, 'unitName' | 'fragmentPath'>>;
+  /** How a .container's service calls the keel CLI (units/quadlet.ts; default /usr/bin/keel, its default store). */
+  quadlet?: QuadletOptions;
 }
 
 /** Why a unit could not be loaded: 'not-found' (nothing provides it), 'bad-name', 'unsupported-type'. */
@@ -78,7 +81,7 @@ function loadFromIndex(idx: UnitIndex, name: string, opts: LoadOptions): UnitCon
   const assignments: Assignment[] = [];
   const diagnostics: Diagnostic[] = [];
   const read = (p: string) => {
-    const parsed = parseUnitFile(idx.fs.readFile(p), p);  // parseUnitText, or a .container read as its service
+    const parsed = parseUnitFile(idx.fs.readFile(p), p, opts.quadlet);  // parseUnitText, or a .container read as its service
     assignments.push(...parsed.assignments);
     diagnostics.push(...parsed.diagnostics);
   };

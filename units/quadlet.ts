@@ -1,9 +1,9 @@
 // Podman Quadlet-style `.container` units (podman-systemd.unit(5)): NAME.container in a unit
 // directory is the service NAME.service, whose main process is `keel run` in the foreground (it
 // waits for the container and exits with its status). [Unit], [Service] and [Install] pass
-// through; [Container] becomes the service's Exec*= lines. The translation is pure
-// (containerToService); the loader reaches it through indexContainerUnits (names, from
-// load-index.ts buildIndex) and parseUnitFile (contents, from load.ts).
+// through; [Container] becomes the service's Exec*= lines. This file is the translation
+// (containerToService); the loader reaches it through quadlet-load.ts (indexContainerUnits for
+// names, parseUnitFile for contents).
 //
 // Keys: Image= (required), Exec=, Entrypoint=, Environment=, EnvironmentFile=, Volume=,
 // ContainerName= (default systemd-%N; systemd-%p_%i for templates, as Quadlet), User=,
@@ -20,21 +20,21 @@
 // Exec= and PodmanArgs= are split and substituted as ExecStart= is ($VAR, ${VAR} at spawn time).
 import { posix } from 'node:path';
 import type { Assignment, Diagnostic } from './types.js';
-import type { UnitIndex } from './load-index.js';
 import { parseUnitText } from './parse.js';
-import { splitUnitName } from './names.js';
 import { splitWords } from './words.js';
-import { isEnvName, parseBoolean } from './values.js';
-import { HOSTNAME_RULE, isHostname } from '../containers/hostname.js';
+import { parseBoolean } from './values.js';
+import {
+  parseCpus, parseEnvAssignment, parseHostname, parseMemory, parseNetwork, parsePidsLimit, parsePublish, parseUsernsMode, parseVolume,
+} from '../containers/options.js';
 
 /** Where the keel CLI is in the image. */
 export const DEFAULT_KEEL_BIN = '/usr/bin/keel';
 
 /** How the generated lines call the keel CLI. */
 export interface QuadletOptions {
-  /** The CLI (absolute path; default /usr/bin/keel). The loader takes it from $KEEL_BIN. */
+  /** The CLI (absolute path; default /usr/bin/keel). The init takes it from $KEEL_BIN (init/config.ts). */
   keelBin?: string;
-  /** `--root` for run, stop and rm (none: the CLI's default store). The loader takes it from $KEEL_CONTAINERS_ROOT. */
+  /** `--root` for run, stop and rm (none: the CLI's default store). The init takes it from $KEEL_CONTAINERS_ROOT. */
   containersRoot?: string;
 }
 
@@ -92,6 +92,14 @@ function words(a: Assignment, report: Report): string[] | null {
 /** Quadlet resolves a relative path (not one starting with a specifier) against the unit file's directory. */
 const hostPath = (p: string, dir: string) => (p.startsWith('/') || p.startsWith('%') ? p : posix.join(dir, p));
 
+/** The reason keel run's own parser (containers/options.ts) refuses `v`, or null when it takes it. */
+function refusal(parse: (v: string) => unknown, v: string): string | null {
+  try { parse(v); return null; } catch (e) { return (e as Error).message; }
+}
+
+/** keel run's parser as a check; a value with a %-specifier is left to keel run, once the specifier is expanded. */
+const asRun = (parse: (v: string) => unknown) => (v: string) => (v.includes('%') ? null : refusal(parse, v));
+
 const single = (field: keyof Spec['single'], check?: (v: string) => string | null): Handler => (a, s, x) => {
   if (a.value === '') { delete s.single[field]; return; }
   const why = check?.(a.value);
@@ -114,17 +122,18 @@ const HANDLERS: Record<string, Handler> = {
   Entrypoint: single('entrypoint'),
   User: single('user'),
   WorkingDir: single('workdir'),
-  // With a %-specifier (HostName=%H) it is checked by keel run, once the specifier is expanded.
-  HostName: single('hostname', (v) => (v.includes('%') || isHostname(v) ? null : HOSTNAME_RULE)),
-  Network: single('network', (v) => (v === 'bridge' || v === 'none' || v === 'host' ? null : 'keel has the networks bridge, none and host (no named networks)')),
-  Memory: single('memory', (v) => (/^\d+(\.\d+)?[bkmg]?b?$/i.test(v) ? null : 'use a size such as 64m or 1g')),
-  CPUs: single('cpus', (v) => (/^\d+(\.\d+)?$/.test(v) && Number(v) > 0 ? null : 'use a positive number of CPUs such as 0.5')),
-  PidsLimit: single('pidsLimit', (v) => (/^(-1|\d+)$/.test(v) ? null : 'use a number of processes (0 or -1: no limit)')),
+  // Values go through keel run's own parsers (containers/options.ts): the unit and the command line agree.
+  HostName: single('hostname', asRun(parseHostname)),
+  Network: single('network', (v) => refusal(parseNetwork, v) && 'keel has the networks bridge, none and host (no named networks)'),
+  Memory: single('memory', asRun(parseMemory)),
+  CPUs: single('cpus', asRun(parseCpus)),
+  PidsLimit: single('pidsLimit', asRun(parsePidsLimit)),
   // keel run --userns: host, or remap (one range for all, docker's userns-remap); Quadlet's auto (a range per container) is taken as remap.
   UserNS: (a, s, x) => {
     const v = a.value === 'auto' ? 'remap' : a.value;
     if (a.value === 'auto') x.report(a, 'warning', 'UserNS=auto: keel maps every container to one range (as UserNS=remap), not a range each.');
-    if (v !== '' && v !== 'host' && v !== 'remap') { x.report(a, 'error', `Invalid UserNS=${a.value}: use host or remap (or auto). Refusing.`); return; }
+    const why = v === '' ? null : refusal(parseUsernsMode, v);
+    if (why) { x.report(a, 'error', `Invalid UserNS=${a.value}: ${why}; or auto. Refusing.`); return; }
     if (v === '') delete s.single.userns;
     else s.single.userns = v;
   },
@@ -138,18 +147,21 @@ const HANDLERS: Record<string, Handler> = {
     try { s.readOnly = parseBoolean(a.value); } catch { x.report(a, 'error', `Invalid ReadOnly=${a.value}: not a boolean. Refusing.`); }
   },
   Environment: list('env', (w, a, x) => {
-    const eq = w.indexOf('=');
-    const name = w.slice(0, eq);
-    if (eq <= 0 || (!isEnvName(name) && !name.includes('%'))) { x.report(a, 'error', `Invalid environment assignment ${JSON.stringify(w)} in Environment=${a.value}. Refusing.`); return null; }
+    // keel run -e's rule for the name; a bare NAME (keel run: taken from its own environment) is no assignment here.
+    if (!w.includes('=') || refusal((kv) => parseEnvAssignment(kv, 'Environment='), w)) {
+      x.report(a, 'error', `Invalid environment assignment ${JSON.stringify(w)} in Environment=${a.value}. Refusing.`);
+      return null;
+    }
     return w;
   }),
   EnvironmentFile: list('envFiles', (w, _a, x) => hostPath(w, x.dir)),
   Volume: list('volumes', (w, a, x) => {
     const parts = w.split(':');
     const fail = (why: string) => { x.report(a, 'error', `Invalid Volume=${a.value}: ${why}. Refusing.`); return null; };
-    if (parts.length < 2 || parts.length > 3) return fail('use HOST-DIR:CONTAINER-DIR[:ro|rw] (keel has no anonymous volumes)');
+    if (parts.length < 2) return fail('use HOST-DIR:CONTAINER-DIR[:ro|rw] (keel has no anonymous volumes)');
+    const why = refusal(parseVolume, w);
+    if (why) return fail(why);
     const [host, ctr, mode] = parts;
-    if (mode !== undefined && mode !== 'ro' && mode !== 'rw') return fail(`option ${JSON.stringify(mode)} is not supported (use ro or rw)`);
     if (!host.startsWith('/') && !host.startsWith('.') && !host.startsWith('%')) return fail(`${JSON.stringify(host)} is not a path (keel has no named volumes)`);
     if (!ctr.startsWith('/') && !ctr.startsWith('%')) return fail(`container path ${JSON.stringify(ctr)} is not absolute`);
     return [hostPath(host, x.dir), ctr, ...(mode ? [mode] : [])].join(':');
@@ -158,8 +170,9 @@ const HANDLERS: Record<string, Handler> = {
   DropCapability: list('capDrop'),
   PodmanArgs: list('podmanArgs'),
   PublishPort: list('ports', (w, a, x) => {
-    if (/^((\d{1,3}\.){3}\d{1,3}:)?\d{1,5}:\d{1,5}(\/(tcp|udp))?$/.test(w)) return w;
-    x.report(a, 'error', `Invalid PublishPort=${a.value}: use [IP:]HOST-PORT:CONTAINER-PORT[/tcp|udp] (keel has no port ranges or random host ports). Refusing.`);
+    const why = asRun(parsePublish)(w);
+    if (!why) return w;
+    x.report(a, 'error', `Invalid PublishPort=${a.value}: ${why}. Refusing.`);
     return null;
   }),
 };
@@ -201,10 +214,11 @@ function render(file: string, assignments: Assignment[]): string {
 
 /**
  * Translates the text of `file` (NAME.container) into the service NAME.service: `keel run --rm
- * --name systemd-%N ... IMAGE [Exec...]` as ExecStart=, with a leftover container removed before
+ * --sigterm-on-stop --name systemd-%N ... IMAGE [Exec...]` as ExecStart=, with a leftover container removed before
  * (ExecStartPre=-keel rm -f) and after (ExecStopPost=-keel rm -f), `keel stop -t 10` as ExecStop=,
  * Type=exec, KillMode=mixed, SuccessExitStatus=143 (a container that ends on SIGTERM stopped
- * cleanly) and Wants=/After=network-online.target, each overridable by the file's own sections.
+ * cleanly; a stop by keel stop ends keel run itself by SIGTERM, clean whatever the container's status,
+ * and keel stop returns only once keel run has ended, so the manager never signals it half-way) and Wants=/After=network-online.target, each overridable by the file's own sections.
  * Diagnostics name `file` and the line; errors refuse the unit.
  */
 export function containerToService(file: string, text: string, opts: QuadletOptions = {}): ContainerService {
@@ -256,7 +270,7 @@ export function containerToService(file: string, text: string, opts: QuadletOpti
     // A value starting with '-' (PidsLimit=-1) must be joined to its option, or it reads as one.
     const opt = (flag: string, v: string | undefined) => (v === undefined ? [] : v.startsWith('-') ? [`${flag}=${v}`] : [flag, v]);
     const runArgs = [
-      'run', ...root, '--rm', '--name', name,
+      'run', ...root, '--rm', '--sigterm-on-stop', '--name', name,
       ...s.env.flatMap((e) => ['-e', e]), ...s.envFiles.flatMap((f) => ['--env-file', f]), ...s.volumes.flatMap((v) => ['-v', v]),
       ...opt('-w', o.workdir), ...opt('--user', o.user), ...opt('--hostname', o.hostname), ...opt('--entrypoint', o.entrypoint),
       ...opt('--network', o.network), ...s.ports.flatMap((p) => ['-p', p]), ...(s.readOnly ? ['--read-only'] : []),
@@ -278,63 +292,4 @@ export function containerToService(file: string, text: string, opts: QuadletOpti
     ...unit, ...bySection('Unit'), ...service, ...(refused ? [] : bySection('Service')), ...bySection('Install'), ...others,
   ];
   return { unitText: render(file, assignments), assignments, diagnostics, refused };
-}
-
-/** The options the loader uses: $KEEL_BIN (default /usr/bin/keel) and $KEEL_CONTAINERS_ROOT, read at load time. */
-export function quadletOptionsFromEnv(env: Record<string, string | undefined> = process.env): QuadletOptions {
-  return { keelBin: env.KEEL_BIN || DEFAULT_KEEL_BIN, ...(env.KEEL_CONTAINERS_ROOT ? { containersRoot: env.KEEL_CONTAINERS_ROOT } : {}) };
-}
-
-/**
- * The loader's parse of a unit file (load.ts): parseUnitText, except that a .container fragment
- * is read as the service it generates (options from the environment, see quadletOptionsFromEnv).
- */
-export function parseUnitFile(text: string, file: string): { assignments: Assignment[]; diagnostics: Diagnostic[] } {
-  if (!file.endsWith('.container')) return parseUnitText(text, file);
-  const { assignments, diagnostics } = containerToService(file, text, quadletOptionsFromEnv());
-  return { assignments, diagnostics };
-}
-
-/** The service a .container name stands for (`web.container` → `web.service`, `web@.container` → `web@.service`), or null. */
-export function containerServiceName(name: string): string | null {
-  return splitUnitName(name)?.suffix === 'container' ? `${name.slice(0, -'.container'.length)}.service` : null;
-}
-
-/** systemd's alias rule for a link NAME → target: a template only aliases a template, an instance an instance or template. */
-function aliasFits(name: string, target: string): boolean {
-  const s = splitUnitName(name);
-  const d = splitUnitName(target);
-  if (!s || !d) return false;
-  if (s.template) return d.template;
-  if (s.instance !== null) return d.instance !== null || d.template;
-  return !d.template && d.instance === null;
-}
-
-/**
- * The index side of the loader hook, run by buildIndex after each search directory: each
- * NAME.container of `dir` is indexed as NAME.service with the .container as its fragment, unless
- * a NAME.service (or its mask) of this or a higher-priority directory is there already; the
- * .container name itself is no unit. A link NAME.service → X.container (what `keel enable` makes
- * for Alias=, or a container file linked in from elsewhere) is indexed too.
- */
-export function indexContainerUnits(idx: UnitIndex, dir: string, entries: string[]): void {
-  for (const entry of entries) {
-    const service = containerServiceName(entry);
-    if (service) {
-      const e = idx.ids.get(entry);
-      if (!e) continue;
-      idx.ids.delete(entry);
-      if (idx.ids.has(service)) continue;
-      if (e.kind !== 'alias') idx.ids.set(service, e);
-      else idx.ids.set(service, { ...e, target: containerServiceName(e.target) ?? e.target });
-    } else if (!idx.ids.has(entry) && splitUnitName(entry)?.suffix === 'service') {
-      const p = posix.join(dir, entry);
-      if (!idx.fs.lstat(p)?.isSymbolicLink) continue;
-      const link = idx.fs.readlink(p);
-      const target = containerServiceName(posix.basename(link));
-      const finalPath = posix.resolve(dir, link);
-      if (target === entry) idx.ids.set(entry, { kind: 'file', path: finalPath });
-      else if (target && aliasFits(entry, target)) idx.ids.set(entry, { kind: 'alias', target, finalPath });
-    }
-  }
 }

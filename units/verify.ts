@@ -5,7 +5,7 @@ import { posix } from 'node:path';
 import type { Diagnostic, UnitConfig } from './types.js';
 import { UnitLoadError, loadUnit, unitExistence, type LoadOptions, type UnitFs } from './load.js';
 import { instantiate, isTemplate, splitUnitName } from './names.js';
-import { containerServiceName } from './quadlet.js';
+import { containerServiceName } from './quadlet-load.js';
 
 /** What verification needs from the host; `access` returns null when a program is executable, else the reason. */
 export interface VerifyHost {
@@ -14,6 +14,7 @@ export interface VerifyHost {
   searchPaths: string[];
   access(path: string): string | null;
   specifiers?: LoadOptions['specifiers'];
+  quadlet?: LoadOptions['quadlet'];
 }
 
 /** The outcome for one file: report lines ("FILE:LINE: message") and whether any was an error. */
@@ -52,7 +53,7 @@ export function verifyUnitFile(file: string, host: VerifyHost): VerifyResult {
   const base = posix.basename(file);
   const unitName = containerServiceName(base) ?? base;
   const name = isTemplate(unitName) ? instantiate(unitName, 'i') : unitName;
-  const opts: LoadOptions = { searchPaths: [posix.dirname(posix.resolve(file)), ...host.searchPaths], specifiers: host.specifiers };
+  const opts: LoadOptions = { searchPaths: [posix.dirname(posix.resolve(file)), ...host.searchPaths], specifiers: host.specifiers, quadlet: host.quadlet };
   let unit: UnitConfig;
   try {
     unit = loadUnit(name, host.fs, opts);

@@ -12,6 +12,7 @@ import { ImageStore } from '../../containers/store.js';
 import { splitAtPositional } from '../../cli/main.js';
 import { waitForStart } from '../../cli/run.js';
 import { KEEL, keelAt } from './helpers.js';
+import { OPTION_TABLE } from './options-table.js';
 
 
 describe('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
@@ -58,6 +59,52 @@ describe('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
     assert.match(keel('ps', '-a').out, /Exited \(137\).* pinger$/m);
     assert.equal(keel('rm', 'pinger').code, 0);
     assert.doesNotMatch(keel('ps', '-a').out, /pinger/);
+  });
+
+  // A .container service's ExecStop= is keel stop and its main process keel run: keel stop used to
+  // return once the exit was recorded, with keel run still exiting, and the manager then sent that
+  // keel run its own SIGTERM (the service ended failed, exit-code 137, or 1 run in 8 by the signal).
+  for (const flag of [false, true]) {
+    const how = flag ? 'and --sigterm-on-stop ends it by SIGTERM' : 'which exits 137 as docker run';
+    it(`keel stop returns once the foreground keel run has ended too, ${how}`, async () => {
+      const name = flag ? 'fg-term' : 'fg-plain';
+      const args = ['run', '--root', root, '--rm', ...(flag ? ['--sigterm-on-stop'] : []), '--name', name, '--network', 'none',
+        'busybox', 'sh', '-c', 'echo ready; sleep 300'];
+      const run = spawn(KEEL, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      let err = '';
+      run.stderr.on('data', (b: Buffer) => { err += b; });
+      const ended = once(run, 'exit');
+      await new Promise<void>((res, rej) => {
+        run.stdout.on('data', (b: Buffer) => { if (String(b).includes('ready')) res(); });
+        run.once('exit', () => rej(new Error(`keel run ended before the container was ready: ${err}`)));
+      });
+      // spawnSync blocks our event loop, so keel run, once ended, stays a zombie until we reap it.
+      const stop = keel('stop', '-t', '0', name);
+      assert.equal(stop.code, 0, stop.err);
+      const stat = readFileSync(`/proc/${run.pid}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2)[0];
+      assert.equal(state, 'Z', `keel run still runs after keel stop returned: ${stat}`);
+      const [code, signal] = await ended;
+      assert.deepEqual([code, signal], flag ? [null, 'SIGTERM'] : [137, null], err);
+      assert.doesNotMatch(keel('ps', '-a').out, new RegExp(name));
+    });
+  }
+
+  // The same table as units/quadlet's test: a .container unit and keel run take exactly the same values.
+  it('takes and refuses the option values a .container unit does (the shared table)', () => {
+    for (const { key, option, value, ok } of OPTION_TABLE) {
+      // --userns remap prepares the layers anew (test/containers/userns.test.ts); -p needs the bridge.
+      if (option === '--userns' && value === 'remap') continue;
+      const net = option === '--network' || option === '-p' ? [] : ['--network', 'none'];
+      const opt = value.startsWith('-') ? [`${option}=${value}`] : [option, value];
+      const r = keel('run', '--rm', ...net, ...opt, 'busybox', 'true');
+      const what = `${key}=${value} / keel run ${option} ${value}: ${r.err}`;
+      // A taken value may still fail at start for the host's sake (a hybrid cgroup host cannot
+      // enforce --cpus): what counts is that keel run did not refuse the value itself.
+      // A refusal names the value, quoted.
+      if (ok) assert.equal(r.err.includes(JSON.stringify(value)), false, what);
+      else assert.deepEqual([r.code, r.err.includes(JSON.stringify(value))], [1, true], what);
+    }
   });
 
   it('keel attach follows a running container\'s output until it exits, with its exit status', async () => {

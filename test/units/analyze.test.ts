@@ -68,7 +68,7 @@ describe('cli/analyze verify', () => {
     const bad = file('broken.container', '[Container]\nImage=busybox\nMemory=lots\nVolume=data:/data\nFrobnicate=yes\nNotify=true\n[Service]\nExecStart=/bin/true\n');
     const r = keelWithBin('analyze', 'verify', bad);
     assert.equal(r.status, 1);
-    assert.match(r.stderr, new RegExp(`^${bad}:3: Invalid Memory=lots: use a size such as 64m or 1g\\. Refusing\\.$`, 'm'));
+    assert.match(r.stderr, new RegExp(`^${bad}:3: Invalid Memory=lots: invalid --memory "lots" \\(use e\\.g\\. 512m or 1g\\)\\. Refusing\\.$`, 'm'));
     assert.match(r.stderr, new RegExp(`^${bad}:4: Invalid Volume=data:/data: "data" is not a path`, 'm'));
     assert.match(r.stderr, new RegExp(`^${bad}:5: Unknown key name 'Frobnicate' in section 'Container', ignoring\\.$`, 'm'));
     assert.match(r.stderr, new RegExp(`^${bad}:6: Notify= is a Quadlet key keel does not support, ignoring\\.$`, 'm'));

@@ -1,13 +1,18 @@
 // Quadlet-style .container units: the pure translation into a service, and the loader reading
 // NAME.container as NAME.service (names, templates, precedence, specifiers, enable links).
 import assert from 'node:assert/strict';
-import { containerToService, quadletOptionsFromEnv, quoteExecWord } from '../../units/quadlet.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '../../builder/bundle.js';
+import { containerToService, quoteExecWord } from '../../units/quadlet.js';
+import { quadletOptionsFromEnv } from '../../init/config.js';
 import { parseUnitText } from '../../units/parse.js';
 import { expandCommandVariables, parseExecLine } from '../../units/exec.js';
 import { splitWords } from '../../units/words.js';
 import { UnitLoadError, loadAll, loadUnit } from '../../units/load.js';
 import { enableLinks, isEnabled } from '../../units/install.js';
 import { fakeFs, type Tree } from './fake-fs.js';
+import { OPTION_TABLE } from '../containers/options-table.js';
 
 const ETC = '/etc/systemd/system';
 const USR = '/usr/lib/systemd/system';
@@ -36,7 +41,7 @@ Type=exec
 KillMode=mixed
 SuccessExitStatus=143
 ExecStartPre=-/usr/bin/keel rm -f systemd-%N
-ExecStart=/usr/bin/keel run --rm --name systemd-%N busybox
+ExecStart=/usr/bin/keel run --rm --sigterm-on-stop --name systemd-%N busybox
 ExecStop=/usr/bin/keel stop -t 10 systemd-%N
 ExecStopPost=-/usr/bin/keel rm -f systemd-%N
 `);
@@ -97,7 +102,7 @@ Type=exec
 KillMode=mixed
 SuccessExitStatus=143
 ExecStartPre=-/opt/keel rm --root /var/lib/ct -f web-%H
-ExecStart=/opt/keel run --root /var/lib/ct --rm --name web-%H -e "A=1 2" -e B=2 -e "PASS=a$$b" --env-file /etc/web.env --env-file /etc/systemd/system/web.env -v /srv/www:/usr/share/nginx/html:ro -v /etc/systemd/system/conf:/etc/nginx/conf.d -w /srv --user 101 --hostname web --entrypoint /docker-entrypoint.sh --network host --read-only --cap-add CAP_NET_BIND_SERVICE --cap-add CAP_CHOWN --cap-add CAP_KILL --cap-drop all --memory 64m --cpus 0.5 --pids-limit 100 --tty --env "D=4 5" docker.io/library/nginx:1.25 /bin/sh -c "echo \\"hi there\\"; exec nginx"
+ExecStart=/opt/keel run --root /var/lib/ct --rm --sigterm-on-stop --name web-%H -e "A=1 2" -e B=2 -e "PASS=a$$b" --env-file /etc/web.env --env-file /etc/systemd/system/web.env -v /srv/www:/usr/share/nginx/html:ro -v /etc/systemd/system/conf:/etc/nginx/conf.d -w /srv --user 101 --hostname web --entrypoint /docker-entrypoint.sh --network host --read-only --cap-add CAP_NET_BIND_SERVICE --cap-add CAP_CHOWN --cap-add CAP_KILL --cap-drop all --memory 64m --cpus 0.5 --pids-limit 100 --tty --env "D=4 5" docker.io/library/nginx:1.25 /bin/sh -c "echo \\"hi there\\"; exec nginx"
 ExecStop=/opt/keel stop --root /var/lib/ct -t 3 web-%H
 ExecStopPost=-/opt/keel rm --root /var/lib/ct -f web-%H
 Restart=on-failure
@@ -116,7 +121,7 @@ WantedBy=multi-user.target
 
   it('names a template\'s container systemd-%p_%i, as Quadlet does', () => {
     const argv = execStart('[Container]\nImage=busybox\nExec=sleep %i\n', `${ETC}/sleep@.container`);
-    assert.deepEqual(argv.slice(1), ['run', '--rm', '--name', 'systemd-%p_%i', 'busybox', 'sleep', '%i']);
+    assert.deepEqual(argv.slice(1), ['run', '--rm', '--sigterm-on-stop', '--name', 'systemd-%p_%i', 'busybox', 'sleep', '%i']);
   });
 
   it('splits Exec= as ExecStart= does and quotes it back so the service gets the same words', () => {
@@ -149,7 +154,10 @@ WantedBy=multi-user.target
     assert.equal(bad.refused, true);
     assert.deepEqual(bad.diagnostics.map((d) => [d.line, d.severity]), [[3, 'error']]);
     assert.match(bad.diagnostics[0].message, /^Invalid syntax in Environment=1X=2 "unterminated \(unterminated quote\)\. Refusing\.$/);
-    assert.match(containerToService(WEB, '[Container]\nImage=i\nEnvironment=1X=2\n').diagnostics[0].message, /Invalid environment assignment "1X=2"/);
+    // keel run -e's rule for names (docker's: anything without '=' or blanks); no name, or no '=', is refused.
+    assert.deepEqual(containerToService(WEB, '[Container]\nImage=i\nEnvironment=1X=2\n').diagnostics, []);
+    assert.match(containerToService(WEB, '[Container]\nImage=i\nEnvironment==2\n').diagnostics[0].message, /Invalid environment assignment "=2"/);
+    assert.match(containerToService(WEB, '[Container]\nImage=i\nEnvironment=HOME\n').diagnostics[0].message, /Invalid environment assignment "HOME"/);
   });
 
   it('refuses a file without Image=, naming the file and the [Container] line', () => {
@@ -174,7 +182,7 @@ WantedBy=multi-user.target
       message: 'PublishPort=8080:80 needs Network=bridge (the default), not Network=host. Refusing.',
     }]);
     assert.equal(r.assignments.some((a) => a.key === 'ExecStart'), false);
-    assert.match(containerToService(WEB, '[Container]\nImage=nginx\nPublishPort=80\n').diagnostics[0].message, /^Invalid PublishPort=80: use \[IP:\]HOST-PORT:CONTAINER-PORT/);
+    assert.match(containerToService(WEB, '[Container]\nImage=nginx\nPublishPort=80\n').diagnostics[0].message, /^Invalid PublishPort=80: invalid -p "80": name the host port too/);
   });
 
   it('refuses bad values and settings keel cannot run', () => {
@@ -183,18 +191,19 @@ WantedBy=multi-user.target
     assert.deepEqual(errors('Network=mynet\n'), ['3:error:Invalid Network=mynet: keel has the networks bridge, none and host (no named networks). Refusing.']);
     assert.match(errors('Volume=data:/data\n')[0], /^3:error:Invalid Volume=data:\/data: "data" is not a path \(keel has no named volumes\)/);
     assert.match(errors('Volume=/data\n')[0], /no anonymous volumes/);
-    assert.match(errors('Volume=/a:/b:z\n')[0], /option "z" is not supported/);
+    assert.match(errors('Volume=/a:/b:z\n')[0], /volume "\/a:\/b:z" must be HOST:CONTAINER\[:ro\|rw\]/);
     assert.match(errors('ReadOnly=maybe\n')[0], /^3:error:Invalid ReadOnly=maybe: not a boolean/);
     assert.match(errors('Memory=lots\n')[0], /Invalid Memory=lots/);
-    assert.match(errors('CPUs=0\n')[0], /Invalid CPUs=0/);
+    assert.deepEqual(errors('CPUs=0\n'), []); // keel run --cpus 0: no limit (it was once refused here)
+    assert.match(errors('CPUs=abc\n')[0], /Invalid CPUs=abc/);
     assert.match(errors('PidsLimit=x\n')[0], /Invalid PidsLimit=x/);
     assert.match(errors('StopTimeout=1.5\n')[0], /Invalid StopTimeout=1.5/);
     assert.deepEqual(errors('HostName=web-%i.example\n'), []);
-    assert.deepEqual(errors('HostName=bad host!\n'), ["3:error:Invalid HostName=bad host!: use letters, digits and '-', labels separated by '.', at most 64 characters. Refusing."]);
-    assert.deepEqual(errors('UserNS=keep-id\n'), ['3:error:Invalid UserNS=keep-id: use host or remap (or auto). Refusing.']);
+    assert.deepEqual(errors('HostName=bad host!\n'), ["3:error:Invalid HostName=bad host!: invalid --hostname \"bad host!\" (use letters, digits and '-', labels separated by '.', at most 64 characters). Refusing."]);
+    assert.deepEqual(errors('UserNS=keep-id\n'), ['3:error:Invalid UserNS=keep-id: unknown --userns "keep-id" (use: host, remap); or auto. Refusing.']);
     assert.deepEqual(errors('UserNS=auto\n'), ['3:warning:UserNS=auto: keel maps every container to one range (as UserNS=remap), not a range each.']);
     const remap = containerToService(WEB, '[Container]\nImage=i\nUserNS=remap\n');
-    assert.match(remap.unitText ?? '', /^ExecStart=\S+ run --rm --name systemd-%N --userns remap i$/m);
+    assert.match(remap.unitText ?? '', /^ExecStart=\S+ run --rm --sigterm-on-stop --name systemd-%N --userns remap i$/m);
     assert.doesNotMatch(containerToService(WEB, '[Container]\nImage=i\nUserNS=remap\nUserNS=\n').unitText ?? '', /--userns/);
     // keel run reads "--pids-limit -1" as a missing value: joined, as it must be.
     assert.match(containerToService(WEB, '[Container]\nImage=i\nPidsLimit=-1\n').unitText ?? '', / --pids-limit=-1 i$/m);
@@ -216,12 +225,51 @@ WantedBy=multi-user.target
   });
 });
 
+describe('units/quadlet: [Container] values go through keel run\'s own parsers', () => {
+  // They were copied regexes that disagreed with keel run: CPUs=0 (no limit) refused, PublishPort=70000:80 accepted.
+  for (const { key, option, value, ok } of OPTION_TABLE) {
+    it(`${key}=${value} is ${ok ? 'taken' : 'refused'}, as keel run ${option} ${value}`, () => {
+      const r = containerToService(WEB, `[Unit]\nDescription=x\n[Container]\nImage=i\n${key}=${value}\n`);
+      assert.equal(r.refused, !ok, JSON.stringify(r.diagnostics));
+      if (!ok) {
+        const d = r.diagnostics.find((x) => x.severity === 'error')!;
+        assert.deepEqual([d.file, d.line], [WEB, 5]);
+        assert.ok(d.message.startsWith(`Invalid ${key}=${value}: `), d.message);
+      } else {
+        assert.ok(r.unitText.includes(` ${option} ${quoteExecWord(value)}`) || r.unitText.includes(` ${option}=${value}`), r.unitText);
+      }
+    });
+  }
+
+  it('names the value and why: PublishPort=70000:80 and CPUs=abc in keel run\'s words', () => {
+    const r = containerToService(WEB, '[Container]\nImage=i\nPublishPort=70000:80\nCPUs=abc\n');
+    assert.deepEqual(r.diagnostics.map((d) => [d.line, d.message]), [
+      [3, 'Invalid PublishPort=70000:80: invalid -p "70000:80": host port 70000 is not in 1-65535. Refusing.'],
+      [4, 'Invalid CPUs=abc: invalid --cpus "abc" (use a number of CPUs such as 0.5 or 2, at least 0.01; 0 for no limit). Refusing.'],
+    ]);
+  });
+});
+
 describe('units/quadlet: the loader reads NAME.container as NAME.service', () => {
-  const saved = { bin: process.env.KEEL_BIN, root: process.env.KEEL_CONTAINERS_ROOT };
-  before(() => { delete process.env.KEEL_BIN; delete process.env.KEEL_CONTAINERS_ROOT; });
-  after(() => {
-    if (saved.bin !== undefined) process.env.KEEL_BIN = saved.bin;
-    if (saved.root !== undefined) process.env.KEEL_CONTAINERS_ROOT = saved.root;
+  // units/ is pure: the loader once read $KEEL_BIN and $KEEL_CONTAINERS_ROOT itself (quadletOptionsFromEnv).
+  it('calls the CLI as LoadOptions.quadlet says, whatever process.env holds', () => {
+    const saved = process.env.KEEL_BIN;
+    process.env.KEEL_BIN = '/from/the/env/keel';
+    try {
+      const fs = fakeFs({ [`${ETC}/web.container`]: '[Container]\nImage=busybox\n' });
+      assert.equal(loadUnit('web.service', fs).service!.execStart[0].argv[0], '/usr/bin/keel');
+      const given = loadUnit('web.service', fs, { quadlet: { keelBin: '/opt/keel', containersRoot: '/var/ct' } });
+      assert.deepEqual(given.service!.execStart[0].argv.slice(0, 4), ['/opt/keel', 'run', '--root', '/var/ct']);
+    } finally {
+      if (saved === undefined) delete process.env.KEEL_BIN;
+      else process.env.KEEL_BIN = saved;
+    }
+  });
+
+  it('units/ reads no process.env (its sources)', () => {
+    const dir = join(repoRoot(), 'units');
+    const offenders = readdirSync(dir).filter((f) => f.endsWith('.ts') && /process\.env/.test(readFileSync(join(dir, f), 'utf8')));
+    assert.deepEqual(offenders, []);
   });
 
   const WEB_TEXT = '[Unit]\nDescription=Web\n[Container]\nImage=busybox\nExec=httpd -f -h /www -p %i\nEnvironment=UNIT=%n NAME=%N\n[Service]\nRestart=on-failure\nRestartSec=0.2\nKillMode=control-group\nRestart=sometimes\n[Install]\nWantedBy=multi-user.target\n';
@@ -239,7 +287,7 @@ describe('units/quadlet: the loader reads NAME.container as NAME.service', () =>
     assert.equal(s.killMode, 'control-group');  // the file's [Service] overrides the default
     assert.deepEqual(s.successExitStatus.codes, [143]);
     assert.deepEqual(s.execStart.map((c) => c.argv), [[
-      '/usr/bin/keel', 'run', '--rm', '--name', 'systemd-web_8080', '-e', 'UNIT=web@8080.service', '-e', 'NAME=web@8080',
+      '/usr/bin/keel', 'run', '--rm', '--sigterm-on-stop', '--name', 'systemd-web_8080', '-e', 'UNIT=web@8080.service', '-e', 'NAME=web@8080',
       'busybox', 'httpd', '-f', '-h', '/www', '-p', '8080',
     ]]);
     assert.deepEqual(s.execStartPre.map((c) => [c.ignoreFailure, c.argv]), [[true, ['/usr/bin/keel', 'rm', '-f', 'systemd-web_8080']]]);
@@ -304,7 +352,7 @@ describe('units/quadlet: the loader reads NAME.container as NAME.service', () =>
     const fs = fakeFs(tree);
     const all = loadAll(fs);
     assert.deepEqual(all.get('multi-user.target')!.deps.wants, ['db.service', 'web@80.service']);
-    assert.equal(all.get('web@80.service')!.service!.execStart[0].argv[4], 'systemd-web_80');
+    assert.equal(all.get('web@80.service')!.service!.execStart[0].argv[5], 'systemd-web_80');
     assert.deepEqual(all.get('db.service')!.aliases, ['database.service']);
     assert.equal(loadUnit('database.service', fs).name, 'db.service');
     for (const n of ['web@80.service', 'db.service']) assert.equal(isEnabled(n, links, (x) => loadUnit(x, fs)), 'enabled');
