@@ -15,6 +15,7 @@ import {
 import { withLockSync } from '../../containers/lock.js';
 import { ImageStore } from '../../containers/store.js';
 import { KEEL, keelAt } from './helpers.js';
+import { describeAsRoot, itAsRoot } from '../needs.js';
 
 
 const lease = (id: string, ip: string, ports: PortMapping[] = [], name = id): Lease =>
@@ -127,8 +128,8 @@ describe('containers/network: the nftables ruleset', () => {
     assert.doesNotMatch(nftRuleset([]), /ctr_/);
   });
 
-  it('is accepted by nft (nft --check, nothing applied)', function () {
-    if (process.getuid?.() !== 0 || !existsSync('/usr/sbin/nft')) this.skip();
+  itAsRoot('is accepted by nft (nft --check, nothing applied)', () => {
+    assert.ok(existsSync('/usr/sbin/nft'), 'needs /usr/sbin/nft (make deps installs nftables)');
     const r = spawnSync('/usr/sbin/nft', ['-c', '-f', '-'], { input: text, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
   });
@@ -155,7 +156,7 @@ describe('containers/network: resolv.conf and hosts', () => {
   });
 });
 
-describe('keel run on the bridge network (the CLI, as root)', function () {
+describeAsRoot('keel run on the bridge network (the CLI, as root)', function () {
   this.timeout(60_000);
   let dir: string;
   let root: string;
@@ -174,7 +175,7 @@ describe('keel run on the bridge network (the CLI, as root)', function () {
   };
 
   before(async function () {
-    if (process.getuid?.() !== 0 || !existsSync('/usr/sbin/nft')) this.skip();
+    assert.ok(existsSync('/usr/sbin/nft'), 'needs /usr/sbin/nft (make deps installs nftables)');
     madeBridge = sh(`ip link show ${BRIDGE}`).status !== 0;
     forwardBefore = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim();
     dir = mkdtempSync(join(tmpdir(), 'keel-net-'));
