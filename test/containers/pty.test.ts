@@ -158,7 +158,9 @@ describe('keel run -t / exec -t: a pseudo-terminal (as root)', function () {
 
   // Each attach below uses a size other than the detached terminal's 24x80: the new size makes
   // the shell redraw its prompt, which is when the DRIVER starts typing.
-  itAsRoot('keel run -dit, then keel attach: typed input, its output, its exit status (docker run -dit; docker attach)', () => {
+  itAsRoot(
+    'keel run -dit, then keel attach: typed input, its output, its exit status (docker run -dit; docker attach)',
+    () => {
     const started = keel(['run', '-dit', '--name', 's', 'busybox', 'sh']);
     assert.equal(started.code, 0, started.err);
     assert.match(started.out, /^[0-9a-f]{64}\n$/);

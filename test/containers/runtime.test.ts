@@ -182,7 +182,8 @@ describe('containers/runtime', function () {
       // The keyctl and user-namespace checks need a static probe: a missing gcc is a broken setup, not a skip.
       writeFileSync(join(tmp, 'probe.c'), PROBE_C);
       try {
-        execFileSync('gcc', ['-static', '-O1', '-o', join(rootfs, 'bin/probe'), join(tmp, 'probe.c')], { stdio: 'pipe' });
+        const args = ['-static', '-O1', '-o', join(rootfs, 'bin/probe'), join(tmp, 'probe.c')];
+        execFileSync('gcc', args, { stdio: 'pipe' });
       } catch (e) {
         throw new Error(`needs gcc (make deps installs it): cannot build the static probe: ${(e as Error).message}`);
       }
@@ -199,7 +200,10 @@ describe('containers/runtime', function () {
     });
 
     it('refuses unshare, mount and keyctl with "Operation not permitted"', async () => {
-      const r = await run({ argv: sh(`unshare -m true; echo "unshare=$?"; mount -t tmpfs x /mnt; echo "mount=$?"; /bin/probe keyctl unshare_user clone_user`) });
+      const r = await run({
+        argv: sh('unshare -m true; echo "unshare=$?"; mount -t tmpfs x /mnt; echo "mount=$?"; '
+          + '/bin/probe keyctl unshare_user clone_user'),
+      });
       assert.match(r.out, /unshare.*Operation not permitted\n(.*\n)?unshare=[1-9]\d*\n/);
       // busybox's words for EPERM from mount(2).
       assert.match(r.out, /mount: permission denied \(are you root\?\)\nmount=[1-9]\d*\n/);
@@ -207,7 +211,8 @@ describe('containers/runtime', function () {
     });
 
     it('--cap-add SYS_ADMIN lifts the mount rules (capability and filter), not keyctl\'s', async () => {
-      const r = await run({ argv: sh(`mount -t tmpfs x /mnt && echo mounted; /bin/probe keyctl`), capAdd: ['sys_admin'] });
+      const r = await run({ argv: sh('mount -t tmpfs x /mnt && echo mounted; /bin/probe keyctl'),
+        capAdd: ['sys_admin'] });
       assert.match(r.out, /^mounted\nkeyctl=EPERM\n$/);
     });
 
@@ -288,7 +293,8 @@ describe('containers/runtime', function () {
       for (const code of [0, 1, 42, 255]) assert.deepEqual((await run({ argv: sh(`exit ${code}`) })).code, code);
     });
 
-    itAsRoot('stop(): a handler for SIGTERM ends it its own way; without one SIGKILL follows the grace period', async () => {
+    itAsRoot('stop(): a handler for SIGTERM ends it its own way; without one SIGKILL follows the grace period',
+      async () => {
       const outFile = join(tmp, 'trap');
       const fd = openSync(outFile, 'w');
       const trapped = runContainer(spec({ argv: sh('trap "exit 143" TERM; echo ready; while :; do sleep 0.05; done'), stdout: fd }), { cgroupParent });

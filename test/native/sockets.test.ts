@@ -149,7 +149,8 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.connect("${path}"); sock
       assert.equal(native.recvCred(fd)?.data.toString(), 'late', 'premise: the datagram did arrive');
     });
 
-    itAsRoot('keeps the process alive while open, sleeping in epoll (no polling), and lets it exit once closed', async () => {
+    itAsRoot('keeps the process alive while open, sleeping in epoll (no polling), and lets it exit once closed',
+      async () => {
       const path = join(dir, 'notify');
       const code = `const { native } = await import(process.env.NATIVE_JS);
         const fd = native.unixDgramSocket(process.env.SOCK, 0o600);

@@ -1,7 +1,10 @@
 // The Debian 12 units of the corpus: every file interprets without errors (warnings allowed), and
 // loaded from a temp copy laid out like /usr/lib/systemd/system, the mask and the alias resolve.
 import assert from 'node:assert/strict';
-import { chmodSync, cpSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync, cpSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { interpretUnit } from '../../units/interpret.js';
