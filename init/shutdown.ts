@@ -32,19 +32,29 @@ export interface ShutdownSys {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** How long shutdown waits for children, and the clock it waits by (Date.now and setTimeout when absent). */
+export interface ShutdownOptions {
+  graceMs?: number;
+  contained?: boolean;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
 /** Stops everything and ends the machine. Each step is best effort: a failure is logged, never thrown. */
-export async function shutdown(kind: ShutdownKind, sys: ShutdownSys, opts: { graceMs?: number; contained?: boolean } = {}): Promise<void> {
+export async function shutdown(kind: ShutdownKind, sys: ShutdownSys, opts: ShutdownOptions = {}): Promise<void> {
+  const now = opts.now ?? Date.now;
+  const pause = opts.sleep ?? sleep;
   log(`${kind}: stopping all processes`);
   const step = (what: string, fn: () => void) => { try { fn(); } catch (e) { warn(what, e); } };
   step('send SIGTERM to all processes', () => sys.kill(-1, 'SIGTERM'));
-  const deadline = Date.now() + (opts.graceMs ?? 3000);
-  while (Date.now() < deadline) {
+  const deadline = now() + (opts.graceMs ?? 3000);
+  while (now() < deadline) {
     sys.reap();
     if (sys.liveChildren() === 0) break;
-    await sleep(50);
+    await pause(50);
   }
   step('send SIGKILL to all processes', () => sys.kill(-1, 'SIGKILL'));
-  await sleep(50);
+  await pause(50);
   sys.reap();
   step('sync', () => sys.sync());
   let mounts = '';

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { applyCloudConfig, mergeAuthorizedKeys, type ApplyConfig, type ApplyEnv } from '../../cloud-config/apply.js';
+import { itAsRoot } from '../needs.js';
 
 function tempRoot(): string {
   const root = mkdtempSync(join(tmpdir(), 'keel-apply-'));
@@ -33,7 +34,7 @@ describe('cloud-config apply (temporary root)', () => {
   beforeEach(() => { root = tempRoot(); });
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-  it('applies every key in coreos-cloudinit order with the right files, modes and owners', async () => {
+  itAsRoot('applies every key in coreos-cloudinit order with the right files, modes and owners', async () => {
     const calls: string[] = [];
     const cfg: ApplyConfig = {
       hostname: 'node1',
@@ -99,7 +100,7 @@ describe('cloud-config apply (temporary root)', () => {
     assert.deepEqual(calls, ['hostname node1', 'mask old.service', 'daemon-reload', 'enable hello.service', 'daemon-reload', 'start hello.service']);
   });
 
-  it('is idempotent: applying twice gives the same files and one key block', async () => {
+  itAsRoot('is idempotent: applying twice gives the same files and one key block', async () => {
     const cfg: ApplyConfig = { ssh_authorized_keys: ['ssh-ed25519 AAAA1 a'], users: [{ name: 'bob' }] };
     await applyCloudConfig(cfg, env(root, []));
     const passwd = readFileSync(join(root, 'etc/passwd'), 'utf8');

@@ -10,8 +10,10 @@ import { loadArchive, saveArchive } from '../../containers/archive.js';
 import { ImageStore } from '../../containers/store.js';
 import { makeZstdArchive, ZSTD_MARKER } from '../fixtures/zstd-archive.js';
 import { rawTar, removeDir, run, tempDir, umociImage } from './helpers.js';
+import { describeAsRoot } from '../needs.js';
 
-describe('containers/archive', function () {
+// umoci unpacks the fixtures as root (owners and device nodes kept).
+describeAsRoot('containers/archive', function () {
   this.timeout(60_000);
   let work: string;
   let layout: string;

@@ -14,12 +14,13 @@ import { isContainerError } from '../../containers/errors.js';
 import { ImageStore } from '../../containers/store.js';
 import { native } from '../../native/native.js';
 import { expectNativeError, zombiesOf } from '../native/helpers.js';
+import { describeAsRoot } from '../needs.js';
 
 const KEEL = join(repoRoot(), 'bin/keel');
 const DOCKER_DEFAULT_MASK = 0xa80425fbn;
 const hex = (m: bigint) => m.toString(16).padStart(16, '0');
 
-describe('keel exec (the CLI and spawn\'s join option, as root)', function () {
+describeAsRoot('keel exec (the CLI and spawn\'s join option, as root)', function () {
   this.timeout(60_000);
   let dir: string;
   let root: string;

@@ -2,7 +2,7 @@
 // under test (to craft hostile archives), umoci-built images, and temp dirs.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../../builder/bundle.js';
@@ -48,8 +48,19 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `keel-${prefix}-`));
 }
 
+/** Removes a test's directory, even one an archive unpacked with directories its owner cannot write or enter. */
 export function removeDir(dir: string): void {
+  // Root ignores modes; anyone else needs rwx on a directory to empty it (a tar's "t/" entry may be 0644).
+  ownerRwxDirs(dir);
   rmSync(dir, { recursive: true, force: true });
+}
+
+function ownerRwxDirs(dir: string): void {
+  let st;
+  try { st = lstatSync(dir); } catch { return; } // already gone
+  if (!st.isDirectory()) return;
+  chmodSync(dir, st.mode | 0o700);
+  for (const name of readdirSync(dir)) ownerRwxDirs(join(dir, name));
 }
 
 export function run(cmd: string, args: string[], cwd?: string): string {

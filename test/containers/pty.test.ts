@@ -13,6 +13,7 @@ import { holdTerminal, type Terminal } from '../../containers/pty.js';
 import { addBusybox } from './busybox-fixture.js';
 import { ImageStore } from '../../containers/store.js';
 import { isNativeError, native } from '../../native/native.js';
+import { itAsRoot } from '../needs.js';
 
 const KEEL = join(repoRoot(), 'bin/keel');
 
@@ -128,7 +129,7 @@ describe('keel run -t / exec -t: a pseudo-terminal (as root)', function () {
     assert.throws(() => native.spawn({ file: '/bin/true', argv: ['true'], env: [], console: 0x7ff0 }), (e) => isNativeError(e, 'EBADF'));
   });
 
-  it('keel run -t gives the container a terminal (0-2), TERM=xterm, our window size; without -t none', () => {
+  itAsRoot('keel run -t gives the container a terminal (0-2), TERM=xterm, our window size; without -t none', () => {
     const r = onPty(['run', '--rm', '-t', 'busybox', 'sh', '-c', 'for f in 0 1 2; do test -t $f && echo fd$f terminal; done; stty size; echo TERM=$TERM; tty; exit 5']);
     assert.equal(r.code, 5, r.out + r.err);
     // The pty is the container's own (opened in its devpts, after pivot_root): tty names it.
@@ -142,7 +143,7 @@ describe('keel run -t / exec -t: a pseudo-terminal (as root)', function () {
     assert.equal(piped.out.replace(/\r/g, ''), 'terminal\ngot []\n');
   });
 
-  it('keel run -it busybox sh: typed input, output, exit status; the window size inside', () => {
+  itAsRoot('keel run -it busybox sh: typed input, output, exit status; the window size inside', () => {
     const r = onPty(['run', '--rm', '-it', 'busybox', 'sh'], 'stty size; echo $((6*7)); exit 3\r', { rows: 33, cols: 77 });
     assert.equal(r.code, 3, r.out + r.err);
     assert.match(r.out, /^33 77$/m);
@@ -158,7 +159,9 @@ describe('keel run -t / exec -t: a pseudo-terminal (as root)', function () {
 
   // Each attach below uses a size other than the detached terminal's 24x80: the new size makes
   // the shell redraw its prompt, which is when the DRIVER starts typing.
-  it('keel run -dit, then keel attach: typed input, its output, its exit status (docker run -dit; docker attach)', () => {
+  itAsRoot(
+    'keel run -dit, then keel attach: typed input, its output, its exit status (docker run -dit; docker attach)',
+    () => {
     const started = keel(['run', '-dit', '--name', 's', 'busybox', 'sh']);
     assert.equal(started.code, 0, started.err);
     assert.match(started.out, /^[0-9a-f]{64}\n$/);
@@ -171,7 +174,7 @@ describe('keel run -t / exec -t: a pseudo-terminal (as root)', function () {
     assert.match(keel(['logs', 's']).out, /^42\r\n\/dev\/pts\/0\r\n/m);
   });
 
-  it('keel attach: ctrl-p ctrl-q detaches, leaving the container running, to attach again', async () => {
+  itAsRoot('keel attach: ctrl-p ctrl-q detaches, leaving the container running, to attach again', async () => {
     assert.equal(keel(['run', '-dit', '--name', 'd', 'busybox', 'sh']).code, 0);
     const r = onPty(['attach', 'd'], ['echo mark$((1+1))\r', { text: '\x10\x11', after: 'mark2' }]);
     assert.equal(r.code, 0, r.out + r.err);
@@ -184,7 +187,7 @@ describe('keel run -t / exec -t: a pseudo-terminal (as root)', function () {
     assert.match(keel(['ps', '-a']).out, /Exited \(4\) .* d$/m);
   });
 
-  it('keel run -di keeps stdin open: keel attach with piped input', () => {
+  itAsRoot('keel run -di keeps stdin open: keel attach with piped input', () => {
     assert.equal(keel(['run', '-di', '--name', 'r', 'busybox', 'sh', '-c', 'read x; echo got $x']).code, 0);
     const r = keel(['attach', 'r'], 'hello\n');
     assert.equal(r.out, 'got hello\n', r.err);
@@ -195,7 +198,7 @@ describe('keel run -t / exec -t: a pseudo-terminal (as root)', function () {
     assert.equal(plain.out, 'got []\n', plain.err);
   });
 
-  it('keel attach gives a -dit container our window size, and the new one on a resize', () => {
+  itAsRoot('keel attach gives a -dit container our window size, and the new one on a resize', () => {
     assert.equal(keel(['run', '-dit', '--name', 'w', 'busybox', 'sh']).code, 0);
     // After the resize, input waits for the shell's redraw (its prompt, then ESC [ J): it has the new size then.
     const r = onPty(['attach', 'w'], ['stty size\r', { size: [20, 50], after: '33 77' }, { text: 'stty size; exit 0\r', after: '\x1b[J' }], { rows: 33, cols: 77 });
@@ -204,7 +207,7 @@ describe('keel run -t / exec -t: a pseudo-terminal (as root)', function () {
     assert.match(r.out, /^20 50$/m);
   });
 
-  it('keel exec -it box sh into a running container', () => {
+  itAsRoot('keel exec -it box sh into a running container', () => {
     const started = keel(['run', '-d', '--name', 'box', 'busybox', 'sleep', '300']);
     assert.equal(started.code, 0, started.err);
     const r = onPty(['exec', '-it', 'box', 'sh'], 'stty size; ps -o pid,args; echo $((6*7)); tty; ls /dev/pts; exit 3\r', { rows: 21, cols: 61 });

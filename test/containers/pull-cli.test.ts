@@ -9,6 +9,7 @@ import { repoRoot } from '../../builder/bundle.js';
 import { addBusybox } from './busybox-fixture.js';
 import { ImageStore } from '../../containers/store.js';
 import { startRegistry, type RegistryProcess } from './registry-helpers.js';
+import { itAsRoot } from '../needs.js';
 
 const KEEL = join(repoRoot(), 'bin/keel');
 
@@ -33,7 +34,7 @@ describe('keel pull / keel run from a registry (docker-registry on loopback)', f
   });
   after(async () => { await registry?.stop(); rmSync(dir, { recursive: true, force: true }); });
 
-  it('pulls an image by reference and runs it', () => {
+  itAsRoot('pulls an image by reference and runs it', () => {
     const root = join(dir, 'a');
     const r = keel(root, 'pull', '--insecure', ref);
     assert.equal(r.code, 0, r.err);
@@ -43,7 +44,7 @@ describe('keel pull / keel run from a registry (docker-registry on loopback)', f
     assert.equal(run.out, 'pulled\n', run.err);
   });
 
-  it('keel run pulls an image it does not have', () => {
+  itAsRoot('keel run pulls an image it does not have', () => {
     const root = join(dir, 'b');
     const run = keel(root, 'run', '--rm', '--insecure', ref, 'echo', 'fetched first');
     assert.equal(run.code, 0, run.err);

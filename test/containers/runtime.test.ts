@@ -16,6 +16,7 @@ import {
 import { native } from '../../native/native.js';
 import { ProcessTable } from '../../native/process-table.js';
 import { expectNativeError } from '../native/helpers.js';
+import { describeAsRoot, itAsRoot } from '../needs.js';
 
 const DOCKER_DEFAULT_MASK = 0xa80425fbn;
 const hex = (m: bigint) => m.toString(16).padStart(16, '0');
@@ -47,7 +48,6 @@ int main(int argc, char **argv) {
 let tmp: string;
 let rootfs: string;
 let cgroupParent: string;
-let probe = false;
 let seq = 0;
 
 /** Lines of the host's mountinfo that mention our temp dir: there must never be any. */
@@ -90,11 +90,6 @@ describe('containers/runtime', function () {
     for (const applet of execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
       if (applet !== 'busybox') symlinkSync('busybox', join(rootfs, 'bin', applet));
     }
-    writeFileSync(join(tmp, 'probe.c'), PROBE_C);
-    try {
-      execFileSync('gcc', ['-static', '-O1', '-o', join(rootfs, 'bin/probe'), join(tmp, 'probe.c')], { stdio: 'pipe' });
-      probe = true;
-    } catch { /* no gcc: the keyctl check is skipped */ }
     const [cg] = cgroup2Mounts();
     assert.ok(cg, 'the tests need a cgroup2 hierarchy');
     cgroupParent = join(cg, `keel-ct-test-${process.pid}`);
@@ -106,7 +101,7 @@ describe('containers/runtime', function () {
     try { rmdirSync(cgroupParent); } catch { /* never created, or busy */ }
   });
 
-  describe('isolation', () => {
+  describeAsRoot('isolation', () => {
     it('runs the entrypoint as PID 1 and shows only the container\'s processes', async () => {
       const r = await run({ argv: sh('echo $$; tr "\\0" " " < /proc/1/cmdline; echo; ls /proc | grep -E "^[0-9]+$"') });
       assert.equal(r.code, 0, r.out);
@@ -182,7 +177,18 @@ describe('containers/runtime', function () {
     });
   });
 
-  describe('security', () => {
+  describeAsRoot('security', () => {
+    before(() => {
+      // The keyctl and user-namespace checks need a static probe: a missing gcc is a broken setup, not a skip.
+      writeFileSync(join(tmp, 'probe.c'), PROBE_C);
+      try {
+        const args = ['-static', '-O1', '-o', join(rootfs, 'bin/probe'), join(tmp, 'probe.c')];
+        execFileSync('gcc', args, { stdio: 'pipe' });
+      } catch (e) {
+        throw new Error(`needs gcc (make deps installs it): cannot build the static probe: ${(e as Error).message}`);
+      }
+    });
+
     it('has Docker\'s default capabilities, no_new_privs and a seccomp filter', async () => {
       const r = await run({ argv: ['grep', '-E', '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):', '/proc/self/status'] });
       assert.equal(r.out, `CapInh:\t${hex(0n)}\nCapPrm:\t${hex(DOCKER_DEFAULT_MASK)}\nCapEff:\t${hex(DOCKER_DEFAULT_MASK)}\nCapBnd:\t${hex(DOCKER_DEFAULT_MASK)}\nCapAmb:\t${hex(0n)}\nNoNewPrivs:\t1\nSeccomp:\t2\n`);
@@ -194,16 +200,20 @@ describe('containers/runtime', function () {
     });
 
     it('refuses unshare, mount and keyctl with "Operation not permitted"', async () => {
-      const r = await run({ argv: sh(`unshare -m true; echo "unshare=$?"; mount -t tmpfs x /mnt; echo "mount=$?"; ${probe ? '/bin/probe keyctl unshare_user clone_user' : ''}`) });
+      const r = await run({
+        argv: sh('unshare -m true; echo "unshare=$?"; mount -t tmpfs x /mnt; echo "mount=$?"; '
+          + '/bin/probe keyctl unshare_user clone_user'),
+      });
       assert.match(r.out, /unshare.*Operation not permitted\n(.*\n)?unshare=[1-9]\d*\n/);
       // busybox's words for EPERM from mount(2).
       assert.match(r.out, /mount: permission denied \(are you root\?\)\nmount=[1-9]\d*\n/);
-      if (probe) assert.match(r.out, /keyctl=EPERM\nunshare_user=EPERM\nclone_user=EPERM\n$/);
+      assert.match(r.out, /keyctl=EPERM\nunshare_user=EPERM\nclone_user=EPERM\n$/);
     });
 
     it('--cap-add SYS_ADMIN lifts the mount rules (capability and filter), not keyctl\'s', async () => {
-      const r = await run({ argv: sh(`mount -t tmpfs x /mnt && echo mounted; ${probe ? '/bin/probe keyctl' : ''}`), capAdd: ['sys_admin'] });
-      assert.match(r.out, new RegExp(`^mounted\n${probe ? 'keyctl=EPERM\n' : ''}$`));
+      const r = await run({ argv: sh('mount -t tmpfs x /mnt && echo mounted; /bin/probe keyctl'),
+        capAdd: ['sys_admin'] });
+      assert.match(r.out, /^mounted\nkeyctl=EPERM\n$/);
     });
 
     it('masks /proc/keys (and kcore) and /sys/firmware, makes /proc/sys read-only, and has a minimal /dev', async () => {
@@ -227,7 +237,7 @@ describe('containers/runtime', function () {
     });
   });
 
-  describe('filesystems', () => {
+  describeAsRoot('filesystems', () => {
     it('runs on an overlay whose upper layer takes the writes, and unmounts it with the container', async () => {
       const upper = join(tmp, 'ov/upper'), work = join(tmp, 'ov/work'), mountpoint = join(tmp, 'ov/root');
       const r = await run({ argv: sh('echo hi > /written; grep " / / " /proc/self/mountinfo | grep -o " - overlay "; cat /written'), rootfs: { lower: [rootfs], upper, work, mountpoint } });
@@ -279,11 +289,12 @@ describe('containers/runtime', function () {
   });
 
   describe('exits and failures', () => {
-    it('reports exit codes 0, 1, 42 and 255 exactly', async () => {
+    itAsRoot('reports exit codes 0, 1, 42 and 255 exactly', async () => {
       for (const code of [0, 1, 42, 255]) assert.deepEqual((await run({ argv: sh(`exit ${code}`) })).code, code);
     });
 
-    it('stop(): a handler for SIGTERM ends it its own way; without one SIGKILL follows the grace period', async () => {
+    itAsRoot('stop(): a handler for SIGTERM ends it its own way; without one SIGKILL follows the grace period',
+      async () => {
       const outFile = join(tmp, 'trap');
       const fd = openSync(outFile, 'w');
       const trapped = runContainer(spec({ argv: sh('trap "exit 143" TERM; echo ready; while :; do sleep 0.05; done'), stdout: fd }), { cgroupParent });
@@ -296,7 +307,7 @@ describe('containers/runtime', function () {
       assert.ok(Date.now() - t0 >= 290, 'SIGTERM alone did not end it');
     });
 
-    it('throws a missing program as execve ENOENT with its path, leaving no mount or cgroup behind', () => {
+    itAsRoot('throws a missing program as execve ENOENT with its path, leaving no mount or cgroup behind', () => {
       const upper = join(tmp, 'ov2/upper'), work = join(tmp, 'ov2/work'), mountpoint = join(tmp, 'ov2/root');
       const id = `missing-${process.pid}`;
       expectNativeError(() => runContainer(spec({ id, argv: ['/no/such/program'], rootfs: { lower: [rootfs], upper, work, mountpoint } }), { cgroupParent }),
@@ -306,7 +317,7 @@ describe('containers/runtime', function () {
       assert.ok(!existsSync(join(cgroupParent, id)));
     });
 
-    it('throws a failed mount with the syscall and the path', () => {
+    itAsRoot('throws a failed mount with the syscall and the path', () => {
       expectNativeError(() => runContainer(spec({ argv: ['true'], tmpfs: ['/run:size=lots'] }), { cgroupParent }),
         { code: 'EINVAL', syscall: 'mount', path: `${rootfs}/run`, message: new RegExp(`^mount\\(tmpfs, ${rootfs}/run, tmpfs\\): EINVAL`) });
       expectNativeError(() => runContainer(spec({ argv: ['true'], cwd: '/nowhere' }), { cgroupParent }), { code: 'ENOENT', syscall: 'chdir', path: '/nowhere' });
@@ -320,7 +331,7 @@ describe('containers/runtime', function () {
       assert.throws(() => runContainer(spec({ argv: ['true'], capAdd: ['CAP_NOPE'] }), { cgroupParent }), (e) => isContainerError(e, 'ECAPABILITY') && /CAP_NOPE/.test(e.message));
     });
 
-    it('writes cgroup limits, or says clearly why it cannot (a hybrid host has no v2 controllers)', async () => {
+    itAsRoot('writes cgroup limits, or says clearly why it cannot (a hybrid host has no v2 controllers)', async () => {
       const id = `limits-${process.pid}`;
       const limits = { memoryMax: 64 << 20, cpuMax: { quota: 50000 }, pidsMax: 64 };
       const root = cgroup2Mounts()[0];
@@ -339,7 +350,7 @@ describe('containers/runtime', function () {
       } finally { r.kill(); await r.wait(); }
     });
 
-    it('runs through PID 1\'s process table too', async () => {
+    itAsRoot('runs through PID 1\'s process table too', async () => {
       const table = new ProcessTable(native, { warn: () => {} });
       table.start();
       try {

@@ -12,6 +12,7 @@ import { unpackLayer, writeTar } from '../../containers/tar.js';
 import { DEFAULT_RANGE, parseUserns, subordinateRange } from '../../containers/userns.js';
 import { isNativeError, native } from '../../native/native.js';
 import { KEEL, keelAt, removeDir, tempDir } from './helpers.js';
+import { itAsRoot } from '../needs.js';
 
 const MAP = { uid: 100000, gid: 100000, size: 65536 };
 
@@ -50,7 +51,7 @@ describe('containers/userns: the range', () => {
     assert.equal(data('/dev/pts'), 'newinstance,ptmxmode=0666,mode=0620,gid=100005');
   });
 
-  it('unpacks a layer with its ids shifted, refusing one outside the range by name', async () => {
+  itAsRoot('unpacks a layer with its ids shifted, refusing one outside the range by name', async () => {
     const entries = (uid: number) => writeTar([
       { header: { name: 'etc/', type: 'dir', mode: 0o755 } },
       { header: { name: 'etc/owned', type: 'file', mode: 0o4755, uid, gid: 7 }, data: Buffer.from('x') },
@@ -64,7 +65,7 @@ describe('containers/userns: the range', () => {
       (e: Error) => /cannot unpack entry etc\/owned for a user namespace: its uid 70000 is outside the mapped range 0-65535/.test(e.message));
   });
 
-  it('spawn() reports a map the kernel refuses, naming the file, and leaves no child', () => {
+  itAsRoot('spawn() reports a map the kernel refuses, naming the file, and leaves no child', () => {
     const root = tempDir('userns-root');
     try {
       assert.throws(() => native.spawn({
@@ -92,7 +93,7 @@ describe('keel run --userns=remap (as root)', function () {
     removeDir(dir);
   });
 
-  it('is root inside, owns the image\'s files there, and is 100000 on the host', () => {
+  itAsRoot('is root inside, owns the image\'s files there, and is 100000 on the host', () => {
     const r = keel('run', '--rm', '--network', 'none', '--userns', 'remap', 'busybox', 'sh', '-c',
       'id -u; cat /proc/self/uid_map /proc/self/gid_map; stat -c "%u %U" / /etc/passwd; touch /etc/new && echo wrote; grep ^CapEff /proc/self/status');
     assert.equal(r.code, 0, r.err);
@@ -106,13 +107,13 @@ describe('keel run --userns=remap (as root)', function () {
     assert.notEqual(readlinkSync(`/proc/${state.pid}/ns/user`), readlinkSync('/proc/self/ns/user'));
   });
 
-  it('keel exec enters its user namespace too', () => {
+  itAsRoot('keel exec enters its user namespace too', () => {
     const r = keel('exec', 'sleeper', 'sh', '-c', 'id -u; cat /proc/self/uid_map; ps -o user,args | grep "sleep 300"');
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /^0\n +0 +100000 +65536\nroot +sleep 300\n/);
   });
 
-  it('its root cannot use the host root\'s files in a volume; what it writes is 100000\'s', () => {
+  itAsRoot('its root cannot use the host root\'s files in a volume; what it writes is 100000\'s', () => {
     const vol = join(dir, 'vol'), mine = join(dir, 'mine');
     mkdirSync(vol);
     mkdirSync(mine);
@@ -127,7 +128,7 @@ describe('keel run --userns=remap (as root)', function () {
     assert.deepEqual([made.uid, made.gid], [100000, 100000]);
   });
 
-  it('keeps a copy of the layers owned by the range, removed with the image', () => {
+  itAsRoot('keeps a copy of the layers owned by the range, removed with the image', () => {
     const layers = join(root, 'layers');
     const shifted = readdirSync(layers).filter((n) => /^[0-9a-f]{64}-u100000-g100000-n65536$/.test(n));
     assert.equal(shifted.length, 1);

@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { packDir, readTar, unpackLayer, type UnpackOptions } from '../../containers/tar.js';
-import { isRoot, rawTar, removeDir, run, tempDir } from './helpers.js';
+import { rawTar, removeDir, run, tempDir } from './helpers.js';
+import { describeAsRoot } from '../needs.js';
 
 const OPTS: UnpackOptions = { maxBytes: 1 << 20, allowDevices: false, ownership: true };
 
@@ -46,14 +47,12 @@ function mountOverlay(layers: string[], mnt: string): { ok: boolean; error: stri
   return { ok: r.status === 0, error: r.stderr };
 }
 
-describe('containers/tar: whiteouts on overlayfs', function () {
+// mknod, trusted.* xattrs and mount need root.
+describeAsRoot('containers/tar: whiteouts on overlayfs', function () {
   let work: string;
   let mnt: string;
   let mounted = false;
 
-  before(function () {
-    if (!isRoot()) this.skip(); // mknod, trusted.* xattrs and mount need root
-  });
   beforeEach(() => {
     work = tempDir('whiteout');
     mnt = join(work, 'mnt');

@@ -29,7 +29,7 @@ describe('.container units as services (as root: the init, keel run, busybox)', 
   const logs = async (unit: string): Promise<string[]> => (await init!.ctl('logs', { unit })).map((e: { message: string }) => e.message);
 
   before(async function () {
-    if (process.getuid?.() !== 0) this.skip();
+    (await import('../needs.js')).needsRoot('.container units (the init, keel run, busybox)');
     dir = mkdtempSync(join(tmpdir(), 'keel-ct-unit-'));
     root = join(dir, 'root');
     await addBusybox(new ImageStore(root), '/bin/busybox', 1700000000);

@@ -87,12 +87,17 @@ describe('init/shutdown', () => {
 
     it('stops waiting after graceMs and SIGKILLs what is left', async () => {
       const sys = fakeSys({ live: [5] });
-      const start = Date.now();
-      await shutdown('reboot', sys, { graceMs: 120 });
-      const took = Date.now() - start;
-      assert.ok(took >= 120 && took < 1500, `took ${took} ms`);
+      // A clock that only the fake sleeps move: the wait is what shutdown asked them for.
+      let clock = 1000;
+      const slept: number[] = [];
+      const sleep = async (ms: number) => { slept.push(ms); sys.calls.push(`sleep ${ms}`); clock += ms; };
+      await shutdown('reboot', sys, { graceMs: 120, now: () => clock, sleep });
+      // Reaps at 1000, 1050, 1100 (each followed by a sleep), then 1150 is past the deadline of 1120.
       const kill = sys.calls.indexOf('kill -1 SIGKILL');
-      assert.ok(kill > 1 && sys.calls.slice(1, kill).every((c) => c === 'reap'), sys.calls.slice(0, kill + 1).join(', '));
+      assert.deepEqual(sys.calls.slice(0, kill + 2), [
+        'kill -1 SIGTERM', 'reap', 'sleep 50', 'reap', 'sleep 50', 'reap', 'sleep 50', 'kill -1 SIGKILL', 'sleep 50',
+      ]);
+      assert.equal(slept.slice(0, 3).reduce((a, b) => a + b, 0), 150, 'it waited the grace period out, by the clock');
       assert.equal(sys.calls.at(-1), `reboot ${C.RB_AUTOBOOT}`);
     });
 

@@ -6,6 +6,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isNativeError, native, type NativeError } from '../../native/native.js';
 import { expectNativeError, zombiesOf } from './helpers.js';
+import { itAsRoot } from '../needs.js';
 
 const NATIVE_JS = new URL('../../native/native.js', import.meta.url).href;
 
@@ -98,7 +99,7 @@ describe('native', () => {
       assert.match(out, /^SigBlk:\s*0000000000000000$/m);
     });
 
-    it('drops to uid/gid with supplementary groups cleared or set, sets umask, and starts a session', () => {
+    itAsRoot('drops to uid/gid with supplementary groups cleared or set, sets umask, and starts a session', () => {
       // In a child node that first gains supplementary groups, so "cleared" is observable.
       const out = runNode(`process.setgroups([4, 27]);
         const script = 'echo $(id -u) $(id -g) $(id -G) $(umask) $(cut -d" " -f6 /proc/$$/stat) $$';
@@ -137,7 +138,7 @@ describe('native', () => {
   });
 
   describe('native mounts and roots', () => {
-    it('mounts a tmpfs and unmounts it with umount2', () => {
+    itAsRoot('mounts a tmpfs and unmounts it with umount2', () => {
       native.mount('tmpfs', dir, 'tmpfs', native.constants.MS_NOSUID, 'size=1m');
       try {
         writeFileSync(join(dir, 'f'), 'x');
@@ -153,7 +154,7 @@ describe('native', () => {
         { code: 'ENOENT', syscall: 'mount', path: target, message: new RegExp(`^mount\\(tmpfs, ${target}\\): ENOENT \\(No such file or directory\\)$`) });
     });
 
-    it('chroot and pivotRoot change the root (in child processes)', () => {
+    itAsRoot('chroot and pivotRoot change the root (in child processes)', () => {
       writeFileSync(join(dir, 'marker'), 'x');
       const chrooted = runNode(`native.chroot(process.env.ROOT); native.chdir('/');
         const fs = await import('node:fs'); console.log(fs.readdirSync('/').join(','), fs.readdirSync('.').join(','));`, [], { ROOT: dir });
@@ -170,7 +171,7 @@ describe('native', () => {
   });
 
   describe('native system calls in namespaces', () => {
-    it('sethostname changes the name in a new UTS namespace', () => {
+    itAsRoot('sethostname changes the name in a new UTS namespace', () => {
       const out = runNode(`native.sethostname('keel-uts-test'); const os = await import('node:os');
         try { native.sethostname('x'.repeat(65)); } catch (e) { console.log(e.code, e.syscall); }
         console.log(os.hostname());`, ['unshare', '-u']);
@@ -178,7 +179,7 @@ describe('native', () => {
       assert.notEqual(hostname(), 'keel-uts-test');
     });
 
-    it('ifUp brings lo up in a new network namespace', () => {
+    itAsRoot('ifUp brings lo up in a new network namespace', () => {
       const out = runNode(`const os = await import('node:os'); const before = Object.keys(os.networkInterfaces());
         native.ifUp('lo'); console.log(JSON.stringify({ before, after: os.networkInterfaces().lo?.map((a) => a.address) }));`, ['unshare', '-n']);
       const { before, after } = JSON.parse(out) as { before: string[]; after?: string[] };
@@ -187,7 +188,7 @@ describe('native', () => {
       expectNativeError(() => native.ifUp('keel-nope0'), { code: 'ENODEV', syscall: 'ioctl', message: /^ioctl\(SIOCGIFFLAGS, keel-nope0\): ENODEV/ });
     });
 
-    it('reboot(RB_POWER_OFF) as PID 1 of a new PID namespace ends it with SIGINT', () => {
+    itAsRoot('reboot(RB_POWER_OFF) as PID 1 of a new PID namespace ends it with SIGINT', () => {
       // Guarded twice: reboot(2) is only ever called as PID 1 of a fresh PID namespace, never on the host.
       const code = `const fs = await import('node:fs');
         if (process.pid !== 1 || fs.readlinkSync('/proc/self/ns/pid') === process.env.HOST_NS) process.exit(3);

@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { once } from 'node:events';
 import { isNativeError, native, type NativeError } from '../../native/native.js';
 import { expectNativeError } from './helpers.js';
+import { itAsRoot } from '../needs.js';
 
 const execFileAsync = promisify(execFile);
 const NATIVE_JS = new URL('../../native/native.js', import.meta.url).href;
@@ -75,7 +76,7 @@ describe('native sockets', () => {
       assert.equal(native.recvCred(fd), null, 'nothing queued: null, not a block');
     });
 
-    it('receives whole datagrams with the sender credentials from the kernel', () => {
+    itAsRoot('receives whole datagrams with the sender credentials from the kernel', () => {
       const path = join(dir, 'notify');
       const fd = own(native.unixDgramSocket(path, 0o600));
       const big = Buffer.alloc(100_000, 'x');
@@ -90,7 +91,7 @@ describe('native sockets', () => {
       assert.equal(native.recvCred(fd), null);
     });
 
-    it('reports a child as the sender, with its own uid and gid', () => {
+    itAsRoot('reports a child as the sender, with its own uid and gid', () => {
       chmodSync(dir, 0o711); // mkdtemp's 0700 would keep uid 65534 from reaching the socket
       const path = join(dir, 'notify');
       const fd = own(native.unixDgramSocket(path, 0o666));
@@ -128,7 +129,7 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.connect("${path}"); sock
   });
 
   describe('watchFd', () => {
-    it('calls back when a child sends a datagram, and never after close()', async () => {
+    itAsRoot('calls back when a child sends a datagram, and never after close()', async () => {
       const path = join(dir, 'notify');
       const fd = own(native.unixDgramSocket(path, 0o600));
       let calls = 0;
@@ -148,7 +149,8 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.connect("${path}"); sock
       assert.equal(native.recvCred(fd)?.data.toString(), 'late', 'premise: the datagram did arrive');
     });
 
-    it('keeps the process alive while open, sleeping in epoll (no polling), and lets it exit once closed', async () => {
+    itAsRoot('keeps the process alive while open, sleeping in epoll (no polling), and lets it exit once closed',
+      async () => {
       const path = join(dir, 'notify');
       const code = `const { native } = await import(process.env.NATIVE_JS);
         const fd = native.unixDgramSocket(process.env.SOCK, 0o600);
@@ -253,7 +255,7 @@ c.close()`;
       assert.equal(native.waitpid(pid, 0)?.code, 0);
     });
 
-    it('makes a bare port dual stack even where bindv6only=1 (in a new network namespace)', () => {
+    itAsRoot('makes a bare port dual stack even where bindv6only=1 (in a new network namespace)', () => {
       const out = runNode(`const fs = await import('node:fs'); const net = await import('node:net');
         native.ifUp('lo');
         fs.writeFileSync('/proc/sys/net/ipv6/bindv6only', '1');
@@ -301,7 +303,7 @@ c.close()`;
       } finally { for (const s of servers) s.close(); }
     });
 
-    it('names the syscall and the address on errors, and rejects bad arguments', () => {
+    itAsRoot('names the syscall and the address on errors, and rejects bad arguments', () => {
       const fd = own(native.listenSocket('stream', '127.0.0.1:0'));
       const port = native.localPort(fd);
       expectNativeError(() => native.listenSocket('stream', `127.0.0.1:${port}`),

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isNativeError, native, type NativeError, type SpawnOptions } from '../../native/native.js';
 import { expectNativeError } from './helpers.js';
+import { itAsRoot } from '../needs.js';
 
 const NATIVE_JS = new URL('../../native/native.js', import.meta.url).href;
 
@@ -81,11 +82,13 @@ describe('native spawn for services', () => {
     let group: string | undefined;
     afterEach(() => { if (group) rmdirSync(group); group = undefined; });
 
-    it('starts the program inside the given cgroup v2 directory', function () {
+    itAsRoot('starts the program inside the given cgroup v2 directory', function () {
       const root = cgroup2Root();
       assert.ok(root, 'no cgroup2 hierarchy mounted: the tests need one (they run as root)');
-      group = join(root!, `keel-test-${process.pid}`);
-      mkdirSync(group);
+      // Only a group that was made is removed after (afterEach rmdir'd one that mkdir had refused).
+      const made = join(root!, `keel-test-${process.pid}`);
+      mkdirSync(made);
+      group = made;
       const pid = native.spawn({ file: '/bin/sleep', argv: ['sleep', '1'], env: [], cgroup: group });
       try {
         assert.match(readFileSync(`/proc/${pid}/cgroup`, 'utf8'), new RegExp(`^0::/keel-test-${process.pid}$`, 'm'));
@@ -132,7 +135,7 @@ describe('native spawn for services', () => {
       assert.throws(() => native.spawn({ file: '/bin/true', argv: ['true'], env: [], rlimits: [{ resource: 'AS', soft: -1, hard: 1 }] }), TypeError);
     });
 
-    it('sets the nice value, before dropping privileges', () => {
+    itAsRoot('sets the nice value, before dropping privileges', () => {
       assert.deepEqual(run({ argv: ['/usr/bin/nice'], nice: 7 }), [0, '7\n']);
       // A negative nice needs CAP_SYS_NICE, which uid 65534 lacks: it must be set before setuid.
       assert.deepEqual(run({ argv: ['/usr/bin/nice'], nice: -5, uid: 65534, gid: 65534 }), [0, '-5\n']);

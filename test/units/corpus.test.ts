@@ -1,7 +1,10 @@
 // The Debian 12 units of the corpus: every file interprets without errors (warnings allowed), and
 // loaded from a temp copy laid out like /usr/lib/systemd/system, the mask and the alias resolve.
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync, cpSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { interpretUnit } from '../../units/interpret.js';
@@ -24,6 +27,13 @@ const PACKAGES = readdirSync(CORPUS).filter((d) => d.startsWith('debian-'));
 const FILES = PACKAGES.flatMap((p) => readdirSync(CORPUS + p).map((f) => `${p}/${f}`));
 const UNIT_FILES = FILES.filter((f) => statSync(CORPUS + f).isFile() && !SYMLINKS.has(f));
 const DROP_INS = FILES.filter((f) => statSync(CORPUS + f).isDirectory()).flatMap((d) => readdirSync(CORPUS + d).map((f) => `${d}/${f}`));
+
+
+/** Gives every directory under `dir` (not following symlinks) its owner's write bit back. */
+function writableDirs(dir: string): void {
+  chmodSync(dir, lstatSync(dir).mode | 0o700);
+  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) writableDirs(join(dir, e.name));
+}
 
 describe('units: Debian corpus', () => {
   it('has the files the README describes', () => {
@@ -77,7 +87,9 @@ describe('units: Debian corpus loaded from a search path', () => {
     symlinkSync('/dev/null', join(etc, 'user@.service.d/10-login-barrier.conf'));
     opts = { searchPaths: [etc, join(root, 'run/systemd/system'), usr], specifiers: HOST };
   });
-  after(() => rmSync(root, { recursive: true, force: true }));
+  // The corpus is read-only, and so are the directories cpSync copied from it: as any user but root,
+  // nothing inside them could be unlinked until they are writable again.
+  after(() => { writableDirs(root); rmSync(root, { recursive: true, force: true }); });
 
   it('detects the masked unit (a symlink to /dev/null)', () => {
     const u = loadUnit('hwclock.service', fs, opts);

@@ -116,9 +116,7 @@ describe('update/boot-gate', () => {
       it('healthy for healthySeconds: the slot is committed (OK=1, TRIES=0) and first; the wait is measured by the sleeps', async () => {
         onTrial();
         const f = fakes();
-        const t0 = Date.now();
         assert.equal(await runBootGate(f.opts(60), 'B'), 'committed');
-        assert.ok(Date.now() - t0 < 2000, 'a fake sleep makes the 60 s wait instant');
         assert.equal(f.slept.reduce((a, b) => a + b, 0), 60_000);
         assert.ok(f.slept.every((ms) => ms > 0 && ms <= 1000), String(f.slept));
         assert.ok(f.calls() >= 60, 'the health units are checked during the wait');
