@@ -1,7 +1,7 @@
 // A Keel init running for real as PID 1 of fresh pid and mount namespaces, with its units, runtime
 // dir, logs and cgroup in a temp directory: host integration tests drive it over its control socket.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, rmdirSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync, rmdirSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { request } from '../../cli/control-client.js';
@@ -95,6 +95,18 @@ export class ContainedInit {
   keel(...args: string[]): { code: number; stdout: string; stderr: string } {
     const r = spawnSync(process.execPath, [join(repoRoot(), 'bin/keel'), ...args], { env: { ...process.env, KEEL_CONTROL: this.control }, encoding: 'utf8' });
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** The init's pid namespace as the host names it (readlink of /proc/PID/ns/pid): its child of unshare. */
+  pidNamespace(): string {
+    for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+      let status = '';
+      try { status = readFileSync(`/proc/${pid}/status`, 'utf8'); } catch { continue; }
+      if (new RegExp(`^PPid:\\s+${this.child.pid}$`, 'm').test(status) && /^NSpid:\s+\d+\s+1$/m.test(status)) {
+        return readlinkSync(`/proc/${pid}/ns/pid`);
+      }
+    }
+    throw new Error(`cannot find the init of unshare ${this.child.pid} in /proc`);
   }
 
   /** Asks for a poweroff and waits for the namespace to end; kills it if it will not. */
