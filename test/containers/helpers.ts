@@ -117,3 +117,36 @@ export function keelAt(root: string, [verb, ...args]: string[], input?: string):
   const r = spawnSync(KEEL, [verb, '--root', root, ...args], { encoding: 'utf8', timeout: 45_000, ...(input !== undefined ? { input } : {}) });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
+
+/** Polls `check` until it returns a value (not undefined), then returns it; fails naming `what` after `ms`. */
+export async function eventually<T>(what: string, check: () => T | undefined, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Resolves once `text()` contains `s`; rejects if `child` exits first. */
+export function outputIncludes(child: import('node:child_process').ChildProcess, text: () => string, s: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = () => { if (text().includes(s)) { done(); resolve(); } };
+    const onExit = (code: number | null) => { done(); reject(new Error(`exited (${code}) before printing ${JSON.stringify(s)}: ${JSON.stringify(text())}`)); };
+    const done = () => { child.stdout?.off('data', check); child.off('exit', onExit); };
+    child.stdout?.on('data', check);
+    child.once('exit', onExit);
+    check();
+  });
+}
+
+/** True while a `keel container-monitor` of container `id` runs. */
+export function monitorRunning(id: string): boolean {
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    let cmd = '';
+    try { cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { continue; }
+    if (cmd.includes('container-monitor') && cmd.includes(id)) return true;
+  }
+  return false;
+}
