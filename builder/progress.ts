@@ -9,7 +9,7 @@ export interface Progress {
 /** Progress printed to a stream as "[n] title ... done in 1.2s (cached)". */
 export function consoleProgress(out: NodeJS.WritableStream = process.stderr): Progress {
   let n = 0;
-  const tty = (out as any).isTTY === true;
+  const tty = (out as { isTTY?: boolean }).isTTY === true;
   return {
     async step(title, fn) {
       const i = ++n;

@@ -24,7 +24,7 @@ export function request(verb: string, args: Record<string, unknown> = {}, onEven
     const done = (fn: () => void) => { if (!settled) { settled = true; fn(); } };
     sock.on('error', (e: NodeJS.ErrnoException) => done(() => reject(new RemoteError(e.code ?? 'ECONNECT', `cannot reach the init at ${path}: ${e.code ?? e.message}`))));
     const split = lineSplitter((line) => {
-      let msg: any;
+      let msg: { event?: unknown; ok?: boolean; result?: unknown; error?: { code?: string; message?: string } };
       try { msg = JSON.parse(line); } catch { return; }
       if ('event' in msg) { onEvent?.(msg.event); return; }
       sock.end();

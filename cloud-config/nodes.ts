@@ -21,7 +21,6 @@ export interface CNode {
 }
 
 const KIND: Record<YNode['kind'], GoKind> = { str: 'string', binary: 'string', int: 'int', float: 'float64', bool: 'bool', null: 'invalid', map: 'map', seq: 'slice' };
-const SCALAR = new Set<GoKind>(['string', 'int', 'float64', 'bool']);
 
 /**
  * Builds the node tree. `schema` is where the node sits in the schema (undefined outside it):

@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
-  cgroup2Mounts, cgroupControllers, cgroupProcs, delegateControllers, killCgroup, limitFiles as cgroupLimitFiles, limitProblem,
+  cgroup2Mounts, cgroupControllers, delegateControllers, killCgroup, limitFiles as cgroupLimitFiles, limitProblem,
   removeCgroup,
 } from '../lib/cgroup.js';
 import { isKeelError } from '../lib/errors.js';

@@ -237,6 +237,7 @@ class Exchange {
       used = true;
       return res.body;
     };
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- an async generator cannot be an arrow function
     const ex = this;
     const chunks = async function* (): AsyncGenerator<Buffer> {
       const body = take();

@@ -70,7 +70,7 @@ export function parseCalendar(text: string): CalendarSpec {
   try {
     return parse(String(text));
   } catch (err) {
-    if (err instanceof Reason) throw new TypeError(`cannot parse calendar event ${JSON.stringify(text)}: ${err.message}`);
+    if (err instanceof Reason) throw new TypeError(`cannot parse calendar event ${JSON.stringify(text)}: ${err.message}`, { cause: err });
     throw err;
   }
 }

@@ -1,7 +1,7 @@
 // The update agent's operations: check the server, apply an update to the inactive slot, roll
 // back. Every step that changes the slot state happens only after the step before it is proven:
 // the manifest's signature before anything, the image's hashes and verity tree before the flip.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeAtomic, type AtomicFs } from '../lib/atomic.js';
 import { sha256Hex } from '../lib/hash.js';

@@ -14,7 +14,7 @@ import {
 } from '../../containers/network.js';
 import { locks } from '../../native/locks.js';
 import { ImageStore } from '../../containers/store.js';
-import { KEEL, keelAt } from './helpers.js';
+import { keelAt } from './helpers.js';
 import { describeAsRoot, itAsRoot } from '../needs.js';
 
 const lease = (id: string, ip: string, ports: PortMapping[] = [], name = id): Lease =>

@@ -2,9 +2,9 @@
 // with skopeo from an OCI layout written here, once without auth and once with token auth (a JWT
 // token server in this file). Proxies in front of them redirect blobs to another loopback host or
 // tamper with bytes; a small fake registry (clearly named) covers what the real one can't serve.
-import { startRegistry, freePort, type RegistryProcess } from './registry-helpers.js';
+import { startRegistry, type RegistryProcess } from './registry-helpers.js';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes, sign, X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';

@@ -185,7 +185,7 @@ describe('containers/runtime', function () {
         const args = ['-static', '-O1', '-o', join(rootfs, 'bin/probe'), join(tmp, 'probe.c')];
         execFileSync('gcc', args, { stdio: 'pipe' });
       } catch (e) {
-        throw new Error(`needs gcc (make deps installs it): cannot build the static probe: ${(e as Error).message}`);
+        throw new Error(`needs gcc (make deps installs it): cannot build the static probe: ${(e as Error).message}`, { cause: e });
       }
     });
 

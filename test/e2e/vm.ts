@@ -2,7 +2,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { launchVm, type LaunchOptions } from '../../builder/qemu.js';
 
-// eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r/g;
 
 /** A booted (or booting) VM whose console text accumulates in `console`. */

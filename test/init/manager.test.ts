@@ -1,7 +1,5 @@
 // Host integration: the init as PID 1 in its own namespaces, with real unit files and processes.
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { connect } from 'node:net';
 import { ContainedInit, testTarget } from './contained-init.js';
 

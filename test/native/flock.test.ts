@@ -20,7 +20,8 @@ describe('native flock', () => {
       assert.equal(native.flock(a, LOCK_UN), true);
       assert.equal(native.flock(b, LOCK_SH | LOCK_NB), true);
     } finally {
-      closeSync(a), closeSync(b);
+      closeSync(a);
+      closeSync(b);
       rmSync(dir, { recursive: true });
     }
   });

@@ -1,10 +1,10 @@
 // Real-kernel tests of the N-API helper (run as root): spawn, waitpid, mounts, namespaces' syscalls.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isNativeError, native, type NativeError } from '../../native/native.js';
+import { native } from '../../native/native.js';
 import { expectNativeError, zombiesOf } from './helpers.js';
 import { itAsRoot } from '../needs.js';
 

@@ -1,6 +1,5 @@
 // The process table: dispatch logic against a scripted fake, then tini-style reaping of real orphans.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { native, type WaitStatus } from '../../native/native.js';
 import { ProcessTable, signalName, type ExitStatus, type ProcessSys } from '../../native/process-table.js';
 import { zombiesOf } from './helpers.js';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { once } from 'node:events';
-import { isNativeError, native, type NativeError } from '../../native/native.js';
+import { native } from '../../native/native.js';
 import { expectNativeError } from './helpers.js';
 import { itAsRoot } from '../needs.js';
 

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isNativeError, native, type NativeError, type SpawnOptions } from '../../native/native.js';
+import { native, type SpawnOptions } from '../../native/native.js';
 import { expectNativeError } from './helpers.js';
 import { itAsRoot } from '../needs.js';
 
