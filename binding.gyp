@@ -13,7 +13,8 @@
         "native/src/poll.c",
         "native/src/signals.c",
         "native/src/pty.c",
-        "native/src/console.c"
+        "native/src/console.c",
+        "native/src/fs.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags!": ["-O3"],

@@ -87,5 +87,9 @@ napi_value js_socket_pair(napi_env env, napi_callback_info info);       /* conso
 /* [fds[0], fds[1]] as a JS array of two numbers (sockets.c). */
 napi_value fd_pair(napi_env env, const int fds[2]);
 napi_value js_recv_fd(napi_env env, napi_callback_info info);           /* console.c */
+napi_value js_mknod(napi_env env, napi_callback_info info);             /* fs.c */
+napi_value js_lsetxattr(napi_env env, napi_callback_info info);         /* fs.c */
+napi_value js_lgetxattr(napi_env env, napi_callback_info info);         /* fs.c */
+napi_value js_llistxattr(napi_env env, napi_callback_info info);        /* fs.c */
 
 #endif
