@@ -8,7 +8,9 @@ import { join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ContainerError } from './errors.js';
 import { digestHex, familiarRef, hashFile, normalizeRef, sha256, type ImageRecord, type ImageStore } from './store.js';
-import { cleanEntryPath, extractTar, openSniffed, sniffCompression, writeTar, type TarWriteEntry } from './tar.js';
+import { openSniffed, sniffCompression } from './decompress.js';
+import { cleanEntryPath, extractTar } from './extract.js';
+import { writeTar, type TarWriteEntry } from './tar.js';
 
 export const MEDIA = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',

@@ -6,7 +6,9 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { packDir, readTar, unpackLayer, type UnpackOptions } from '../../containers/tar.js';
+import { unpackLayer, type UnpackOptions } from '../../containers/extract.js';
+import { packDir } from '../../containers/pack-dir.js';
+import { readTar } from '../../containers/tar.js';
 import { isRoot, rawTar, removeDir, run, tempDir } from './helpers.js';
 
 const OPTS: UnpackOptions = { maxBytes: 1 << 20, allowDevices: false, ownership: true };
