@@ -11,7 +11,7 @@ import { ContainerError } from '../../containers/errors.js';
 import { openLayer } from '../../containers/decompress.js';
 import { unpackLayer, type UnpackOptions } from '../../containers/extract.js';
 import { packDir } from '../../containers/pack-dir.js';
-import { readTar } from '../../containers/tar.js';
+import { readTar, writeTar } from '../../containers/tar.js';
 import { isRoot, rawTar, removeDir, run, sha256, tempDir } from './helpers.js';
 
 const LONG_DIR = `${'a'.repeat(60)}/${'b'.repeat(60)}`;
@@ -182,6 +182,22 @@ describe('containers/tar: reading', () => {
   it('refuses an empty PAX header with EFORMAT naming the entry after it', async () => {
     const tar = rawTar([{ name: 'PaxHeaders/empty', type: 'x', data: '' }, { name: 'one', data: '1' }, { name: 'two', data: '2' }]);
     await assert.rejects(list(Readable.from([tar])), { code: 'EFORMAT', message: /^cannot read tar entry one: it follows an empty extended header/ });
+  });
+
+  it('refuses GNU sparse files (gnu and pax formats) with EUNSUPPORTED', async () => {
+    fs.writeFileSync(join(src, 'sparse'), '');
+    fs.truncateSync(join(src, 'sparse'), 1 << 20);
+    fs.appendFileSync(join(src, 'sparse'), 'end');
+    for (const format of ['gnu', 'pax']) {
+      const file = join(work, `sparse-${format}.tar`);
+      run('tar', [`--format=${format}`, '--sparse', '-cf', file, '-C', src, 'sparse']);
+      await assert.rejects(list(fs.createReadStream(file)), { code: 'EUNSUPPORTED' }, format);
+    }
+  });
+
+  it('writeTar keeps a mode of 0 (tar-stream would default it to 0644)', async () => {
+    const entries = await list(writeTar([{ header: { name: 'shadow', type: 'file', mode: 0 }, data: Buffer.from('s') }]));
+    assert.equal(entries.get('shadow')?.mode, 0);
   });
 
   it('rejects a truncated archive and a header with a bad checksum', async () => {

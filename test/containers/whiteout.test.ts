@@ -98,6 +98,15 @@ describe('containers/tar: whiteouts on overlayfs', function () {
     assertMergedView(upper, lower);
   });
 
+  it('makes whiteouts with no mknod or setfattr on PATH (native helper, not a process per entry)', async () => {
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      const { upper } = await unpackBoth(Readable.from([UPPER]));
+      assert.ok(fs.lstatSync(join(upper, 'etc/gone')).isCharacterDevice());
+    } finally { process.env.PATH = path; }
+  });
+
   it('packDir({ whiteouts: true }) turns them back into OCI whiteouts that unpack the same', async () => {
     const { upper } = await unpackBoth(Readable.from([UPPER]));
     const names: string[] = [];
