@@ -15,7 +15,8 @@
         "native/src/signals.c",
         "native/src/pty.c",
         "native/src/console.c",
-        "native/src/flock.c"
+        "native/src/flock.c",
+        "native/src/fs.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags!": ["-O3"],

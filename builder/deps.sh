@@ -12,7 +12,7 @@ PACKAGES=(
   etcd-server etcd-client              # the locksmith etcd-lock tests (etcd 3.4, v2 API)
   gcc libc6-dev                        # the initramfs's static dm-verity opener
   docker-registry skopeo umoci openssl # container images: a real registry, OCI tooling, token-auth certs
-  attr                                 # setfattr: overlay whiteouts (opaque dirs) when unpacking layers
+  attr                                 # getfattr: tests check opaque dirs of unpacked layers
   zstd                                 # zstd-compressed layers for the containers QEMU test
   crun runc                            # make bench: container start against the OCI runtimes
   nftables iproute2                    # container networking tests (NAT, ports) on the host

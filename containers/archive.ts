@@ -9,7 +9,9 @@ import { pipeline } from 'node:stream/promises';
 import { ContainerError } from './errors.js';
 import { IMAGE_TYPES, INDEX_TYPES as INDEX_TYPE_LIST, MEDIA_TYPES as MEDIA, ociLayerType } from './media-types.js';
 import { digestHex, familiarRef, hashFile, normalizeRef, sha256, type ImageRecord, type ImageStore } from './store.js';
-import { cleanEntryPath, extractTar, openSniffed, sniffCompression, writeTar, type TarWriteEntry } from './tar.js';
+import { openSniffed, sniffCompression } from './decompress.js';
+import { cleanEntryPath, extractTar } from './extract.js';
+import { writeTar, type TarWriteEntry } from './tar.js';
 
 const INDEX_TYPES = new Set<string>(INDEX_TYPE_LIST);
 const MANIFEST_TYPES = new Set<string>(IMAGE_TYPES);

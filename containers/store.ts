@@ -17,7 +17,8 @@ import { sha256File, sha256Hex } from '../lib/hash.js';
 import { locks } from '../native/locks.js';
 import { ContainerError } from './errors.js';
 import { InvalidReferenceError, parseReference } from './reference.js';
-import { openLayer, unpackLayer } from './tar.js';
+import { openLayer } from './decompress.js';
+import { unpackLayer } from './extract.js';
 
 export { ContainerError } from './errors.js';
 

@@ -237,14 +237,14 @@ export interface Accepted {
   remotePort: number;
 }
 
-/** Flag values for mount, umount2, waitpid, reboot (the LINUX_REBOOT_CMD_* values) and flock. */
+/** Flag values for mount, umount2, waitpid, lsetxattr, reboot (the LINUX_REBOOT_CMD_* values) and flock. */
 export type NativeConstants = Readonly<{
   MS_RDONLY: number; MS_NOSUID: number; MS_NODEV: number; MS_NOEXEC: number; MS_REMOUNT: number;
   MS_BIND: number; MS_REC: number; MS_MOVE: number; MS_PRIVATE: number; MS_SLAVE: number;
   MS_SHARED: number; MS_RELATIME: number; MNT_DETACH: number; MNT_FORCE: number; WNOHANG: number;
-  SIGRTMIN: number; RB_AUTOBOOT: number; RB_POWER_OFF: number; RB_HALT_SYSTEM: number; RB_DISABLE_CAD: number; RB_ENABLE_CAD: number;
   /** flock(2) operations. */
   LOCK_SH: number; LOCK_EX: number; LOCK_UN: number; LOCK_NB: number;
+  SIGRTMIN: number; XATTR_CREATE: number; XATTR_REPLACE: number; RB_AUTOBOOT: number; RB_POWER_OFF: number; RB_HALT_SYSTEM: number; RB_DISABLE_CAD: number; RB_ENABLE_CAD: number;
 }>;
 
 /** The helper: one function per syscall, each synchronous, each throwing a NativeError. */
@@ -303,7 +303,27 @@ export interface Native {
    * Without LOCK_NB it blocks the thread until the lock is free: never in PID 1's event loop.
    */
   flock(fd: number, operation: number): boolean;
+  /** mknod(2): mode is a type (fs.constants.S_IFCHR, S_IFBLK, S_IFIFO) | permissions (less the umask); dev as makedev() packs it. */
+  mknod(path: string, mode: number, dev: number): void;
+  /** lsetxattr(2), never following a symlink; flags 0, constants.XATTR_CREATE or XATTR_REPLACE. */
+  lsetxattr(path: string, name: string, value: Buffer | string, flags: number): void;
+  /** lgetxattr(2): the value; throws ENODATA when there is no such attribute. */
+  lgetxattr(path: string, name: string): Buffer;
+  /** llistxattr(2): the names of the attributes this process may see (trusted.* only with CAP_SYS_ADMIN). */
+  llistxattr(path: string): string[];
   constants: NativeConstants;
+}
+
+/** glibc's makedev(): the dev_t of a major and minor device number, for mknod(). */
+export function makedev(major: number, minor: number): number {
+  const [ma, mi] = [BigInt(major), BigInt(minor)];
+  return Number(((ma & 0xfffn) << 8n) | ((ma & ~0xfffn) << 32n) | (mi & 0xffn) | ((mi & ~0xffn) << 12n));
+}
+
+/** glibc's major() and minor() of a dev_t (an lstat's rdev). */
+export function devNumbers(dev: number): { major: number; minor: number } {
+  const d = BigInt(dev);
+  return { major: Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & 0xfffff000n)), minor: Number((d & 0xffn) | ((d >> 12n) & 0xffffff00n)) };
 }
 
 // Bundled as CommonJS, esbuild leaves import.meta empty; the entry script is then our best anchor.

@@ -8,7 +8,7 @@
  * This file: mounts, roots, reboot, waitpid, interfaces, and the module table. The rest:
  * common.c (errors, arguments), spawn.c + spawn_opts.c (spawn), sockets.c (pipe, unix
  * datagrams), listen.c (socket activation), poll.c (fd watchers on the event loop),
- * pty.c (pseudo-terminals), flock.c (file locks). */
+ * pty.c (pseudo-terminals), flock.c (file locks), fs.c (mknod and xattrs for unpacking layers). */
 #include "keel_native.h"
 
 #include <errno.h>
@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #ifndef PR_SET_CHILD_SUBREAPER
@@ -197,6 +198,7 @@ static napi_value init(napi_env env, napi_value exports) {
   K("MS_SLAVE", MS_SLAVE); K("MS_SHARED", MS_SHARED); K("MS_RELATIME", MS_RELATIME);
   K("MNT_DETACH", MNT_DETACH); K("MNT_FORCE", MNT_FORCE); K("WNOHANG", WNOHANG);
   K("SIGRTMIN", (uint32_t)SIGRTMIN);
+  K("XATTR_CREATE", XATTR_CREATE); K("XATTR_REPLACE", XATTR_REPLACE); /* fs.c */
   K("RB_AUTOBOOT", (uint32_t)LINUX_REBOOT_CMD_RESTART);
   K("RB_POWER_OFF", (uint32_t)LINUX_REBOOT_CMD_POWER_OFF);
   K("RB_HALT_SYSTEM", (uint32_t)LINUX_REBOOT_CMD_HALT);
@@ -219,6 +221,8 @@ static napi_value init(napi_env env, napi_value exports) {
       FN("openPty", js_open_pty), FN("setWindowSize", js_set_window_size),
       FN("socketPair", js_socket_pair), FN("recvFd", js_recv_fd),
       FN("flock", js_flock),
+      FN("mknod", js_mknod), FN("lsetxattr", js_lsetxattr), FN("lgetxattr", js_lgetxattr),
+      FN("llistxattr", js_llistxattr),
       {"constants", NULL, NULL, NULL, NULL, c, napi_enumerable, NULL},
   };
 #undef FN

@@ -91,5 +91,9 @@ napi_value js_recv_fd(napi_env env, napi_callback_info info);           /* conso
 napi_value js_flock(napi_env env, napi_callback_info info);             /* flock.c */
 /* Adds LOCK_SH, LOCK_EX, LOCK_UN and LOCK_NB to the constants object (flock.c). */
 void flock_constants(napi_env env, napi_value c);
+napi_value js_mknod(napi_env env, napi_callback_info info);             /* fs.c */
+napi_value js_lsetxattr(napi_env env, napi_callback_info info);         /* fs.c */
+napi_value js_lgetxattr(napi_env env, napi_callback_info info);         /* fs.c */
+napi_value js_llistxattr(napi_env env, napi_callback_info info);        /* fs.c */
 
 #endif

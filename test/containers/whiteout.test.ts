@@ -6,7 +6,9 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { packDir, readTar, unpackLayer, type UnpackOptions } from '../../containers/tar.js';
+import { unpackLayer, type UnpackOptions } from '../../containers/extract.js';
+import { packDir } from '../../containers/pack-dir.js';
+import { readTar } from '../../containers/tar.js';
 import { rawTar, removeDir, run, tempDir } from './helpers.js';
 import { describeAsRoot } from '../needs.js';
 
@@ -93,6 +95,15 @@ describeAsRoot('containers/tar: whiteouts on overlayfs', function () {
     assert.match(run('getfattr', ['--absolute-names', '-n', 'trusted.overlay.opaque', join(upper, 'opq')]), /trusted\.overlay\.opaque="y"/);
     assert.deepEqual(fs.readdirSync(upper).sort(), ['etc', 'opq', 're', 're2', 'wd']);
     assertMergedView(upper, lower);
+  });
+
+  it('makes whiteouts with no mknod or setfattr on PATH (native helper, not a process per entry)', async () => {
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      const { upper } = await unpackBoth(Readable.from([UPPER]));
+      assert.ok(fs.lstatSync(join(upper, 'etc/gone')).isCharacterDevice());
+    } finally { process.env.PATH = path; }
   });
 
   it('packDir({ whiteouts: true }) turns them back into OCI whiteouts that unpack the same', async () => {
