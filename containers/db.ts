@@ -133,8 +133,13 @@ export class ContainerDb {
     return out.sort((a, b) => b.config.created.localeCompare(a.config.created));
   }
 
+  /** The state as last written, without the liveness checks of state(). */
+  recorded(id: string): ContainerState {
+    return JSON.parse(readFileSync(this.path(id, 'state.json'), 'utf8')) as ContainerState;
+  }
+
   state(id: string): ContainerState {
-    const s = JSON.parse(readFileSync(this.path(id, 'state.json'), 'utf8')) as ContainerState;
+    const s = this.recorded(id);
     if (s.status === 'running' && processStartTime(s.pid) !== s.startTime) {
       return { ...s, status: 'exited', error: s.error ?? 'its process is gone (killed with its monitor, or the machine restarted)' };
     }

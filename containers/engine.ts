@@ -160,7 +160,8 @@ export function released(db: ContainerDb, id: string): void {
 
 /** Records an exit; docker's exit code for a signal is 128 + its number. */
 export function finished(db: ContainerDb, id: string, exit: ContainerExit): ContainerState {
-  const s = { ...db.state(id), status: 'exited' as const, exitCode: exitCode(exit), signal: exit.signal, finishedAt: new Date().toISOString(), oomKilled: Boolean(exit.oomKilled) };
+  // The recorded state, not state(): the process is reaped by now, which state() would call "gone".
+  const s = { ...db.recorded(id), status: 'exited' as const, exitCode: exitCode(exit), signal: exit.signal, finishedAt: new Date().toISOString(), oomKilled: Boolean(exit.oomKilled) };
   db.setState(id, s);
   return s;
 }

@@ -13,7 +13,7 @@ describe('keel qemu --user-data', () => {
       writeFileSync(bad, '#cloud-config\nwrite_files:\n  - path: /etc/x\n    encoding: nope\n    content: x\n');
       const r = spawnSync(process.execPath, [join(repoRoot(), 'bin/keel'), 'qemu', '--image', join(dir, 'missing.img'), '--user-data', bad], { encoding: 'utf8' });
       assert.equal(r.status, 1);
-      assert.match(r.stderr, new RegExp(`${bad}:4: error: `));
+      assert.match(r.stderr, new RegExp(`${bad}:4:5: error: invalid value nope`));
       assert.match(r.stderr, /not booting/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
