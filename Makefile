@@ -25,12 +25,9 @@ test: image
 	@npx mocha
 
 # Only the tests that need no root, no image and no QEMU: every test file but e2e/, with KEEL_TEST_TIER=unit
-# leaving out what test/needs.ts marks as needing root. The files in UNIT_EXCLUDE need root throughout and do not
-# use test/needs.ts yet.
-UNIT_EXCLUDE := containers/cli init/manager init/manager-more init/container-unit
+# leaving out what test/needs.ts marks as needing root.
 test-unit: build
-	@KEEL_TEST_TIER=unit npx mocha --no-config --timeout 20000 'dist/test/**/*.test.js' --ignore 'dist/test/e2e/**' \
-	  $(foreach f,$(UNIT_EXCLUDE),--ignore 'dist/test/$(f).test.js')
+	@KEEL_TEST_TIER=unit npx mocha --no-config --timeout 20000 'dist/test/**/*.test.js' --ignore 'dist/test/e2e/**'
 
 # Formatting (Prettier) and lint rules (ESLint with typescript-eslint: layering, 120-character lines).
 lint: deps

@@ -13,9 +13,10 @@ import { splitAtPositional } from '../../cli/main.js';
 import { waitForStart } from '../../cli/run.js';
 import { eventually, KEEL, keelAt, monitorRunning, outputIncludes } from './helpers.js';
 import { OPTION_TABLE } from './options-table.js';
+import { describeAsRoot } from '../needs.js';
 
 
-describe('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
+describeAsRoot('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
   this.timeout(60_000);
   let root: string;
   let dir: string;

@@ -13,6 +13,7 @@ import { addBusybox } from './busybox-fixture.js';
 import { ContainerDb, type ContainerConfig } from '../../containers/db.js';
 import { ImageStore } from '../../containers/store.js';
 import { KEEL, keelAt } from './helpers.js';
+import { describeAsRoot } from '../needs.js';
 
 // Each run appends to /ctl/runs; it exits 3, or with /ctl/hold there it waits for a SIGTERM (exit 143).
 const COMMAND = 'echo run >> /ctl/runs; if [ -e /ctl/hold ]; then trap "exit 143" TERM; sleep 300 & wait $!; fi; exit 3';
@@ -31,7 +32,7 @@ interface Monitored {
   close(): void;
 }
 
-describe('keel container-monitor: a stopped container stays stopped (as root)', function () {
+describeAsRoot('keel container-monitor: a stopped container stays stopped (as root)', function () {
   this.timeout(60_000);
   let dir: string;
   let root: string;

@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainedInit, testTarget } from './contained-init.js';
+import { describeAsRoot } from '../needs.js';
 
-describe('init as PID 1: conditions and asserts', function () {
+describeAsRoot('init as PID 1: conditions and asserts', function () {
   this.timeout(60_000);
   let init: ContainedInit | undefined;
   afterEach(async () => { await init?.stop(); init = undefined; });
@@ -31,7 +32,7 @@ describe('init as PID 1: conditions and asserts', function () {
   });
 });
 
-describe('init as PID 1: OOMScoreAdjust= and Delegate=', function () {
+describeAsRoot('init as PID 1: OOMScoreAdjust= and Delegate=', function () {
   this.timeout(60_000);
   let init: ContainedInit | undefined;
   afterEach(async () => { await init?.stop(); init = undefined; });

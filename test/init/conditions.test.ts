@@ -8,10 +8,11 @@ import { dirname, join } from 'node:path';
 import { checkHolds, firstFailure, type CheckFacts } from '../../init/conditions.js';
 import { compareVersions, fnmatch } from '../../init/condition-match.js';
 import type { Check } from '../../units/types.js';
+import { describeAsRoot } from '../needs.js';
 
 const c = (kind: string, value: string, o: Partial<Check> = {}): Check => ({ kind, value, assert: false, trigger: false, negate: false, file: 'f', line: 1, ...o });
 
-describe('init/conditions', () => {
+describeAsRoot('init/conditions', () => {
   let top: string;
   let f: CheckFacts;
   const put = (p: string, text: string | Buffer) => { mkdirSync(dirname(join(top, p)), { recursive: true }); writeFileSync(join(top, p), text); };

@@ -10,10 +10,11 @@ import { ContainedInit, testTarget } from './contained-init.js';
 import { repoRoot } from '../../builder/bundle.js';
 import { addBusybox } from '../containers/busybox-fixture.js';
 import { ImageStore } from '../../containers/store.js';
+import { describeAsRoot } from '../needs.js';
 
 const KEEL = join(repoRoot(), 'bin/keel');
 
-describe('.container units as services (as root: the init, keel run, busybox)', function () {
+describeAsRoot('.container units as services (as root: the init, keel run, busybox)', function () {
   this.timeout(60_000);
   let init: ContainedInit | undefined;
   let dir: string;
@@ -29,7 +30,6 @@ describe('.container units as services (as root: the init, keel run, busybox)', 
   const logs = async (unit: string): Promise<string[]> => (await init!.ctl('logs', { unit })).map((e: { message: string }) => e.message);
 
   before(async function () {
-    (await import('../needs.js')).needsRoot('.container units (the init, keel run, busybox)');
     dir = mkdtempSync(join(tmpdir(), 'keel-ct-unit-'));
     root = join(dir, 'root');
     await addBusybox(new ImageStore(root), '/bin/busybox', 1700000000);

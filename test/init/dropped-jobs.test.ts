@@ -5,10 +5,11 @@ import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainedInit, testTarget } from './contained-init.js';
+import { describeAsRoot } from '../needs.js';
 
 const line = (s: { logs: { message: string }[] }, re: RegExp) => s.logs.some((e) => re.test(e.message));
 
-describe('init: dropped jobs leave a journal line', function () {
+describeAsRoot('init: dropped jobs leave a journal line', function () {
   this.timeout(60_000);
   let init: ContainedInit | undefined;
   afterEach(async () => { await init?.stop(); init = undefined; });

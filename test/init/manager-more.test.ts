@@ -4,10 +4,11 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync, mkdirSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainedInit, testTarget } from './contained-init.js';
+import { describeAsRoot } from '../needs.js';
 
 const NOTIFY = `/usr/bin/python3 -c "import os,socket,time; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); time.sleep(0.3); s.sendto(b'STATUS=warming up', os.environ['NOTIFY_SOCKET']); time.sleep(0.3); s.sendto(b'READY=1\\\\nSTATUS=serving', os.environ['NOTIFY_SOCKET']); time.sleep(1000)"`;
 
-describe('init as PID 1: service types, kill modes, files', function () {
+describeAsRoot('init as PID 1: service types, kill modes, files', function () {
   this.timeout(90_000);
   let init: ContainedInit | undefined;
   afterEach(async () => { await init?.stop(); init = undefined; });

@@ -2,8 +2,9 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { ContainedInit, testTarget } from './contained-init.js';
+import { describeAsRoot } from '../needs.js';
 
-describe('init as PID 1 (namespaces, real processes)', function () {
+describeAsRoot('init as PID 1 (namespaces, real processes)', function () {
   this.timeout(60_000);
   let init: ContainedInit | undefined;
   afterEach(async () => { await init?.stop(); init = undefined; });

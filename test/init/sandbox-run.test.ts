@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainedInit, testTarget } from './contained-init.js';
+import { describeAsRoot } from '../needs.js';
 
 /** Where a sandbox of these tests could leak a mount to: the paths the plans act on, and this run's own. */
 const SANDBOX_POINTS = new Set(['/', '/tmp', '/var/tmp', '/dev', '/proc', '/sys', '/usr', '/boot', '/efi', '/etc', '/home']);
@@ -19,7 +20,7 @@ const mounts = () =>
     .join('\n');
 const messages = (s: { logs: { message: string }[] }) => s.logs.map((e) => e.message);
 
-describe('init: service sandboxing with mount namespaces (real services)', function () {
+describeAsRoot('init: service sandboxing with mount namespaces (real services)', function () {
   this.timeout(60_000);
   let init: ContainedInit | undefined;
   let before = '';

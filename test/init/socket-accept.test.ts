@@ -7,6 +7,7 @@ import { instanceName } from '../../init/socket-accept.js';
 import { interpretUnit } from '../../units/interpret.js';
 import { parseUnitText } from '../../units/parse.js';
 import { ContainedInit, testTarget } from './contained-init.js';
+import { describeAsRoot } from '../needs.js';
 
 const base = { fd: 9, localPort: 0, remotePort: 0, localAddress: '', remoteAddress: '' };
 
@@ -107,7 +108,7 @@ describe('units: StandardInput=socket and the socket file settings', () => {
   });
 });
 
-describe('init: Accept=yes sockets and StandardInput=socket (real services)', function () {
+describeAsRoot('init: Accept=yes sockets and StandardInput=socket (real services)', function () {
   this.timeout(60_000);
   let init: ContainedInit | undefined;
   afterEach(async () => {

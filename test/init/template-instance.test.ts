@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainedInit } from './contained-init.js';
+import { describeAsRoot } from '../needs.js';
 
-describe('init: template instances named at run time', function () {
+describeAsRoot('init: template instances named at run time', function () {
   this.timeout(60_000);
   let init: ContainedInit | undefined;
   afterEach(async () => { await init?.stop(); init = undefined; });

@@ -7,8 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { devNumbers, makedev, native } from '../../native/native.js';
 import { expectNativeError } from './helpers.js';
+import { describeAsRoot } from '../needs.js';
 
-describe('native fs: mknod and xattrs', () => {
+describeAsRoot('native fs: mknod and xattrs', () => {
   let dir: string;
   before(() => assert.equal(process.getuid?.(), 0, 'these tests need root (mknod of devices, trusted.* xattrs)'));
   beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'keel-native-fs-')); });
