@@ -13,7 +13,10 @@ export default tseslint.config(
     files: ['**/*.ts'],
     rules: {
       'max-len': ['error', { code: 120, ignoreUrls: true, ignoreRegExpLiterals: true }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
       'no-empty': ['error', { allowEmptyCatch: true }],
       'no-control-regex': 'off',
       // `let x = ''; try { x = read(); } catch { continue; }` is the pattern here, not a mistake.
@@ -33,23 +36,32 @@ export default tseslint.config(
   {
     files: RUNTIME.map((d) => `${d}/**/*.ts`),
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [{ group: ['**/builder/*', '**/cli/*'], message: 'runtime code must not import builder/ or cli/' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [{ group: ['**/builder/*', '**/cli/*'], message: 'runtime code must not import builder/ or cli/' }],
+        },
+      ],
     },
   },
   {
     files: ['units/**/*.ts'],
     rules: {
-      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'units/ is pure: take the environment as an argument' }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: 'units/ is pure: take the environment as an argument' },
+      ],
     },
   },
   {
     files: ['lib/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [{ group: ['../*', '!../lib/*'], message: 'lib/ imports nothing of ours' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [{ group: ['../*', '!../lib/*'], message: 'lib/ imports nothing of ours' }],
+        },
+      ],
     },
   },
 );

@@ -29,7 +29,10 @@ function moveInto(from: string, to: string): void {
     const src = join(from, name);
     const dst = join(to, name);
     if (existsSync(dst) && lstatSync(src).isDirectory() && lstatSync(dst).isDirectory()) moveInto(src, dst);
-    else { rmSync(dst, { recursive: true, force: true }); renameSync(src, dst); }
+    else {
+      rmSync(dst, { recursive: true, force: true });
+      renameSync(src, dst);
+    }
   }
 }
 
@@ -49,24 +52,36 @@ export async function linkBusybox(root: string): Promise<number> {
 }
 
 /** Builds the base tree into `dir` from fetched packages, Node and the kernel. */
-export async function buildBaseTree(dir: string, def: ImageDef, debs: FetchedPackage[], kernel: FetchedPackage, node: FetchedPackage): Promise<void> {
+export async function buildBaseTree(
+  dir: string,
+  def: ImageDef,
+  debs: FetchedPackage[],
+  kernel: FetchedPackage,
+  node: FetchedPackage,
+): Promise<void> {
   for (const deb of debs) await run('dpkg-deb', ['-x', deb.file, dir]);
   // The kernel package: vmlinuz into /boot, only the chosen module trees into /usr/lib/modules.
   const kx = join(dir, '.kernel');
   await run('dpkg-deb', ['-x', kernel.file, kx]);
   const rel = def.kernel.release;
   const kmods = join(kx, 'lib/modules', rel);
-  if (!existsSync(kmods)) throw new BuildError('EKERNEL', `cannot use kernel ${kernel.name}: it has no lib/modules/${rel} (check kernel.release)`);
+  if (!existsSync(kmods))
+    throw new BuildError(
+      'EKERNEL',
+      `cannot use kernel ${kernel.name}: it has no lib/modules/${rel} (check kernel.release)`,
+    );
   mkdirSync(join(dir, 'boot'), { recursive: true });
   renameSync(join(kx, 'boot', `vmlinuz-${rel}`), join(dir, 'boot/vmlinuz'));
   const mods = join(dir, 'usr/lib/modules', rel);
   for (const sub of def.kernel.usrModules) {
     const from = join(kmods, 'kernel', sub);
-    if (!existsSync(from)) throw new BuildError('EKERNEL', `cannot copy kernel modules ${sub}: no such directory in ${kernel.name}`);
+    if (!existsSync(from))
+      throw new BuildError('EKERNEL', `cannot copy kernel modules ${sub}: no such directory in ${kernel.name}`);
     mkdirSync(join(mods, 'kernel', sub, '..'), { recursive: true });
     renameSync(from, join(mods, 'kernel', sub));
   }
-  for (const f of readdirSync(kmods).filter((f) => f.startsWith('modules.') && !f.endsWith('.bin'))) renameSync(join(kmods, f), join(mods, f));
+  for (const f of readdirSync(kmods).filter((f) => f.startsWith('modules.') && !f.endsWith('.bin')))
+    renameSync(join(kmods, f), join(mods, f));
   rmSync(kx, { recursive: true, force: true });
   mergeUsr(dir);
   for (const ex of def.exclude) rmSync(join(dir, ex), { recursive: true, force: true });
@@ -80,5 +95,6 @@ export async function buildBaseTree(dir: string, def: ImageDef, debs: FetchedPac
   await run('strip', ['--strip-all', join(dir, 'usr/bin/node')]);
   rmSync(nx, { recursive: true, force: true });
   await linkBusybox(dir);
-  if (!readFileSync(join(dir, 'usr/lib/modules', rel, 'modules.dep'), 'utf8').length) throw new BuildError('EKERNEL', 'cannot index kernel modules: depmod wrote an empty modules.dep');
+  if (!readFileSync(join(dir, 'usr/lib/modules', rel, 'modules.dep'), 'utf8').length)
+    throw new BuildError('EKERNEL', 'cannot index kernel modules: depmod wrote an empty modules.dep');
 }

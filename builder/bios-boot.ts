@@ -23,10 +23,14 @@ export const DISKBOOT_LOAD_SEGMENT = 0x0820;
 /** Copies boot.img's code into an MBR sector (keeping its partition table) and points it at core.img. */
 export function installBootCode(mbrSector: Buffer, bootImg: Buffer, coreLba: bigint): Buffer {
   if (!Buffer.isBuffer(mbrSector) || mbrSector.length !== SECTOR) {
-    throw new TypeError(`cannot install boot code: mbrSector must be a ${SECTOR}-byte Buffer, received ${sizeOf(mbrSector)}`);
+    throw new TypeError(
+      `cannot install boot code: mbrSector must be a ${SECTOR}-byte Buffer, received ${sizeOf(mbrSector)}`,
+    );
   }
   if (!Buffer.isBuffer(bootImg) || bootImg.length !== SECTOR) {
-    throw new TypeError(`cannot install boot code: bootImg must be GRUB's ${SECTOR}-byte boot.img, received ${sizeOf(bootImg)}`);
+    throw new TypeError(
+      `cannot install boot code: bootImg must be GRUB's ${SECTOR}-byte boot.img, received ${sizeOf(bootImg)}`,
+    );
   }
   if (bootImg[510] !== 0x55 || bootImg[511] !== 0xaa) {
     throw new BuildError('EBIOSBOOT', 'cannot install boot code: boot.img does not end in the 0x55AA boot signature');
@@ -52,23 +56,35 @@ export function installBootCode(mbrSector: Buffer, bootImg: Buffer, coreLba: big
 
 /** Sets core.img's first blocklist entry so diskboot loads the rest of core.img from coreLba + 1. */
 export function patchCoreImg(coreImg: Buffer, coreLba: bigint): Buffer {
-  if (!Buffer.isBuffer(coreImg)) throw new TypeError(`cannot patch core.img: expected a Buffer, received ${sizeOf(coreImg)}`);
+  if (!Buffer.isBuffer(coreImg))
+    throw new TypeError(`cannot patch core.img: expected a Buffer, received ${sizeOf(coreImg)}`);
   checkLba('patch core.img', coreLba);
   if (coreImg.length <= SECTOR) {
-    throw new BuildError('EBIOSBOOT', `cannot patch core.img: ${coreImg.length} bytes is too small for GRUB's diskboot plus a kernel`);
+    throw new BuildError(
+      'EBIOSBOOT',
+      `cannot patch core.img: ${coreImg.length} bytes is too small for GRUB's diskboot plus a kernel`,
+    );
   }
   const segment = coreImg.readUInt16LE(BLOCKLIST_OFFSET + 10);
   if (segment !== DISKBOOT_LOAD_SEGMENT) {
-    throw new BuildError('EBIOSBOOT', `cannot patch core.img: no diskboot blocklist at offset ${BLOCKLIST_OFFSET} (load segment 0x${segment.toString(16)}, expected 0x820)`);
+    throw new BuildError(
+      'EBIOSBOOT',
+      `cannot patch core.img: no diskboot blocklist at offset ${BLOCKLIST_OFFSET} ` +
+        `(load segment 0x${segment.toString(16)}, expected 0x820)`,
+    );
   }
   // Why: diskboot.S walks blocklists downwards from 0x1f4 until one has length 0; the single entry
   // we write must be followed by that terminator or diskboot reads garbage sectors.
   if (coreImg.readUInt16LE(BLOCKLIST_OFFSET - 12 + 8) !== 0) {
-    throw new BuildError('EBIOSBOOT', `cannot patch core.img: the blocklist entry below offset ${BLOCKLIST_OFFSET} is not the empty terminator`);
+    throw new BuildError(
+      'EBIOSBOOT',
+      `cannot patch core.img: the blocklist entry below offset ${BLOCKLIST_OFFSET} is not the empty terminator`,
+    );
   }
   const rest = Math.ceil(coreImg.length / SECTOR) - 1;
   // Why: diskboot.S reads the length as a u16, and real-mode loading below 640 KiB caps it anyway.
-  if (rest > 0xffff) throw new BuildError('EBIOSBOOT', `cannot patch core.img: ${rest} sectors do not fit the u16 blocklist length`);
+  if (rest > 0xffff)
+    throw new BuildError('EBIOSBOOT', `cannot patch core.img: ${rest} sectors do not fit the u16 blocklist length`);
   const out = Buffer.from(coreImg);
   out.writeBigUInt64LE(coreLba + 1n, BLOCKLIST_OFFSET);
   out.writeUInt16LE(rest, BLOCKLIST_OFFSET + 8);

@@ -23,7 +23,13 @@ export function keyOf(...parts: (string | Buffer)[]): string {
  * Runs `produce(tmpDir)` unless `root/steps/name-key` already exists; the directory appears
  * atomically (renamed into place), so an interrupted build never leaves a half-made entry.
  */
-export async function cachedDir(root: string, name: string, key: string, produce: (dir: string) => Promise<void>, opts: { enabled?: boolean } = {}): Promise<{ dir: string; hit: boolean }> {
+export async function cachedDir(
+  root: string,
+  name: string,
+  key: string,
+  produce: (dir: string) => Promise<void>,
+  opts: { enabled?: boolean } = {},
+): Promise<{ dir: string; hit: boolean }> {
   const dir = join(root, 'steps', `${name}-${key}`);
   if (opts.enabled !== false && existsSync(dir)) return { dir, hit: true };
   const tmp = `${dir}.tmp-${process.pid}`;

@@ -23,12 +23,17 @@ function readHead(path: string, max = 4 << 20): Buffer {
 function* elfCandidates(tree: string): Generator<string> {
   const walk = function* (rel: string): Generator<string> {
     let names: string[];
-    try { names = readdirSync(join(tree, rel)); } catch { return; }
+    try {
+      names = readdirSync(join(tree, rel));
+    } catch {
+      return;
+    }
     for (const n of names) {
       const r = join(rel, n);
       const st = lstatSync(join(tree, r));
-      if (st.isDirectory()) { if (!r.startsWith('usr/lib/modules')) yield* walk(r); }
-      else if (st.isFile() && (st.mode & 0o111 || /\.so(\.|$)/.test(n) || n.endsWith('.node'))) yield r;
+      if (st.isDirectory()) {
+        if (!r.startsWith('usr/lib/modules')) yield* walk(r);
+      } else if (st.isFile() && (st.mode & 0o111 || /\.so(\.|$)/.test(n) || n.endsWith('.node'))) yield r;
     }
   };
   yield* walk('usr/bin');
@@ -41,7 +46,11 @@ export function missingLibraries(tree: string): { file: string; lib: string }[] 
   const out: { file: string; lib: string }[] = [];
   for (const rel of elfCandidates(tree)) {
     let info;
-    try { info = elfNeeded(readHead(join(tree, rel))); } catch { continue; }
+    try {
+      info = elfNeeded(readHead(join(tree, rel)));
+    } catch {
+      continue;
+    }
     if (!info) continue;
     const dirs = [...info.runpath.map((p) => p.replace(/^\/+/, '').replace('$ORIGIN', join(rel, '..'))), ...LIB_DIRS];
     for (const lib of info.needed) {

@@ -21,7 +21,13 @@ export function enableInTree(tree: string, names: string[]): string[] {
     try {
       const unit = loadUnit(name, fs, opts);
       const instance = /@(.+)\.[a-z]+$/.exec(name)?.[1];
-      links = enableLinks(unit, { configDir: dir, ...(instance ? { instance } : {}) }, (n) => { try { return loadUnit(n, fs, opts); } catch { return undefined; } }).links;
+      links = enableLinks(unit, { configDir: dir, ...(instance ? { instance } : {}) }, (n) => {
+        try {
+          return loadUnit(n, fs, opts);
+        } catch {
+          return undefined;
+        }
+      }).links;
     } catch (e) {
       throw new BuildError('EUNIT', `cannot enable ${name} in the image: ${(e as Error).message}`);
     }

@@ -8,9 +8,29 @@ import { ESP_LABEL } from './grub.js';
 export type EspFiles = Record<string, string>;
 
 /** Makes `image` (sizeBytes) holding `files`; timestamps and volume id are fixed for reproducibility. */
-export async function makeEsp(image: string, sizeBytes: number, files: EspFiles, opts: { epoch: number; volumeId: string }): Promise<void> {
+export async function makeEsp(
+  image: string,
+  sizeBytes: number,
+  files: EspFiles,
+  opts: { epoch: number; volumeId: string },
+): Promise<void> {
   const env = { ...process.env, SOURCE_DATE_EPOCH: String(opts.epoch), MTOOLS_SKIP_CHECK: '1' };
-  await run('mkfs.vfat', ['-C', '-F', '16', '-n', ESP_LABEL, '-i', opts.volumeId, '--invariant', image, String(Math.floor(sizeBytes / 1024))], { env });
+  await run(
+    'mkfs.vfat',
+    [
+      '-C',
+      '-F',
+      '16',
+      '-n',
+      ESP_LABEL,
+      '-i',
+      opts.volumeId,
+      '--invariant',
+      image,
+      String(Math.floor(sizeBytes / 1024)),
+    ],
+    { env },
+  );
   const dirs = new Set<string>();
   for (const p of Object.keys(files).sort()) {
     const parts = p.split('/').slice(0, -1);

@@ -17,16 +17,33 @@ const oct = (m: number | undefined, d: number) => (m ?? d).toString(8).padStart(
 /** The shell equivalent of one op, for logs and review. */
 export function opToShell(o: FsOp): string {
   switch (o.op) {
-    case 'mkdir': return `mkdir -p -m ${oct(o.mode, 0o755)} ${q(o.path)}`;
-    case 'symlink': return `mkdir -p ${q(dirname(o.path))} && rm -rf ${q(o.path)} && ln -s ${q(o.target)} ${q(o.path)}`;
-    case 'write': return `mkdir -p ${q(dirname(o.path))} && rm -f ${q(o.path)} && printf %s ${q(String(o.content).slice(0, 40))}... > ${q(o.path)} && chmod ${oct(o.mode, 0o644)} ${q(o.path)}`;
-    case 'copy': return `mkdir -p ${q(dirname(o.path))} && rm -f ${q(o.path)} && cp ${q(o.from)} ${q(o.path)}${o.mode !== undefined ? ` && chmod ${oct(o.mode, 0)} ${q(o.path)}` : ''}`;
-    case 'remove': return `rm -rf ${q(o.path)}`;
+    case 'mkdir':
+      return `mkdir -p -m ${oct(o.mode, 0o755)} ${q(o.path)}`;
+    case 'symlink':
+      return `mkdir -p ${q(dirname(o.path))} && rm -rf ${q(o.path)} && ln -s ${q(o.target)} ${q(o.path)}`;
+    case 'write':
+      return (
+        `mkdir -p ${q(dirname(o.path))} && rm -f ${q(o.path)} && printf %s ` +
+        `${q(String(o.content).slice(0, 40))}... > ${q(o.path)} && chmod ${oct(o.mode, 0o644)} ` +
+        `${q(o.path)}`
+      );
+    case 'copy':
+      return (
+        `mkdir -p ${q(dirname(o.path))} && rm -f ${q(o.path)} && cp ${q(o.from)} ` +
+        `${q(o.path)}${o.mode !== undefined ? ` && chmod ${oct(o.mode, 0)} ${q(o.path)}` : ''}`
+      );
+    case 'remove':
+      return `rm -rf ${q(o.path)}`;
   }
 }
 
 function exists(p: string): boolean {
-  try { lstatSync(p); return true; } catch { return false; }
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -11,11 +11,31 @@ const NAME_UNITS = 36; // 72 bytes of UTF-16LE per entry
 const U64_MAX = (1n << 64n) - 1n;
 
 /** A partition to place on the disk; extra fields (such as `index`) pass through layout untouched. */
-export interface PartitionSpec { name: string; typeGuid: string; guid: string; sizeBytes: number; attributes?: bigint; index?: number }
+export interface PartitionSpec {
+  name: string;
+  typeGuid: string;
+  guid: string;
+  sizeBytes: number;
+  attributes?: bigint;
+  index?: number;
+}
 /** Where layoutPartitions put a partition, in sectors and in bytes. */
-export interface Placement { firstLba: bigint; lastLba: bigint; offsetBytes: number; sizeBytes: number }
+export interface Placement {
+  firstLba: bigint;
+  lastLba: bigint;
+  offsetBytes: number;
+  sizeBytes: number;
+}
 /** One table entry for buildGpt; `index` is the 1-based table slot, so numbering may have gaps. */
-export interface GptPartition { index: number; name: string; typeGuid: string; guid: string; firstLba: bigint; lastLba: bigint; attributes?: bigint }
+export interface GptPartition {
+  index: number;
+  name: string;
+  typeGuid: string;
+  guid: string;
+  firstLba: bigint;
+  lastLba: bigint;
+  attributes?: bigint;
+}
 /** A GPT as parseGpt reads it from a disk's first sectors. */
 export interface ParsedGpt {
   diskGuid: string;
@@ -25,7 +45,11 @@ export interface ParsedGpt {
   lastUsableLba: bigint;
 }
 /** The bytes to write: `primary` at offset 0, `backup` at `backupOffsetBytes`. */
-export interface GptImage { primary: Buffer; backup: Buffer; backupOffsetBytes: number }
+export interface GptImage {
+  primary: Buffer;
+  backup: Buffer;
+  backupOffsetBytes: number;
+}
 
 /** Places partitions in list order from 1 MiB, each start aligned, and sizes the disk to fit the backup GPT. */
 export function layoutPartitions<T extends PartitionSpec>(
@@ -34,13 +58,18 @@ export function layoutPartitions<T extends PartitionSpec>(
 ): { partitions: (T & Placement)[]; diskSizeBytes: number } {
   checkSectorSize(sectorSize);
   if (!Number.isSafeInteger(alignBytes) || alignBytes <= 0 || alignBytes % sectorSize !== 0) {
-    throw new TypeError(`cannot lay out partitions: alignBytes must be a positive multiple of ${sectorSize}, received ${alignBytes}`);
+    throw new TypeError(
+      `cannot lay out partitions: alignBytes must be a positive multiple of ${sectorSize}, received ${alignBytes}`,
+    );
   }
   let offset = alignUp(MIB, alignBytes);
   const partitions = specs.map((spec) => {
     const { sizeBytes } = spec;
     if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % sectorSize !== 0) {
-      throw new TypeError(`cannot lay out partition ${JSON.stringify(spec.name)}: sizeBytes must be a positive multiple of ${sectorSize}, received ${sizeBytes}`);
+      throw new TypeError(
+        `cannot lay out partition ${JSON.stringify(spec.name)}: sizeBytes must be a ` +
+          `positive multiple of ${sectorSize}, received ${sizeBytes}`,
+      );
     }
     const offsetBytes = alignUp(offset, alignBytes);
     offset = offsetBytes + sizeBytes;
@@ -52,9 +81,19 @@ export function layoutPartitions<T extends PartitionSpec>(
 }
 
 /** Builds the protective MBR, primary and backup GPT headers and entry arrays for a disk. */
-export function buildGpt({ diskSizeBytes, diskGuid, partitions, sectorSize = 512 }:
-  { diskSizeBytes: number; diskGuid: string; partitions: GptPartition[]; sectorSize?: number }): GptImage {
-  if (!isGuid(diskGuid)) throw new TypeError(`cannot build GPT: diskGuid must be a GUID, received ${JSON.stringify(diskGuid)}`);
+export function buildGpt({
+  diskSizeBytes,
+  diskGuid,
+  partitions,
+  sectorSize = 512,
+}: {
+  diskSizeBytes: number;
+  diskGuid: string;
+  partitions: GptPartition[];
+  sectorSize?: number;
+}): GptImage {
+  if (!isGuid(diskGuid))
+    throw new TypeError(`cannot build GPT: diskGuid must be a GUID, received ${JSON.stringify(diskGuid)}`);
   const { total, firstUsable, lastUsable, es } = geometry('build GPT', diskSizeBytes, sectorSize);
   const entries = encodeEntries(partitions, firstUsable, lastUsable, es * sectorSize);
   const header = Buffer.alloc(sectorSize);
@@ -84,7 +123,8 @@ export function parseGpt(disk: Buffer, sectorSize = 512): ParsedGpt {
   const h = disk.subarray(sectorSize, 2 * sectorSize);
   if (h.toString('latin1', 0, 8) !== 'EFI PART') fail(`no "EFI PART" signature at LBA 1`);
   const headerSize = h.readUInt32LE(12);
-  if (headerSize < HEADER_SIZE || headerSize > sectorSize) fail(`header size ${headerSize} is outside ${HEADER_SIZE}..${sectorSize}`);
+  if (headerSize < HEADER_SIZE || headerSize > sectorSize)
+    fail(`header size ${headerSize} is outside ${HEADER_SIZE}..${sectorSize}`);
   const stored = h.readUInt32LE(16);
   const copy = Buffer.from(h.subarray(0, headerSize));
   copy.writeUInt32LE(0, 16);
@@ -93,11 +133,14 @@ export function parseGpt(disk: Buffer, sectorSize = 512): ParsedGpt {
   const entryLba = h.readBigUInt64LE(72);
   const count = h.readUInt32LE(80);
   const size = h.readUInt32LE(84);
-  if (size < ENTRY_SIZE || size % 8 !== 0 || count * size > 4 * MIB) fail(`unsupported entry array (${count} entries of ${size} bytes)`);
+  if (size < ENTRY_SIZE || size % 8 !== 0 || count * size > 4 * MIB)
+    fail(`unsupported entry array (${count} entries of ${size} bytes)`);
   const start = Number(entryLba) * sectorSize;
-  if (disk.length < start + count * size) fail(`need ${start + count * size} bytes to read the entry array, received ${disk.length}`);
+  if (disk.length < start + count * size)
+    fail(`need ${start + count * size} bytes to read the entry array, received ${disk.length}`);
   const array = disk.subarray(start, start + count * size);
-  if (crc32(array) !== h.readUInt32LE(88)) fail(`entry array CRC32 mismatch (stored ${hex32(h.readUInt32LE(88))}, computed ${hex32(crc32(array))})`);
+  if (crc32(array) !== h.readUInt32LE(88))
+    fail(`entry array CRC32 mismatch (stored ${hex32(h.readUInt32LE(88))}, computed ${hex32(crc32(array))})`);
   const partitions: Required<GptPartition>[] = [];
   for (let i = 0; i < count; i++) {
     const e = array.subarray(i * size, (i + 1) * size);
@@ -106,13 +149,21 @@ export function parseGpt(disk: Buffer, sectorSize = 512): ParsedGpt {
     const raw = e.toString('utf16le', 56, 128);
     const nul = raw.indexOf('\0');
     partitions.push({
-      index: i + 1, name: nul < 0 ? raw : raw.slice(0, nul), typeGuid, guid: bytesToGuid(e.subarray(16, 32)),
-      firstLba: e.readBigUInt64LE(32), lastLba: e.readBigUInt64LE(40), attributes: e.readBigUInt64LE(48),
+      index: i + 1,
+      name: nul < 0 ? raw : raw.slice(0, nul),
+      typeGuid,
+      guid: bytesToGuid(e.subarray(16, 32)),
+      firstLba: e.readBigUInt64LE(32),
+      lastLba: e.readBigUInt64LE(40),
+      attributes: e.readBigUInt64LE(48),
     });
   }
   return {
-    diskGuid: bytesToGuid(h.subarray(56, 72)), partitions,
-    backupLba: h.readBigUInt64LE(32), firstUsableLba: h.readBigUInt64LE(40), lastUsableLba: h.readBigUInt64LE(48),
+    diskGuid: bytesToGuid(h.subarray(56, 72)),
+    partitions,
+    backupLba: h.readBigUInt64LE(32),
+    firstUsableLba: h.readBigUInt64LE(40),
+    lastUsableLba: h.readBigUInt64LE(48),
   };
 }
 
@@ -121,11 +172,19 @@ export function relocateBackup(primary: Buffer, newDiskSizeBytes: number, sector
   const parsed = parseGpt(primary, sectorSize);
   const { total, lastUsable, es } = geometry('relocate backup GPT', newDiskSizeBytes, sectorSize);
   for (const p of parsed.partitions) {
-    if (p.lastLba > lastUsable) throw new BuildError('EGPT', `cannot relocate backup GPT: partition ${p.index} ends at LBA ${p.lastLba}, past the last usable LBA ${lastUsable}`);
+    if (p.lastLba > lastUsable)
+      throw new BuildError(
+        'EGPT',
+        `cannot relocate backup GPT: partition ${p.index} ends at LBA ` +
+          `${p.lastLba}, past the last usable LBA ${lastUsable}`,
+      );
   }
   const h = primary.subarray(sectorSize, 2 * sectorSize);
   if (h.readBigUInt64LE(72) !== 2n || h.readUInt32LE(80) !== ENTRY_COUNT || h.readUInt32LE(84) !== ENTRY_SIZE) {
-    throw new BuildError('EGPT', `cannot relocate backup GPT: only ${ENTRY_COUNT} entries of ${ENTRY_SIZE} bytes at LBA 2 are supported`);
+    throw new BuildError(
+      'EGPT',
+      `cannot relocate backup GPT: only ${ENTRY_COUNT} entries of ${ENTRY_SIZE} bytes at LBA 2 are supported`,
+    );
   }
   const out = Buffer.from(primary.subarray(0, (2 + es) * sectorSize));
   const header = out.subarray(sectorSize, 2 * sectorSize);
@@ -148,7 +207,9 @@ function geometry(verb: string, bytes: number, sectorSize: number) {
   checkSectorSize(sectorSize);
   const es = entrySectors(sectorSize);
   if (!Number.isSafeInteger(bytes) || bytes % sectorSize !== 0 || bytes / sectorSize < 2 * es + 4) {
-    throw new TypeError(`cannot ${verb}: disk size must be a multiple of ${sectorSize} holding both tables, received ${bytes}`);
+    throw new TypeError(
+      `cannot ${verb}: disk size must be a multiple of ${sectorSize} holding both tables, received ${bytes}`,
+    );
   }
   const total = BigInt(bytes / sectorSize);
   return { total, es, firstUsable: BigInt(2 + es), lastUsable: total - 2n - BigInt(es) };
@@ -161,19 +222,39 @@ function encodeEntries(partitions: GptPartition[], firstUsable: bigint, lastUsab
   const slots = new Set<number>();
   for (const [i, p] of used.entries()) {
     const what = `partition ${JSON.stringify(p.name)}`;
-    if (!Number.isInteger(p.index) || p.index < 1 || p.index > ENTRY_COUNT) throw new TypeError(`cannot build GPT: ${what} needs index 1..${ENTRY_COUNT}, received ${p.index}`);
+    if (!Number.isInteger(p.index) || p.index < 1 || p.index > ENTRY_COUNT)
+      throw new TypeError(`cannot build GPT: ${what} needs index 1..${ENTRY_COUNT}, received ${p.index}`);
     if (slots.has(p.index)) throw new TypeError(`cannot build GPT: index ${p.index} is used twice`);
     slots.add(p.index);
-    if (!isGuid(p.typeGuid) || p.typeGuid === GUID_ZERO) throw new TypeError(`cannot build GPT: ${what} needs a non-zero typeGuid, received ${JSON.stringify(p.typeGuid)}`);
-    if (!isGuid(p.guid)) throw new TypeError(`cannot build GPT: ${what} needs a GUID, received ${JSON.stringify(p.guid)}`);
-    if (typeof p.name !== 'string' || p.name.length > NAME_UNITS || p.name.includes('\0')) throw new TypeError(`cannot build GPT: name must be at most ${NAME_UNITS} UTF-16 units without NUL, received ${JSON.stringify(p.name)}`);
-    if (typeof p.firstLba !== 'bigint' || typeof p.lastLba !== 'bigint' || p.firstLba < firstUsable || p.lastLba > lastUsable || p.firstLba > p.lastLba) {
-      throw new TypeError(`cannot build GPT: ${what} spans LBA ${p.firstLba}..${p.lastLba}, outside the usable ${firstUsable}..${lastUsable}`);
+    if (!isGuid(p.typeGuid) || p.typeGuid === GUID_ZERO)
+      throw new TypeError(
+        `cannot build GPT: ${what} needs a non-zero typeGuid, received ${JSON.stringify(p.typeGuid)}`,
+      );
+    if (!isGuid(p.guid))
+      throw new TypeError(`cannot build GPT: ${what} needs a GUID, received ${JSON.stringify(p.guid)}`);
+    if (typeof p.name !== 'string' || p.name.length > NAME_UNITS || p.name.includes('\0'))
+      throw new TypeError(
+        `cannot build GPT: name must be at most ${NAME_UNITS} UTF-16 units ` +
+          `without NUL, received ${JSON.stringify(p.name)}`,
+      );
+    if (
+      typeof p.firstLba !== 'bigint' ||
+      typeof p.lastLba !== 'bigint' ||
+      p.firstLba < firstUsable ||
+      p.lastLba > lastUsable ||
+      p.firstLba > p.lastLba
+    ) {
+      throw new TypeError(
+        `cannot build GPT: ${what} spans LBA ${p.firstLba}..${p.lastLba}, ` +
+          `outside the usable ${firstUsable}..${lastUsable}`,
+      );
     }
     const prev = used[i - 1];
-    if (prev && prev.lastLba >= p.firstLba) throw new TypeError(`cannot build GPT: ${what} overlaps ${JSON.stringify(prev.name)}`);
+    if (prev && prev.lastLba >= p.firstLba)
+      throw new TypeError(`cannot build GPT: ${what} overlaps ${JSON.stringify(prev.name)}`);
     const attributes = p.attributes ?? 0n;
-    if (typeof attributes !== 'bigint' || attributes < 0n || attributes > U64_MAX) throw new TypeError(`cannot build GPT: ${what} attributes must be a u64 bigint, received ${String(attributes)}`);
+    if (typeof attributes !== 'bigint' || attributes < 0n || attributes > U64_MAX)
+      throw new TypeError(`cannot build GPT: ${what} attributes must be a u64 bigint, received ${String(attributes)}`);
     const e = out.subarray((p.index - 1) * ENTRY_SIZE, p.index * ENTRY_SIZE);
     guidToBytes(p.typeGuid).copy(e, 0);
     guidToBytes(p.guid).copy(e, 16);
@@ -213,7 +294,8 @@ function writeProtectiveMbr(mbr: Buffer, total: bigint): void {
 }
 
 function checkSectorSize(sectorSize: number): void {
-  if (![512, 1024, 2048, 4096].includes(sectorSize)) throw new TypeError(`cannot use sector size: expected 512, 1024, 2048 or 4096, received ${sectorSize}`);
+  if (![512, 1024, 2048, 4096].includes(sectorSize))
+    throw new TypeError(`cannot use sector size: expected 512, 1024, 2048 or 4096, received ${sectorSize}`);
 }
 
 function alignUp(n: number, align: number): number {

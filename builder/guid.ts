@@ -54,8 +54,10 @@ export function bytesToGuid(buf: Buffer): string {
  * shaped as an RFC 4122 version 4 (random) GUID so tools that check the version bits accept it.
  */
 export function deterministicGuid(seed: string, name: string): string {
-  if (typeof seed !== 'string') throw new TypeError(`cannot derive GUID: seed must be a string, received ${typeof seed}`);
-  if (typeof name !== 'string') throw new TypeError(`cannot derive GUID: name must be a string, received ${typeof name}`);
+  if (typeof seed !== 'string')
+    throw new TypeError(`cannot derive GUID: seed must be a string, received ${typeof seed}`);
+  if (typeof name !== 'string')
+    throw new TypeError(`cannot derive GUID: name must be a string, received ${typeof name}`);
   const digest = createHash('sha256').update(`${seed}\0${name}`, 'utf8').digest();
   const b = digest.subarray(0, 16);
   b[6] = (b[6] & 0x0f) | 0x40; // version 4

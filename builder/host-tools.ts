@@ -46,10 +46,16 @@ export function which(tool: string): string {
     try {
       accessSync(p, constants.X_OK);
       return p;
-    } catch { /* next */ }
+    } catch {
+      /* next */
+    }
   }
   const pkg = TOOL_PACKAGES[tool];
-  throw new BuildError('ENOTOOL', `cannot find host tool ${tool}: install the Debian package ${pkg ?? '(unknown)'}${pkg ? ` (apt-get install ${pkg}, or make deps)` : ''}`);
+  throw new BuildError(
+    'ENOTOOL',
+    `cannot find host tool ${tool}: install the Debian package ` +
+      `${pkg ?? '(unknown)'}${pkg ? ` (apt-get install ${pkg}, or make deps)` : ''}`,
+  );
 }
 
 /** Checks that a host file exists; throws naming the package that provides it. */
@@ -68,8 +74,17 @@ export async function run(tool: string, args: string[], opts: Options = {}): Pro
   const file = which(tool);
   const result = await execa(file, args, { reject: false, stripFinalNewline: true, ...opts });
   if (result.exitCode !== 0 || result.failed) {
-    const err = String(result.stderr ?? '').trim().split('\n').slice(-8).join('\n');
-    throw new BuildError('ETOOL', `cannot run ${tool} ${args.join(' ')}: ${result.exitCode !== undefined ? `exit ${result.exitCode}` : result.shortMessage}${err ? `\n${err}` : ''}`);
+    const err = String(result.stderr ?? '')
+      .trim()
+      .split('\n')
+      .slice(-8)
+      .join('\n');
+    throw new BuildError(
+      'ETOOL',
+      `cannot run ${tool} ${args.join(' ')}: ` +
+        `${result.exitCode !== undefined ? `exit ${result.exitCode}` : result.shortMessage}` +
+        `${err ? `\n${err}` : ''}`,
+    );
   }
   return String(result.stdout ?? '');
 }

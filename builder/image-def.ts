@@ -8,7 +8,12 @@ import { parseSize } from './size.js';
 
 const DEB_NAME = '^[a-z0-9][a-z0-9+.-]+$';
 const DEB_VERSION = '^([0-9]+:)?[0-9A-Za-z.+~-]+$';
-const SIZE = { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^\\s*\\d+\\s*[a-zA-Z]*\\s*$' }] };
+const SIZE = {
+  anyOf: [
+    { type: 'integer', minimum: 0 },
+    { type: 'string', pattern: '^\\s*\\d+\\s*[a-zA-Z]*\\s*$' },
+  ],
+};
 
 /** JSON Schema of image/keel.yaml. */
 export const imageSchema = {
@@ -58,7 +63,11 @@ export const imageSchema = {
       type: 'object',
       additionalProperties: false,
       required: ['id'],
-      properties: { id: { type: 'string', pattern: '^[a-z0-9-]+$' }, kernelArgs: { type: 'string', pattern: '^[^"$\\\\;]*$' }, cloudConfig: { type: 'string' } },
+      properties: {
+        id: { type: 'string', pattern: '^[a-z0-9-]+$' },
+        kernelArgs: { type: 'string', pattern: '^[^"$\\\\;]*$' },
+        cloudConfig: { type: 'string' },
+      },
     },
     update: {
       type: 'object',
@@ -79,7 +88,14 @@ export interface ImageDef {
   file: string;
   name: string;
   version: string;
-  kernel: { package: string; version: string; release: string; cmdline: string; initramfsModules: string[]; usrModules: string[] };
+  kernel: {
+    package: string;
+    version: string;
+    release: string;
+    cmdline: string;
+    initramfsModules: string[];
+    usrModules: string[];
+  };
   node: { version: string };
   packages: { name: string; version: string }[];
   exclude: string[];
@@ -107,7 +123,8 @@ export function describeSchemaError(doc: unknown, e: ErrorObject): string {
     const extra = (e.params as { additionalProperty: string }).additionalProperty;
     return `${field === '(top level)' ? '' : field + '.'}${extra}: unknown field`;
   }
-  if (e.keyword === 'required') return `${field}: missing required field "${(e.params as { missingProperty: string }).missingProperty}"`;
+  if (e.keyword === 'required')
+    return `${field}: missing required field "${(e.params as { missingProperty: string }).missingProperty}"`;
   return `${field}: ${e.message} (got ${JSON.stringify(valueAt(doc, e.instancePath))})`;
 }
 
@@ -115,22 +132,31 @@ export function describeSchemaError(doc: unknown, e: ErrorObject): string {
 export function checkImageDef(doc: unknown, file: string): ImageDef {
   if (!validate(doc)) {
     const seen = new Set<string>();
-    const lines = (validate.errors ?? []).map((e) => describeSchemaError(doc, e)).filter((l) => !seen.has(l) && seen.add(l));
+    const lines = (validate.errors ?? [])
+      .map((e) => describeSchemaError(doc, e))
+      .filter((l) => !seen.has(l) && seen.add(l));
     throw new BuildError('EIMAGEDEF', `cannot use image definition ${file}:\n  ${lines.join('\n  ')}`, { path: file });
   }
   const d = doc as any;
   const sizes: any = {};
   const bad: string[] = [];
   for (const k of Object.keys(d.partitions)) {
-    try { sizes[k] = parseSize(d.partitions[k]); } catch (e) { bad.push(`partitions.${k}: ${(e as Error).message}`); }
+    try {
+      sizes[k] = parseSize(d.partitions[k]);
+    } catch (e) {
+      bad.push(`partitions.${k}: ${(e as Error).message}`);
+    }
   }
-  if (bad.length) throw new BuildError('EIMAGEDEF', `cannot use image definition ${file}:\n  ${bad.join('\n  ')}`, { path: file });
+  if (bad.length)
+    throw new BuildError('EIMAGEDEF', `cannot use image definition ${file}:\n  ${bad.join('\n  ')}`, { path: file });
   return {
     file,
     name: d.name,
     version: d.version,
     kernel: {
-      package: d.kernel.package, version: d.kernel.version, release: d.kernel.release,
+      package: d.kernel.package,
+      version: d.kernel.version,
+      release: d.kernel.release,
       cmdline: d.kernel.cmdline ?? 'console=ttyS0,115200',
       initramfsModules: d.kernel.initramfsModules ?? [],
       usrModules: d.kernel.usrModules ?? ['.'],
@@ -140,7 +166,13 @@ export function checkImageDef(doc: unknown, file: string): ImageDef {
     exclude: d.exclude ?? [],
     partitions: sizes,
     filesDir: d.files ? resolve(dirname(file), d.files) : null,
-    oem: d.oem ? { id: d.oem.id, kernelArgs: d.oem.kernelArgs ?? '', cloudConfig: d.oem.cloudConfig ? resolve(dirname(file), d.oem.cloudConfig) : null } : null,
+    oem: d.oem
+      ? {
+          id: d.oem.id,
+          kernelArgs: d.oem.kernelArgs ?? '',
+          cloudConfig: d.oem.cloudConfig ? resolve(dirname(file), d.oem.cloudConfig) : null,
+        }
+      : null,
     units: { enable: d.units?.enable ?? [] },
     update: { publicKey: resolve(dirname(file), d.update.publicKey) },
   };
@@ -160,7 +192,10 @@ export function loadImageDef(file: string): ImageDef {
   try {
     doc = yaml.load(text, { filename: path, schema: yaml.CORE_SCHEMA });
   } catch (cause) {
-    throw new BuildError('EIMAGEDEF', `cannot parse image definition ${path}: ${(cause as Error).message}`, { path, cause });
+    throw new BuildError('EIMAGEDEF', `cannot parse image definition ${path}: ${(cause as Error).message}`, {
+      path,
+      cause,
+    });
   }
   return checkImageDef(doc, path);
 }

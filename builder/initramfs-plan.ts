@@ -3,7 +3,16 @@
 
 /** One step of early boot. Each renders to shell; `fatal` steps stop the boot when they fail. */
 export type EarlyStep =
-  | { kind: 'mount'; what: string; where: string; type: string; options?: string; fatal: boolean; chroot?: string; onlyIf?: string }
+  | {
+      kind: 'mount';
+      what: string;
+      where: string;
+      type: string;
+      options?: string;
+      fatal: boolean;
+      chroot?: string;
+      onlyIf?: string;
+    }
   | { kind: 'mkdir'; path: string }
   | { kind: 'modprobe'; modules: string[] }
   | { kind: 'find-part'; label: string; variable: string; optional?: boolean }
@@ -22,7 +31,10 @@ export type EarlyStep =
 export const WATCHDOG = { module: 'softdog', options: 'soft_margin=30' };
 
 /** Parameters of the plan: the slot's partition label comes from the kernel command line. */
-export interface EarlyPlanOptions { modules: string[]; init: string[] }
+export interface EarlyPlanOptions {
+  modules: string[];
+  init: string[];
+}
 
 const OVERLAY_IN_ROOT = '/var/lib/keel/overlay/etc';
 const OVERLAY = `/sysroot${OVERLAY_IN_ROOT}`;
@@ -50,12 +62,42 @@ export function earlyBootPlan(opts: EarlyPlanOptions): EarlyStep[] {
     { kind: 'mkdir', path: `${OVERLAY}/work` },
     // Mounted from inside the new root, so the layer paths the kernel records (and shows in
     // /proc/mounts) are the ones the running system sees.
-    { kind: 'mount', what: 'overlay', where: '/etc', type: 'overlay', chroot: '/sysroot', options: `lowerdir=/etc,upperdir=${OVERLAY_IN_ROOT}/upper,workdir=${OVERLAY_IN_ROOT}/work`, fatal: true },
+    {
+      kind: 'mount',
+      what: 'overlay',
+      where: '/etc',
+      type: 'overlay',
+      chroot: '/sysroot',
+      options: `lowerdir=/etc,upperdir=${OVERLAY_IN_ROOT}/upper,workdir=${OVERLAY_IN_ROOT}/work`,
+      fatal: true,
+    },
     // The vendor's files (cloud-config.yml, grub.cfg), read-only; an image without OEM still boots.
     { kind: 'find-part', label: 'OEM', variable: 'OEM_DEV', optional: true },
-    { kind: 'mount', what: '$OEM_DEV', where: '/sysroot/usr/share/oem', type: 'ext4', options: 'ro,nodev,nosuid', fatal: false, onlyIf: 'OEM_DEV' },
-    { kind: 'mount', what: 'tmpfs', where: '/sysroot/run', type: 'tmpfs', options: 'nosuid,nodev,mode=0755', fatal: true },
-    { kind: 'mount', what: 'tmpfs', where: '/sysroot/tmp', type: 'tmpfs', options: 'nosuid,nodev,mode=1777', fatal: true },
+    {
+      kind: 'mount',
+      what: '$OEM_DEV',
+      where: '/sysroot/usr/share/oem',
+      type: 'ext4',
+      options: 'ro,nodev,nosuid',
+      fatal: false,
+      onlyIf: 'OEM_DEV',
+    },
+    {
+      kind: 'mount',
+      what: 'tmpfs',
+      where: '/sysroot/run',
+      type: 'tmpfs',
+      options: 'nosuid,nodev,mode=0755',
+      fatal: true,
+    },
+    {
+      kind: 'mount',
+      what: 'tmpfs',
+      where: '/sysroot/tmp',
+      type: 'tmpfs',
+      options: 'nosuid,nodev,mode=1777',
+      fatal: true,
+    },
     { kind: 'move', from: '/proc', to: '/sysroot/proc' },
     { kind: 'move', from: '/sys', to: '/sysroot/sys' },
     { kind: 'switch-root', root: '/sysroot', init: opts.init },
@@ -105,16 +147,34 @@ done`;
 export function stepToShell(s: EarlyStep): string {
   switch (s.kind) {
     case 'mount':
-      if (s.onlyIf) return `if [ -n "$${s.onlyIf}" ]; then mount -t ${s.type}${s.options ? ` -o ${s.options}` : ''} ${s.what} ${s.where} || echo "keel-initramfs: cannot mount ${s.what} on ${s.where}" >/dev/console; fi`;
-      if (s.chroot) return `chroot ${s.chroot} /bin/mount -t ${s.type}${s.options ? ` -o ${s.options}` : ''} ${s.what} ${s.where}${s.fatal ? ` || fatal "cannot mount ${s.what} on ${s.where}"` : ''}`;
-      return `mkdir -p ${s.where}; mount -t ${s.type}${s.options ? ` -o ${s.options}` : ''} ${s.what} ${s.where}${s.fatal ? ` || fatal "cannot mount ${s.what} on ${s.where}"` : ''}`;
+      if (s.onlyIf)
+        return (
+          `if [ -n "$${s.onlyIf}" ]; then mount -t ` +
+          `${s.type}${s.options ? ` -o ${s.options}` : ''} ${s.what} ${s.where} || ` +
+          `echo "keel-initramfs: cannot mount ${s.what} on ${s.where}" >/dev/console; fi`
+        );
+      if (s.chroot)
+        return (
+          `chroot ${s.chroot} /bin/mount -t ${s.type}${s.options ? ` -o ${s.options}` : ''} ` +
+          `${s.what} ${s.where}` +
+          `${s.fatal ? ` || fatal "cannot mount ${s.what} on ${s.where}"` : ''}`
+        );
+      return (
+        `mkdir -p ${s.where}; mount -t ${s.type}${s.options ? ` -o ${s.options}` : ''} ` +
+        `${s.what} ${s.where}` +
+        `${s.fatal ? ` || fatal "cannot mount ${s.what} on ${s.where}"` : ''}`
+      );
     case 'mkdir':
       return `mkdir -p ${s.path} || fatal "cannot create ${s.path}"`;
     case 'read-cmdline':
       return READ_CMDLINE;
     case 'arm-watchdog':
       // Closing without the magic 'V' leaves it running: the init must pet it from now on.
-      return `[ -c /dev/watchdog ] || modprobe -q ${s.module} ${s.options}\nif [ -c /dev/watchdog ]; then echo -n 1 >/dev/watchdog && echo "keel-initramfs: watchdog armed" >/dev/console; fi`;
+      return (
+        `[ -c /dev/watchdog ] || modprobe -q ${s.module} ${s.options}\n` +
+        'if [ -c /dev/watchdog ]; then echo -n 1 >/dev/watchdog && echo ' +
+        '"keel-initramfs: watchdog armed" >/dev/console; fi'
+      );
     case 'verity':
       return [
         `if [ "$USR_HASH" = off ]; then`,
@@ -122,21 +182,30 @@ export function stepToShell(s: EarlyStep): string {
         `elif [ -z "$USR_HASH" ]; then`,
         `  fatal "no dm-verity root hash for $USR_LABEL on the kernel command line (keel.verity=)"`,
         `else`,
-        `  ${s.variable}=$(keel-verity open "$${s.variable}" "$USR_HASH" usr) || fatal "cannot open $USR_LABEL through dm-verity"`,
+        `  ${s.variable}=$(keel-verity open "$${s.variable}" "$USR_HASH" usr) || ` +
+          `fatal "cannot open $USR_LABEL through dm-verity"`,
         `  if [ "$USR_VERIFY" = full ]; then`,
         `    echo "keel-initramfs: trial boot of $USR_LABEL: reading all of it through dm-verity" >/dev/console`,
-        `    cat "$${s.variable}" >/dev/null || fatal "$USR_LABEL does not match its dm-verity root hash: not booting it"`,
+        `    cat "$${s.variable}" >/dev/null || fatal "$USR_LABEL does not ` +
+          'match its dm-verity root hash: not booting it"',
         `  fi`,
         `fi`,
       ].join('\n');
     case 'modprobe':
       return s.modules.map((m) => `modprobe -q ${m}`).join('\n');
     case 'find-part':
-      return s.optional ? `${s.variable}=$(find_part "${s.label}" 20) || ${s.variable}=` : `${s.variable}=$(find_part "${s.label}") || fatal "cannot find partition ${s.label}"`;
+      return s.optional
+        ? `${s.variable}=$(find_part "${s.label}" 20) || ${s.variable}=`
+        : `${s.variable}=$(find_part "${s.label}") || fatal "cannot find partition ${s.label}"`;
     case 'mkfs-if-blank':
       // First boot: ROOT is blank; make ext4 at the partition's real size, using mkfs from USR.
       // ext2/3/4 superblock magic 0xEF53 (little endian) at byte 1080.
-      return `if [ "$(dd if=${s.device} bs=2 skip=540 count=1 2>/dev/null | od -An -tx1 | tr -d ' ')" != 53ef ]; then\n  echo "keel-initramfs: first boot: making ext4 on ${s.device}" >/dev/console\n  chroot /sysroot /usr/sbin/mkfs.ext4 -q -F -L ${s.label} ${s.device} || fatal "cannot make ext4 on ${s.device}"\nfi`;
+      return (
+        `if [ "$(dd if=${s.device} bs=2 skip=540 count=1 2>/dev/null | od -An -tx1 | tr -d ' ` +
+        `')" != 53ef ]; then\n  echo "keel-initramfs: first boot: making ext4 on ${s.device}" ` +
+        `>/dev/console\n  chroot /sysroot /usr/sbin/mkfs.ext4 -q -F -L ${s.label} ${s.device} ` +
+        `|| fatal "cannot make ext4 on ${s.device}"\nfi`
+      );
     case 'move':
       return `mount --move ${s.from} ${s.to} || fatal "cannot move ${s.from}"`;
     case 'switch-root':

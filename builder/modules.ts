@@ -2,7 +2,10 @@
 
 /** Module name as modprobe normalises it: basename without .ko*, '-' read as '_'. */
 export function moduleName(path: string): string {
-  return path.replace(/^.*\//, '').replace(/\.ko(\.[a-z]+)?$/, '').replace(/-/g, '_');
+  return path
+    .replace(/^.*\//, '')
+    .replace(/\.ko(\.[a-z]+)?$/, '')
+    .replace(/-/g, '_');
 }
 
 /** Parses modules.dep ("path: dep dep") into path -> deps. */
@@ -11,7 +14,14 @@ export function parseModulesDep(text: string): Map<string, string[]> {
   for (const line of text.split('\n')) {
     const i = line.indexOf(':');
     if (i <= 0) continue;
-    deps.set(line.slice(0, i).trim(), line.slice(i + 1).trim().split(/\s+/).filter(Boolean));
+    deps.set(
+      line.slice(0, i).trim(),
+      line
+        .slice(i + 1)
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean),
+    );
   }
   return deps;
 }
@@ -42,5 +52,8 @@ export function moduleClosure(deps: Map<string, string[]>, names: string[]): { p
 
 /** modules.dep text for a subset of modules (what busybox modprobe in the initramfs reads). */
 export function modulesDepFor(deps: Map<string, string[]>, paths: string[]): string {
-  return [...paths].sort().map((p) => `${p}:${(deps.get(p) ?? []).map((d) => ' ' + d).join('')}\n`).join('');
+  return [...paths]
+    .sort()
+    .map((p) => `${p}:${(deps.get(p) ?? []).map((d) => ' ' + d).join('')}\n`)
+    .join('');
 }

@@ -29,23 +29,46 @@ export function signManifest(m: UpdateManifest, privateKeyPem: string): { bytes:
 /** Reads `size` bytes at `offset` of a file. */
 function readRange(file: string, offset: number, size: number): Buffer {
   const fd = openSync(file, 'r');
-  try { const b = Buffer.alloc(size); readSync(fd, b, 0, size, offset); return b; } finally { closeSync(fd); }
+  try {
+    const b = Buffer.alloc(size);
+    readSync(fd, b, 0, size, offset);
+    return b;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Turns a built image into an update in `outDir`: usr-VERSION.img, manifest.json and its .sig. */
-export function makePayload(opts: { image: string; key: string; outDir: string; version?: string; usrOffset: number }): { manifest: string; image: string; version: string } {
+export function makePayload(opts: {
+  image: string;
+  key: string;
+  outDir: string;
+  version?: string;
+  usrOffset: number;
+}): { manifest: string; image: string; version: string } {
   const built = JSON.parse(readFileSync(opts.image.replace(/keel\.img$/, 'keel.manifest.json'), 'utf8'));
   const version: string = opts.version ?? built.version;
   const data = readRange(opts.image, opts.usrOffset, built.usr.bytes);
   const sum = createHash('sha256').update(data).digest('hex');
-  if (sum !== built.usr.sha256) throw new BuildError('ECHECKSUM', `cannot make a payload: USR-A of ${opts.image} does not match its build manifest (sha256 ${sum})`);
+  if (sum !== built.usr.sha256)
+    throw new BuildError(
+      'ECHECKSUM',
+      `cannot make a payload: USR-A of ${opts.image} does not match its build manifest (sha256 ${sum})`,
+    );
   mkdirSync(opts.outDir, { recursive: true });
   const imageName = `usr-${version}.img`;
   writeFileSync(join(opts.outDir, imageName), data);
   const v = built.usr.verity;
-  if (!v?.rootHash) throw new BuildError('EMANIFEST', `cannot make a payload: the build manifest of ${opts.image} has no verity root hash (rebuild the image)`);
+  if (!v?.rootHash)
+    throw new BuildError(
+      'EMANIFEST',
+      `cannot make a payload: the build manifest of ${opts.image} has no verity root hash (rebuild the image)`,
+    );
   const verity = { rootHash: v.rootHash, hashOffset: v.hashOffset, salt: v.salt };
-  const { bytes, signature } = signManifest(manifestFor(data, version, imageName, CHUNK_SIZE, verity), readFileSync(opts.key, 'utf8'));
+  const { bytes, signature } = signManifest(
+    manifestFor(data, version, imageName, CHUNK_SIZE, verity),
+    readFileSync(opts.key, 'utf8'),
+  );
   writeFileSync(join(opts.outDir, 'manifest.json'), bytes);
   writeFileSync(join(opts.outDir, 'manifest.json.sig'), signature + '\n');
   return { manifest: join(opts.outDir, 'manifest.json'), image: join(opts.outDir, imageName), version };

@@ -11,31 +11,53 @@ export const OVMF = { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/usr/share
 
 /** What a QEMU run needs. */
 export interface QemuOptions {
-  disk: string;            // the overlay (qcow2) QEMU writes to
+  disk: string; // the overlay (qcow2) QEMU writes to
   uefi?: boolean;
-  varsFile?: string;       // writable copy of OVMF_VARS for UEFI
+  varsFile?: string; // writable copy of OVMF_VARS for UEFI
   memoryMiB?: number;
   cpus?: number;
   accel: 'kvm' | 'tcg';
-  sshPort?: number;        // host loopback port forwarded to the guest's 22
+  sshPort?: number; // host loopback port forwarded to the guest's 22
   hostForwards?: { host: number; guest: number }[]; // more host loopback TCP ports forwarded to the guest
-  userData?: string;       // file handed to the guest as fw_cfg opt/keel/user-data
-  interactive?: boolean;   // serial + monitor on the terminal (Ctrl-A x quits) vs. serial on stdio pipes
+  userData?: string; // file handed to the guest as fw_cfg opt/keel/user-data
+  interactive?: boolean; // serial + monitor on the terminal (Ctrl-A x quits) vs. serial on stdio pipes
   extra?: string[];
 }
 
 /** The qemu-system-x86_64 command line for `o`. */
 export function qemuArgs(o: QemuOptions): string[] {
-  const a = ['-machine', 'q35', '-accel', o.accel, '-m', String(o.memoryMiB ?? 1024), '-smp', String(o.cpus ?? 2), '-nodefaults', '-no-user-config'];
+  const a = [
+    '-machine',
+    'q35',
+    '-accel',
+    o.accel,
+    '-m',
+    String(o.memoryMiB ?? 1024),
+    '-smp',
+    String(o.cpus ?? 2),
+    '-nodefaults',
+    '-no-user-config',
+  ];
   if (o.accel === 'tcg') a.push('-cpu', 'max');
   else a.push('-cpu', 'host');
-  a.push(...(o.interactive ? ['-nographic', '-serial', 'mon:stdio'] : ['-display', 'none', '-serial', 'stdio', '-monitor', 'none']));
+  a.push(
+    ...(o.interactive
+      ? ['-nographic', '-serial', 'mon:stdio']
+      : ['-display', 'none', '-serial', 'stdio', '-monitor', 'none']),
+  );
   if (o.uefi) {
     if (!o.varsFile) throw new TypeError('cannot boot UEFI: no writable OVMF vars file given');
-    a.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF.code}`, '-drive', `if=pflash,format=raw,unit=1,file=${o.varsFile}`);
+    a.push(
+      '-drive',
+      `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF.code}`,
+      '-drive',
+      `if=pflash,format=raw,unit=1,file=${o.varsFile}`,
+    );
   }
   a.push('-drive', `if=virtio,format=qcow2,file=${o.disk}`);
-  const fwd = [...(o.sshPort ? [{ host: o.sshPort, guest: 22 }] : []), ...(o.hostForwards ?? [])].map((f) => `,hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`).join('');
+  const fwd = [...(o.sshPort ? [{ host: o.sshPort, guest: 22 }] : []), ...(o.hostForwards ?? [])]
+    .map((f) => `,hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`)
+    .join('');
   a.push('-netdev', `user,id=n0${fwd}`, '-device', 'virtio-net-pci,netdev=n0');
   // A hardware watchdog for kernels that drive it; Debian's cloud kernel has no i6300esb driver,
   // so the initramfs arms softdog instead (builder/initramfs-plan.ts).
@@ -80,25 +102,62 @@ function runKvmProbe(timeoutMs: number): boolean {
 }
 
 function runProbe(disk: string, timeoutMs: number): boolean {
-  const r = spawnSync(which('qemu-system-x86_64'), ['-machine', 'pc', '-accel', 'kvm', '-cpu', 'host', '-display', 'none', '-nodefaults', '-no-user-config',
-    '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04', '-drive', `if=ide,format=raw,file=${disk}`], { timeout: timeoutMs, stdio: 'ignore' });
+  const r = spawnSync(
+    which('qemu-system-x86_64'),
+    [
+      '-machine',
+      'pc',
+      '-accel',
+      'kvm',
+      '-cpu',
+      'host',
+      '-display',
+      'none',
+      '-nodefaults',
+      '-no-user-config',
+      '-device',
+      'isa-debug-exit,iobase=0xf4,iosize=0x04',
+      '-drive',
+      `if=ide,format=raw,file=${disk}`,
+    ],
+    { timeout: timeoutMs, stdio: 'ignore' },
+  );
   return r.status === 3;
 }
 
 /** Makes a copy-on-write overlay of `image` in `dir` (the built image stays clean). */
 export function makeOverlay(image: string, dir: string): string {
   const overlay = join(dir, 'disk.qcow2');
-  const r = spawnSync(which('qemu-img'), ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', resolve(image), overlay], { encoding: 'utf8' });
+  const r = spawnSync(which('qemu-img'), ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', resolve(image), overlay], {
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new BuildError('ETOOL', `cannot create an overlay of ${image}: ${r.stderr}`);
   return overlay;
 }
 
 /** Options of launchVm: the image and how to boot it. */
-export interface LaunchOptions { image: string; uefi?: boolean; memoryMiB?: number; sshPort?: number; hostForwards?: QemuOptions['hostForwards']; userData?: string; interactive?: boolean; stateDir?: string; accel?: 'kvm' | 'tcg'; extraDrives?: string[] }
+export interface LaunchOptions {
+  image: string;
+  uefi?: boolean;
+  memoryMiB?: number;
+  sshPort?: number;
+  hostForwards?: QemuOptions['hostForwards'];
+  userData?: string;
+  interactive?: boolean;
+  stateDir?: string;
+  accel?: 'kvm' | 'tcg';
+  extraDrives?: string[];
+}
 
 /** Starts QEMU on an overlay of `image`; returns the child (serial on its stdio). */
-export function launchVm(o: LaunchOptions): { child: ChildProcess; args: string[]; stateDir: string; accel: 'kvm' | 'tcg' } {
-  if (!existsSync(o.image)) throw new BuildError('ENOIMAGE', `cannot boot ${o.image}: no such image (run keel build, or make image)`);
+export function launchVm(o: LaunchOptions): {
+  child: ChildProcess;
+  args: string[];
+  stateDir: string;
+  accel: 'kvm' | 'tcg';
+} {
+  if (!existsSync(o.image))
+    throw new BuildError('ENOIMAGE', `cannot boot ${o.image}: no such image (run keel build, or make image)`);
   const stateDir = o.stateDir ?? mkdtempSync(join(tmpdir(), 'keel-vm-'));
   mkdirSync(stateDir, { recursive: true });
   const disk = existsSync(join(stateDir, 'disk.qcow2')) ? join(stateDir, 'disk.qcow2') : makeOverlay(o.image, stateDir);
@@ -112,7 +171,18 @@ export function launchVm(o: LaunchOptions): { child: ChildProcess; args: string[
   const accel = o.accel ?? (probeKvm() ? 'kvm' : 'tcg');
   // Extra read-only disks (a config drive, say) come after the system disk, as vdb, vdc, ...
   const extra = (o.extraDrives ?? []).flatMap((f) => ['-drive', `if=virtio,format=raw,readonly=on,file=${resolve(f)}`]);
-  const args = qemuArgs({ disk, uefi: o.uefi, varsFile, memoryMiB: o.memoryMiB, accel, sshPort: o.sshPort, hostForwards: o.hostForwards, userData: o.userData, interactive: o.interactive, extra });
+  const args = qemuArgs({
+    disk,
+    uefi: o.uefi,
+    varsFile,
+    memoryMiB: o.memoryMiB,
+    accel,
+    sshPort: o.sshPort,
+    hostForwards: o.hostForwards,
+    userData: o.userData,
+    interactive: o.interactive,
+    extra,
+  });
   const stdio: StdioOptions = o.interactive ? 'inherit' : ['pipe', 'pipe', 'pipe'];
   const child = spawn(which('qemu-system-x86_64'), args, { stdio });
   // A state directory we made ourselves goes away with QEMU; one the caller named is kept.

@@ -14,10 +14,16 @@ export const verb: Verb = {
   },
   async run(v) {
     const r = await buildImage({
-      definition: String(v.definition), outDir: String(v.out), useCache: !v['no-cache'],
-      seed: v.seed as string | undefined, progress: consoleProgress(),
+      definition: String(v.definition),
+      outDir: String(v.out),
+      useCache: !v['no-cache'],
+      seed: v.seed as string | undefined,
+      progress: consoleProgress(),
     });
-    process.stdout.write(`built ${r.image} and ${r.qcow2} in ${r.seconds.toFixed(1)}s (USR ${(r.usrBytes / 2 ** 20).toFixed(1)} MiB)\nmanifest: ${r.manifest}\n`);
+    process.stdout.write(
+      `built ${r.image} and ${r.qcow2} in ${r.seconds.toFixed(1)}s (USR ` +
+        `${(r.usrBytes / 2 ** 20).toFixed(1)} MiB)\nmanifest: ${r.manifest}\n`,
+    );
     return 0;
   },
 };

@@ -1,9 +1,37 @@
 // systemctl and journalctl as names of the keel command: real unit files and scripts call them.
 // Their arguments are mapped onto keel verbs; options keel has no use for are accepted and ignored.
 
-const SYSTEMCTL_VERBS = new Set(['start', 'stop', 'restart', 'reload', 'try-restart', 'reload-or-restart', 'status', 'is-active', 'is-enabled',
-  'is-failed', 'enable', 'disable', 'mask', 'unmask', 'daemon-reload', 'list-units', 'reboot', 'poweroff', 'halt']);
-const IGNORED = new Set(['--no-pager', '--no-legend', '--no-ask-password', '--system', '--full', '-l', '--plain', '--no-reload']);
+const SYSTEMCTL_VERBS = new Set([
+  'start',
+  'stop',
+  'restart',
+  'reload',
+  'try-restart',
+  'reload-or-restart',
+  'status',
+  'is-active',
+  'is-enabled',
+  'is-failed',
+  'enable',
+  'disable',
+  'mask',
+  'unmask',
+  'daemon-reload',
+  'list-units',
+  'reboot',
+  'poweroff',
+  'halt',
+]);
+const IGNORED = new Set([
+  '--no-pager',
+  '--no-legend',
+  '--no-ask-password',
+  '--system',
+  '--full',
+  '-l',
+  '--plain',
+  '--no-reload',
+]);
 
 /** Translates a systemctl command line into keel argv; throws a TypeError for verbs keel lacks. */
 export function fromSystemctl(args: string[]): string[] {

@@ -17,7 +17,16 @@ export const blobDirOf = (v: Record<string, unknown>) => join(String(v.root ?? D
 export function table(header: string[], rows: string[][]): string {
   const all = [header, ...rows];
   const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] + 3))).join('').trimEnd()).join('\n') + '\n';
+  return (
+    all
+      .map((r) =>
+        r
+          .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] + 3)))
+          .join('')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 /** "12 seconds", "3 minutes", "2 hours", "5 days": docker's human durations. */
@@ -34,15 +43,20 @@ export function humanDuration(ms: number): string {
 /** "1.2MB"-style sizes, as docker prints them (decimal units). */
 export function humanSize(bytes: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let v = bytes, i = 0;
-  while (v >= 1000 && i < units.length - 1) { v /= 1000; i++; }
+  let v = bytes,
+    i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
   return `${v < 10 && i ? v.toFixed(2) : v < 100 && i ? v.toFixed(1) : Math.round(v)}${units[i]}`;
 }
 
 /** An image's rows for `keel images`: one per ref, or one <none> row when it has none. */
 export function imageRows(i: ImageRecord, now = Date.now()): string[][] {
   const id = i.id.replace(/^sha256:/, '').slice(0, 12);
-  const created = `${humanDuration(now - Date.parse(i.created || i.config?.created || new Date(now).toISOString()))} ago`;
+  const createdAt = Date.parse(i.created || i.config?.created || new Date(now).toISOString());
+  const created = `${humanDuration(now - createdAt)} ago`;
   const refs = i.refs.length ? i.refs.map(familiarRef) : ['<none>:<none>'];
   return refs.map((r) => {
     const at = r.lastIndexOf(':');

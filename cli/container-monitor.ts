@@ -29,7 +29,10 @@ interface Run {
   ended: Promise<ContainerExit>;
 }
 
-/** Starts the container once: 1 and 2 into its log, 0 a pipe of ours with -i (else /dev/null); with -t all three its terminal. */
+/**
+ * Starts the container once: 1 and 2 into its log, 0 a pipe of ours with -i (else /dev/null); with -t all three its
+ * terminal.
+ */
 function startRun(db: ContainerDb, store: ImageStore, config: ContainerConfig, restarts: number): Run {
   const log = openSync(db.path(config.id, 'container.log'), 'a');
   if (config.tty) {
@@ -48,13 +51,31 @@ function startRun(db: ContainerDb, store: ImageStore, config: ContainerConfig, r
       pending.close();
     }
     // The log is the terminal's only reader: a write that fails (disk full) loses output, not the container.
-    const held = holdTerminal(term, (chunk) => { try { writeSync(log, chunk); } catch { /* lost */ } });
+    const held = holdTerminal(term, (chunk) => {
+      try {
+        writeSync(log, chunk);
+      } catch {
+        /* lost */
+      }
+    });
     // Our stderr goes nowhere: a terminal that fails (not its normal end) is said in the state (keel inspect).
-    void held.eof.then((e) => { if (e) try { db.setState(config.id, { ...db.state(config.id), error: e.message }); } catch { /* removed */ } });
+    void held.eof.then((e) => {
+      if (e)
+        try {
+          db.setState(config.id, { ...db.state(config.id), error: e.message });
+        } catch {
+          /* removed */
+        }
+    });
     const ended = c.wait().then(async (exit) => {
       // Output still in the terminal comes until every holder of the slave closed it; at most 1 s more.
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([held.eof, new Promise((r) => { timer = setTimeout(r, 1000); })]);
+      await Promise.race([
+        held.eof,
+        new Promise((r) => {
+          timer = setTimeout(r, 1000);
+        }),
+      ]);
       clearTimeout(timer);
       held.close();
       closeSync(log);
@@ -76,8 +97,13 @@ function startRun(db: ContainerDb, store: ImageStore, config: ContainerConfig, r
   }
   // We keep the write end open (docker's -i): the container reads EOF only when it exits or closes its stdin.
   const input = pipe ? new Socket({ fd: pipe[1], readable: false, writable: true }) : null;
-  input?.on('error', () => { /* EPIPE: it closed its stdin */ });
-  const ended = c.wait().then((exit) => { input?.destroy(); return exit; });
+  input?.on('error', () => {
+    /* EPIPE: it closed its stdin */
+  });
+  const ended = c.wait().then((exit) => {
+    input?.destroy();
+    return exit;
+  });
   return { c, input, resize: () => {}, ended };
 }
 
@@ -95,18 +121,36 @@ interface StopWatch {
 function watchStop(db: ContainerDb, id: string, onStop: () => void): StopWatch {
   let signalled = false;
   let fire!: () => void;
-  const come = new Promise<void>((r) => { fire = r; });
+  const come = new Promise<void>((r) => {
+    fire = r;
+  });
   let fired = false;
   const requested = () => signalled || db.stopRequested(id);
-  const check = () => { if (!fired && requested()) { fired = true; fire(); onStop(); } };
+  const check = () => {
+    if (!fired && requested()) {
+      fired = true;
+      fire();
+      onStop();
+    }
+  };
   // keel stop writes stop-requested (a rename into the directory); it signals the container only while it runs.
   let watcher: ReturnType<typeof watch> | null = null;
-  try { watcher = watch(db.path(id), check); watcher.on('error', () => {}); } catch { /* removed: keel rm */ }
+  try {
+    watcher = watch(db.path(id), check);
+    watcher.on('error', () => {});
+  } catch {
+    /* removed: keel rm */
+  }
   return {
     requested,
     come,
-    signal() { signalled = true; check(); },
-    close() { watcher?.close(); },
+    signal() {
+      signalled = true;
+      check();
+    },
+    close() {
+      watcher?.close();
+    },
   };
 }
 
@@ -122,8 +166,13 @@ export const verb: Verb = {
     let current: Run | null = null;
     // One handler for every run, there before the first (a stop before it starts means no start).
     // keel stop signals the container directly; SIGTERM to us means the same, whenever it comes.
-    const stop = watchStop(db, config.id, () => { if (current) void current.c.stop(10_000); });
-    const onTerm = () => { hooks.say('SIGTERM'); stop.signal(); };
+    const stop = watchStop(db, config.id, () => {
+      if (current) void current.c.stop(10_000);
+    });
+    const onTerm = () => {
+      hooks.say('SIGTERM');
+      stop.signal();
+    };
     process.on('SIGTERM', onTerm);
     // Listening before the first start, so it is there once keel run -d says the container runs.
     // Frames go to the current run; between runs (a restart's wait) they are dropped.
@@ -132,15 +181,27 @@ export const verb: Verb = {
       input(data, resume) {
         const sink = config.interactive ? current?.input : null;
         if (!sink || sink.destroyed || sink.write(data)) return true;
-        const go = () => { sink.off('drain', go); sink.off('close', go); resume(); };
+        const go = () => {
+          sink.off('drain', go);
+          sink.off('close', go);
+          resume();
+        };
         sink.on('drain', go);
         sink.on('close', go);
         return false;
       },
-      resize(rows, cols) { current?.resize(rows, cols); },
+      resize(rows, cols) {
+        current?.resize(rows, cols);
+      },
     }).catch((e: Error) => {
       // Fatal: recorded as a failed start, which keel run -d reports.
-      db.setState(config.id, { ...db.state(config.id), status: 'exited', exitCode: 127, finishedAt: new Date().toISOString(), error: `cannot listen on ${ATTACH_SOCKET}: ${e.message}` });
+      db.setState(config.id, {
+        ...db.state(config.id),
+        status: 'exited',
+        exitCode: 127,
+        finishedAt: new Date().toISOString(),
+        error: `cannot listen on ${ATTACH_SOCKET}: ${e.message}`,
+      });
       process.off('SIGTERM', onTerm);
       stop.close();
       throw e;
@@ -151,7 +212,13 @@ export const verb: Verb = {
         // Stopped before the first start or during a restart's wait: no (new) start.
         if (stop.requested()) {
           const s = db.state(config.id);
-          if (s.status === 'created') db.setState(config.id, { ...s, status: 'exited', finishedAt: new Date().toISOString(), error: 'stopped before it started' });
+          if (s.status === 'created')
+            db.setState(config.id, {
+              ...s,
+              status: 'exited',
+              finishedAt: new Date().toISOString(),
+              error: 'stopped before it started',
+            });
           else if (s.status === 'restarting') db.setState(config.id, { ...s, status: 'exited' });
           break;
         }
@@ -169,10 +236,19 @@ export const verb: Verb = {
         if (!shouldRestart(config, exit, restarts, stop.requested())) break;
         restarts++;
         // docker's "Restarting (N)": waiting to start again (db.state() tells a monitor gone from one still waiting).
-        db.setState(config.id, { ...recorded, status: 'restarting', monitorPid: process.pid, monitorStartTime: processStartTime(process.pid) ?? '' });
+        db.setState(config.id, {
+          ...recorded,
+          status: 'restarting',
+          monitorPid: process.pid,
+          monitorStartTime: processStartTime(process.pid) ?? '',
+        });
         const ms = Math.min(100 * 2 ** restarts, 10_000);
         let timer: NodeJS.Timeout | undefined;
-        const slept = process.env.KEEL_MONITOR_HOOKS ? hooks.at(`sleep ${restarts}`) : new Promise<void>((r) => { timer = setTimeout(r, ms); });
+        const slept = process.env.KEEL_MONITOR_HOOKS
+          ? hooks.at(`sleep ${restarts}`)
+          : new Promise<void>((r) => {
+              timer = setTimeout(r, ms);
+            });
         await Promise.race([slept, stop.come]);
         clearTimeout(timer);
       }

@@ -10,7 +10,11 @@ const UNIT_SUFFIX = /\.(service|socket|target|timer|path|mount|automount|swap|sl
 export function asContainers(names: string[], root = DEFAULT_ROOT): ContainerDb | null {
   if (!names.length || names.some((n) => UNIT_SUFFIX.test(n)) || !existsSync(root)) return null;
   const db = new ContainerDb(root);
-  try { for (const n of names) db.resolve(n); } catch { return null; }
+  try {
+    for (const n of names) db.resolve(n);
+  } catch {
+    return null;
+  }
   return db;
 }
 
@@ -20,12 +24,18 @@ function running(pid: number, startTime: string): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
-  } catch { return false; }
+  } catch {
+    return false;
+  }
 }
 
 /** The container's state, or null once it is removed (a --rm container's CLI removes it as it ends). */
 function stateOf(db: ContainerDb, id: string): ContainerState | null {
-  try { return db.state(id); } catch { return null; }
+  try {
+    return db.state(id);
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -39,10 +49,19 @@ export async function stopContainer(db: ContainerDb, name: string, graceSeconds:
   db.requestStop(config.id);
   if (state.status !== 'running') return;
   const alive = () => processStartTime(state.pid) === state.startTime;
-  try { process.kill(state.pid, 'SIGTERM'); } catch { /* gone already */ }
+  try {
+    process.kill(state.pid, 'SIGTERM');
+  } catch {
+    /* gone already */
+  }
   const until = Date.now() + graceSeconds * 1000;
   while (alive() && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-  if (alive()) try { process.kill(state.pid, 'SIGKILL'); } catch { /* gone */ }
+  if (alive())
+    try {
+      process.kill(state.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   // The monitor (or the foreground CLI) records the exit, then that CLI ends; wait for both, briefly.
   const pause = () => new Promise((r) => setTimeout(r, 50));
   for (let i = 0; i < 100 && stateOf(db, config.id)?.status === 'running'; i++) await pause();
@@ -52,7 +71,11 @@ export async function stopContainer(db: ContainerDb, name: string, graceSeconds:
 }
 
 /** Prints a container's log (the last `tail` lines, or all), then follows it while it runs. */
-export async function printContainerLog(db: ContainerDb, name: string, o: { follow: boolean; tail: number | null }): Promise<void> {
+export async function printContainerLog(
+  db: ContainerDb,
+  name: string,
+  o: { follow: boolean; tail: number | null },
+): Promise<void> {
   const { config } = db.resolve(name);
   const file = db.path(config.id, 'container.log');
   if (!existsSync(file)) return;
@@ -64,7 +87,10 @@ export async function printContainerLog(db: ContainerDb, name: string, o: { foll
   let pos = Buffer.byteLength(text);
   for (;;) {
     const size = statSync(file).size;
-    if (size > pos) { process.stdout.write(readFrom(file, pos)); pos = size; }
+    if (size > pos) {
+      process.stdout.write(readFrom(file, pos));
+      pos = size;
+    }
     if (db.state(config.id).status !== 'running' && statSync(file).size === pos) return;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -77,5 +103,7 @@ function readFrom(file: string, pos: number): string {
     const b = Buffer.alloc(Math.max(0, n));
     readSync(fd, b, 0, b.length, pos);
     return b.toString('utf8');
-  } finally { closeSync(fd); }
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -17,16 +17,37 @@ export class RemoteError extends KeelError {
 }
 
 /** Sends one request; resolves with the result, or calls onEvent for each event until the stream ends. */
-export function request(verb: string, args: Record<string, unknown> = {}, onEvent?: (e: unknown) => void, path = controlPath()): Promise<unknown> {
+export function request(
+  verb: string,
+  args: Record<string, unknown> = {},
+  onEvent?: (e: unknown) => void,
+  path = controlPath(),
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const sock = connect(path);
     let settled = false;
-    const done = (fn: () => void) => { if (!settled) { settled = true; fn(); } };
-    sock.on('error', (e: NodeJS.ErrnoException) => done(() => reject(new RemoteError(e.code ?? 'ECONNECT', `cannot reach the init at ${path}: ${e.code ?? e.message}`))));
+    const done = (fn: () => void) => {
+      if (!settled) {
+        settled = true;
+        fn();
+      }
+    };
+    sock.on('error', (e: NodeJS.ErrnoException) =>
+      done(() =>
+        reject(new RemoteError(e.code ?? 'ECONNECT', `cannot reach the init at ${path}: ${e.code ?? e.message}`)),
+      ),
+    );
     const split = lineSplitter((line) => {
       let msg: { event?: unknown; ok?: boolean; result?: unknown; error?: { code?: string; message?: string } };
-      try { msg = JSON.parse(line); } catch { return; }
-      if ('event' in msg) { onEvent?.(msg.event); return; }
+      try {
+        msg = JSON.parse(line);
+      } catch {
+        return;
+      }
+      if ('event' in msg) {
+        onEvent?.(msg.event);
+        return;
+      }
       sock.end();
       if (msg.ok) done(() => resolve(msg.result));
       else done(() => reject(new RemoteError(msg.error?.code ?? 'EUNKNOWN', msg.error?.message ?? 'unknown error')));

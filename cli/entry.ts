@@ -2,6 +2,11 @@
 import { main } from './main.js';
 
 main(process.argv.slice(2), process.env.KEEL_PROGRAM || undefined).then(
-  (code) => { process.exitCode = code ?? 0; },
-  (err) => { process.stderr.write(`keel: ${err instanceof Error ? err.message : String(err)}\n`); process.exitCode = 1; },
+  (code) => {
+    process.exitCode = code ?? 0;
+  },
+  (err) => {
+    process.stderr.write(`keel: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
 );

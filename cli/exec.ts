@@ -23,7 +23,8 @@ export const verb: Verb = {
     workdir: { type: 'string', short: 'w' },
   },
   async run(v, [name, ...argv]) {
-    if (!name || argv.length === 0) throw new TypeError('keel exec: name a running container and a command, e.g. keel exec web sh -c "ls /"');
+    if (!name || argv.length === 0)
+      throw new TypeError('keel exec: name a running container and a command, e.g. keel exec web sh -c "ls /"');
     if (v.tty && v.interactive && !process.stdin.isTTY) throw new TypeError(`keel exec: ${NOT_A_TTY}`);
     const db = new ContainerDb(String(v.root));
     // -t: a pseudo-terminal as 0-2 (containers/pty.ts). Without it and without -i the command

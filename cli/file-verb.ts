@@ -11,8 +11,14 @@ export function fileVerb(op: 'enable' | 'disable' | 'mask' | 'unmask', summary: 
     options: withNow ? { now: { type: 'boolean', default: false } } : {},
     async run(v, units) {
       if (units.length === 0) throw new TypeError(`keel ${op}: name at least one unit`);
-      const r = (await request(op, { units, now: !!v.now })) as { changes: { type: 'symlink' | 'unlink'; path: string; target?: string }[]; failed: string[] };
-      for (const c of r.changes) process.stderr.write(c.type === 'symlink' ? `Created symlink ${c.path} → ${c.target}.\n` : `Removed "${c.path}".\n`);
+      const r = (await request(op, { units, now: !!v.now })) as {
+        changes: { type: 'symlink' | 'unlink'; path: string; target?: string }[];
+        failed: string[];
+      };
+      for (const c of r.changes)
+        process.stderr.write(
+          c.type === 'symlink' ? `Created symlink ${c.path} → ${c.target}.\n` : `Removed "${c.path}".\n`,
+        );
       return r.failed.length ? 1 : 0;
     },
   };

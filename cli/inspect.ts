@@ -13,9 +13,18 @@ export const verb: Verb = {
     const store = storeAt(v);
     const out: unknown[] = [];
     for (const n of names) {
-      try { const c = db.resolve(n); out.push({ ...c.config, state: c.state }); continue; } catch { /* an image, then */ }
-      try { out.push(store.resolve(n)); } catch (e) {
-        if ((e as { code?: string }).code === 'ENOIMAGE') throw new Error(`keel inspect: no such container or image: ${n}`, { cause: e });
+      try {
+        const c = db.resolve(n);
+        out.push({ ...c.config, state: c.state });
+        continue;
+      } catch {
+        /* an image, then */
+      }
+      try {
+        out.push(store.resolve(n));
+      } catch (e) {
+        if ((e as { code?: string }).code === 'ENOIMAGE')
+          throw new Error(`keel inspect: no such container or image: ${n}`, { cause: e });
         throw e;
       }
     }

@@ -13,7 +13,11 @@ export const verb: Verb = {
     let code = 0;
     for (const unit of units) {
       const s = (await request('status', { unit, lines: 0 })) as UnitStatus;
-      if (s.loadState === 'not-found') { process.stderr.write(`Failed to get unit file state for ${unit}: No such file or directory\n`); code = 4; continue; }
+      if (s.loadState === 'not-found') {
+        process.stderr.write(`Failed to get unit file state for ${unit}: No such file or directory\n`);
+        code = 4;
+        continue;
+      }
       if (!v.quiet) process.stdout.write(`${s.enabled}\n`);
       if (!ENABLED.has(s.enabled)) code = Math.max(code, 1);
     }

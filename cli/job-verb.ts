@@ -14,7 +14,10 @@ export function jobVerb(job: string, summary: string): Verb {
       for (const unit of units) {
         const r = (await request('job', { unit, job, wait: !v['no-block'] })) as { result: string; unit: string };
         if (r.result !== 'done' && r.result !== 'queued') {
-          process.stderr.write(`Job for ${r.unit} failed (${r.result}). See "keel status ${r.unit}" and "keel logs -u ${r.unit}" for details.\n`);
+          process.stderr.write(
+            `Job for ${r.unit} failed (${r.result}). See "keel status ${r.unit}" ` +
+              `and "keel logs -u ${r.unit}" for details.\n`,
+          );
           code = 1;
         }
       }

@@ -7,7 +7,8 @@ export const verb: Verb = {
   usage: 'keel keys generate [--dir keys]',
   options: { dir: { type: 'string', default: 'keys' } },
   async run(v, [sub]) {
-    if (sub !== 'generate') throw new TypeError(`keel keys: unknown subcommand ${JSON.stringify(sub ?? '')} (use: generate)`);
+    if (sub !== 'generate')
+      throw new TypeError(`keel keys: unknown subcommand ${JSON.stringify(sub ?? '')} (use: generate)`);
     const k = generateKeys(String(v.dir));
     process.stdout.write(`private key: ${k.privateKey} (keep it secret)\npublic key:  ${k.publicKey}\n`);
     return 0;

@@ -12,7 +12,9 @@ export const verb: Verb = {
     const file = (v.input as string | undefined) ?? rest[0];
     if (!file) throw new TypeError('keel load: give the archive with -i FILE');
     for (const i of await loadArchive(storeAt(v), file)) {
-      process.stdout.write(i.refs.length ? i.refs.map((r) => `Loaded image: ${familiarRef(r)}\n`).join('') : `Loaded image ID: ${i.id}\n`);
+      process.stdout.write(
+        i.refs.length ? i.refs.map((r) => `Loaded image: ${familiarRef(r)}\n`).join('') : `Loaded image ID: ${i.id}\n`,
+      );
     }
     return 0;
   },

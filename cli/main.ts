@@ -22,11 +22,17 @@ export function splitAtPositional(args: string[], options: Verb['options'], n: n
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '--') return [args.slice(0, i), args.slice(i + 1)];
-    if (a.startsWith('--')) { if (!a.includes('=') && takesValue(a.slice(2))) i++; continue; }
+    if (a.startsWith('--')) {
+      if (!a.includes('=') && takesValue(a.slice(2))) i++;
+      continue;
+    }
     if (a.startsWith('-') && a.length > 1) {
       for (let j = 1; j < a.length; j++) {
         const name = shortName(a[j]);
-        if (name && takesValue(name)) { if (j === a.length - 1) i++; break; }
+        if (name && takesValue(name)) {
+          if (j === a.length - 1) i++;
+          break;
+        }
       }
       continue;
     }
@@ -77,18 +83,29 @@ const VERBS: Record<string, () => Promise<{ verb: Verb }>> = {
 };
 
 function help(): string {
-  return `usage: keel VERB [options]\n\nverbs:\n${Object.keys(VERBS).map((v) => `  ${v}`).join('\n')}\n\nkeel VERB --help shows a verb's options.\n`;
+  return `usage: keel VERB [options]\n\nverbs:\n${Object.keys(VERBS)
+    .map((v) => `  ${v}`)
+    .join('\n')}\n\nkeel VERB --help shows a verb's options.\n`;
 }
 
 /** Binds each value-taking option to the word after it, as getopt_long does for a required argument, so that
  *  `--since -5min` or `-n -1` reach the verb instead of parseArgs calling the value ambiguous. */
 export function bindOptionValues(args: string[], options: ParseArgsConfig['options'] = {}): string[] {
-  const long = new Map(Object.entries(options).map(([n, o]) => [`--${n}`, { name: n, takesValue: o.type === 'string' }]));
-  const short = new Map(Object.entries(options).filter(([, o]) => o.short).map(([n, o]) => [`-${o.short}`, { name: n, takesValue: o.type === 'string' }]));
+  const long = new Map(
+    Object.entries(options).map(([n, o]) => [`--${n}`, { name: n, takesValue: o.type === 'string' }]),
+  );
+  const short = new Map(
+    Object.entries(options)
+      .filter(([, o]) => o.short)
+      .map(([n, o]) => [`-${o.short}`, { name: n, takesValue: o.type === 'string' }]),
+  );
   const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
-    if (a === '--') { out.push(...args.slice(i)); break; }
+    if (a === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
     const opt = long.get(a) ?? short.get(a);
     if (opt?.takesValue && i + 1 < args.length) out.push(`--${opt.name}=${args[++i]}`);
     else out.push(a);
@@ -113,9 +130,16 @@ export async function main(argv: string[], program: string = basename(process.ar
   }
   const { verb } = await load();
   let parsed;
-  const [head, tail] = verb.optionsUntilPositional ? splitAtPositional(rest, verb.options, verb.optionsUntilPositional) : [rest, []];
+  const [head, tail] = verb.optionsUntilPositional
+    ? splitAtPositional(rest, verb.options, verb.optionsUntilPositional)
+    : [rest, []];
   try {
-    parsed = parseArgs({ args: bindOptionValues(head, verb.options), options: { ...verb.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: bindOptionValues(head, verb.options),
+      options: { ...verb.options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    });
     parsed.positionals.push(...tail);
   } catch (e) {
     process.stderr.write(`keel ${name}: ${(e as Error).message}\nusage: ${verb.usage}\n`);

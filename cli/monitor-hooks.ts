@@ -18,22 +18,39 @@ const NONE: MonitorHooks = { at: async () => {}, say: () => {}, close: () => {} 
 export async function monitorHooks(socket: string | undefined): Promise<MonitorHooks> {
   if (!socket) return NONE;
   const sock: Socket = connect(socket);
-  await new Promise<void>((ok, fail) => { sock.once('connect', ok); sock.once('error', fail); });
-  sock.on('error', () => { /* the test went away: nobody lets us go on */ });
+  await new Promise<void>((ok, fail) => {
+    sock.once('connect', ok);
+    sock.once('error', fail);
+  });
+  sock.on('error', () => {
+    /* the test went away: nobody lets us go on */
+  });
   sock.unref();
   const waiting: (() => void)[] = [];
   let buf = '';
   sock.on('data', (d: Buffer) => {
     buf += d;
-    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) { buf = buf.slice(nl + 1); waiting.shift()?.(); }
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      buf = buf.slice(nl + 1);
+      waiting.shift()?.();
+    }
   });
   return {
     at(point) {
       sock.ref();
       sock.write(`${point}\n`);
-      return new Promise((r) => waiting.push(() => { if (!waiting.length) sock.unref(); r(); }));
+      return new Promise((r) =>
+        waiting.push(() => {
+          if (!waiting.length) sock.unref();
+          r();
+        }),
+      );
     },
-    say(event) { sock.write(`${event}\n`); },
-    close() { sock.end(); },
+    say(event) {
+      sock.write(`${event}\n`);
+    },
+    close() {
+      sock.end();
+    },
   };
 }

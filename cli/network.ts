@@ -13,14 +13,19 @@ function networkFiles(dirs: string[]): { name: string; text: string }[] {
   const seen = new Map<string, string>();
   for (const d of dirs) {
     let names: string[] = [];
-    try { names = readdirSync(d); } catch { continue; }
+    try {
+      names = readdirSync(d);
+    } catch {
+      continue;
+    }
     for (const n of names) if (n.endsWith('.network') && !seen.has(n)) seen.set(n, readFileSync(join(d, n), 'utf8'));
   }
   return [...seen].map(([name, text]) => ({ name, text }));
 }
 
 function interfaces(sys = '/sys/class/net'): Iface[] {
-  return readdirSync(sys).filter((n) => n !== 'lo' && existsSync(join(sys, n, 'device')))
+  return readdirSync(sys)
+    .filter((n) => n !== 'lo' && existsSync(join(sys, n, 'device')))
     .map((name) => ({ name, mac: readFileSync(join(sys, name, 'address'), 'utf8').trim() }));
 }
 
@@ -29,7 +34,8 @@ export const verb: Verb = {
   usage: 'keel network apply [--dry-run]',
   options: { 'dry-run': { type: 'boolean', default: false } },
   async run(v, [sub]) {
-    if (sub !== 'apply') throw new TypeError(`keel network: unknown subcommand ${JSON.stringify(sub ?? '')} (use: apply)`);
+    if (sub !== 'apply')
+      throw new TypeError(`keel network: unknown subcommand ${JSON.stringify(sub ?? '')} (use: apply)`);
     const files = networkFiles(DIRS).map((f) => parseNetworkFile(f.name, f.text));
     const plan = planNetwork(files, interfaces());
     for (const c of plan.commands) {

@@ -4,6 +4,9 @@
 export function wholeNumber(value: unknown, option: string, verb: string, o: { all?: boolean } = {}): number | null {
   const s = String(value).trim();
   if (o.all && s === 'all') return null;
-  if (!/^\d+$/.test(s)) throw new TypeError(`${verb}: invalid ${option} ${JSON.stringify(String(value))} (use a whole number${o.all ? ' or all' : ''})`);
+  if (!/^\d+$/.test(s))
+    throw new TypeError(
+      `${verb}: invalid ${option} ${JSON.stringify(String(value))} (use a whole number${o.all ? ' or all' : ''})`,
+    );
   return Number(s);
 }

@@ -17,20 +17,33 @@ export const verb: Verb = {
   async run(v) {
     const memoryMiB = Number(v.memory);
     const sshPort = Number(v['ssh-port']);
-    if (!Number.isInteger(memoryMiB) || memoryMiB < 128) throw new TypeError(`--memory must be a number of MiB >= 128, received ${JSON.stringify(v.memory)}`);
-    if (!Number.isInteger(sshPort) || sshPort < 1 || sshPort > 65535) throw new TypeError(`--ssh-port must be a port number, received ${JSON.stringify(v['ssh-port'])}`);
+    if (!Number.isInteger(memoryMiB) || memoryMiB < 128)
+      throw new TypeError(`--memory must be a number of MiB >= 128, received ${JSON.stringify(v.memory)}`);
+    if (!Number.isInteger(sshPort) || sshPort < 1 || sshPort > 65535)
+      throw new TypeError(`--ssh-port must be a port number, received ${JSON.stringify(v['ssh-port'])}`);
     const userData = v['user-data'] as string | undefined;
     if (userData) {
       // Check before booting: a bad document would only be reported inside the machine.
       const check = checkUserDataFile(userData);
       for (const l of check.lines) process.stderr.write(`${l}\n`);
-      if (!check.ok) { process.stderr.write(`keel qemu: not booting: fix ${userData} first (keel validate ${userData})\n`); return 1; }
+      if (!check.ok) {
+        process.stderr.write(`keel qemu: not booting: fix ${userData} first (keel validate ${userData})\n`);
+        return 1;
+      }
     }
     const vm = launchVm({
-      image: String(v.image), uefi: !!v.uefi, memoryMiB, sshPort, userData: v['user-data'] as string | undefined,
-      interactive: true, stateDir: v.state as string | undefined,
+      image: String(v.image),
+      uefi: !!v.uefi,
+      memoryMiB,
+      sshPort,
+      userData: v['user-data'] as string | undefined,
+      interactive: true,
+      stateDir: v.state as string | undefined,
     });
-    process.stderr.write(`keel qemu: ${vm.accel.toUpperCase()}, ${v.uefi ? 'UEFI' : 'BIOS'}, ssh on 127.0.0.1:${sshPort}, state in ${vm.stateDir}; Ctrl-A x quits\n`);
+    process.stderr.write(
+      `keel qemu: ${vm.accel.toUpperCase()}, ${v.uefi ? 'UEFI' : 'BIOS'}, ssh on ` +
+        `127.0.0.1:${sshPort}, state in ${vm.stateDir}; Ctrl-A x quits\n`,
+    );
     return new Promise((resolve) => vm.child.on('exit', (code) => resolve(code ?? 1)));
   },
 };

@@ -17,7 +17,8 @@ export const verb: Verb = {
       try {
         const { config, state } = db.resolve(n);
         if (state.status === 'running' || state.status === 'restarting') {
-          if (!v.force) throw new Error(`cannot remove ${state.status} container ${config.name}: stop it first, or use keel rm -f`);
+          if (!v.force)
+            throw new Error(`cannot remove ${state.status} container ${config.name}: stop it first, or use keel rm -f`);
           await stopContainer(db, config.id, 0);
         }
         // Its monitor releases its network when it ends; this covers a monitor that is gone.

@@ -8,7 +8,19 @@ import { BAKED_IMAGES } from '../containers/busybox-image.js';
 import { loadArchive } from '../containers/archive.js';
 import type { Verb } from './main.js';
 import { ContainerDb, type ContainerConfig } from '../containers/db.js';
-import { commandFor, environmentFor, exitCode, finished, parseCpus, parseHostname, parseMemory, parsePidsLimit, parseRestart, released, start } from '../containers/engine.js';
+import {
+  commandFor,
+  environmentFor,
+  exitCode,
+  finished,
+  parseCpus,
+  parseHostname,
+  parseMemory,
+  parsePidsLimit,
+  parseRestart,
+  released,
+  start,
+} from '../containers/engine.js';
 import { checkPublishable, parsePublish } from '../containers/network.js';
 import { parseNetwork } from '../containers/options.js';
 import { NOT_A_TTY, relayTerminal, requestConsole, type Terminal } from '../containers/pty.js';
@@ -22,14 +34,32 @@ const multi = { type: 'string' as const, multiple: true as const, default: [] as
 
 /** The image, pulled first when the store does not have it (as docker run does). */
 async function imageFor(store: ImageStore, ref: string, v: Record<string, unknown>) {
-  try { return store.resolve(ref); } catch (e) { if ((e as { code?: string }).code !== 'ENOIMAGE') throw e; }
+  try {
+    return store.resolve(ref);
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ENOIMAGE') throw e;
+  }
   // The images baked into Keel (busybox) come from USR, not the network.
   const baked = existsSync(BAKED_IMAGES) ? readdirSync(BAKED_IMAGES).filter((f) => f.endsWith('.tar')) : [];
   for (const f of baked) await loadArchive(store, join(BAKED_IMAGES, f));
-  try { return store.resolve(ref); } catch (e) { if ((e as { code?: string }).code !== 'ENOIMAGE') throw e; }
+  try {
+    return store.resolve(ref);
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ENOIMAGE') throw e;
+  }
   process.stderr.write(`Unable to find image '${ref}' locally; pulling it\n`);
-  const p = await pullImage(ref, { blobDir: blobDirOf(v), insecure: Boolean(v.insecure), insecureRegistries: readInsecureRegistries() });
-  return store.addImage({ manifest: p.manifest, manifestDigest: p.manifestDigest, config: p.config, layers: p.layers, refs: [p.ref] });
+  const p = await pullImage(ref, {
+    blobDir: blobDirOf(v),
+    insecure: Boolean(v.insecure),
+    insecureRegistries: readInsecureRegistries(),
+  });
+  return store.addImage({
+    manifest: p.manifest,
+    manifestDigest: p.manifestDigest,
+    config: p.config,
+    layers: p.layers,
+    refs: [p.ref],
+  });
 }
 
 /** Where `keel` runs from, to start the monitor the same way. */
@@ -43,17 +73,26 @@ function selfCommand(): string[] {
  */
 export async function waitForStart(db: ContainerDb, config: ContainerConfig, monitor: ChildProcess): Promise<void> {
   let ended: string | null = null;
-  const onExit = (code: number | null, signal: NodeJS.Signals | null) => { ended = signal ? `killed by ${signal}` : `exit status ${code}`; };
-  const onError = (e: Error) => { ended = e.message; };
+  const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+    ended = signal ? `killed by ${signal}` : `exit status ${code}`;
+  };
+  const onError = (e: Error) => {
+    ended = e.message;
+  };
   monitor.once('exit', onExit).once('error', onError);
   try {
     for (let i = 0; i < 600; i++) {
       const st = db.state(config.id);
       if (st.status !== 'created') {
-        if (st.error && st.status === 'exited' && !st.startedAt) throw new Error(`keel run: cannot start container ${config.name}: ${st.error}`);
+        if (st.error && st.status === 'exited' && !st.startedAt)
+          throw new Error(`keel run: cannot start container ${config.name}: ${st.error}`);
         return;
       }
-      if (ended) throw new Error(`keel run: the monitor of container ${config.name} ended (${ended}) before starting it; the container is left created (keel rm ${config.name})`);
+      if (ended)
+        throw new Error(
+          `keel run: the monitor of container ${config.name} ended (${ended}) before starting ` +
+            `it; the container is left created (keel rm ${config.name})`,
+        );
       await new Promise((r) => setTimeout(r, 20));
     }
   } finally {
@@ -72,12 +111,19 @@ async function endBySigterm(): Promise<never> {
   // Without listeners SIGTERM is back to its default action (libuv restores SIG_DFL): it ends us.
   process.removeAllListeners('SIGTERM');
   process.kill(process.pid, 'SIGTERM');
-  return new Promise<never>(() => { /* the signal ends the process */ });
+  return new Promise<never>(() => {
+    /* the signal ends the process */
+  });
 }
 
 export const verb: Verb = {
   summary: 'Run a command in a new container.',
-  usage: 'keel run [-d] [-i] [-t] [--rm] [--name N] [-e K=V] [--env-file F] [-w DIR] [-u USER] [-v HOST:CTR[:ro]] [--hostname H] [--entrypoint E] [--memory M] [--cpus N] [--pids-limit N] [-p [IP:]HOST:CTR[/udp]] [--network bridge|none|host] [--restart no|on-failure[:N]|always] [--read-only] [--cap-add C] [--cap-drop C] [--privileged] [--userns host|remap] [--sigterm-on-stop] IMAGE [COMMAND [ARG...]]',
+  usage:
+    'keel run [-d] [-i] [-t] [--rm] [--name N] [-e K=V] [--env-file F] [-w DIR] [-u USER] ' +
+    '[-v HOST:CTR[:ro]] [--hostname H] [--entrypoint E] [--memory M] [--cpus N] ' +
+    '[--pids-limit N] [-p [IP:]HOST:CTR[/udp]] [--network bridge|none|host] [--restart ' +
+    'no|on-failure[:N]|always] [--read-only] [--cap-add C] [--cap-drop C] [--privileged] ' +
+    '[--userns host|remap] [--sigterm-on-stop] IMAGE [COMMAND [ARG...]]',
   optionsUntilPositional: 1,
   options: {
     ...ROOT_OPTION,
@@ -116,13 +162,21 @@ export const verb: Verb = {
     const store = storeAt(v);
     const db = new ContainerDb(root);
     const userns = parseUserns(String(v.userns));
-    if (userns && v.privileged) throw new TypeError('keel run: --privileged cannot be used with --userns=remap (as docker: add --userns=host)');
-    if (userns && String(v.net ?? v.network) === 'host') throw new TypeError("keel run: --network host cannot be used with --userns=remap (the host's network belongs to the host's user namespace)");
+    if (userns && v.privileged)
+      throw new TypeError('keel run: --privileged cannot be used with --userns=remap (as docker: add --userns=host)');
+    if (userns && String(v.net ?? v.network) === 'host')
+      throw new TypeError(
+        'keel run: --network host cannot be used with --userns=remap (the ' +
+          "host's network belongs to the host's user namespace)",
+      );
     const image = await imageFor(store, ref, v);
     const network = String(v.net ?? v.network);
     parseNetwork(network);
     const publish = v.publish as string[];
-    if (publish.length && network !== 'bridge') throw new TypeError(`keel run: -p publishes ports of a container on the bridge network, not of one with --network ${network}`);
+    if (publish.length && network !== 'bridge')
+      throw new TypeError(
+        `keel run: -p publishes ports of a container on the bridge network, not of one with --network ${network}`,
+      );
     // Clashing ports are refused before anything is created (connect() checks again, under its lock).
     checkPublishable(publish.map(parsePublish));
     const restart = parseRestart(String(v.restart));
@@ -132,30 +186,40 @@ export const verb: Verb = {
     const cfg = image.config?.config ?? {};
     const config = db.create({
       ...(v.name !== undefined ? { name: String(v.name) } : {}),
-      image: ref, imageId: image.id,
+      image: ref,
+      imageId: image.id,
       argv: commandFor(image, v.entrypoint as string | undefined, args),
       env: environmentFor(image, v['env-file'] as string[], v.env as string[]),
       cwd: String(v.workdir ?? cfg.WorkingDir ?? '') || '/',
       user: String(v.user ?? cfg.User ?? ''),
       hostname: v.hostname === undefined ? '' : parseHostname(String(v.hostname)),
       network: network as ContainerConfig['network'],
-      volumes: (v.volume as string[]).map((s) => { const p = parseVolume(s); return { host: resolve(p.host), container: p.container, ro: Boolean(p.ro) }; }),
+      volumes: (v.volume as string[]).map((s) => {
+        const p = parseVolume(s);
+        return { host: resolve(p.host), container: p.container, ro: Boolean(p.ro) };
+      }),
       ports: publish,
       restart,
       readOnly: Boolean(v['read-only']),
-      capAdd: v['cap-add'] as string[], capDrop: v['cap-drop'] as string[],
+      capAdd: v['cap-add'] as string[],
+      capDrop: v['cap-drop'] as string[],
       privileged: Boolean(v.privileged),
       memory: v.memory ? parseMemory(String(v.memory)) : null,
       cpus: v.cpus !== undefined ? parseCpus(String(v.cpus)) : null,
       pidsLimit: v['pids-limit'] !== undefined ? parsePidsLimit(String(v['pids-limit'])) : null,
-      tty: Boolean(v.tty), interactive: Boolean(v.interactive),
+      tty: Boolean(v.tty),
+      interactive: Boolean(v.interactive),
       autoRemove: Boolean(v.rm),
       userns,
     });
     if (v.detach) {
       // The monitor outlives us: its own session, no terminal, output to the container's log.
       const [cmd, ...pre] = selfCommand();
-      const child = spawn(cmd, [...pre, 'container-monitor', '--root', root, config.id], { detached: true, stdio: 'ignore', env: { ...process.env, KEEL_PROGRAM: 'keel' } });
+      const child = spawn(cmd, [...pre, 'container-monitor', '--root', root, config.id], {
+        detached: true,
+        stdio: 'ignore',
+        env: { ...process.env, KEEL_PROGRAM: 'keel' },
+      });
       child.unref();
       await waitForStart(db, config, child);
       process.stdout.write(`${config.id}\n`);

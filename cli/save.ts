@@ -10,7 +10,8 @@ export const verb: Verb = {
   async run(v, refs) {
     if (!v.output) throw new TypeError('keel save: give the archive with -o FILE');
     if (!refs.length) throw new TypeError('keel save: name at least one image');
-    if (v.format !== 'docker' && v.format !== 'oci') throw new TypeError(`keel save: unknown --format ${JSON.stringify(v.format)} (use: docker, oci)`);
+    if (v.format !== 'docker' && v.format !== 'oci')
+      throw new TypeError(`keel save: unknown --format ${JSON.stringify(v.format)} (use: docker, oci)`);
     await saveArchive(storeAt(v), refs, String(v.output), v.format);
     return 0;
   },

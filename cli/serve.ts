@@ -8,7 +8,8 @@ export const verb: Verb = {
   options: { port: { type: 'string', default: '8080' }, host: { type: 'string', default: '127.0.0.1' } },
   async run(v, [dir = 'out/update']) {
     const port = Number(v.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`--port must be a port number, received ${JSON.stringify(v.port)}`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new TypeError(`--port must be a port number, received ${JSON.stringify(v.port)}`);
     await serveDirectory(dir, port, String(v.host));
     process.stderr.write(`keel serve: ${dir} on http://${v.host}:${port}/\n`);
     return new Promise<number>(() => {});

@@ -11,12 +11,19 @@ const units = jobVerb('stop', 'Stop units.');
 export const verb: Verb = {
   summary: 'Stop units, or containers.',
   usage: 'keel stop UNIT... | keel stop [-t SECONDS] [--root DIR] CONTAINER...',
-  options: { ...units.options, time: { type: 'string', short: 't', default: '10' }, root: { type: 'string', default: DEFAULT_ROOT } },
+  options: {
+    ...units.options,
+    time: { type: 'string', short: 't', default: '10' },
+    root: { type: 'string', default: DEFAULT_ROOT },
+  },
   async run(v, names) {
     const db = process.env.KEEL_PROGRAM === 'systemctl' ? null : asContainers(names, String(v.root));
     if (!db) return units.run(v, names);
     const seconds = wholeNumber(v.time, '-t', 'keel stop')!;
-    for (const n of names) { await stopContainer(db, n, seconds); process.stdout.write(`${n}\n`); }
+    for (const n of names) {
+      await stopContainer(db, n, seconds);
+      process.stdout.write(`${n}\n`);
+    }
     return 0;
   },
 };

@@ -8,7 +8,13 @@ import { applyCloudConfig, type ApplyEnv } from './apply.js';
 import { collectUserData, type DatasourceEnv } from './datasources.js';
 
 /** What one piece of user-data came to, for `keel status` and the journal. */
-export interface UserDataOutcome { source: string; kind: string; report: string[]; applied: boolean; errors: string[] }
+export interface UserDataOutcome {
+  source: string;
+  kind: string;
+  report: string[];
+  applied: boolean;
+  errors: string[];
+}
 
 /** True when `text` uses $private_ipv4 or $public_ipv4 (not escaped as \$private_ipv4). */
 export function usesIpv4Variables(text: string): boolean {
@@ -26,7 +32,12 @@ export async function runCloudConfig(
 ): Promise<UserDataOutcome[]> {
   const outcomes: UserDataOutcome[] = [];
   let found;
-  try { found = await collectUserData(ds); } catch (e) { log(`cloud-config: cannot read user-data: ${(e as Error).message}`); return outcomes; }
+  try {
+    found = await collectUserData(ds);
+  } catch (e) {
+    log(`cloud-config: cannot read user-data: ${(e as Error).message}`);
+    return outcomes;
+  }
   for (const ud of found) {
     const o: UserDataOutcome = { source: ud.source, kind: 'unknown', report: [], applied: false, errors: [] };
     outcomes.push(o);
@@ -45,7 +56,11 @@ export async function runCloudConfig(
         continue;
       }
       if (d.kind !== 'cloud-config') {
-        o.report = [d.kind === 'ignition' ? 'error: Ignition configs are not supported by Keel; use a #cloud-config document' : `error: ${d.message ?? 'not a #cloud-config document or a script'}`];
+        o.report = [
+          d.kind === 'ignition'
+            ? 'error: Ignition configs are not supported by Keel; use a #cloud-config document'
+            : `error: ${d.message ?? 'not a #cloud-config document or a script'}`,
+        ];
         for (const r of o.report) log(`cloud-config: ${ud.source}: ${r}`);
         continue;
       }
@@ -53,8 +68,10 @@ export async function runCloudConfig(
         apply = { ...apply, addresses: { ...apply.addresses, ...(await awaitAddresses()) } };
       }
       const text = substituteVariables(d.text, {
-        privateIpv4: apply.addresses.private_ipv4, publicIpv4: apply.addresses.public_ipv4,
-        privateIpv6: apply.addresses.private_ipv6, publicIpv6: apply.addresses.public_ipv6,
+        privateIpv4: apply.addresses.private_ipv4,
+        publicIpv4: apply.addresses.public_ipv4,
+        privateIpv6: apply.addresses.private_ipv6,
+        publicIpv6: apply.addresses.public_ipv6,
       });
       const v = validateCloudConfig(text);
       o.report = formatReport(v.report).split('\n').filter(Boolean);

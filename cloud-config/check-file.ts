@@ -26,7 +26,9 @@ const place = (path: string, e: Entry) => `${path}:${e.line}${e.column === undef
  */
 export function checkUserDataFile(path: string): { ok: boolean; lines: string[]; error: KeelError | null } {
   let bytes: Buffer;
-  try { bytes = readFileSync(path); } catch (e) {
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     const error = new KeelError(code, `cannot read user-data ${path}: ${code}`, { path, syscall: 'open', cause: e });
     return { ok: false, lines: [`${path}: cannot read: ${code}`], error };
@@ -35,7 +37,10 @@ export function checkUserDataFile(path: string): { ok: boolean; lines: string[];
   const lines = v.report.map((e) => `${place(path, e)}: ${e.kind}: ${e.message}`);
   if (v.notice) lines.push(`${path}: error: ${v.notice}`);
   const first = v.report.find((e) => e.kind === 'error');
-  const error = first ? new UserDataError(path, first, first.message)
-    : v.notice ? new UserDataError(path, { line: 1 }, v.notice) : null;
+  const error = first
+    ? new UserDataError(path, first, first.message)
+    : v.notice
+      ? new UserDataError(path, { line: 1 }, v.notice)
+      : null;
   return { ok: !error, lines, error };
 }

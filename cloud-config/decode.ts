@@ -4,8 +4,15 @@ import { KeelError } from '../lib/errors.js';
 
 /** The encodings coreos-cloudinit accepts, normalised. */
 export const ENCODINGS: Record<string, 'b64' | 'gz' | 'gz+b64' | 'plain'> = {
-  '': 'plain', b64: 'b64', base64: 'b64', gz: 'gz', gzip: 'gz',
-  'gz+b64': 'gz+b64', 'gz+base64': 'gz+b64', 'gzip+b64': 'gz+b64', 'gzip+base64': 'gz+b64',
+  '': 'plain',
+  b64: 'b64',
+  base64: 'b64',
+  gz: 'gz',
+  gzip: 'gz',
+  'gz+b64': 'gz+b64',
+  'gz+base64': 'gz+b64',
+  'gzip+b64': 'gz+b64',
+  'gzip+base64': 'gz+b64',
 };
 
 /** Decodes content; throws KeelError EENCODING (unknown encoding) or EDECODE (malformed data), naming the encoding. */
@@ -20,15 +27,21 @@ export function decodeContent(content: string, encoding = ''): Buffer {
     return Buffer.from(clean, 'base64');
   };
   const gz = (b: Buffer) => {
-    try { return gunzipSync(b); } catch (e) {
+    try {
+      return gunzipSync(b);
+    } catch (e) {
       throw new KeelError('EDECODE', `cannot decode content as ${encoding}: ${(e as Error).message}`, { cause: e });
     }
   };
   switch (kind) {
-    case 'plain': return Buffer.from(content);
-    case 'b64': return b64(content);
-    case 'gz': return gz(Buffer.from(content, 'latin1'));
-    case 'gz+b64': return gz(b64(content));
+    case 'plain':
+      return Buffer.from(content);
+    case 'b64':
+      return b64(content);
+    case 'gz':
+      return gz(Buffer.from(content, 'latin1'));
+    case 'gz+b64':
+      return gz(b64(content));
   }
 }
 

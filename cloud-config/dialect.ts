@@ -25,7 +25,11 @@ export const isScript = (text: string): boolean => text.split('\n', 1)[0].starts
  */
 export function isIgnition(text: string): boolean {
   let doc: unknown;
-  try { doc = JSON.parse(text); } catch { return false; }
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return false;
+  }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return false;
   return Object.entries(doc).some(([k, v]) => {
     const key = k.toLowerCase();
@@ -38,11 +42,19 @@ export function isIgnition(text: string): boolean {
 export const isGzip = (bytes: Buffer): boolean => bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 
 /** Classifies user-data (gunzipped first); `message` says why it cannot be used. */
-export function detectUserData(bytes: Buffer | Uint8Array | string): { kind: UserDataKind; text: string; message?: string } {
-  if (typeof bytes !== 'string' && !(bytes instanceof Uint8Array)) throw new TypeError(`user-data must be a Buffer or a string, not ${typeof bytes}`);
-  let raw = typeof bytes === 'string' ? Buffer.from(bytes) : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+export function detectUserData(bytes: Buffer | Uint8Array | string): {
+  kind: UserDataKind;
+  text: string;
+  message?: string;
+} {
+  if (typeof bytes !== 'string' && !(bytes instanceof Uint8Array))
+    throw new TypeError(`user-data must be a Buffer or a string, not ${typeof bytes}`);
+  let raw =
+    typeof bytes === 'string' ? Buffer.from(bytes) : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (isGzip(raw)) {
-    try { raw = gunzipSync(raw); } catch (e) {
+    try {
+      raw = gunzipSync(raw);
+    } catch (e) {
       return { kind: 'unknown', text: '', message: `cannot unpack gzipped user-data: ${(e as Error).message}` };
     }
   }
@@ -55,7 +67,12 @@ export function detectUserData(bytes: Buffer | Uint8Array | string): { kind: Use
 }
 
 /** The machine's addresses; a missing one substitutes as the empty string, as in coreos-cloudinit. */
-export interface Addresses { privateIpv4?: string; publicIpv4?: string; privateIpv6?: string; publicIpv6?: string }
+export interface Addresses {
+  privateIpv4?: string;
+  publicIpv4?: string;
+  privateIpv6?: string;
+  publicIpv6?: string;
+}
 
 /**
  * Replaces $public_ipv4, $private_ipv4, $public_ipv6 and $private_ipv6; `\$private_ipv4` keeps
@@ -64,7 +81,10 @@ export interface Addresses { privateIpv4?: string; publicIpv4?: string; privateI
  */
 export function substituteVariables(text: string, env: Addresses): string {
   const vars: [string, string | undefined][] = [
-    ['public_ipv4', env.publicIpv4], ['private_ipv4', env.privateIpv4], ['public_ipv6', env.publicIpv6], ['private_ipv6', env.privateIpv6],
+    ['public_ipv4', env.publicIpv4],
+    ['private_ipv4', env.privateIpv4],
+    ['public_ipv6', env.publicIpv6],
+    ['private_ipv6', env.privateIpv6],
   ];
   for (const [name, value] of vars) {
     text = text.replace(new RegExp(`([^\\\\]|^)\\$${name}`, 'g'), (_m, before: string) => before + (value ?? ''));

@@ -12,7 +12,16 @@ export function goBase64(s: string | Buffer): Buffer | null {
 }
 
 /** The write_files encodings coreos-cloudinit's DecodeContent knows. */
-export const CONTENT_ENCODINGS = ['b64', 'base64', 'gz', 'gzip', 'gz+base64', 'gzip+base64', 'gz+b64', 'gzip+b64'] as const;
+export const CONTENT_ENCODINGS = [
+  'b64',
+  'base64',
+  'gz',
+  'gzip',
+  'gz+base64',
+  'gzip+base64',
+  'gz+b64',
+  'gzip+b64',
+] as const;
 
 /**
  * DecodeContent as coreos-cloudinit has it, with one deliberate difference: a gzip stream must be
@@ -22,17 +31,30 @@ export const CONTENT_ENCODINGS = ['b64', 'base64', 'gz', 'gzip', 'gz+base64', 'g
 export function decodeGoContent(content: Buffer, encoding: string): Buffer | KeelError {
   const fail = (code: string, why: string) => new KeelError(code, `cannot decode content as ${encoding}: ${why}`);
   const gunzip = (b: Buffer) => {
-    try { return gunzipSync(b); } catch (e) { return fail('EDECODE', `not gzip data (${(e as Error).message})`); }
+    try {
+      return gunzipSync(b);
+    } catch (e) {
+      return fail('EDECODE', `not gzip data (${(e as Error).message})`);
+    }
   };
   switch (encoding) {
-    case '': return content;
-    case 'b64': case 'base64': return goBase64(content) ?? fail('EDECODE', 'not base64 data');
-    case 'gz': case 'gzip': return gunzip(content);
-    case 'gz+base64': case 'gzip+base64': case 'gz+b64': case 'gzip+b64': {
+    case '':
+      return content;
+    case 'b64':
+    case 'base64':
+      return goBase64(content) ?? fail('EDECODE', 'not base64 data');
+    case 'gz':
+    case 'gzip':
+      return gunzip(content);
+    case 'gz+base64':
+    case 'gzip+base64':
+    case 'gz+b64':
+    case 'gzip+b64': {
       const raw = goBase64(content);
       return raw ? gunzip(raw) : fail('EDECODE', 'not base64 data');
     }
-    default: return fail('EENCODING', 'unsupported encoding');
+    default:
+      return fail('EENCODING', 'unsupported encoding');
   }
 }
 
@@ -89,12 +111,12 @@ export function goParseRequestURI(raw: string): boolean {
   if (/[\x00-\x1f\x7f]/.test(raw) || raw === '') return false;
   if (raw === '*') return true;
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(raw);
-  if (!m && raw.startsWith(':')) return false;  // "missing protocol scheme"
+  if (!m && raw.startsWith(':')) return false; // "missing protocol scheme"
   const scheme = m ? m[1] : '';
   let rest = m ? raw.slice(m[0].length) : raw;
   const q = rest.indexOf('?');
   if (q >= 0) rest = rest.slice(0, q);
-  if (!rest.startsWith('/')) return scheme !== '';  // opaque URIs are fine, relative paths are not
+  if (!rest.startsWith('/')) return scheme !== ''; // opaque URIs are fine, relative paths are not
   if (scheme !== '' && rest.startsWith('//')) {
     let authority = rest.slice(2);
     const slash = authority.indexOf('/');
@@ -118,5 +140,5 @@ export function goFloat(x: number): string {
   const [mant, exp] = x.toExponential().split('e');
   const e = Number(exp);
   if (e < -4 || e >= 21) return `${mant}e${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(2, '0')}`;
-  return String(x);  // JS switches to exponents only below 1e-6 and from 1e21: same digits here
+  return String(x); // JS switches to exponents only below 1e-6 and from 1e21: same digits here
 }

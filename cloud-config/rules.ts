@@ -6,25 +6,51 @@ import { child, goString, nodeBytes, type CNode, type GoKind } from './nodes.js'
 import { humanType, type SchemaNode } from './schema.js';
 
 /** One line of the report. `column` is extra to coreos-cloudinit's report, for people and consoles. */
-export interface Entry { line: number; column?: number; kind: 'error' | 'warning' | 'info'; message: string }
+export interface Entry {
+  line: number;
+  column?: number;
+  kind: 'error' | 'warning' | 'info';
+  message: string;
+}
 
 type Add = (kind: Entry['kind'], n: { line: number; column?: number }, message: string) => void;
 
 /** Go's %q of a string. */
 export function goQuote(s: string): string {
-  const esc: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\x07': '\\a', '\b': '\\b', '\f': '\\f', '\v': '\\v' };
-  return `"${[...s].map((c) => esc[c] ?? (c < ' ' || c === '\x7f' ? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}` : c)).join('')}"`;
+  const esc: Record<string, string> = {
+    '"': '\\"',
+    '\\': '\\\\',
+    '\n': '\\n',
+    '\r': '\\r',
+    '\t': '\\t',
+    '\x07': '\\a',
+    '\b': '\\b',
+    '\f': '\\f',
+    '\v': '\\v',
+  };
+  return (
+    '"' +
+    `${[...s]
+      .map((c) => esc[c] ?? (c < ' ' || c === '\x7f' ? '\\x' + `${c.charCodeAt(0).toString(16).padStart(2, '0')}` : c))
+      .join('')}"`
+  );
 }
 
 /** Which node kinds a field of schema type `t` takes (rules.go isCompatible). */
 function compatible(n: GoKind, t: SchemaNode['type']): boolean {
   switch (t) {
-    case 'string': return n === 'string' || n === 'int' || n === 'float64' || n === 'bool';
-    case 'object': return n === 'map';
-    case 'number': return n === 'float64' || n === 'int';
-    case 'boolean': return n === 'bool';
-    case 'integer': return n === 'int';
-    case 'array': return n === 'slice';
+    case 'string':
+      return n === 'string' || n === 'int' || n === 'float64' || n === 'bool';
+    case 'object':
+      return n === 'map';
+    case 'number':
+      return n === 'float64' || n === 'int';
+    case 'boolean':
+      return n === 'bool';
+    case 'integer':
+      return n === 'int';
+    case 'array':
+      return n === 'slice';
   }
 }
 
@@ -36,8 +62,12 @@ function structure(n: CNode, g: SchemaNode, add: Add): void {
   }
   for (const c of n.children) {
     const cg = g.type === 'object' ? g.properties?.[c.name] : g.items;
-    if (!cg) { add('warning', c, `unrecognized key ${goQuote(c.name)}`); continue; }
-    if (g.type === 'object' && cg['x-deprecated']) add('warning', c, `deprecated key ${goQuote(c.name)} (${cg['x-deprecated']})`);
+    if (!cg) {
+      add('warning', c, `unrecognized key ${goQuote(c.name)}`);
+      continue;
+    }
+    if (g.type === 'object' && cg['x-deprecated'])
+      add('warning', c, `deprecated key ${goQuote(c.name)} (${cg['x-deprecated']})`);
     structure(c, cg, add);
   }
 }
@@ -64,7 +94,8 @@ function validity(n: CNode, g: SchemaNode, add: Add): void {
 export function runRules(root: CNode, schema: SchemaNode, add: Add): void {
   // checkDiscoveryUrl: coreos.etcd.discovery must parse as a request URI.
   const discovery = child(child(child(root, 'coreos'), 'etcd'), 'discovery');
-  if (discovery && discovery.kind !== 'invalid' && !goParseRequestURI(goString(discovery))) add('warning', discovery, 'discovery URL is not valid');
+  if (discovery && discovery.kind !== 'invalid' && !goParseRequestURI(goString(discovery)))
+    add('warning', discovery, 'discovery URL is not valid');
 
   // checkEncoding: content must decode with the encoding given.
   for (const f of child(root, 'write_files')?.children ?? []) {
@@ -72,7 +103,8 @@ export function runRules(root: CNode, schema: SchemaNode, add: Add): void {
     if (!e || e.kind === 'invalid') continue;
     const c = child(f, 'content');
     const content = c ? nodeBytes(c) : Buffer.from(goString(c));
-    if (decodeGoContent(content, goString(e)) instanceof Error) add('error', c ?? e, `content cannot be decoded as ${goQuote(goString(e))}`);
+    if (decodeGoContent(content, goString(e)) instanceof Error)
+      add('error', c ?? e, `content cannot be decoded as ${goQuote(goString(e))}`);
   }
 
   if (root.kind === 'map') structure(root, schema, add);
@@ -81,7 +113,8 @@ export function runRules(root: CNode, schema: SchemaNode, add: Add): void {
   // checkWriteFiles: /usr is read-only.
   for (const f of child(root, 'write_files')?.children ?? []) {
     const p = child(f, 'path');
-    if (p && p.kind !== 'invalid' && goDir(goString(p)).startsWith('/usr')) add('error', p, 'file cannot be written to a read-only filesystem');
+    if (p && p.kind !== 'invalid' && goDir(goString(p)).startsWith('/usr'))
+      add('error', p, 'file cannot be written to a read-only filesystem');
   }
 
   // checkWriteFilesUnderCoreos

@@ -29,21 +29,39 @@ const KIND_ORDER = { error: 0, info: 1, warning: 2 };
 export function validateCloudConfig(input: Buffer | Uint8Array | string): Validation {
   const d = detectUserData(input);
   switch (d.kind) {
-    case 'empty': case 'script': return { kind: d.kind, report: [], config: null };
-    case 'ignition': return { kind: d.kind, report: [], config: null, notice: d.message };
-    case 'unknown': return { kind: d.kind, report: [{ line: 1, kind: 'error', message: d.message! }], config: null };
+    case 'empty':
+    case 'script':
+      return { kind: d.kind, report: [], config: null };
+    case 'ignition':
+      return { kind: d.kind, report: [], config: null, notice: d.message };
+    case 'unknown':
+      return { kind: d.kind, report: [{ line: 1, kind: 'error', message: d.message! }], config: null };
   }
-  const { root, error } = parseYaml(d.text.replace(/\r\n?/g, '\n'));  // libyaml reads CR and CRLF as LF
-  if (error) return { kind: d.kind, report: [{ line: error.line, column: error.column, kind: 'error', message: error.message }], config: null };
+  const { root, error } = parseYaml(d.text.replace(/\r\n?/g, '\n')); // libyaml reads CR and CRLF as LF
+  if (error)
+    return {
+      kind: d.kind,
+      report: [{ line: error.line, column: error.column, kind: 'error', message: error.message }],
+      config: null,
+    };
   const node = root && toNode(root, '', CLOUD_CONFIG_SCHEMA);
   const report: Entry[] = [];
-  if (node) runRules(node, CLOUD_CONFIG_SCHEMA, (kind, at, message) => report.push({ line: at.line, column: at.column, kind, message }));
-  const sorted = report.map((e, i) => [e, i] as const)
-    .sort(([a, i], [b, j]) => a.line - b.line || KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || i - j).map(([e]) => e);
+  if (node)
+    runRules(node, CLOUD_CONFIG_SCHEMA, (kind, at, message) =>
+      report.push({ line: at.line, column: at.column, kind, message }),
+    );
+  const sorted = report
+    .map((e, i) => [e, i] as const)
+    .sort(([a, i], [b, j]) => a.line - b.line || KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || i - j)
+    .map(([e]) => e);
   const config = typedConfig(node, CLOUD_CONFIG_SCHEMA);
   // Without errors in the report, ajv must find the typed config sound (types and patterns).
   const problems = sorted.some((e) => e.kind === 'error') ? [] : schemaErrors(config);
-  if (problems.length) throw new KeelError('EBUG', `BUG: cannot type the cloud-config: it does not match its schema: ${problems.join('; ')}`);
+  if (problems.length)
+    throw new KeelError(
+      'EBUG',
+      `BUG: cannot type the cloud-config: it does not match its schema: ${problems.join('; ')}`,
+    );
   return { kind: d.kind, report: sorted, config };
 }
 

@@ -18,7 +18,7 @@ function nextColon(text: string, pos: number): number {
 
 /** The `yaml` package's error as libyaml would have reported it. */
 export function libyamlError(e: YAMLParseError, text: string, where: Where): YamlError {
-  const gap = /(?:[ \t\r\n]|#[^\n]*)*/y;  // libyaml points at the next token, past blanks and comments
+  const gap = /(?:[ \t\r\n]|#[^\n]*)*/y; // libyaml points at the next token, past blanks and comments
   gap.lastIndex = e.pos[0];
   gap.test(text);
   const at = where(Math.min(gap.lastIndex, text.length));
@@ -38,7 +38,7 @@ export function libyamlError(e: YAMLParseError, text: string, where: Where): Yam
     case reason === 'All sequence items must start at the same column':
     case reason === 'Sequence item without - indicator':
       return msg("did not find expected '-' indicator");
-    case e.code === 'MULTILINE_IMPLICIT_KEY' || e.code === 'BAD_INDENT' && reason.startsWith('All mapping items'):
+    case e.code === 'MULTILINE_IMPLICIT_KEY' || (e.code === 'BAD_INDENT' && reason.startsWith('All mapping items')):
     case reason.startsWith('Unexpected block-seq-ind') || reason.startsWith('A block sequence may not be used'):
       return msg('did not find expected key');
     case /^Flow (sequence|map) in block collection/.test(reason) || /^Missing , (or : )?between/.test(reason):
@@ -71,17 +71,25 @@ export function tabError(text: string, spans: Span[], lastLine: number): YamlErr
   let column = 1;
   let allowed = true;
   let i = 0;
-  const step = () => { if (text[i] === '\n') { line++; column = 1; } else column++; i++; };
+  const step = () => {
+    if (text[i] === '\n') {
+      line++;
+      column = 1;
+    } else column++;
+    i++;
+  };
   while (i < text.length && line <= lastLine) {
     while (s < sorted.length && sorted[s][1] <= i) s++;
-    if (s < sorted.length && sorted[s][0] <= i) {  // inside a scalar or a flow collection
+    if (s < sorted.length && sorted[s][0] <= i) {
+      // inside a scalar or a flow collection
       const end = sorted[s][1];
       while (i < end && i < text.length) step();
       allowed = text[end - 1] === '\n';
       continue;
     }
     const c = text[i];
-    if (c === '#' && (i === 0 || ' \t\n'.includes(text[i - 1]))) {  // a comment, to the end of the line
+    if (c === '#' && (i === 0 || ' \t\n'.includes(text[i - 1]))) {
+      // a comment, to the end of the line
       while (i < text.length && text[i] !== '\n') step();
       continue;
     }

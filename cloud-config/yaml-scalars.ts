@@ -6,7 +6,10 @@
 import { goBase64 } from './go-compat.js';
 
 /** A scalar that is not a string: its Go kind and value. */
-export interface GoScalar { kind: 'int' | 'float' | 'bool' | 'null'; value: number | boolean | null }
+export interface GoScalar {
+  kind: 'int' | 'float' | 'bool' | 'null';
+  value: number | boolean | null;
+}
 
 const BOOL_NULL: Record<string, boolean | null> = {};
 for (const s of ['y', 'Y', 'yes', 'Yes', 'YES', 'true', 'True', 'TRUE', 'on', 'On', 'ON']) BOOL_NULL[s] = true;
@@ -24,8 +27,11 @@ function parseGoInt(s: string): number | null {
   const m = /^([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(s);
   if (!m) return null;
   const digits = m[2];
-  const magnitude = /^0[xX]/.test(digits) ? BigInt(digits)
-    : digits.length > 1 && digits[0] === '0' ? BigInt(`0o${digits.slice(1)}`) : BigInt(digits);
+  const magnitude = /^0[xX]/.test(digits)
+    ? BigInt(digits)
+    : digits.length > 1 && digits[0] === '0'
+      ? BigInt(`0o${digits.slice(1)}`)
+      : BigInt(digits);
   const v = (m[1] === '-' ? -1n : 1n) * magnitude;
   return v >= -INT64 && v < INT64 ? Number(v) : null;
 }

@@ -3,8 +3,19 @@
 // go-yaml v1 typed them (yaml-scalars.ts), errors worded as libyaml worded them (yaml-errors.ts).
 // Only the first document counts, as with go-yaml's Unmarshal.
 import {
-  isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, visit,
-  type Document, type YAMLParseError, type ParsedNode as Node, type Scalar, type YAMLMap, type YAMLSeq,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseAllDocuments,
+  visit,
+  type Document,
+  type YAMLParseError,
+  type ParsedNode as Node,
+  type Scalar,
+  type YAMLMap,
+  type YAMLSeq,
 } from 'yaml';
 import { goFloat } from './go-compat.js';
 import { libyamlError, tabError, type Span } from './yaml-errors.js';
@@ -29,7 +40,11 @@ export interface YNode {
 }
 
 /** A YAML syntax error, worded as libyaml (coreos-cloudinit's parser) worded it. */
-export interface YamlError { line: number; column: number; message: string }
+export interface YamlError {
+  line: number;
+  column: number;
+  message: string;
+}
 
 /** A failure go-yaml reported without a line number while decoding (so coreos-cloudinit said "line 1"). */
 class DecodeError extends Error {}
@@ -38,7 +53,12 @@ type Where = (pos: number) => { line: number; column: number };
 
 /** A syntax error libyaml finds and the `yaml` package does not, at offset `pos`. */
 class SyntaxAt extends Error {
-  constructor(readonly pos: number, message: string) { super(message); }
+  constructor(
+    readonly pos: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 const TAG = 'tag:yaml.org,2002:';
@@ -53,7 +73,10 @@ export function parseYaml(source: string): { root: YNode | null; error: YamlErro
   lines.addNewLine(0);
   for (let i = original.indexOf('\n'); i >= 0; i = original.indexOf('\n', i + 1)) lines.addNewLine(i + 1);
   const { text, docs, toOriginal } = parseQuotedLikeLibyaml(original);
-  const where = (pos: number) => { const p = lines.linePos(toOriginal(pos)); return { line: p.line, column: p.col }; };
+  const where = (pos: number) => {
+    const p = lines.linePos(toOriginal(pos));
+    return { line: p.line, column: p.col };
+  };
   const doc = Array.isArray(docs) ? docs[0] : undefined;
   const all = doc ? doc.errors : (docs as unknown as { errors: YAMLParseError[] }).errors;
   const errors = [...all].sort((a, b) => a.pos[0] - b.pos[0]);
@@ -85,7 +108,7 @@ export function parseYaml(source: string): { root: YNode | null; error: YamlErro
  */
 function parseQuotedLikeLibyaml(original: string) {
   let text = original;
-  const inserts: [number, number][] = [];  // [offset in `text`, spaces inserted there]
+  const inserts: [number, number][] = []; // [offset in `text`, spaces inserted there]
   const toOriginal = (pos: number) => {
     let shift = 0;
     for (const [at, n] of inserts) if (at < pos) shift += Math.min(n, pos - at);
@@ -97,7 +120,12 @@ function parseQuotedLikeLibyaml(original: string) {
     const cut = doc?.errors.find((e) => e.message.startsWith('Missing closing') && e.pos[0] < text.length);
     let open: Scalar.Parsed | undefined;
     const quoted = (n: Scalar) => n.range?.[1] === cut?.pos[0] && n.type?.startsWith('QUOTE');
-    if (cut) visit(doc!, { Scalar(_, n) { if (quoted(n)) open = n as Scalar.Parsed; } });
+    if (cut)
+      visit(doc!, {
+        Scalar(_, n) {
+          if (quoted(n)) open = n as Scalar.Parsed;
+        },
+      });
     const close = open && closingQuote(text, open.range[0]);
     if (!open || close === undefined) return { text, docs, toOriginal };
     const pad = ' '.repeat(open.range[0] - text.lastIndexOf('\n', open.range[0]));
@@ -139,12 +167,21 @@ function scalarSpans(n: Node, out: Span[] = []): Span[] {
 }
 
 /** The CST of a block collection, as keepSourceTokens leaves it on the node. */
-interface Token { type: string; offset: number }
-interface BlockToken { type: string; items: { start: Token[]; sep?: Token[] }[] }
+interface Token {
+  type: string;
+  offset: number;
+}
+interface BlockToken {
+  type: string;
+  items: { start: Token[]; sep?: Token[] }[];
+}
 
 class Builder {
   private readonly building = new Set<Node>();
-  constructor(private readonly doc: Document, private readonly where: Where) {}
+  constructor(
+    private readonly doc: Document,
+    private readonly where: Where,
+  ) {}
 
   private blank(kind: YKind, pos: number): YNode {
     return { kind, ...this.where(pos), value: null, text: '', entries: [], items: [] };
@@ -153,14 +190,18 @@ class Builder {
   /** The node `n`, placed at offset `pos`. */
   node(n: Node, pos: number): YNode {
     if (isAlias(n)) {
-      const target = n.resolve(this.doc);  // the anchored node again, where the alias stands
+      const target = n.resolve(this.doc); // the anchored node again, where the alias stands
       if (!target) throw new DecodeError(`unknown anchor '${n.source}' referenced`);
       if (this.building.has(target as Node)) return this.blank(isSeq(target) ? 'seq' : 'map', pos);
       return { ...this.node(target as Node, pos), ...this.where(pos) };
     }
     if (isMap(n) || isSeq(n)) {
       this.building.add(n);
-      try { return isMap(n) ? this.mapping(n, pos) : this.sequence(n, pos); } finally { this.building.delete(n); }
+      try {
+        return isMap(n) ? this.mapping(n, pos) : this.sequence(n, pos);
+      } finally {
+        this.building.delete(n);
+      }
     }
     return this.scalar(n, pos);
   }
@@ -181,7 +222,7 @@ class Builder {
     }
     // !!str, unknown tags, quoted and block scalars: strings
     if (tag || s.type !== 'PLAIN') return { ...n, kind: 'str', value: text, text };
-    if (text === '') return n;  // an empty node
+    if (text === '') return n; // an empty node
     const r = resolvePlain(text);
     return r ? { ...n, kind: r.kind, value: r.value, text } : { ...n, kind: 'str', value: text, text };
   }
@@ -205,7 +246,8 @@ class Builder {
       const value = v ? this.node(v, v.range[0]) : this.blank('null', k ? k.range[1] : keyPos);
       // `<<: *base` merges, as in go-yaml v1
       if (k && isScalar(k) && k.type === 'PLAIN' && !k.tag && k.value === '<<') {
-        for (const from of value.kind === 'seq' ? value.items : [value]) for (const e of from.entries) byName.set(keyName(e.key), e);
+        for (const from of value.kind === 'seq' ? value.items : [value])
+          for (const e of from.entries) byName.set(keyName(e.key), e);
         return;
       }
       const key = k ? this.node(k, keyPos) : this.blank('null', keyPos);
@@ -238,10 +280,17 @@ function isEmpty(n: Node): boolean {
 /** The name Go gave a mapping key (fmt's %s of the decoded key). */
 export function keyName(key: YNode): string {
   switch (key.kind) {
-    case 'str': case 'binary': return key.text;
-    case 'null': return '%!s(<nil>)';
-    case 'int': case 'bool': return `%!s(${key.kind}=${String(key.value)})`;
-    case 'float': return `%!s(float64=${goFloat(key.value as number)})`;
-    default: return `%!s(${key.kind})`;
+    case 'str':
+    case 'binary':
+      return key.text;
+    case 'null':
+      return '%!s(<nil>)';
+    case 'int':
+    case 'bool':
+      return `%!s(${key.kind}=${String(key.value)})`;
+    case 'float':
+      return `%!s(float64=${goFloat(key.value as number)})`;
+    default:
+      return `%!s(${key.kind})`;
   }
 }

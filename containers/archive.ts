@@ -33,7 +33,8 @@ export async function loadArchive(store: ImageStore, file: string): Promise<Imag
     try {
       await extractTar(openSniffed(file), dir, { maxBytes: MAX_ARCHIVE_BYTES, allowDevices: false, ownership: false });
     } catch (e) {
-      if (e instanceof ContainerError) throw new ContainerError(e.code, `cannot load archive ${file}: ${e.message}`, { cause: e });
+      if (e instanceof ContainerError)
+        throw new ContainerError(e.code, `cannot load archive ${file}: ${e.message}`, { cause: e });
       throw e;
     }
     const archive = new ArchiveDir(dir, file);
@@ -55,7 +56,10 @@ class ArchiveDir {
   private readonly real: string;
   /** Blobs moved into the store, to be dropped again if the load fails. */
   readonly adopted: string[] = [];
-  constructor(readonly dir: string, readonly file: string) {
+  constructor(
+    readonly dir: string,
+    readonly file: string,
+  ) {
     this.real = fs.realpathSync(dir);
   }
 
@@ -115,23 +119,33 @@ async function loadDocker(store: ImageStore, archive: ArchiveDir): Promise<Image
   const imported = new Map<string, Layer>(); // by real path: old archives link shared layers
   const records: ImageRecord[] = [];
   for (const entry of entries as DockerManifestEntry[]) {
-    if (typeof entry?.Config !== 'string' || !Array.isArray(entry.Layers)) throw archive.error('EFORMAT', 'a manifest.json entry lacks Config or Layers');
+    if (typeof entry?.Config !== 'string' || !Array.isArray(entry.Layers))
+      throw archive.error('EFORMAT', 'a manifest.json entry lacks Config or Layers');
     const config = archive.read(entry.Config);
     const layers: Layer[] = [];
-    for (const rel of entry.Layers) layers.push(await importDockerLayer(store, archive.path(rel), imported, archive.adopted));
+    for (const rel of entry.Layers)
+      layers.push(await importDockerLayer(store, archive.path(rel), imported, archive.adopted));
     const manifest = Buffer.from(JSON.stringify(ociManifest(config, layers)));
     const refs = entry.RepoTags?.length ? entry.RepoTags : refsFromRepositories(repositories, entry.Layers);
-    records.push(await store.addImage({ manifest, manifestDigest: sha256(manifest), config, layers, refs: validRefs(refs) }));
+    records.push(
+      await store.addImage({ manifest, manifestDigest: sha256(manifest), config, layers, refs: validRefs(refs) }),
+    );
   }
   return records;
 }
 
 /** docker save does not record media types: the compression is read from the layer itself. */
-async function importDockerLayer(store: ImageStore, path: string, imported: Map<string, Layer>, adopted: string[]): Promise<Layer> {
+async function importDockerLayer(
+  store: ImageStore,
+  path: string,
+  imported: Map<string, Layer>,
+  adopted: string[],
+): Promise<Layer> {
   const known = imported.get(path);
   if (known) return known;
   const compression = sniffCompression(path);
-  const mediaType = compression === 'gzip' ? MEDIA.ociLayerGzip : compression === 'zstd' ? MEDIA.ociLayerZstd : MEDIA.ociLayer;
+  const mediaType =
+    compression === 'gzip' ? MEDIA.ociLayerGzip : compression === 'zstd' ? MEDIA.ociLayerZstd : MEDIA.ociLayer;
   const size = fs.statSync(path).size;
   const { digest, added } = await store.adoptBlob(path);
   if (added) adopted.push(digest);
@@ -146,7 +160,8 @@ function refsFromRepositories(repositories: any, layers: string[]): string[] {
   const refs: string[] = [];
   if (!top || typeof repositories !== 'object' || repositories === null) return refs;
   for (const [repo, tags] of Object.entries(repositories)) {
-    for (const [tag, id] of Object.entries((tags ?? {}) as Record<string, unknown>)) if (id === top) refs.push(`${repo}:${tag}`);
+    for (const [tag, id] of Object.entries((tags ?? {}) as Record<string, unknown>))
+      if (id === top) refs.push(`${repo}:${tag}`);
   }
   return refs;
 }
@@ -184,13 +199,20 @@ async function loadOci(store: ImageStore, archive: ArchiveDir): Promise<ImageRec
 }
 
 /** Image manifests reachable from `descs` (nested indexes followed for this host's platform). */
-function collectManifests(archive: ArchiveDir, descs: Descriptor[], inherited: string | null, found: Map<string, { desc: Descriptor; refs: string[] }>, depth: number): void {
+function collectManifests(
+  archive: ArchiveDir,
+  descs: Descriptor[],
+  inherited: string | null,
+  found: Map<string, { desc: Descriptor; refs: string[] }>,
+  depth: number,
+): void {
   if (depth > MAX_INDEX_DEPTH) throw archive.error('EFORMAT', 'image indexes are nested too deeply');
   for (const desc of forThisPlatform(descs)) {
     const ref = refFromAnnotations(desc.annotations) ?? inherited;
     if (desc.mediaType && INDEX_TYPES.has(desc.mediaType)) {
       const nested = parseChecked(archive, desc.digest);
-      if (!Array.isArray(nested?.manifests)) throw archive.error('EFORMAT', `index ${desc.digest} has no manifests list`);
+      if (!Array.isArray(nested?.manifests))
+        throw archive.error('EFORMAT', `index ${desc.digest} has no manifests list`);
       collectManifests(archive, nested.manifests, ref, found, depth + 1);
     } else if (!desc.mediaType || MANIFEST_TYPES.has(desc.mediaType)) {
       const entry = found.get(desc.digest) ?? { desc, refs: [] };
@@ -206,7 +228,15 @@ function forThisPlatform(descs: Descriptor[]): Descriptor[] {
 }
 
 function hostArchitecture(): string {
-  const map: Record<string, string> = { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+  const map: Record<string, string> = {
+    x64: 'amd64',
+    ia32: '386',
+    arm64: 'arm64',
+    arm: 'arm',
+    ppc64: 'ppc64le',
+    s390x: 's390x',
+    riscv64: 'riscv64',
+  };
   return map[process.arch] ?? process.arch;
 }
 
@@ -223,22 +253,39 @@ function refFromAnnotations(annotations: Record<string, string> | undefined): st
   return null;
 }
 
-async function importOciImage(store: ImageStore, archive: ArchiveDir, desc: Descriptor, refs: string[]): Promise<ImageRecord> {
+async function importOciImage(
+  store: ImageStore,
+  archive: ArchiveDir,
+  desc: Descriptor,
+  refs: string[],
+): Promise<ImageRecord> {
   const manifestBytes = readChecked(archive, desc.digest);
   const manifest = parseJson(archive, manifestBytes, `manifest ${desc.digest}`);
-  if (!manifest?.config?.digest || !Array.isArray(manifest.layers)) throw archive.error('EFORMAT', `manifest ${desc.digest} lacks config or layers`);
+  if (!manifest?.config?.digest || !Array.isArray(manifest.layers))
+    throw archive.error('EFORMAT', `manifest ${desc.digest} lacks config or layers`);
   const config = readChecked(archive, manifest.config.digest);
-  const layers: Layer[] = (manifest.layers as Descriptor[]).map((l) => ({ digest: l.digest, mediaType: l.mediaType ?? MEDIA.ociLayerGzip, size: l.size ?? 0 }));
+  const layers: Layer[] = (manifest.layers as Descriptor[]).map((l) => ({
+    digest: l.digest,
+    mediaType: l.mediaType ?? MEDIA.ociLayerGzip,
+    size: l.size ?? 0,
+  }));
   // Every blob is checked before any is moved into the store, so a bad archive leaves nothing.
   const toAdopt = new Map<string, string>();
   for (const l of layers) {
     if (toAdopt.has(l.digest) || store.hasBlob(l.digest)) continue; // some tools leave out blobs the target has
     const path = archive.blobPath(l.digest);
-    if ((await hashFile(path)) !== l.digest) throw archive.error('EDIGEST', `blob ${l.digest} does not match its digest`);
+    if ((await hashFile(path)) !== l.digest)
+      throw archive.error('EDIGEST', `blob ${l.digest} does not match its digest`);
     toAdopt.set(l.digest, path);
   }
   for (const [digest, path] of toAdopt) if ((await store.adoptBlob(path, digest)).added) archive.adopted.push(digest);
-  return store.addImage({ manifest: manifestBytes, manifestDigest: desc.digest, config, layers, refs: validRefs(refs) });
+  return store.addImage({
+    manifest: manifestBytes,
+    manifestDigest: desc.digest,
+    config,
+    layers,
+    refs: validRefs(refs),
+  });
 }
 
 function readChecked(archive: ArchiveDir, digest: string): Buffer {
@@ -286,7 +333,12 @@ interface SavedImage {
  * Writes the images named by `refs` (refs or ids) to `file` as a plain tar: `docker` is loadable
  * by `docker load`, skopeo's docker-archive: and loadArchive; `oci` is an OCI image layout.
  */
-export async function saveArchive(store: ImageStore, refs: string[], file: string, format: ArchiveFormat): Promise<void> {
+export async function saveArchive(
+  store: ImageStore,
+  refs: string[],
+  file: string,
+  format: ArchiveFormat,
+): Promise<void> {
   if (refs.length === 0) throw new ContainerError('EINVAL', `cannot save ${file}: no image given`);
   const images = pickImages(store, refs);
   const entries = format === 'docker' ? dockerEntries(store, images) : ociEntries(store, images);
@@ -318,7 +370,8 @@ function pickImages(store: ImageStore, refs: string[]): SavedImage[] {
     } catch {
       // an id
     }
-    if (normalized && image.refs.includes(normalized) && !normalized.includes('@') && !saved.refs.includes(normalized)) saved.refs.push(normalized);
+    if (normalized && image.refs.includes(normalized) && !normalized.includes('@') && !saved.refs.includes(normalized))
+      saved.refs.push(normalized);
     byId.set(image.id, saved);
   }
   return [...byId.values()];
@@ -355,7 +408,11 @@ function dockerEntries(store: ImageStore, images: SavedImage[]): TarWriteEntry[]
       Layers: image.layers.map((l) => `blobs/sha256/${digestHex(l.digest)}`),
     };
   });
-  return [...BLOB_DIRS, ...[...blobs].sort().map((d) => blobEntry(store, d)), dataEntry('manifest.json', Buffer.from(JSON.stringify(manifest)))];
+  return [
+    ...BLOB_DIRS,
+    ...[...blobs].sort().map((d) => blobEntry(store, d)),
+    dataEntry('manifest.json', Buffer.from(JSON.stringify(manifest))),
+  ];
 }
 
 function ociEntries(store: ImageStore, images: SavedImage[]): TarWriteEntry[] {
@@ -370,7 +427,11 @@ function ociEntries(store: ImageStore, images: SavedImage[]): TarWriteEntry[] {
     for (const l of image.layers) blobs.add(l.digest);
     const desc = { mediaType: MEDIA.ociManifest, digest: m.digest, size: m.bytes.length };
     if (refs.length === 0) manifests.push(desc);
-    for (const ref of refs) manifests.push({ ...desc, annotations: { [CONTAINERD_NAME]: ref, [REF_NAME]: ref.slice(ref.lastIndexOf(':') + 1) } });
+    for (const ref of refs)
+      manifests.push({
+        ...desc,
+        annotations: { [CONTAINERD_NAME]: ref, [REF_NAME]: ref.slice(ref.lastIndexOf(':') + 1) },
+      });
   }
   const index = { schemaVersion: 2, mediaType: MEDIA.ociIndex, manifests };
   const blobEntries = [...new Set([...blobs, ...extra.keys()])].sort().map((d) => {

@@ -72,7 +72,9 @@ export function frameReader(): (chunk: Buffer) => Frame[] {
  * Bytes that start the sequence are held back until the next byte says whether it goes on; then
  * they are forwarded (no match) or dropped with everything after them (detach).
  */
-export function detachScanner(keys: readonly number[] = DETACH_KEYS): (chunk: Buffer) => { forward: Buffer; detach: boolean } {
+export function detachScanner(
+  keys: readonly number[] = DETACH_KEYS,
+): (chunk: Buffer) => { forward: Buffer; detach: boolean } {
   let matched = 0;
   return (chunk) => {
     if (matched === 0 && !chunk.includes(keys[0])) return { forward: chunk, detach: false };
@@ -101,7 +103,11 @@ export function detachScanner(keys: readonly number[] = DETACH_KEYS): (chunk: Bu
 async function viaShortPath<T>(path: string, use: (p: string) => Promise<T>): Promise<T> {
   if (Buffer.byteLength(path) < 100) return use(path);
   const dir = openSync(dirname(path), 'r');
-  try { return await use(`/proc/self/fd/${dir}/${basename(path)}`); } finally { closeSync(dir); }
+  try {
+    return await use(`/proc/self/fd/${dir}/${basename(path)}`);
+  } finally {
+    closeSync(dir);
+  }
 }
 
 /** What the monitor does with clients' frames. */
@@ -127,22 +133,37 @@ export async function listenAttach(path: string, h: AttachHandlers): Promise<Att
     const read = frameReader();
     c.on('data', (chunk: Buffer) => {
       let frames: Frame[];
-      try { frames = read(chunk); } catch { c.destroy(); return; }
+      try {
+        frames = read(chunk);
+      } catch {
+        c.destroy();
+        return;
+      }
       for (const f of frames) {
         if (f.type === FRAME.input && !h.input(f.payload, () => c.resume())) c.pause();
-        else if (f.type === FRAME.resize && f.payload.length === 4) h.resize(f.payload.readUInt16BE(0), f.payload.readUInt16BE(2));
+        else if (f.type === FRAME.resize && f.payload.length === 4)
+          h.resize(f.payload.readUInt16BE(0), f.payload.readUInt16BE(2));
       }
     });
-    c.on('error', () => { /* a client that went away */ });
+    c.on('error', () => {
+      /* a client that went away */
+    });
     c.on('close', () => clients.delete(c));
   });
   // Bound with a umask that leaves only the owner (root) able to connect, then chmod'ed to say so.
   const umask = process.umask(0o177);
   try {
-    await viaShortPath(path, (p) => new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(p, () => { server.off('error', reject); resolve(); });
-    }));
+    await viaShortPath(
+      path,
+      (p) =>
+        new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(p, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        }),
+    );
   } finally {
     process.umask(umask);
   }
@@ -157,7 +178,9 @@ export async function listenAttach(path: string, h: AttachHandlers): Promise<Att
       server.close();
       for (const c of clients) c.end();
       // Clients that do not close their end in time are dropped.
-      setTimeout(() => { for (const c of clients) c.destroy(); }, 1000).unref();
+      setTimeout(() => {
+        for (const c of clients) c.destroy();
+      }, 1000).unref();
       rmSync(path, { force: true });
     },
   };
@@ -176,25 +199,47 @@ export interface AttachClient {
 
 /** Connects to a monitor's attach.sock; rejects (ENOENT, ECONNREFUSED) when none listens there. */
 export async function connectAttach(path: string): Promise<AttachClient> {
-  const sock = await viaShortPath(path, (p) => new Promise<Socket>((resolve, reject) => {
-    const s = createConnection(p);
-    s.once('connect', () => resolve(s));
-    s.once('error', (e: NodeJS.ErrnoException) => reject(Object.assign(new Error(`cannot connect to ${path}: ${e.code ?? e.message}`), { code: e.code })));
-  }));
-  sock.on('error', () => { /* the monitor went away: exit resolves null */ });
+  const sock = await viaShortPath(
+    path,
+    (p) =>
+      new Promise<Socket>((resolve, reject) => {
+        const s = createConnection(p);
+        s.once('connect', () => resolve(s));
+        s.once('error', (e: NodeJS.ErrnoException) =>
+          reject(Object.assign(new Error(`cannot connect to ${path}: ${e.code ?? e.message}`), { code: e.code })),
+        );
+      }),
+  );
+  sock.on('error', () => {
+    /* the monitor went away: exit resolves null */
+  });
   const exit = new Promise<number | null>((resolve) => {
     const read = frameReader();
     sock.on('data', (chunk: Buffer) => {
       let frames: Frame[];
-      try { frames = read(chunk); } catch { sock.destroy(); return; }
+      try {
+        frames = read(chunk);
+      } catch {
+        sock.destroy();
+        return;
+      }
       for (const f of frames) if (f.type === FRAME.exit && f.payload.length === 4) resolve(f.payload.readUInt32BE(0));
     });
     sock.on('close', () => resolve(null));
   });
   return {
-    input: (data) => sock.destroyed ? true : sock.write(encodeFrame(FRAME.input, data)),
-    drained: () => new Promise<void>((r) => { if (sock.destroyed || !sock.writableNeedDrain) r(); else { sock.once('drain', r); sock.once('close', r); } }),
-    resize: (rows, cols) => { if (!sock.destroyed) sock.write(resizeFrame(rows, cols)); },
+    input: (data) => (sock.destroyed ? true : sock.write(encodeFrame(FRAME.input, data))),
+    drained: () =>
+      new Promise<void>((r) => {
+        if (sock.destroyed || !sock.writableNeedDrain) r();
+        else {
+          sock.once('drain', r);
+          sock.once('close', r);
+        }
+      }),
+    resize: (rows, cols) => {
+      if (!sock.destroyed) sock.write(resizeFrame(rows, cols));
+    },
     exit,
     close: () => sock.destroy(),
   };

@@ -4,20 +4,67 @@ import { ContainerError } from './errors.js';
 
 /** Capability names without CAP_, indexed by number (linux/capability.h, CAP_CHOWN=0 … CAP_CHECKPOINT_RESTORE=40). */
 export const CAPABILITIES = [
-  'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID',
-  'SETPCAP', 'LINUX_IMMUTABLE', 'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW',
-  'IPC_LOCK', 'IPC_OWNER', 'SYS_MODULE', 'SYS_RAWIO', 'SYS_CHROOT', 'SYS_PTRACE', 'SYS_PACCT',
-  'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE', 'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'MKNOD',
-  'LEASE', 'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP', 'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG',
-  'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ', 'PERFMON', 'BPF', 'CHECKPOINT_RESTORE',
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'DAC_READ_SEARCH',
+  'FOWNER',
+  'FSETID',
+  'KILL',
+  'SETGID',
+  'SETUID',
+  'SETPCAP',
+  'LINUX_IMMUTABLE',
+  'NET_BIND_SERVICE',
+  'NET_BROADCAST',
+  'NET_ADMIN',
+  'NET_RAW',
+  'IPC_LOCK',
+  'IPC_OWNER',
+  'SYS_MODULE',
+  'SYS_RAWIO',
+  'SYS_CHROOT',
+  'SYS_PTRACE',
+  'SYS_PACCT',
+  'SYS_ADMIN',
+  'SYS_BOOT',
+  'SYS_NICE',
+  'SYS_RESOURCE',
+  'SYS_TIME',
+  'SYS_TTY_CONFIG',
+  'MKNOD',
+  'LEASE',
+  'AUDIT_WRITE',
+  'AUDIT_CONTROL',
+  'SETFCAP',
+  'MAC_OVERRIDE',
+  'MAC_ADMIN',
+  'SYSLOG',
+  'WAKE_ALARM',
+  'BLOCK_SUSPEND',
+  'AUDIT_READ',
+  'PERFMON',
+  'BPF',
+  'CHECKPOINT_RESTORE',
 ] as const;
 
 export type CapabilityName = (typeof CAPABILITIES)[number];
 
 /** Docker's default capabilities (moby's oci/caps/defaults.go). */
 export const DEFAULT_CAPABILITIES: readonly CapabilityName[] = [
-  'CHOWN', 'DAC_OVERRIDE', 'FSETID', 'FOWNER', 'MKNOD', 'NET_RAW', 'SETGID', 'SETUID', 'SETFCAP',
-  'SETPCAP', 'NET_BIND_SERVICE', 'SYS_CHROOT', 'KILL', 'AUDIT_WRITE',
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'FSETID',
+  'FOWNER',
+  'MKNOD',
+  'NET_RAW',
+  'SETGID',
+  'SETUID',
+  'SETFCAP',
+  'SETPCAP',
+  'NET_BIND_SERVICE',
+  'SYS_CHROOT',
+  'KILL',
+  'AUDIT_WRITE',
 ];
 
 /** Every capability this module knows (0 … 40). */
@@ -27,7 +74,11 @@ export const ALL_CAPABILITIES_MASK: bigint = (1n << BigInt(CAPABILITIES.length))
 export function capabilityNumber(name: string, context = 'capability'): number {
   const bare = name.trim().toUpperCase().replace(/^CAP_/, '');
   const n = (CAPABILITIES as readonly string[]).indexOf(bare);
-  if (n < 0) throw new ContainerError('ECAPABILITY', `cannot use ${context} "${name}": no such capability (known: ${CAPABILITIES.join(', ')}, or ALL)`);
+  if (n < 0)
+    throw new ContainerError(
+      'ECAPABILITY',
+      `cannot use ${context} "${name}": no such capability (known: ${CAPABILITIES.join(', ')}, or ALL)`,
+    );
   return n;
 }
 
@@ -56,8 +107,13 @@ const isAll = (name: string) => /^(CAP_)?ALL$/i.test(name.trim());
  * plus the added (an added one wins over the same one dropped). Names may carry CAP_ or not, in
  * any case; an unknown name throws ECAPABILITY.
  */
-export function resolveCapabilities(capAdd: readonly string[] = [], capDrop: readonly string[] = [], base: readonly string[] = DEFAULT_CAPABILITIES): bigint {
-  const add = capAdd.filter((c) => !isAll(c)), drop = capDrop.filter((c) => !isAll(c));
+export function resolveCapabilities(
+  capAdd: readonly string[] = [],
+  capDrop: readonly string[] = [],
+  base: readonly string[] = DEFAULT_CAPABILITIES,
+): bigint {
+  const add = capAdd.filter((c) => !isAll(c)),
+    drop = capDrop.filter((c) => !isAll(c));
   const addMask = add.reduce((m, c) => m | (1n << BigInt(capabilityNumber(c, 'cap-add'))), 0n);
   const dropMask = drop.reduce((m, c) => m | (1n << BigInt(capabilityNumber(c, 'cap-drop'))), 0n);
   if (capAdd.some(isAll)) return ALL_CAPABILITIES_MASK & ~dropMask;
@@ -66,7 +122,10 @@ export function resolveCapabilities(capAdd: readonly string[] = [], capDrop: rea
 }
 
 /** A "Cap…:" line of /proc/PID/status ('CapEff', 'CapBnd', …) as a mask. */
-export function statusCapabilities(status: string, field: 'CapInh' | 'CapPrm' | 'CapEff' | 'CapBnd' | 'CapAmb'): bigint {
+export function statusCapabilities(
+  status: string,
+  field: 'CapInh' | 'CapPrm' | 'CapEff' | 'CapBnd' | 'CapAmb',
+): bigint {
   const m = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, 'm').exec(status);
   if (!m) throw new ContainerError('EINVAL', `cannot read ${field}: not in the status text`);
   return BigInt(`0x${m[1]}`);

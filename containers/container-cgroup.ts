@@ -3,7 +3,12 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
-  cgroup2Mounts, cgroupControllers, delegateControllers, killCgroup, limitFiles as cgroupLimitFiles, limitProblem,
+  cgroup2Mounts,
+  cgroupControllers,
+  delegateControllers,
+  killCgroup,
+  limitFiles as cgroupLimitFiles,
+  limitProblem,
   removeCgroup,
 } from '../lib/cgroup.js';
 import { isKeelError } from '../lib/errors.js';
@@ -16,7 +21,8 @@ export { cgroup2Mounts, cgroupProcs, oomKills } from '../lib/cgroup.js';
 /** Where containers' cgroups go by default: <cgroup2 mount>/keel.containers. */
 export function defaultCgroupParent(): string {
   const [mount] = cgroup2Mounts();
-  if (!mount) throw new ContainerError('ECGROUP', 'cannot place the container in a cgroup: no cgroup2 filesystem is mounted');
+  if (!mount)
+    throw new ContainerError('ECGROUP', 'cannot place the container in a cgroup: no cgroup2 filesystem is mounted');
   return join(mount, 'keel.containers');
 }
 
@@ -34,8 +40,14 @@ export function limitFiles(limits: ContainerLimits = {}): [file: string, value: 
 export function enableControllers(dir: string, controllers: string[]): void {
   const missing = () => controllers.filter((c) => !cgroupControllers(dir).includes(c));
   if (missing().length === 0) return;
-  const root = cgroup2Mounts().filter((m) => dir === m || dir.startsWith(m.endsWith('/') ? m : `${m}/`)).sort((a, b) => b.length - a.length)[0];
-  if (!root) throw new ContainerError('ECGROUP', `cannot enable ${missing().join(', ')} for ${dir}: it is not on a cgroup2 filesystem`);
+  const root = cgroup2Mounts()
+    .filter((m) => dir === m || dir.startsWith(m.endsWith('/') ? m : `${m}/`))
+    .sort((a, b) => b.length - a.length)[0];
+  if (!root)
+    throw new ContainerError(
+      'ECGROUP',
+      `cannot enable ${missing().join(', ')} for ${dir}: it is not on a cgroup2 filesystem`,
+    );
   try {
     delegateControllers(dirname(dir), missing(), root);
   } catch (e) {
@@ -54,7 +66,9 @@ export function applyLimits(dir: string, limits: ContainerLimits | undefined): v
     try {
       writeFileSync(join(dir, file), value);
     } catch (e) {
-      throw new ContainerError('ECGROUP', `cannot write ${value} to ${join(dir, file)}: ${(e as Error).message}`, { cause: e });
+      throw new ContainerError('ECGROUP', `cannot write ${value} to ${join(dir, file)}: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
   }
 }

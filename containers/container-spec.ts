@@ -24,7 +24,14 @@ import { hostname as osHostname } from 'node:os';
 import type { NativeDevice, Rlimit, SpawnOptions } from '../native/native.js';
 import { capabilityMask, capabilityNames, resolveCapabilities, statusCapabilities } from './capabilities.js';
 import {
-  apiMounts, containerPath, hostPath, invalid, ownedBy, parseTmpfs, rootMount, volumeMount,
+  apiMounts,
+  containerPath,
+  hostPath,
+  invalid,
+  ownedBy,
+  parseTmpfs,
+  rootMount,
+  volumeMount,
 } from './container-mounts.js';
 import { ContainerError } from './errors.js';
 import { seccompProgram, type SeccompOptions } from './seccomp.js';
@@ -34,8 +41,17 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 
 /** Docker's masked paths: a file gets /dev/null over it, a directory an empty read-only tmpfs. */
 export const MASKED_PATHS = [
-  '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
-  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+  '/proc/acpi',
+  '/proc/asound',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+  '/sys/devices/virtual/powercap',
 ];
 
 /** Docker's read-only paths. */
@@ -43,13 +59,19 @@ export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys'
 
 /** The device nodes of a container's /dev (mode 0666), with the usual numbers if the host has none. */
 export const DEVICES: Readonly<Record<string, { major: number; minor: number }>> = {
-  null: { major: 1, minor: 3 }, zero: { major: 1, minor: 5 }, full: { major: 1, minor: 7 },
-  tty: { major: 5, minor: 0 }, random: { major: 1, minor: 8 }, urandom: { major: 1, minor: 9 },
+  null: { major: 1, minor: 3 },
+  zero: { major: 1, minor: 5 },
+  full: { major: 1, minor: 7 },
+  tty: { major: 5, minor: 0 },
+  random: { major: 1, minor: 8 },
+  urandom: { major: 1, minor: 9 },
 };
 
 export const DEV_SYMLINKS: readonly { path: string; target: string }[] = [
-  { path: '/dev/fd', target: '/proc/self/fd' }, { path: '/dev/stdin', target: '/proc/self/fd/0' },
-  { path: '/dev/stdout', target: '/proc/self/fd/1' }, { path: '/dev/stderr', target: '/proc/self/fd/2' },
+  { path: '/dev/fd', target: '/proc/self/fd' },
+  { path: '/dev/stdin', target: '/proc/self/fd/0' },
+  { path: '/dev/stdout', target: '/proc/self/fd/1' },
+  { path: '/dev/stderr', target: '/proc/self/fd/2' },
   { path: '/dev/ptmx', target: 'pts/ptmx' },
 ];
 
@@ -76,7 +98,10 @@ export interface ContainerLimits {
 }
 
 export interface ContainerSpec {
-  /** [A-Za-z0-9][A-Za-z0-9_.-]*, at most 128 characters; names the cgroup; its first 12 characters are the default hostname. */
+  /**
+   * [A-Za-z0-9][A-Za-z0-9_.-]*, at most 128 characters; names the cgroup; its first 12 characters are the default
+   * hostname.
+   */
   id: string;
   rootfs: RootfsSpec;
   readOnly?: boolean;
@@ -101,14 +126,20 @@ export interface ContainerSpec {
   capDrop?: string[];
   /** More or fewer syscalls for the default filter, or none at all ('unconfined'). */
   seccomp?: Pick<SeccompOptions, 'deny' | 'allow'> | 'unconfined';
-  /** The container's cgroup v2 directory; runContainer() defaults it to <cgroup2 mount>/keel.containers/<id>; null: none. */
+  /**
+   * The container's cgroup v2 directory; runContainer() defaults it to <cgroup2 mount>/keel.containers/<id>; null:
+   * none.
+   */
   cgroup?: string | null;
   limits?: ContainerLimits;
   /** Parent fds for the container's 0, 1, 2 (default the tty if given, else /dev/null). */
   stdin?: number;
   stdout?: number;
   stderr?: number;
-  /** A terminal opened inside (in the container's devpts): 0-2 where not given and the controlling tty; its master is sent over the socket. */
+  /**
+   * A terminal opened inside (in the container's devpts): 0-2 where not given and the controlling tty; its master is
+   * sent over the socket.
+   */
   console?: ConsoleSocket;
   rlimits?: Rlimit[];
   /**
@@ -156,30 +187,52 @@ export function hostFacts(): HostFacts {
       devices[name] = fallback;
     }
   }
-  return { capabilities: statusCapabilities(status, 'CapBnd') & statusCapabilities(status, 'CapPrm'), devices, hostname: osHostname() };
+  return {
+    capabilities: statusCapabilities(status, 'CapBnd') & statusCapabilities(status, 'CapPrm'),
+    devices,
+    hostname: osHostname(),
+  };
 }
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 /** The capabilities the container keeps: all of ours when privileged, else Docker's rules. */
-export function containerCapabilities(spec: Pick<ContainerSpec, 'privileged' | 'capAdd' | 'capDrop'>, host: Pick<HostFacts, 'capabilities'>): bigint {
+export function containerCapabilities(
+  spec: Pick<ContainerSpec, 'privileged' | 'capAdd' | 'capDrop'>,
+  host: Pick<HostFacts, 'capabilities'>,
+): bigint {
   if (spec.privileged) return host.capabilities;
   const mask = resolveCapabilities(spec.capAdd, spec.capDrop);
   // Explicitly added capabilities this process lacks would silently not be there: refuse them.
   const named = (spec.capAdd ?? []).filter((c) => !/^(CAP_)?ALL$/i.test(c.trim()));
   const missing = capabilityMask(named) & ~host.capabilities;
-  if (missing) throw new ContainerError('ECAPABILITY', `cannot add ${capabilityNames(missing).join(', ')}: this runtime does not have ${missing & (missing - 1n) ? 'them' : 'it'} to hand down`);
+  if (missing)
+    throw new ContainerError(
+      'ECAPABILITY',
+      `cannot add ${capabilityNames(missing).join(', ')}: this runtime does not have ` +
+        `${missing & (missing - 1n) ? 'them' : 'it'} to hand down`,
+    );
   return mask & host.capabilities;
 }
 
 function withDefaults(env: string[], add: Record<string, string>): string[] {
   const has = new Set(env.map((e) => e.split('=', 1)[0]));
-  return [...env, ...Object.entries(add).filter(([k]) => !has.has(k)).map(([k, v]) => `${k}=${v}`)];
+  return [
+    ...env,
+    ...Object.entries(add)
+      .filter(([k]) => !has.has(k))
+      .map(([k, v]) => `${k}=${v}`),
+  ];
 }
 
 /** A container process's environment: `env` plus PATH, HOSTNAME and HOME (TERM=xterm too with a tty) where missing. */
 export function containerEnv(env: string[], hostname: string, uid: number, tty = false): string[] {
-  return withDefaults(env, { PATH: DEFAULT_PATH, HOSTNAME: hostname, HOME: uid === 0 ? '/root' : '/', ...(tty ? { TERM: 'xterm' } : {}) });
+  return withDefaults(env, {
+    PATH: DEFAULT_PATH,
+    HOSTNAME: hostname,
+    HOME: uid === 0 ? '/root' : '/',
+    ...(tty ? { TERM: 'xterm' } : {}),
+  });
 }
 
 /** How a container's processes are confined, its entrypoint's and (keel exec) every later one's. */
@@ -191,24 +244,41 @@ export interface ContainerSecurity {
   noNewPrivs: boolean;
 }
 
-/** The capabilities, seccomp filter and no_new_privs of a container: Docker's rules, or everything we have when privileged. */
-export function containerSecurity(spec: Pick<ContainerSpec, 'privileged' | 'capAdd' | 'capDrop' | 'seccomp'>, host: Pick<HostFacts, 'capabilities'>): ContainerSecurity {
+/**
+ * The capabilities, seccomp filter and no_new_privs of a container: Docker's rules, or everything we have when
+ * privileged.
+ */
+export function containerSecurity(
+  spec: Pick<ContainerSpec, 'privileged' | 'capAdd' | 'capDrop' | 'seccomp'>,
+  host: Pick<HostFacts, 'capabilities'>,
+): ContainerSecurity {
   const privileged = spec.privileged === true;
   const capabilities = containerCapabilities(spec, host);
-  const seccomp = privileged || spec.seccomp === 'unconfined' ? undefined : seccompProgram({ capabilities, ...(spec.seccomp ?? {}) });
+  const seccomp =
+    privileged || spec.seccomp === 'unconfined' ? undefined : seccompProgram({ capabilities, ...(spec.seccomp ?? {}) });
   return { capabilities, ...(seccomp ? { seccomp } : {}), noNewPrivs: !privileged };
 }
 
-/** A user namespace's range must be sane and hold the container's ids; it excludes privileged and the host's network. */
+/**
+ * A user namespace's range must be sane and hold the container's ids; it excludes privileged and the host's network.
+ */
 function checkUserns(spec: ContainerSpec, u: IdMapping): void {
   for (const k of ['uid', 'gid', 'size'] as const) {
-    if (!Number.isSafeInteger(u[k]) || u[k] < 1 || u[k] > 0xfffffffe) invalid(`userns.${k}`, `must be an integer from 1 to 4294967294, not ${String(u[k])}`);
+    if (!Number.isSafeInteger(u[k]) || u[k] < 1 || u[k] > 0xfffffffe)
+      invalid(`userns.${k}`, `must be an integer from 1 to 4294967294, not ${String(u[k])}`);
   }
-  if (u.uid + u.size > 0xffffffff || u.gid + u.size > 0xffffffff) invalid('userns.size', `${u.size} runs past the last id`);
+  if (u.uid + u.size > 0xffffffff || u.gid + u.size > 0xffffffff)
+    invalid('userns.size', `${u.size} runs past the last id`);
   if (spec.privileged) invalid('userns', 'cannot be used with privileged (as docker: use --userns=host)');
-  if (spec.network === 'host') invalid('userns', "cannot be used with the host's network namespace (as docker: use --userns=host)");
-  const uid = spec.user?.uid ?? 0, gid = spec.user?.gid ?? 0;
-  for (const [what, id] of [['user id', uid], ['group id', gid], ...(spec.user?.groups ?? []).map((g) => ['group id', g] as const)] as const) {
+  if (spec.network === 'host')
+    invalid('userns', "cannot be used with the host's network namespace (as docker: use --userns=host)");
+  const uid = spec.user?.uid ?? 0,
+    gid = spec.user?.gid ?? 0;
+  for (const [what, id] of [
+    ['user id', uid],
+    ['group id', gid],
+    ...(spec.user?.groups ?? []).map((g) => ['group id', g] as const),
+  ] as const) {
     if (id >= u.size) invalid('user', `${what} ${id} is outside the user namespace's 0-${u.size - 1}`);
   }
 }
@@ -216,7 +286,8 @@ function checkUserns(spec: ContainerSpec, u: IdMapping): void {
 /** Turns a container spec into spawn() options: every mount, device, path, mask and filter decided here. */
 export function containerSpawnOptions(spec: ContainerSpec, host: HostFacts = hostFacts()): SpawnOptions {
   if (typeof spec.id !== 'string' || !ID.test(spec.id)) invalid('id', `${JSON.stringify(spec.id)} must match ${ID}`);
-  if (!Array.isArray(spec.argv) || spec.argv.length === 0 || spec.argv[0] === '') invalid('argv', 'must name a program');
+  if (!Array.isArray(spec.argv) || spec.argv.length === 0 || spec.argv[0] === '')
+    invalid('argv', 'must name a program');
   const privileged = spec.privileged === true;
   const network = spec.network ?? 'none';
   const { root, rootMount: rm } = rootMount(spec.rootfs);
@@ -225,18 +296,31 @@ export function containerSpawnOptions(spec: ContainerSpec, host: HostFacts = hos
   if (userns) checkUserns(spec, userns);
   const mounts = [...apiMounts(privileged, userns)];
   // Parents before children (Docker sorts by depth too); stable for equal depths.
-  const tmpfs = (spec.tmpfs ?? []).map(parseTmpfs).map((t) => ({ ...t, data: ownedBy(t.data ?? '', userns, 'tmpfs') || null }));
+  const tmpfs = (spec.tmpfs ?? [])
+    .map(parseTmpfs)
+    .map((t) => ({ ...t, data: ownedBy(t.data ?? '', userns, 'tmpfs') || null }));
   const user = [...tmpfs, ...(spec.volumes ?? []).map(volumeMount)];
   const depth = (p: string) => p.split('/').length;
-  mounts.push(...user.map((m, i) => ({ m, i })).sort((a, b) => depth(a.m.target) - depth(b.m.target) || a.i - b.i).map(({ m }) => m));
+  mounts.push(
+    ...user
+      .map((m, i) => ({ m, i }))
+      .sort((a, b) => depth(a.m.target) - depth(b.m.target) || a.i - b.i)
+      .map(({ m }) => m),
+  );
 
-  const devices: NativeDevice[] = privileged ? [] : Object.keys(DEVICES).map((name) => ({
-    path: `/dev/${name}`, type: 'c', ...(host.devices[name] ?? DEVICES[name]), mode: 0o666,
-  }));
+  const devices: NativeDevice[] = privileged
+    ? []
+    : Object.keys(DEVICES).map((name) => ({
+        path: `/dev/${name}`,
+        type: 'c',
+        ...(host.devices[name] ?? DEVICES[name]),
+        mode: 0o666,
+      }));
 
   const { capabilities: caps, seccomp } = containerSecurity(spec, host);
   const hostname = spec.hostname ?? (network === 'host' ? host.hostname : spec.id.slice(0, 12));
-  const uid = spec.user?.uid ?? 0, gid = spec.user?.gid ?? 0;
+  const uid = spec.user?.uid ?? 0,
+    gid = spec.user?.gid ?? 0;
   const env = containerEnv(spec.env ?? [], hostname, uid, Boolean(spec.console));
 
   const opts: SpawnOptions = {
@@ -263,7 +347,9 @@ export function containerSpawnOptions(spec: ContainerSpec, host: HostFacts = hos
       symlinks: privileged ? [] : [...DEV_SYMLINKS],
       maskedPaths: privileged ? [] : [...MASKED_PATHS],
       readonlyPaths: privileged ? [] : [...READONLY_PATHS],
-      ...(userns ? { userns: { uidMap: `0 ${userns.uid} ${userns.size}\n`, gidMap: `0 ${userns.gid} ${userns.size}\n` } } : {}),
+      ...(userns
+        ? { userns: { uidMap: `0 ${userns.uid} ${userns.size}\n`, gidMap: `0 ${userns.gid} ${userns.size}\n` } }
+        : {}),
     },
   };
   if (seccomp) opts.seccomp = seccomp;

@@ -55,7 +55,10 @@ export interface ContainerState {
   error: string | null;
   /** Killed by the kernel for going over --memory (memory.events oom_kill). */
   oomKilled?: boolean;
-  /** On the bridge network while it runs: its address, MAC and gateway, and its published ports (0.0.0.0:8080->80/tcp). */
+  /**
+   * On the bridge network while it runs: its address, MAC and gateway, and its published ports
+   * (0.0.0.0:8080->80/tcp).
+   */
   ipAddress?: string | null;
   macAddress?: string;
   gateway?: string;
@@ -72,8 +75,42 @@ export interface ContainerState {
   cliStartTime?: string;
 }
 
-const ADJECTIVES = ['brave', 'calm', 'eager', 'fond', 'keen', 'lucid', 'merry', 'nimble', 'quiet', 'sharp', 'steady', 'swift', 'tidy', 'vivid', 'wise', 'zen'];
-const NOUNS = ['curie', 'dijkstra', 'euler', 'hopper', 'knuth', 'lamport', 'lovelace', 'noether', 'pike', 'ritchie', 'shannon', 'thompson', 'torvalds', 'turing', 'wirth', 'yonath'];
+const ADJECTIVES = [
+  'brave',
+  'calm',
+  'eager',
+  'fond',
+  'keen',
+  'lucid',
+  'merry',
+  'nimble',
+  'quiet',
+  'sharp',
+  'steady',
+  'swift',
+  'tidy',
+  'vivid',
+  'wise',
+  'zen',
+];
+const NOUNS = [
+  'curie',
+  'dijkstra',
+  'euler',
+  'hopper',
+  'knuth',
+  'lamport',
+  'lovelace',
+  'noether',
+  'pike',
+  'ritchie',
+  'shannon',
+  'thompson',
+  'torvalds',
+  'turing',
+  'wirth',
+  'yonath',
+];
 
 /** A docker-like name: adjective_scientist. */
 export function randomName(taken: Set<string>): string {
@@ -90,28 +127,53 @@ export function processStartTime(pid: number): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch { return null; }
+  } catch {
+    return null;
+  }
 }
 
 /** The containers under ROOT/containers. */
 export class ContainerDb {
   readonly dir: string;
-  constructor(readonly root: string) { this.dir = join(root, 'containers'); }
+  constructor(readonly root: string) {
+    this.dir = join(root, 'containers');
+  }
 
-  path(id: string, file = ''): string { return join(this.dir, id, file); }
+  path(id: string, file = ''): string {
+    return join(this.dir, id, file);
+  }
 
   /** Creates the record of a new container; the name must be free. */
   create(c: Omit<ContainerConfig, 'id' | 'name' | 'created'> & { name?: string }): ContainerConfig {
     const all = this.list();
     const names = new Set(all.map((x) => x.config.name));
     if (c.name !== undefined) {
-      if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(c.name)) throw new ContainerError('ENAME', `invalid container name ${JSON.stringify(c.name)}: use letters, digits, '_', '.' and '-'`);
+      if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(c.name))
+        throw new ContainerError(
+          'ENAME',
+          `invalid container name ${JSON.stringify(c.name)}: use letters, digits, '_', '.' and '-'`,
+        );
       if (names.has(c.name)) throw new ContainerError('ECONFLICT', `the container name "${c.name}" is already in use`);
     }
-    const config: ContainerConfig = { ...c, id: randomBytes(32).toString('hex'), name: c.name ?? randomName(names), created: new Date().toISOString() };
+    const config: ContainerConfig = {
+      ...c,
+      id: randomBytes(32).toString('hex'),
+      name: c.name ?? randomName(names),
+      created: new Date().toISOString(),
+    };
     mkdirSync(this.path(config.id), { recursive: true });
     writeAtomic(this.path(config.id, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-    this.setState(config.id, { status: 'created', pid: 0, startTime: '', startedAt: null, finishedAt: null, exitCode: null, signal: null, restartCount: 0, error: null });
+    this.setState(config.id, {
+      status: 'created',
+      pid: 0,
+      startTime: '',
+      startedAt: null,
+      finishedAt: null,
+      exitCode: null,
+      signal: null,
+      restartCount: 0,
+      error: null,
+    });
     return config;
   }
 
@@ -122,13 +184,19 @@ export class ContainerDb {
   /** Every container; a state that says running whose process is gone reads as exited. */
   list(): { config: ContainerConfig; state: ContainerState }[] {
     let ids: string[] = [];
-    try { ids = readdirSync(this.dir); } catch { return []; }
+    try {
+      ids = readdirSync(this.dir);
+    } catch {
+      return [];
+    }
     const out: { config: ContainerConfig; state: ContainerState }[] = [];
     for (const id of ids) {
       try {
         const config = JSON.parse(readFileSync(this.path(id, 'config.json'), 'utf8')) as ContainerConfig;
         out.push({ config, state: this.state(id) });
-      } catch { /* half-created or half-removed: not a container */ }
+      } catch {
+        /* half-created or half-removed: not a container */
+      }
     }
     return out.sort((a, b) => b.config.created.localeCompare(a.config.created));
   }
@@ -141,10 +209,18 @@ export class ContainerDb {
   state(id: string): ContainerState {
     const s = this.recorded(id);
     if (s.status === 'running' && processStartTime(s.pid) !== s.startTime) {
-      return { ...s, status: 'exited', error: s.error ?? 'its process is gone (killed with its monitor, or the machine restarted)' };
+      return {
+        ...s,
+        status: 'exited',
+        error: s.error ?? 'its process is gone (killed with its monitor, or the machine restarted)',
+      };
     }
     if (s.status === 'restarting' && processStartTime(s.monitorPid ?? 0) !== s.monitorStartTime) {
-      return { ...s, status: 'exited', error: s.error ?? 'its monitor is gone (killed while it waited to restart it, or the machine restarted)' };
+      return {
+        ...s,
+        status: 'exited',
+        error: s.error ?? 'its monitor is gone (killed while it waited to restart it, or the machine restarted)',
+      };
     }
     return s;
   }
@@ -156,14 +232,21 @@ export class ContainerDb {
     if (byName) return byName;
     const matches = ref.length >= 1 ? all.filter((c) => c.config.id.startsWith(ref)) : [];
     if (matches.length === 1) return matches[0];
-    if (matches.length > 1) throw new ContainerError('EAMBIGUOUS', `"${ref}" matches ${matches.length} containers: use more of the id`);
+    if (matches.length > 1)
+      throw new ContainerError('EAMBIGUOUS', `"${ref}" matches ${matches.length} containers: use more of the id`);
     throw new ContainerError('ENOCONTAINER', `no such container: ${ref}`);
   }
 
   /** `keel stop` says so before signalling: the monitor then does not restart it. */
-  requestStop(id: string): void { writeAtomic(this.path(id, 'stop-requested'), new Date().toISOString() + '\n'); }
-  stopRequested(id: string): boolean { return existsSync(this.path(id, 'stop-requested')); }
-  clearStop(id: string): void { rmSync(this.path(id, 'stop-requested'), { force: true }); }
+  requestStop(id: string): void {
+    writeAtomic(this.path(id, 'stop-requested'), new Date().toISOString() + '\n');
+  }
+  stopRequested(id: string): boolean {
+    return existsSync(this.path(id, 'stop-requested'));
+  }
+  clearStop(id: string): void {
+    rmSync(this.path(id, 'stop-requested'), { force: true });
+  }
 
   remove(id: string): void {
     if (existsSync(this.path(id))) rmSync(this.path(id), { recursive: true, force: true });

@@ -34,7 +34,11 @@ export function sniffCompression(file: string): Compression {
  * one (docker-save archives do not say) it is sniffed.
  */
 export function openLayer(file: string, mediaType?: string): Readable {
-  return openDecompressed(file, `layer ${file}`, mediaType === undefined ? undefined : () => layerCompression(mediaType));
+  return openDecompressed(
+    file,
+    `layer ${file}`,
+    mediaType === undefined ? undefined : () => layerCompression(mediaType),
+  );
 }
 
 /** A file's content, decompressed according to its magic bytes (gzip, zstd or none). */
@@ -60,8 +64,10 @@ function makeDecompressor(compression: 'gzip' | 'zstd', what: string): NodeJS.Re
   if (compression === 'gzip') return zlib.createGunzip();
   const create = (zlib as unknown as { createZstdDecompress?: () => NodeJS.ReadWriteStream }).createZstdDecompress;
   if (typeof create !== 'function') {
-    throw new ContainerError('EUNSUPPORTED', `cannot open ${what}: zstd needs Node 22.15 or later (this is ${process.version})`);
+    throw new ContainerError(
+      'EUNSUPPORTED',
+      `cannot open ${what}: zstd needs Node 22.15 or later (this is ${process.version})`,
+    );
   }
   return create();
 }
-

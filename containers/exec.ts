@@ -10,7 +10,16 @@ import { processStartTime, type ContainerConfig, type ContainerDb, type Containe
 import { userFor } from './engine.js';
 import { ContainerError } from './errors.js';
 import {
-  cgroup2Mounts, consoleOptions, containerEnv, containerPath, containerSecurity, hostFacts, waitForPid, type ConsoleSocket, type ContainerExit, type HostFacts,
+  cgroup2Mounts,
+  consoleOptions,
+  containerEnv,
+  containerPath,
+  containerSecurity,
+  hostFacts,
+  waitForPid,
+  type ConsoleSocket,
+  type ContainerExit,
+  type HostFacts,
 } from './runtime.js';
 import type { ImageStore } from './store.js';
 
@@ -30,7 +39,10 @@ export interface ExecOptions {
   stdin?: number;
   stdout?: number;
   stderr?: number;
-  /** -t: a terminal the command opens in the container's devpts (0-2 where not given, its controlling tty); TERM=xterm then unless set. */
+  /**
+   * -t: a terminal the command opens in the container's devpts (0-2 where not given, its controlling tty); TERM=xterm
+   * then unless set.
+   */
   console?: ConsoleSocket;
 }
 
@@ -50,8 +62,15 @@ export interface ExecProcess {
 /** The cgroup v2 directory of a process, from /proc/PID/cgroup (relative to our cgroup namespace); null if unknown. */
 export function processCgroup(pid: number, mounts: string[] = cgroup2Mounts()): string | null {
   let text: string;
-  try { text = readFileSync(`/proc/${pid}/cgroup`, 'utf8'); } catch { return null; }
-  const rel = text.split('\n').find((l) => l.startsWith('0::'))?.slice(3);
+  try {
+    text = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  } catch {
+    return null;
+  }
+  const rel = text
+    .split('\n')
+    .find((l) => l.startsWith('0::'))
+    ?.slice(3);
   if (!rel?.startsWith('/') || !mounts[0]) return null;
   return join(mounts[0], rel);
 }
@@ -66,7 +85,8 @@ export function execEnvironment(base: string[], envs: string[], own: NodeJS.Proc
   for (const e of envs) {
     const eq = e.indexOf('=');
     const key = eq < 0 ? e : e.slice(0, eq);
-    if (!/^[^=\s]+$/.test(key)) throw new ContainerError('EENV', `invalid environment variable ${JSON.stringify(e)} (-e)`);
+    if (!/^[^=\s]+$/.test(key))
+      throw new ContainerError('EENV', `invalid environment variable ${JSON.stringify(e)} (-e)`);
     if (eq >= 0) out.set(key, e.slice(eq + 1));
     else if (own[key] !== undefined) out.set(key, own[key]!);
   }
@@ -87,9 +107,13 @@ export interface ExecTarget {
 /** spawn() options for a command in a running container; decides everything, runs nothing. */
 export function execSpawnOptions(t: ExecTarget, o: ExecOptions, own: NodeJS.ProcessEnv = process.env): SpawnOptions {
   const c = t.config;
-  if (!Array.isArray(o.argv) || o.argv.length === 0 || o.argv[0] === '') throw new ContainerError('EINVAL', 'cannot exec in the container: name a command');
+  if (!Array.isArray(o.argv) || o.argv.length === 0 || o.argv[0] === '')
+    throw new ContainerError('EINVAL', 'cannot exec in the container: name a command');
   const { uid, gid } = userFor(o.user ?? c.user, t.layerDirs);
-  const security = containerSecurity({ privileged: c.privileged, capAdd: c.capAdd, capDrop: c.capDrop }, t.host ?? hostFacts());
+  const security = containerSecurity(
+    { privileged: c.privileged, capAdd: c.capAdd, capDrop: c.capDrop },
+    t.host ?? hostFacts(),
+  );
   const hostname = c.hostname || c.id.slice(0, 12);
   const env = execEnvironment(containerEnv(c.env, hostname, uid, Boolean(o.console)), o.env ?? [], own);
   const opts: SpawnOptions = {
@@ -105,7 +129,11 @@ export function execSpawnOptions(t: ExecTarget, o: ExecOptions, own: NodeJS.Proc
     noNewPrivs: security.noNewPrivs,
     capabilities: security.capabilities,
     // Its user namespace last (native order): the others need our own root's capabilities to enter.
-    join: { pid: t.state.pid, startTime: t.state.startTime, namespaces: [...EXEC_NAMESPACES, ...(c.userns ? ['user' as const] : [])] },
+    join: {
+      pid: t.state.pid,
+      startTime: t.state.startTime,
+      namespaces: [...EXEC_NAMESPACES, ...(c.userns ? ['user' as const] : [])],
+    },
   };
   if (security.seccomp) opts.seccomp = security.seccomp;
   if (t.cgroup) opts.cgroup = t.cgroup;
@@ -124,11 +152,21 @@ function notRunning(name: string, cause?: unknown): ContainerError {
  * we enter it), and a failure before the command's execve (a missing program, a bad cwd) as the
  * native error naming the syscall and path.
  */
-export function execInContainer(db: ContainerDb, store: ImageStore, name: string, o: ExecOptions, host?: HostFacts): ExecProcess {
+export function execInContainer(
+  db: ContainerDb,
+  store: ImageStore,
+  name: string,
+  o: ExecOptions,
+  host?: HostFacts,
+): ExecProcess {
   const { config, state } = db.resolve(name);
   if (state.status !== 'running' || !state.pid) throw notRunning(name);
   let layerDirs: string[] = [];
-  try { layerDirs = store.layerDirs(store.resolve(config.imageId)); } catch { /* image removed: numeric -u only */ }
+  try {
+    layerDirs = store.layerDirs(store.resolve(config.imageId));
+  } catch {
+    /* image removed: numeric -u only */
+  }
   const cgroup = processCgroup(state.pid);
   const opts = execSpawnOptions({ config, state, layerDirs, cgroup, ...(host ? { host } : {}) }, o);
   let pid: number;
@@ -136,15 +174,22 @@ export function execInContainer(db: ContainerDb, store: ImageStore, name: string
     pid = native.spawn(opts);
   } catch (e) {
     // Gone between the check and the spawn: its /proc entries vanished, or the pid is another's now.
-    if (processStartTime(state.pid) !== state.startTime && (!isNativeError(e) || e.syscall !== 'execve')) throw notRunning(name, e);
+    if (processStartTime(state.pid) !== state.startTime && (!isNativeError(e) || e.syscall !== 'execve'))
+      throw notRunning(name, e);
     throw e;
   }
   let ended = false;
   let result: Promise<ContainerExit> | undefined;
-  const wait = () => result ??= waitForPid(pid).then((s) => { ended = true; return { code: s.code, signal: s.signal }; });
+  const wait = () =>
+    (result ??= waitForPid(pid).then((s) => {
+      ended = true;
+      return { code: s.code, signal: s.signal };
+    }));
   return {
     pid,
     wait,
-    kill(signal: NodeJS.Signals | number = 'SIGTERM') { if (!ended) process.kill(pid, signal); },
+    kill(signal: NodeJS.Signals | number = 'SIGTERM') {
+      if (!ended) process.kill(pid, signal);
+    },
   };
 }

@@ -40,7 +40,11 @@ export interface UnpackResult {
  * the caller removes dest on failure. `dest` should be new or empty: with whiteouts, whatever is
  * in it is taken as this layer's own content.
  */
-export async function unpackLayer(stream: AsyncIterable<Buffer | string>, dest: string, opts: UnpackOptions): Promise<UnpackResult> {
+export async function unpackLayer(
+  stream: AsyncIterable<Buffer | string>,
+  dest: string,
+  opts: UnpackOptions,
+): Promise<UnpackResult> {
   const hash = createHash('sha256');
   const input: Input = { hash };
   const extractor = new Extractor(dest, { ...opts, whiteouts: opts.whiteouts ?? true });
@@ -49,15 +53,25 @@ export async function unpackLayer(stream: AsyncIterable<Buffer | string>, dest: 
   } catch (e) {
     // The stream itself failed (a read error, corrupt compressed data), maybe inside an entry's data.
     const failed = input.error ?? (e instanceof ContainerError ? undefined : e);
-    if (failed !== undefined) throw new ContainerError('EIO', `cannot unpack into ${dest}: ${(failed as Error).message}`, { cause: failed });
+    if (failed !== undefined)
+      throw new ContainerError('EIO', `cannot unpack into ${dest}: ${(failed as Error).message}`, { cause: failed });
     throw e;
   }
   extractor.finish();
-  return { files: extractor.files, bytes: extractor.bytes, skipped: extractor.skipped, diffId: `sha256:${hash.digest('hex')}` };
+  return {
+    files: extractor.files,
+    bytes: extractor.bytes,
+    skipped: extractor.skipped,
+    diffId: `sha256:${hash.digest('hex')}`,
+  };
 }
 
 /** Unpacks a tar that is not a layer (an image archive): same safety, no whiteout handling. */
-export function extractTar(stream: AsyncIterable<Buffer | string>, dest: string, opts: Omit<UnpackOptions, 'whiteouts'>): Promise<UnpackResult> {
+export function extractTar(
+  stream: AsyncIterable<Buffer | string>,
+  dest: string,
+  opts: Omit<UnpackOptions, 'whiteouts'>,
+): Promise<UnpackResult> {
   return unpackLayer(stream, dest, { ...opts, whiteouts: false });
 }
 
@@ -113,7 +127,10 @@ class Extractor {
   /** Modes and mtimes of directories, applied at the end (children would bump the mtimes). */
   private readonly dirMeta = new Map<string, DirMeta>();
 
-  constructor(dest: string, private readonly opts: UnpackOptions) {
+  constructor(
+    dest: string,
+    private readonly opts: UnpackOptions,
+  ) {
     this.root = resolve(dest);
     fs.mkdirSync(this.root, { recursive: true });
   }
@@ -197,7 +214,11 @@ class Extractor {
     if (targetRel === '') throw unsafe(e.name, 'hard link to the destination directory');
     const target = this.parentChecked(targetRel, e.name, false);
     const st = lstatOrNull(target);
-    if (!st) throw new ContainerError('EFORMAT', `cannot unpack entry ${e.name}: hard link target ${e.linkname} is not in the archive before it`);
+    if (!st)
+      throw new ContainerError(
+        'EFORMAT',
+        `cannot unpack entry ${e.name}: hard link target ${e.linkname} is not in the archive before it`,
+      );
     if (st.isDirectory()) throw unsafe(e.name, `hard link target ${e.linkname} is a directory`);
     const abs = this.parentChecked(rel, e.name, true);
     if (abs === target) return;
@@ -207,7 +228,8 @@ class Extractor {
   }
 
   private device(e: TarEntry): void {
-    if (!this.opts.allowDevices) throw unsafe(e.name, `${e.type === 'fifo' ? 'fifo' : `${e.type} device`} nodes are not allowed`);
+    if (!this.opts.allowDevices)
+      throw unsafe(e.name, `${e.type === 'fifo' ? 'fifo' : `${e.type} device`} nodes are not allowed`);
     this.skipped++;
   }
 
@@ -241,7 +263,8 @@ class Extractor {
     const abs = this.parentChecked(rel, entry, true);
     const st = lstatOrNull(abs);
     if (st?.isSymbolicLink()) throw unsafe(entry, `${rel} is a symlink`);
-    if (st && !st.isDirectory()) throw new ContainerError('EFORMAT', `cannot unpack entry ${entry}: ${rel} is not a directory`);
+    if (st && !st.isDirectory())
+      throw new ContainerError('EFORMAT', `cannot unpack entry ${entry}: ${rel} is not a directory`);
     if (!st) fs.mkdirSync(abs, { mode: 0o755 });
     this.knownDirs.add(rel);
   }
@@ -259,7 +282,8 @@ class Extractor {
       const abs = this.abs(cur);
       const st = lstatOrNull(abs);
       if (st?.isSymbolicLink()) throw unsafe(entry, `its parent ${cur} is a symlink`);
-      if (st && !st.isDirectory()) throw new ContainerError('EFORMAT', `cannot unpack entry ${entry}: its parent ${cur} is not a directory`);
+      if (st && !st.isDirectory())
+        throw new ContainerError('EFORMAT', `cannot unpack entry ${entry}: its parent ${cur} is not a directory`);
       if (!st) {
         if (!create) throw new ContainerError('EFORMAT', `cannot unpack entry ${entry}: ${cur} does not exist`);
         fs.mkdirSync(abs, { mode: 0o755 });
@@ -318,14 +342,25 @@ class Extractor {
   private owner(e: TarEntry): [uid: number, gid: number] {
     const shift = this.opts.idShift;
     if (!shift) return [e.uid, e.gid];
-    for (const [what, id] of [['uid', e.uid], ['gid', e.gid]] as const) {
-      if (id >= shift.size) throw new ContainerError('ERANGE', `cannot unpack entry ${e.name} for a user namespace: its ${what} ${id} is outside the mapped range 0-${shift.size - 1}`);
+    for (const [what, id] of [
+      ['uid', e.uid],
+      ['gid', e.gid],
+    ] as const) {
+      if (id >= shift.size)
+        throw new ContainerError(
+          'ERANGE',
+          `cannot unpack entry ${e.name} for a user namespace: its ${what} ${id} ` +
+            `is outside the mapped range 0-${shift.size - 1}`,
+        );
     }
     return [shift.uid + e.uid, shift.gid + e.gid];
   }
 
   private tooBig(entry: string): ContainerError {
-    return new ContainerError('ETOOBIG', `cannot unpack entry ${entry}: the layer holds more than ${this.opts.maxBytes} bytes`);
+    return new ContainerError(
+      'ETOOBIG',
+      `cannot unpack entry ${entry}: the layer holds more than ${this.opts.maxBytes} bytes`,
+    );
   }
 }
 
@@ -346,4 +381,3 @@ function writeAll(fd: number, b: Buffer): void {
   let at = 0;
   while (at < b.length) at += fs.writeSync(fd, b, at, b.length - at);
 }
-

@@ -26,11 +26,21 @@ export function readInsecureRegistries(file = DAEMON_JSON): string[] {
   const list = (doc as { 'insecure-registries'?: unknown })?.['insecure-registries'];
   if (list === undefined) return [];
   if (!Array.isArray(list) || !list.every((x) => typeof x === 'string' && x.length > 0)) {
-    throw new KeelError('EJSON', `cannot read ${file}: "insecure-registries" must be a list of registry names, received ${JSON.stringify(list)}`, { path: file });
+    throw new KeelError(
+      'EJSON',
+      `cannot read ${file}: "insecure-registries" must be a list of registry names, received ${JSON.stringify(list)}`,
+      { path: file },
+    );
   }
-  for (const entry of list) if (entry.includes('/') && !parseCidr(entry)) {
-    throw new KeelError('EJSON', `cannot read ${file}: "insecure-registries" entry ${JSON.stringify(entry)} is not a host, host:port or IPv4 CIDR`, { path: file });
-  }
+  for (const entry of list)
+    if (entry.includes('/') && !parseCidr(entry)) {
+      throw new KeelError(
+        'EJSON',
+        `cannot read ${file}: "insecure-registries" entry ` +
+          `${JSON.stringify(entry)} is not a host, host:port or IPv4 CIDR`,
+        { path: file },
+      );
+    }
   return list;
 }
 
@@ -46,9 +56,15 @@ function parseCidr(entry: string): { net: number; bits: number } | null {
   return { net, bits: Number(m[2]) };
 }
 
-/** True when `host` ("HOST" or "HOST:PORT", as in an image reference) is listed: by name, by name and port, or in a CIDR. */
+/**
+ * True when `host` ("HOST" or "HOST:PORT", as in an image reference) is listed: by name, by name and port, or in a
+ * CIDR.
+ */
 export function isInsecureRegistry(host: string, list: readonly string[]): boolean {
-  const name = host.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  const name = host
+    .replace(/:\d+$/, '')
+    .replace(/^\[(.*)\]$/, '$1')
+    .toLowerCase();
   for (const entry of list) {
     const e = entry.toLowerCase();
     if (e === host.toLowerCase() || e === name) return true;
@@ -56,7 +72,7 @@ export function isInsecureRegistry(host: string, list: readonly string[]): boole
     const ip = ipv4(name);
     if (cidr && ip !== null) {
       const mask = cidr.bits === 0 ? 0 : (~0 << (32 - cidr.bits)) >>> 0;
-      if (((ip & mask) >>> 0) === ((cidr.net & mask) >>> 0)) return true;
+      if ((ip & mask) >>> 0 === (cidr.net & mask) >>> 0) return true;
     }
   }
   return false;

@@ -54,14 +54,11 @@ export function manifestMediaType(
       `${what} is a Docker schema 1 manifest, which is not supported (push the image again with a current client)`,
     );
   }
-  const known = [declared, header].find(
-    (t) => t !== undefined && (INDEX_TYPES.includes(t) || IMAGE_TYPES.includes(t)),
-  );
+  const known = [declared, header].find((t) => t !== undefined && (INDEX_TYPES.includes(t) || IMAGE_TYPES.includes(t)));
   if (known !== undefined) return known;
   // OCI allows manifests without a mediaType field; registries may then send application/json.
   if (declared === undefined && Array.isArray(json.manifests)) return MEDIA_TYPES.ociIndex;
-  if (declared === undefined && json.config !== undefined && Array.isArray(json.layers))
-    return MEDIA_TYPES.ociManifest;
+  if (declared === undefined && json.config !== undefined && Array.isArray(json.layers)) return MEDIA_TYPES.ociManifest;
   throw new PullFailure('EUNSUPPORTED', `${what} has the unsupported media type ${declared ?? header ?? '(none)'}`);
 }
 
@@ -123,7 +120,8 @@ export function selectPlatform(entries: Descriptor[], want: Platform): Descripto
     .map(platformName);
   throw new PullFailure(
     'EPLATFORM',
-    `no image for ${platformName(want)} in the index; it has ${available.length ? [...new Set(available)].join(', ') : 'no platform-specific images'}`,
+    `no image for ${platformName(want)} in the index; it has ` +
+      `${available.length ? [...new Set(available)].join(', ') : 'no platform-specific images'}`,
   );
 }
 

@@ -26,17 +26,30 @@ export function formatPort(p: PortMapping): string {
 
 /** Whether two mappings want the same host port (0.0.0.0 overlaps every address). */
 export function portsClash(a: PortMapping, b: PortMapping): boolean {
-  return a.proto === b.proto && a.hostPort === b.hostPort && (a.hostIp === b.hostIp || a.hostIp === '0.0.0.0' || b.hostIp === '0.0.0.0');
+  return (
+    a.proto === b.proto &&
+    a.hostPort === b.hostPort &&
+    (a.hostIp === b.hostIp || a.hostIp === '0.0.0.0' || b.hostIp === '0.0.0.0')
+  );
 }
 
 /** Throws EPORTINUSE when `ports` clash with each other or with a port another lease publishes. */
 export function checkPorts(ports: PortMapping[], others: Pick<Lease, 'id' | 'name' | 'ports'>[]): void {
   ports.forEach((p, i) => {
     const twice = ports.slice(0, i).find((q) => portsClash(p, q));
-    if (twice) throw new ContainerError('EPORTINUSE', `cannot publish ${formatPort(p)}: ${formatPort(twice)} asks for the same host port`);
+    if (twice)
+      throw new ContainerError(
+        'EPORTINUSE',
+        `cannot publish ${formatPort(p)}: ${formatPort(twice)} asks for the same host port`,
+      );
     for (const o of others) {
       const q = o.ports.find((x) => portsClash(p, x));
-      if (q) throw new ContainerError('EPORTINUSE', `cannot publish ${formatPort(p)}: host port ${p.hostPort}/${p.proto} is already published by container ${o.name} (${o.id.slice(0, 12)}) as ${formatPort(q)}`);
+      if (q)
+        throw new ContainerError(
+          'EPORTINUSE',
+          `cannot publish ${formatPort(p)}: host port ${p.hostPort}/${p.proto} is already ` +
+            `published by container ${o.name} (${o.id.slice(0, 12)}) as ${formatPort(q)}`,
+        );
     }
   });
 }
@@ -50,7 +63,10 @@ export interface Lease {
   root: string;
   ip: string;
   ports: PortMapping[];
-  /** The process that runs the container (foreground keel run, or its monitor), and the pid and mount namespaces its pid and root mean something in. */
+  /**
+   * The process that runs the container (foreground keel run, or its monitor), and the pid and mount namespaces its
+   * pid and root mean something in.
+   */
   owner: Owner;
   created: string;
 }
@@ -73,19 +89,27 @@ export const ipToInt = (ip: string): number => ip.split('.').reduce((n, o) => n 
 export const intToIp = (n: number): string => [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
 
 /** The next free host address of the subnet after `last` (round robin), never the gateway; throws when none is left. */
-export function allocateAddress(taken: Iterable<string>, last: string | null, subnet: { network: string; prefix: number; gateway: string } = SUBNET): string {
+export function allocateAddress(
+  taken: Iterable<string>,
+  last: string | null,
+  subnet: { network: string; prefix: number; gateway: string } = SUBNET,
+): string {
   const base = ipToInt(subnet.network);
   const size = 2 ** (32 - subnet.prefix);
   const used = new Set([...taken].map(ipToInt));
   used.add(ipToInt(subnet.gateway));
-  const first = base + 1, count = size - 2;
+  const first = base + 1,
+    count = size - 2;
   const lastN = last ? ipToInt(last) : base;
   const start = lastN >= first && lastN < first + count ? lastN - first + 1 : 0;
   for (let i = 0; i < count; i++) {
     const n = first + ((start + i) % count);
     if (!used.has(n)) return intToIp(n);
   }
-  throw new ContainerError('ENOADDRESS', `cannot lease an address: every address of ${subnet.network}/${subnet.prefix} is in use`);
+  throw new ContainerError(
+    'ENOADDRESS',
+    `cannot lease an address: every address of ${subnet.network}/${subnet.prefix} is in use`,
+  );
 }
 
 /** docker's MAC for an address: 02:42 and the address's four bytes. */
@@ -107,19 +131,41 @@ export interface LeaseRequest {
  * which `alive` says false are dropped first and returned as `reclaimed`; ports that clash with
  * another live lease throw EPORTINUSE and change nothing.
  */
-export function takeLease(file: LeaseFile, req: LeaseRequest, alive: (l: Lease) => boolean, now = new Date()): { file: LeaseFile; lease: Lease; reclaimed: Lease[] } {
+export function takeLease(
+  file: LeaseFile,
+  req: LeaseRequest,
+  alive: (l: Lease) => boolean,
+  now = new Date(),
+): { file: LeaseFile; lease: Lease; reclaimed: Lease[] } {
   const reclaimed = file.leases.filter((l) => l.id !== req.id && !alive(l));
   const kept = file.leases.filter((l) => !reclaimed.includes(l));
   const others = kept.filter((l) => l.id !== req.id);
   checkPorts(req.ports, others);
   const prev = kept.find((l) => l.id === req.id);
-  const ip = prev?.ip ?? allocateAddress(others.map((l) => l.ip), file.last);
-  const lease: Lease = { id: req.id, name: req.name, root: req.root, ip, ports: req.ports, owner: req.owner, created: prev?.created ?? now.toISOString() };
+  const ip =
+    prev?.ip ??
+    allocateAddress(
+      others.map((l) => l.ip),
+      file.last,
+    );
+  const lease: Lease = {
+    id: req.id,
+    name: req.name,
+    root: req.root,
+    ip,
+    ports: req.ports,
+    owner: req.owner,
+    created: prev?.created ?? now.toISOString(),
+  };
   return { file: { last: prev ? file.last : ip, leases: [...others, lease] }, lease, reclaimed };
 }
 
 /** The lease file without `id`'s lease, and without leases `alive` says are dead (returned as `released`). */
-export function dropLease(file: LeaseFile, id: string, alive: (l: Lease) => boolean): { file: LeaseFile; released: Lease[] } {
+export function dropLease(
+  file: LeaseFile,
+  id: string,
+  alive: (l: Lease) => boolean,
+): { file: LeaseFile; released: Lease[] } {
   const released = file.leases.filter((l) => l.id === id || !alive(l));
   return { file: { last: file.last, leases: file.leases.filter((l) => !released.includes(l)) }, released };
 }
@@ -168,7 +214,10 @@ export function nftRuleset(leases: Pick<Lease, 'id' | 'name' | 'ip' | 'ports'>[]
     lines.push(`\tchain ${chainOf(l.id)} {`);
     for (const p of l.ports) {
       const daddr = p.hostIp === '0.0.0.0' ? '' : `ip daddr ${p.hostIp} `;
-      lines.push(`\t\t${daddr}${p.proto} dport ${p.hostPort} dnat to ${l.ip}:${p.containerPort} comment ${q(`${l.name} ${formatPort(p)}`)}`);
+      lines.push(
+        `\t\t${daddr}${p.proto} dport ${p.hostPort} dnat to ` +
+          `${l.ip}:${p.containerPort} comment ${q(`${l.name} ${formatPort(p)}`)}`,
+      );
     }
     lines.push('\t}');
   }
@@ -188,7 +237,8 @@ export function nftRuleset(leases: Pick<Lease, 'id' | 'name' | 'ip' | 'ports'>[]
  */
 export function containerResolvConf(host: string, upstream?: string): string {
   const parse = (text: string) => {
-    const ns: string[] = [], other: string[] = [];
+    const ns: string[] = [],
+      other: string[] = [];
     for (const line of text.split('\n')) {
       const f = line.trim().split(/\s+/);
       if (f[0] === 'nameserver' && f[1]) ns.push(f[1]);
@@ -199,17 +249,23 @@ export function containerResolvConf(host: string, upstream?: string): string {
   const usable = (ns: string[]) => ns.filter((a) => IPV4.test(a) && !a.startsWith('127.'));
   const h = parse(host);
   let ns = usable(h.ns);
-  let from = 'the host\'s /etc/resolv.conf';
+  let from = "the host's /etc/resolv.conf";
   const loopback = h.ns.filter((a) => a.startsWith('127.') || a === '::1');
   if (!ns.length && upstream !== undefined) {
     ns = usable(parse(upstream).ns);
-    from = 'the host resolver\'s upstream servers';
+    from = "the host resolver's upstream servers";
   }
-  const out = [`# Written by keel for a container on ${BRIDGE}, from ${from}.`, ...h.other.filter((l) => !l.startsWith('domain '))];
+  const out = [
+    `# Written by keel for a container on ${BRIDGE}, from ${from}.`,
+    ...h.other.filter((l) => !l.startsWith('domain ')),
+  ];
   if (ns.length) out.push(...[...new Set(ns)].slice(0, 3).map((a) => `nameserver ${a}`));
-  else out.push(loopback.length
-    ? `# No nameserver: the host's (${loopback.join(', ')}) are loopback addresses, which a container cannot reach.`
-    : '# No nameserver: the host has none.');
+  else
+    out.push(
+      loopback.length
+        ? `# No nameserver: the host's (${loopback.join(', ')}) are loopback addresses, which a container cannot reach.`
+        : '# No nameserver: the host has none.',
+    );
   return out.join('\n') + '\n';
 }
 

@@ -29,8 +29,22 @@ import { locks } from '../native/locks.js';
 import { processStartTime } from './db.js';
 import { ContainerError } from './errors.js';
 import {
-  BRIDGE, checkPorts, containerHosts, containerResolvConf, NETNS_DIR, NETWORK_DIR, nftRuleset, NFT_TABLE, SUBNET, takeLease,
-  dropLease, macFor, type Lease, type LeaseFile, type Owner, type PortMapping,
+  BRIDGE,
+  checkPorts,
+  containerHosts,
+  containerResolvConf,
+  NETNS_DIR,
+  NETWORK_DIR,
+  nftRuleset,
+  NFT_TABLE,
+  SUBNET,
+  takeLease,
+  dropLease,
+  macFor,
+  type Lease,
+  type LeaseFile,
+  type Owner,
+  type PortMapping,
 } from './network-plan.js';
 import type { VolumeSpec } from './runtime.js';
 import { writeAtomic } from '../lib/atomic.js';
@@ -46,14 +60,27 @@ export function processAlive(pid: number, startTime: string): boolean {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return f[19] === startTime && f[0] !== 'Z' && f[0] !== 'X';
-  } catch { return false; }
+  } catch {
+    return false;
+  }
 }
 
-const namespaceOf = (kind: 'pid' | 'mnt'): string => { try { return readlinkSync(`/proc/self/ns/${kind}`); } catch { return ''; } };
+const namespaceOf = (kind: 'pid' | 'mnt'): string => {
+  try {
+    return readlinkSync(`/proc/self/ns/${kind}`);
+  } catch {
+    return '';
+  }
+};
 
 /** This process as the owner of a lease. */
 export function selfOwner(): Owner {
-  return { pid: process.pid, startTime: processStartTime(process.pid) ?? '', pidns: namespaceOf('pid'), mntns: namespaceOf('mnt') };
+  return {
+    pid: process.pid,
+    startTime: processStartTime(process.pid) ?? '',
+    pidns: namespaceOf('pid'),
+    mntns: namespaceOf('mnt'),
+  };
 }
 
 /**
@@ -73,26 +100,50 @@ export function leaseAlive(l: Lease): boolean {
 
 function tool(candidates: string[], name: string): string {
   const found = candidates.find((p) => existsSync(p));
-  if (!found) throw new ContainerError('ENETWORK', `cannot set up the bridge network: no ${name} (looked for ${candidates.join(', ')}); use --network none or --network host`);
+  if (!found)
+    throw new ContainerError(
+      'ENETWORK',
+      `cannot set up the bridge network: no ${name} (looked for ` +
+        `${candidates.join(', ')}); use --network none or --network host`,
+    );
   return found;
 }
 const busybox = () => tool(['/usr/bin/busybox', '/bin/busybox'], 'busybox');
 const nftBinary = () => tool(['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft'], 'nft');
 
 function exec(file: string, args: string[], what: string, input?: string): string {
-  const r = spawnSync(file, args, { encoding: 'utf8', input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], timeout: 30_000 });
+  const r = spawnSync(file, args, {
+    encoding: 'utf8',
+    input,
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    timeout: 30_000,
+  });
   if (r.error) throw new ContainerError('ENETWORK', `cannot ${what}: ${file}: ${r.error.message}`, { cause: r.error });
   if (r.status !== 0) {
-    const cmd = [file.endsWith('/busybox') ? 'busybox' : file, ...args.map((a) => (a.endsWith('/busybox') ? 'busybox' : a))].join(' ');
-    throw new ContainerError('ENETWORK', `cannot ${what}: \`${cmd}\` failed: ${(r.stderr || r.stdout).trim() || `exit status ${r.status}`}`);
+    const cmd = [
+      file.endsWith('/busybox') ? 'busybox' : file,
+      ...args.map((a) => (a.endsWith('/busybox') ? 'busybox' : a)),
+    ].join(' ');
+    throw new ContainerError(
+      'ENETWORK',
+      `cannot ${what}: \`${cmd}\` failed: ${(r.stderr || r.stdout).trim() || `exit status ${r.status}`}`,
+    );
   }
   return r.stdout;
 }
 
 const ip = (args: string[], what: string) => exec(busybox(), ['ip', ...args], what);
 /** `busybox ip ARGS` inside the network namespace file `ns`. */
-const ipIn = (ns: string, args: string[], what: string) => exec(busybox(), ['nsenter', `--net=${ns}`, busybox(), 'ip', ...args], what);
-const tryRun = (f: () => unknown) => { try { f(); return true; } catch { return false; } };
+const ipIn = (ns: string, args: string[], what: string) =>
+  exec(busybox(), ['nsenter', `--net=${ns}`, busybox(), 'ip', ...args], what);
+const tryRun = (f: () => unknown) => {
+  try {
+    f();
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 export const netnsPathOf = (id: string): string => join(NETNS_DIR, id);
 export const hostVethOf = (id: string): string => `veth${id.slice(0, 8)}`;
@@ -102,14 +153,20 @@ function writeSysctl(path: string, value: string): void {
     if (readFileSync(path, 'utf8').trim() === value) return;
     writeFileSync(path, value);
   } catch (e) {
-    throw new ContainerError('ENETWORK', `cannot set up the bridge network: cannot write ${value} to ${path}: ${(e as Error).message}`, { cause: e });
+    throw new ContainerError(
+      'ENETWORK',
+      `cannot set up the bridge network: cannot write ${value} to ${path}: ${(e as Error).message}`,
+      { cause: e },
+    );
   }
 }
 
 /** keel0 with its address, up; IP forwarding on. */
 export function ensureBridge(): void {
   if (!tryRun(() => ip(['link', 'show', BRIDGE], 'look at the bridge'))) {
-    try { ip(['link', 'add', BRIDGE, 'type', 'bridge'], `create the bridge ${BRIDGE}`); } catch (e) {
+    try {
+      ip(['link', 'add', BRIDGE, 'type', 'bridge'], `create the bridge ${BRIDGE}`);
+    } catch (e) {
       // Another CLI (with another root) may have made it meanwhile.
       if (!tryRun(() => ip(['link', 'show', BRIDGE], 'look at the bridge'))) throw e;
     }
@@ -127,12 +184,16 @@ export function ensureBridge(): void {
 /** Whether `path` is a mount point of an nsfs (a kept network namespace). */
 function isNsMount(path: string): boolean {
   try {
-    return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => {
-      const f = l.split(' ');
-      const sep = f.indexOf('-');
-      return f[4]?.replace(/\\040/g, ' ') === path && sep > 0 && f[sep + 1] === 'nsfs';
-    });
-  } catch { return false; }
+    return readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .some((l) => {
+        const f = l.split(' ');
+        const sep = f.indexOf('-');
+        return f[4]?.replace(/\\040/g, ' ') === path && sep > 0 && f[sep + 1] === 'nsfs';
+      });
+  } catch {
+    return false;
+  }
 }
 
 /** The network namespace file of a container, with eth0 set up; reused when it is there already. */
@@ -140,7 +201,13 @@ function setUpNamespace(id: string, address: string): string {
   const ns = netnsPathOf(id);
   const veth = hostVethOf(id);
   const what = `set up the network of container ${id.slice(0, 12)}`;
-  const configured = () => { try { return ipIn(ns, ['-o', '-4', 'addr', 'show', 'dev', 'eth0'], what).includes(` ${address}/`); } catch { return false; } };
+  const configured = () => {
+    try {
+      return ipIn(ns, ['-o', '-4', 'addr', 'show', 'dev', 'eth0'], what).includes(` ${address}/`);
+    } catch {
+      return false;
+    }
+  };
   if (isNsMount(ns) && configured()) {
     ip(['link', 'set', veth, 'master', BRIDGE], what);
     ip(['link', 'set', veth, 'up'], what);
@@ -172,7 +239,8 @@ function removeNamespace(id: string): void {
   const ns = netnsPathOf(id);
   tryRun(() => ip(['link', 'del', hostVethOf(id)], 'remove the veth'));
   for (let i = 0; i < 5 && isNsMount(ns); i++) {
-    if (!tryRun(() => exec(busybox(), ['umount', ns], `unmount ${ns}`))) tryRun(() => exec(busybox(), ['umount', '-l', ns], `unmount ${ns}`));
+    if (!tryRun(() => exec(busybox(), ['umount', ns], `unmount ${ns}`)))
+      tryRun(() => exec(busybox(), ['umount', '-l', ns], `unmount ${ns}`));
   }
   rmSync(ns, { force: true });
 }
@@ -231,11 +299,19 @@ export interface ConnectRequest {
  * address, makes its network namespace, installs its port rules, writes its files. Run again
  * for a restart, it keeps the address and the namespace. On failure nothing of it is left.
  */
-export function connect(req: ConnectRequest, hostResolv = '/etc/resolv.conf', upstreamResolv = '/run/systemd/resolve/resolv.conf'): Attachment {
+export function connect(
+  req: ConnectRequest,
+  hostResolv = '/etc/resolv.conf',
+  upstreamResolv = '/run/systemd/resolve/resolv.conf',
+): Attachment {
   const owner = selfOwner();
   nftBinary(); // no nft: say so before anything is created
   const lease = withNetworkLock(() => {
-    const taken = takeLease(readLeases(), { id: req.id, name: req.name, root: req.root, ports: req.ports, owner }, leaseAlive);
+    const taken = takeLease(
+      readLeases(),
+      { id: req.id, name: req.name, root: req.root, ports: req.ports, owner },
+      leaseAlive,
+    );
     for (const l of taken.reclaimed) removeNamespace(l.id);
     writeAtomic(LEASES(), JSON.stringify(taken.file, null, 2) + '\n');
     try {
@@ -251,7 +327,13 @@ export function connect(req: ConnectRequest, hostResolv = '/etc/resolv.conf', up
     }
     return taken.lease;
   });
-  const read = (f: string) => { try { return readFileSync(f, 'utf8'); } catch { return undefined; } };
+  const read = (f: string) => {
+    try {
+      return readFileSync(f, 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
   const files: [string, string, string, boolean][] = [
     ['resolv.conf', '/etc/resolv.conf', containerResolvConf(read(hostResolv) ?? '', read(upstreamResolv)), true],
     ['hosts', '/etc/hosts', containerHosts(lease.ip, req.hostname, req.name), false],
@@ -260,7 +342,11 @@ export function connect(req: ConnectRequest, hostResolv = '/etc/resolv.conf', up
   mkdirSync(req.dir, { recursive: true });
   for (const [file, , text] of files) writeAtomic(join(req.dir, file), text);
   return {
-    ip: lease.ip, mac: macFor(lease.ip), gateway: SUBNET.gateway, netnsPath: netnsPathOf(req.id), ports: lease.ports,
+    ip: lease.ip,
+    mac: macFor(lease.ip),
+    gateway: SUBNET.gateway,
+    netnsPath: netnsPathOf(req.id),
+    ports: lease.ports,
     files: files.map(([file, container, , ro]) => ({ host: join(req.dir, file), container, ro })),
   };
 }

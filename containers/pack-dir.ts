@@ -29,7 +29,11 @@ function* dirEntries(root: string, whiteouts: boolean): Generator<TarWriteEntry>
   function* walk(rel: string): Generator<TarWriteEntry> {
     const abs = rel === '' ? root : join(root, rel);
     const names = fs.readdirSync(abs).sort();
-    if (whiteouts && isOpaque(abs)) yield { header: { name: rel === '' ? OPAQUE_MARKER : `${rel}/${OPAQUE_MARKER}`, type: 'file' }, data: Buffer.alloc(0) };
+    if (whiteouts && isOpaque(abs))
+      yield {
+        header: { name: rel === '' ? OPAQUE_MARKER : `${rel}/${OPAQUE_MARKER}`, type: 'file' },
+        data: Buffer.alloc(0),
+      };
     for (const name of names) {
       const childRel = rel === '' ? name : `${rel}/${name}`;
       const st = fs.lstatSync(join(root, childRel));
@@ -49,10 +53,26 @@ function* dirEntries(root: string, whiteouts: boolean): Generator<TarWriteEntry>
       } else if (st.isSymbolicLink()) {
         yield { header: { ...base, name: childRel, type: 'symlink', linkname: fs.readlinkSync(join(root, childRel)) } };
       } else if (st.isCharacterDevice() && st.rdev === 0 && whiteouts) {
-        yield { header: { ...base, mode: 0o644, name: rel === '' ? `${WHITEOUT_PREFIX}${name}` : `${rel}/${WHITEOUT_PREFIX}${name}`, type: 'file' }, data: Buffer.alloc(0) };
+        yield {
+          header: {
+            ...base,
+            mode: 0o644,
+            name: rel === '' ? `${WHITEOUT_PREFIX}${name}` : `${rel}/${WHITEOUT_PREFIX}${name}`,
+            type: 'file',
+          },
+          data: Buffer.alloc(0),
+        };
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
         const { major, minor } = devNumbers(st.rdev);
-        yield { header: { ...base, name: childRel, type: st.isCharacterDevice() ? 'char' : 'block', devmajor: major, devminor: minor } };
+        yield {
+          header: {
+            ...base,
+            name: childRel,
+            type: st.isCharacterDevice() ? 'char' : 'block',
+            devmajor: major,
+            devminor: minor,
+          },
+        };
       } else if (st.isFIFO()) {
         yield { header: { ...base, name: childRel, type: 'fifo' } };
       }

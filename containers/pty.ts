@@ -43,7 +43,13 @@ export interface PendingConsole {
 export function requestConsole(size = ourSize()): PendingConsole {
   const [ours, theirs] = native.socketPair();
   let open = true;
-  const close = () => { if (open) { open = false; closeSync(ours); closeSync(theirs); } };
+  const close = () => {
+    if (open) {
+      open = false;
+      closeSync(ours);
+      closeSync(theirs);
+    }
+  };
   return {
     request: { socket: theirs, ...(size ? { rows: size.rows, cols: size.cols } : {}) },
     receive() {
@@ -51,7 +57,15 @@ export function requestConsole(size = ourSize()): PendingConsole {
       close();
       if (master === null) throw new ContainerError('ETERMINAL', 'the container started without sending its terminal');
       let closed = false;
-      return { master, close() { if (!closed) { closed = true; closeSync(master); } } };
+      return {
+        master,
+        close() {
+          if (!closed) {
+            closed = true;
+            closeSync(master);
+          }
+        },
+      };
     },
     close,
   };
@@ -60,7 +74,10 @@ export function requestConsole(size = ourSize()): PendingConsole {
 export interface RelayOptions {
   /** -i: forward our stdin (docker's -t alone gives the program a terminal that never has input). */
   interactive: boolean;
-  /** How long to keep reading after the process ended, should something else (a background child of an exec'd shell) hold the slave open. */
+  /**
+   * How long to keep reading after the process ended, should something else (a background child of an exec'd shell)
+   * hold the slave open.
+   */
   drainMs?: number;
 }
 
@@ -71,23 +88,41 @@ export interface RelayOptions {
  * in raw mode meanwhile when it is a terminal and `interactive`, and restored however this ends
  * (including exit by a signal or an uncaught error). Closes the master.
  */
-export async function relayTerminal(t: Terminal, wait: () => Promise<ContainerExit>, o: RelayOptions): Promise<ContainerExit> {
+export async function relayTerminal(
+  t: Terminal,
+  wait: () => Promise<ContainerExit>,
+  o: RelayOptions,
+): Promise<ContainerExit> {
   const stdin = process.stdin;
   const stdout = process.stdout;
   const raw = o.interactive && stdin.isTTY;
-  const restore = () => { if (raw && stdin.isRaw) try { stdin.setRawMode(false); } catch { /* gone */ } };
+  const restore = () => {
+    if (raw && stdin.isRaw)
+      try {
+        stdin.setRawMode(false);
+      } catch {
+        /* gone */
+      }
+  };
   // The one reader of the master (holdTerminal); our stdout's back-pressure pauses it.
   const held: HeldTerminal = holdTerminal(t, (chunk) => {
-    if (!stdout.write(chunk)) { held.input.pause(); stdout.once('drain', () => held.input.resume()); }
+    if (!stdout.write(chunk)) {
+      held.input.pause();
+      stdout.once('drain', () => held.input.resume());
+    }
   });
   const master = held.input;
-  const eof = held.eof.then((e) => { if (e) process.stderr.write(`keel: ${e.message}\n`); });
+  const eof = held.eof.then((e) => {
+    if (e) process.stderr.write(`keel: ${e.message}\n`);
+  });
   const onResize = () => {
     const size = ourSize();
     if (size) held.resize(size.rows, size.cols);
   };
   stdout.on('resize', onResize);
-  const onInput = (chunk: Buffer) => { if (!master.destroyed) master.write(chunk); };
+  const onInput = (chunk: Buffer) => {
+    if (!master.destroyed) master.write(chunk);
+  };
   // Not forwarding EOF of a piped stdin as a hangup: the program sees ^D only if typed or piped.
   if (o.interactive) {
     if (raw) stdin.setRawMode(true);
@@ -105,10 +140,17 @@ export async function relayTerminal(t: Terminal, wait: () => Promise<ContainerEx
     restore();
     process.off('exit', onExit);
     stdout.off('resize', onResize);
-    if (o.interactive) { stdin.off('data', onInput); stdin.pause(); }
+    if (o.interactive) {
+      stdin.off('data', onInput);
+      stdin.pause();
+    }
     held.close();
     // Output already written: let a piped stdout flush before we return our status.
-    if (stdout.writableLength > 0) await new Promise<void>((r) => { stdout.once('drain', r); stdout.once('error', r); });
+    if (stdout.writableLength > 0)
+      await new Promise<void>((r) => {
+        stdout.once('drain', r);
+        stdout.once('error', r);
+      });
   }
 }
 
@@ -133,18 +175,31 @@ export function holdTerminal(t: Terminal, out: (chunk: Buffer) => void): HeldTer
   // A TTY handle (net.Socket does not take one): tty.ReadStream's, made writable too.
   const master = new ReadStream(t.master, { writable: true } as ConstructorParameters<typeof ReadStream>[1]);
   let done!: (e: ContainerError | null) => void;
-  const eof = new Promise<ContainerError | null>((r) => { done = r; });
+  const eof = new Promise<ContainerError | null>((r) => {
+    done = r;
+  });
   master.on('data', out);
   master.on('end', () => done(null));
   master.on('close', () => done(null));
   // EIO: the last holder of the slave closed it (Linux's way of saying EOF on a master); anything else is an error.
   master.on('error', (e: NodeJS.ErrnoException) => {
-    done(e.code === 'EIO' ? null : new ContainerError('ETERMINAL', `cannot read the terminal: ${e.message}`, { cause: e }));
+    done(
+      e.code === 'EIO' ? null : new ContainerError('ETERMINAL', `cannot read the terminal: ${e.message}`, { cause: e }),
+    );
   });
   return {
     input: master,
-    resize(rows, cols) { if (!master.destroyed) try { native.setWindowSize(t.master, rows, cols); } catch { /* closed */ } },
+    resize(rows, cols) {
+      if (!master.destroyed)
+        try {
+          native.setWindowSize(t.master, rows, cols);
+        } catch {
+          /* closed */
+        }
+    },
     eof,
-    close() { master.destroy(); },
+    close() {
+      master.destroy();
+    },
   };
 }

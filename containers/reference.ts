@@ -54,7 +54,12 @@ export function registryApiHost(registry: string): string {
   return registry === DOCKER_HUB ? DOCKER_HUB_API_HOST : registry;
 }
 
-export function formatReference(registry: string, repository: string, tag: string | null, digest: string | null): string {
+export function formatReference(
+  registry: string,
+  repository: string,
+  tag: string | null,
+  digest: string | null,
+): string {
   return `${registry}/${repository}${tag !== null ? `:${tag}` : ''}${digest !== null ? `@${digest}` : ''}`;
 }
 
@@ -62,9 +67,12 @@ function splitDigest(ref: string): { rest: string; digest: string | null } {
   const at = ref.indexOf('@');
   if (at < 0) return { rest: ref, digest: null };
   const digest = ref.slice(at + 1);
-  if (!DIGEST_SHAPE.test(digest)) throw new InvalidReferenceError(ref, `"${digest}" is not a digest (expected sha256:<64 hex digits>)`);
-  if (!digest.startsWith('sha256:')) throw new InvalidReferenceError(ref, `only sha256 digests are supported, not "${digest.split(':')[0]}"`);
-  if (!SHA256_DIGEST.test(digest)) throw new InvalidReferenceError(ref, `"${digest}" is not a sha256 digest (expected 64 lowercase hex digits)`);
+  if (!DIGEST_SHAPE.test(digest))
+    throw new InvalidReferenceError(ref, `"${digest}" is not a digest (expected sha256:<64 hex digits>)`);
+  if (!digest.startsWith('sha256:'))
+    throw new InvalidReferenceError(ref, `only sha256 digests are supported, not "${digest.split(':')[0]}"`);
+  if (!SHA256_DIGEST.test(digest))
+    throw new InvalidReferenceError(ref, `"${digest}" is not a sha256 digest (expected 64 lowercase hex digits)`);
   return { rest: ref.slice(0, at), digest };
 }
 
@@ -74,7 +82,11 @@ function splitTag(ref: string, s: string): { name: string; tag: string | null } 
   if (colon < 0 || colon < s.lastIndexOf('/')) return { name: s, tag: null };
   const tag = s.slice(colon + 1);
   if (!TAG.test(tag)) {
-    throw new InvalidReferenceError(ref, `"${tag}" is not a valid tag (letters, digits, '_', '.', '-'; not starting with '.' or '-'; at most 128 characters)`);
+    throw new InvalidReferenceError(
+      ref,
+      `"${tag}" is not a valid tag (letters, digits, '_', '.', '-'; not ` +
+        `starting with '.' or '-'; at most 128 characters)`,
+    );
   }
   return { name: s.slice(0, colon), tag };
 }
@@ -113,6 +125,10 @@ function checkPath(ref: string, path: string): void {
   for (const component of path.split('/')) {
     if (PATH_COMPONENT.test(component)) continue;
     if (/[A-Z]/.test(component)) throw new InvalidReferenceError(ref, `repository names must be lowercase ("${path}")`);
-    throw new InvalidReferenceError(ref, `"${component}" is not a valid repository path component (lowercase letters and digits, separated by '.', '_', '__' or '-')`);
+    throw new InvalidReferenceError(
+      ref,
+      `"${component}" is not a valid repository path component (lowercase ` +
+        `letters and digits, separated by '.', '_', '__' or '-')`,
+    );
   }
 }

@@ -209,7 +209,8 @@ export class RegistryClient {
     if (url.protocol === 'http:' && this.base.protocol === 'http:' && this.plainAllowed(url)) return;
     throw new PullFailure(
       'EINSECURE',
-      `refusing to fetch ${url.href}: only HTTPS is allowed${this.base.protocol === 'http:' ? ' (plain HTTP only on loopback or to an insecure registry)' : ''}`,
+      `refusing to fetch ${url.href}: only HTTPS is allowed` +
+        `${this.base.protocol === 'http:' ? ' (plain HTTP only on loopback or to an insecure registry)' : ''}`,
     );
   }
 }
@@ -250,8 +251,7 @@ export async function readBody(res: HttpResponse, limit: number, what: string): 
     return await res.buffer(limit);
   } catch (e) {
     if (isHttpError(e, 'ETOOLARGE')) throw new PullFailure('ETOOBIG', `${what} is larger than ${limit} bytes`);
-    if (isHttpError(e) && e.code !== 'EABORT')
-      throw new PullFailure('ENETWORK', `reading ${what} failed: ${e.reason}`);
+    if (isHttpError(e) && e.code !== 'EABORT') throw new PullFailure('ENETWORK', `reading ${what} failed: ${e.reason}`);
     throw e;
   }
 }

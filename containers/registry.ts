@@ -7,13 +7,26 @@ import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isHttpError } from '../lib/http.js';
 import { ContainerError, PullFailure } from './errors.js';
-import { DEFAULT_PLATFORM, manifestMediaType, parseImageManifest, parseIndex, parseJson, selectPlatform, type Descriptor, type Platform } from './manifest.js';
+import {
+  DEFAULT_PLATFORM,
+  manifestMediaType,
+  parseImageManifest,
+  parseIndex,
+  parseJson,
+  selectPlatform,
+  type Descriptor,
+  type Platform,
+} from './manifest.js';
 import { IMAGE_TYPES, INDEX_TYPES, MANIFEST_ACCEPT } from './media-types.js';
 import { parseReference, type ImageReference } from './reference.js';
 import { readBody, RegistryClient, type RegistryAuth } from './registry-client.js';
 import { hashFile, sha256 } from './store.js';
 
-export interface PullProgress { digest: string; doneBytes: number; totalBytes: number }
+export interface PullProgress {
+  digest: string;
+  doneBytes: number;
+  totalBytes: number;
+}
 
 export interface PullOptions {
   /** Plain HTTP instead of HTTPS; allowed only for registries on loopback (127.0.0.0/8, ::1, localhost). */
@@ -30,7 +43,11 @@ export interface PullOptions {
   signal?: AbortSignal;
 }
 
-export interface PulledLayer { digest: string; mediaType: string; size: number }
+export interface PulledLayer {
+  digest: string;
+  mediaType: string;
+  size: number;
+}
 
 export interface PulledImage {
   /** The normalized reference, e.g. docker.io/library/busybox:latest. */
@@ -73,13 +90,21 @@ function pullError(ref: string, e: unknown, signal: AbortSignal | undefined): Co
   return new ContainerError('EPULL', `cannot pull ${ref}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
 }
 
-interface FetchedManifest { bytes: Buffer; digest: string; mediaType: string; json: Record<string, unknown> }
+interface FetchedManifest {
+  bytes: Buffer;
+  digest: string;
+  mediaType: string;
+  json: Record<string, unknown>;
+}
 
 class Puller {
   private readonly client: RegistryClient;
   private readonly repo: string;
 
-  constructor(private readonly ref: ImageReference, private readonly o: PullOptions) {
+  constructor(
+    private readonly ref: ImageReference,
+    private readonly o: PullOptions,
+  ) {
     this.client = new RegistryClient(ref, o);
     this.repo = ref.repository;
   }
@@ -93,7 +118,10 @@ class Puller {
       manifest = await this.fetchManifest(chosen.digest, chosen.digest, chosen.size);
       indexDigest = top.digest;
       if (!IMAGE_TYPES.includes(manifest.mediaType)) {
-        throw new PullFailure('EUNSUPPORTED', `the index entry ${chosen.digest} is a ${manifest.mediaType}, not an image manifest`);
+        throw new PullFailure(
+          'EUNSUPPORTED',
+          `the index entry ${chosen.digest} is a ${manifest.mediaType}, not an image manifest`,
+        );
       }
     }
     const image = parseImageManifest(manifest.json);
@@ -110,9 +138,18 @@ class Puller {
     };
   }
 
-  private async fetchManifest(reference: string, expectedDigest: string | null, expectedSize?: number): Promise<FetchedManifest> {
+  private async fetchManifest(
+    reference: string,
+    expectedDigest: string | null,
+    expectedSize?: number,
+  ): Promise<FetchedManifest> {
     const what = `manifest ${reference}`;
-    const res = await this.client.get(`/v2/${this.repo}/manifests/${reference}`, what, { accept: MANIFEST_ACCEPT }, this.o.signal);
+    const res = await this.client.get(
+      `/v2/${this.repo}/manifests/${reference}`,
+      what,
+      { accept: MANIFEST_ACCEPT },
+      this.o.signal,
+    );
     const bytes = await readBody(res, MAX_MANIFEST_BYTES, what);
     const digest = sha256(bytes);
     if (expectedDigest !== null && digest !== expectedDigest) {
@@ -120,10 +157,17 @@ class Puller {
     }
     const announced = res.header('docker-content-digest');
     if (announced?.startsWith('sha256:') && announced !== digest) {
-      throw new PullFailure('EDIGEST', `digest mismatch for ${what}: the registry announced ${announced} (Docker-Content-Digest), the bytes hash to ${digest}`);
+      throw new PullFailure(
+        'EDIGEST',
+        `digest mismatch for ${what}: the registry announced ${announced} ` +
+          `(Docker-Content-Digest), the bytes hash to ${digest}`,
+      );
     }
     if (expectedSize !== undefined && bytes.length !== expectedSize) {
-      throw new PullFailure('ESIZE', `size mismatch for ${what}: the index says ${expectedSize} bytes, got ${bytes.length}`);
+      throw new PullFailure(
+        'ESIZE',
+        `size mismatch for ${what}: the index says ${expectedSize} bytes, got ${bytes.length}`,
+      );
     }
     const json = parseJson(bytes, what);
     return { bytes, digest, json, mediaType: manifestMediaType(json, res.header('content-type'), what) };
@@ -147,14 +191,20 @@ class Puller {
       const announced = res.header('content-length');
       if (announced !== undefined && Number(announced) !== d.size) {
         res.discard();
-        throw new PullFailure('ESIZE', `size mismatch for ${what}: the manifest says ${d.size} bytes, the registry sends ${announced}`);
+        throw new PullFailure(
+          'ESIZE',
+          `size mismatch for ${what}: the manifest says ${d.size} bytes, the registry sends ${announced}`,
+        );
       }
       report(0, true);
       try {
         for await (const chunk of res.chunks()) report(await sink(chunk), false);
       } catch (e) {
         if (e instanceof PullFailure || signal.aborted) throw e;
-        throw new PullFailure('ENETWORK', `reading ${what} failed: ${isHttpError(e) ? e.reason : (e as Error).message}`);
+        throw new PullFailure(
+          'ENETWORK',
+          `reading ${what} failed: ${isHttpError(e) ? e.reason : (e as Error).message}`,
+        );
       }
     });
     report(d.size, true);
@@ -175,16 +225,20 @@ class Puller {
 
 class BlobStore {
   private readonly dir: string;
-  constructor(blobDir: string) { this.dir = join(blobDir, 'sha256'); }
+  constructor(blobDir: string) {
+    this.dir = join(blobDir, 'sha256');
+  }
 
-  path(digest: string): string { return join(this.dir, digest.slice('sha256:'.length)); }
+  path(digest: string): string {
+    return join(this.dir, digest.slice('sha256:'.length));
+  }
 
   /** True when the blob is stored and still matches; a damaged copy is removed so it is fetched again. */
   async has(d: Descriptor): Promise<boolean> {
     const file = this.path(d.digest);
     const st = await stat(file).catch(() => null);
     if (st === null) return false;
-    if (st.isFile() && st.size === d.size && await hashFile(file) === d.digest) return true;
+    if (st.isFile() && st.size === d.size && (await hashFile(file)) === d.digest) return true;
     await rm(file, { force: true, recursive: true });
     return false;
   }
@@ -200,7 +254,11 @@ class BlobStore {
       try {
         await fill(async (chunk) => {
           size += chunk.length;
-          if (size > d.size) throw new PullFailure('ESIZE', `size mismatch for blob ${d.digest}: the manifest says ${d.size} bytes, the registry sent more`);
+          if (size > d.size)
+            throw new PullFailure(
+              'ESIZE',
+              `size mismatch for blob ${d.digest}: the manifest says ${d.size} bytes, the registry sent more`,
+            );
           hash.update(chunk);
           await fh.write(chunk);
           return size;
@@ -209,9 +267,14 @@ class BlobStore {
       } finally {
         await fh.close();
       }
-      if (size !== d.size) throw new PullFailure('ESIZE', `size mismatch for blob ${d.digest}: the manifest says ${d.size} bytes, got ${size}`);
+      if (size !== d.size)
+        throw new PullFailure(
+          'ESIZE',
+          `size mismatch for blob ${d.digest}: the manifest says ${d.size} bytes, got ${size}`,
+        );
       const got = `sha256:${hash.digest('hex')}`;
-      if (got !== d.digest) throw new PullFailure('EDIGEST', `digest mismatch for blob ${d.digest}: expected ${d.digest}, got ${got}`);
+      if (got !== d.digest)
+        throw new PullFailure('EDIGEST', `digest mismatch for blob ${d.digest}: expected ${d.digest}, got ${got}`);
       await rename(tmp, this.path(d.digest));
     } catch (e) {
       await rm(tmp, { force: true });
@@ -220,8 +283,16 @@ class BlobStore {
   }
 }
 
-/** Runs `fn` on every item, `limit` at a time; the first failure aborts the rest, which are awaited before it is thrown. */
-async function runLimited<T>(items: T[], limit: number, fn: (item: T, signal: AbortSignal) => Promise<void>, outer?: AbortSignal): Promise<void> {
+/**
+ * Runs `fn` on every item, `limit` at a time; the first failure aborts the rest, which are awaited before it is
+ * thrown.
+ */
+async function runLimited<T>(
+  items: T[],
+  limit: number,
+  fn: (item: T, signal: AbortSignal) => Promise<void>,
+  outer?: AbortSignal,
+): Promise<void> {
   const stop = new AbortController();
   const signal = outer ? AbortSignal.any([outer, stop.signal]) : stop.signal;
   let next = 0;

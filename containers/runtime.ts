@@ -30,7 +30,14 @@ import { ContainerError } from './errors.js';
 
 export * from './container-spec.js';
 export { containerPath, MS, parseTmpfs, parseVolume } from './container-mounts.js';
-export { applyLimits, cgroup2Mounts, defaultCgroupParent, enableControllers, limitFiles, oomKills } from './container-cgroup.js';
+export {
+  applyLimits,
+  cgroup2Mounts,
+  defaultCgroupParent,
+  enableControllers,
+  limitFiles,
+  oomKills,
+} from './container-cgroup.js';
 
 // ------------------------------------------------------------------ running
 
@@ -61,7 +68,10 @@ export interface RunningContainer {
 }
 
 export interface RunOptions {
-  /** Spawn and reap through PID 1's process table (which reaps every child with waitpid(-1)); default: a waitpid of our own on this pid. */
+  /**
+   * Spawn and reap through PID 1's process table (which reaps every child with waitpid(-1)); default: a waitpid of
+   * our own on this pid.
+   */
   table?: ProcessTable;
   /** Parent of the default cgroup (<parent>/<id>); default defaultCgroupParent(). */
   cgroupParent?: string;
@@ -73,16 +83,32 @@ export function waitForPid(pid: number): Promise<ExitStatus> {
   return new Promise((resolvePromise, reject) => {
     let timer: NodeJS.Timeout | undefined;
     let delay = 2;
-    const done = () => { process.off('SIGCHLD', check); clearTimeout(timer); };
+    const done = () => {
+      process.off('SIGCHLD', check);
+      clearTimeout(timer);
+    };
     function check(): boolean {
       try {
         const w = native.waitpid(pid, native.constants.WNOHANG);
         const status = w && toExitStatus(w);
-        if (status) { done(); resolvePromise(status); return true; }
-      } catch (e) { done(); reject(e); return true; }
+        if (status) {
+          done();
+          resolvePromise(status);
+          return true;
+        }
+      } catch (e) {
+        done();
+        reject(e);
+        return true;
+      }
       return false;
     }
-    const tick = () => { if (!check()) { delay = Math.min(delay * 2, 100); timer = setTimeout(tick, delay); } };
+    const tick = () => {
+      if (!check()) {
+        delay = Math.min(delay * 2, 100);
+        timer = setTimeout(tick, delay);
+      }
+    };
     process.on('SIGCHLD', check);
     tick();
   });
@@ -94,13 +120,19 @@ export function waitForPid(pid: number): Promise<ExitStatus> {
  * native error, with nothing left behind (the child's mounts lived in its own namespace).
  */
 export function runContainer(spec: ContainerSpec, opts: RunOptions = {}): RunningContainer {
-  const cgroup = spec.cgroup === null ? null : spec.cgroup ? hostPath(spec.cgroup, 'cgroup') : join(opts.cgroupParent ?? defaultCgroupParent(), spec.id);
+  const cgroup =
+    spec.cgroup === null
+      ? null
+      : spec.cgroup
+        ? hostPath(spec.cgroup, 'cgroup')
+        : join(opts.cgroupParent ?? defaultCgroupParent(), spec.id);
   // Validated first: nothing is created for a spec that cannot run.
   const spawnOpts = containerSpawnOptions({ ...spec, cgroup }, opts.host);
   if (!('bind' in spec.rootfs)) {
     for (const d of [spec.rootfs.mountpoint, spec.rootfs.upper, spec.rootfs.work]) mkdirSync(d, { recursive: true });
     // The root directory's owner is the upper layer's: the namespace's root, who can write in it.
-    if (spec.userns) for (const d of [spec.rootfs.upper, spec.rootfs.work]) chownSync(d, spec.userns.uid, spec.userns.gid);
+    if (spec.userns)
+      for (const d of [spec.rootfs.upper, spec.rootfs.work]) chownSync(d, spec.userns.uid, spec.userns.gid);
   }
   let created = false;
   if (cgroup) {
@@ -118,20 +150,30 @@ export function runContainer(spec: ContainerSpec, opts: RunOptions = {}): Runnin
     if (opts.table) ({ pid, exited } = opts.table.spawn(spawnOpts));
     else pid = native.spawn(spawnOpts);
   } catch (e) {
-    if (created) try { rmdirSync(cgroup!); } catch { /* best effort */ }
+    if (created)
+      try {
+        rmdirSync(cgroup!);
+      } catch {
+        /* best effort */
+      }
     throw e;
   }
   let ended = false;
   // Once reaped, the pid may be reused: no more signals to it.
-  void exited?.then(() => { ended = true; });
-  let result: Promise<ContainerExit> | undefined;
-  const wait = (): Promise<ContainerExit> => result ??= (exited ?? waitForPid(pid)).then(async (s) => {
+  void exited?.then(() => {
     ended = true;
-    const oomKilled = cgroup ? oomKills(cgroup) > 0 : false;
-    if (created) await removeCgroupWhenEmpty(cgroup!);
-    return { code: s.code, signal: s.signal, ...(oomKilled ? { oomKilled } : {}) };
   });
-  const kill = (signal: NodeJS.Signals | number = 'SIGKILL') => { if (!ended) process.kill(pid, signal); };
+  let result: Promise<ContainerExit> | undefined;
+  const wait = (): Promise<ContainerExit> =>
+    (result ??= (exited ?? waitForPid(pid)).then(async (s) => {
+      ended = true;
+      const oomKilled = cgroup ? oomKills(cgroup) > 0 : false;
+      if (created) await removeCgroupWhenEmpty(cgroup!);
+      return { code: s.code, signal: s.signal, ...(oomKilled ? { oomKilled } : {}) };
+    }));
+  const kill = (signal: NodeJS.Signals | number = 'SIGKILL') => {
+    if (!ended) process.kill(pid, signal);
+  };
   return {
     id: spec.id,
     pid,
@@ -142,7 +184,12 @@ export function runContainer(spec: ContainerSpec, opts: RunOptions = {}): Runnin
       const done = wait();
       kill('SIGTERM');
       let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([done.then(() => false), new Promise<boolean>((r) => { timer = setTimeout(() => r(true), graceMs); })]);
+      const timedOut = await Promise.race([
+        done.then(() => false),
+        new Promise<boolean>((r) => {
+          timer = setTimeout(() => r(true), graceMs);
+        }),
+      ]);
       clearTimeout(timer);
       if (timedOut) kill('SIGKILL');
       return done;

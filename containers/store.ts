@@ -117,7 +117,8 @@ export class ImageStore {
     try {
       return fs.readFileSync(this.blobPath(digest));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ContainerError('ENOBLOB', `cannot read blob ${digest}: it is not in the store`);
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new ContainerError('ENOBLOB', `cannot read blob ${digest}: it is not in the store`);
       throw e;
     }
   }
@@ -160,7 +161,9 @@ export class ImageStore {
     checkExpected(sha256(i.manifest), i.manifestDigest, 'manifest');
     const config = parseJson(i.config, `config ${id}`);
     const diffIds = diffIdsOf(config, id, i.layers.length);
-    for (const l of i.layers) if (!this.hasBlob(l.digest)) throw new ContainerError('ENOBLOB', `cannot add image ${id}: layer blob ${l.digest} is not in the store`);
+    for (const l of i.layers)
+      if (!this.hasBlob(l.digest))
+        throw new ContainerError('ENOBLOB', `cannot add image ${id}: layer blob ${l.digest} is not in the store`);
     const refs = i.refs.map(normalizeRef);
 
     const unpacked: string[] = [];
@@ -172,7 +175,14 @@ export class ImageStore {
     }
   }
 
-  private async addUnpacked(i: NewImage, id: string, config: any, diffIds: string[], refs: string[], unpacked: string[]): Promise<ImageRecord> {
+  private async addUnpacked(
+    i: NewImage,
+    id: string,
+    config: any,
+    diffIds: string[],
+    refs: string[],
+    unpacked: string[],
+  ): Promise<ImageRecord> {
     for (let attempt = 1; ; attempt++) {
       let size = 0;
       for (const [n, l] of i.layers.entries()) {
@@ -186,7 +196,12 @@ export class ImageStore {
         id,
         manifestDigest: i.manifestDigest,
         refs: [],
-        layers: i.layers.map((l, n) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, diffId: diffIds[n] })),
+        layers: i.layers.map((l, n) => ({
+          digest: l.digest,
+          mediaType: l.mediaType,
+          size: l.size,
+          diffId: diffIds[n],
+        })),
         config,
         created: typeof config.created === 'string' ? config.created : new Date().toISOString(),
         size,
@@ -203,12 +218,18 @@ export class ImageStore {
         if (added.previous) this.collect([added.previous]);
         return added.record;
       }
-      if (attempt >= ADD_ATTEMPTS) throw new ContainerError('EAGAIN', `cannot add image ${id}: its layers keep being removed by a concurrent image removal`);
+      if (attempt >= ADD_ATTEMPTS)
+        throw new ContainerError(
+          'EAGAIN',
+          `cannot add image ${id}: its layers keep being removed by a concurrent image removal`,
+        );
     }
   }
 
   list(): ImageRecord[] {
-    return Object.values(this.readIndex().images).sort((a, b) => b.created.localeCompare(a.created) || a.id.localeCompare(b.id));
+    return Object.values(this.readIndex().images).sort(
+      (a, b) => b.created.localeCompare(a.created) || a.id.localeCompare(b.id),
+    );
   }
 
   resolve(refOrId: string): ImageRecord {
@@ -217,11 +238,15 @@ export class ImageStore {
 
   tag(refOrId: string, ref: string): void {
     const normalized = normalizeRef(ref);
-    if (parseReference(normalized).digest !== null) throw new ContainerError('EREFERENCE', `cannot tag ${refOrId} as ${ref}: a tag cannot contain a digest`);
+    if (parseReference(normalized).digest !== null)
+      throw new ContainerError('EREFERENCE', `cannot tag ${refOrId} as ${ref}: a tag cannot contain a digest`);
     this.withIndex((index) => moveRef(index, normalized, resolveIn(index, refOrId).image.id));
   }
 
-  remove(refOrId: string, o: { force?: boolean; inUse?: (id: string) => boolean } = {}): { untagged: string[]; deleted: string[] } {
+  remove(
+    refOrId: string,
+    o: { force?: boolean; inUse?: (id: string) => boolean } = {},
+  ): { untagged: string[]; deleted: string[] } {
     const { untagged, removed } = this.withIndex((index) => {
       const { image, ref } = resolveIn(index, refOrId);
       if (ref !== null && image.refs.length > 1) {
@@ -229,9 +254,17 @@ export class ImageStore {
         return { untagged: [ref], removed: null };
       }
       if (ref === null && image.refs.length > 1 && !o.force) {
-        throw new ContainerError('ECONFLICT', `cannot remove image ${refOrId}: it has several refs (${image.refs.join(', ')}); remove them one by one or force`);
+        throw new ContainerError(
+          'ECONFLICT',
+          `cannot remove image ${refOrId}: it has several refs ` +
+            `(${image.refs.join(', ')}); remove them one by one or force`,
+        );
       }
-      if (!o.force && o.inUse?.(image.id)) throw new ContainerError('EINUSE', `cannot remove image ${refOrId}: a container uses it (force to remove anyway)`);
+      if (!o.force && o.inUse?.(image.id))
+        throw new ContainerError(
+          'EINUSE',
+          `cannot remove image ${refOrId}: a container uses it (force to remove anyway)`,
+        );
       delete index.images[image.id];
       return { untagged: image.refs, removed: image };
     });
@@ -269,37 +302,53 @@ export class ImageStore {
   // -- layers -----------------------------------------------------------------------------------
 
   /** Unpacks a layer blob into layers/<diffID hex>/ unless a complete one is there already. */
-  private async ensureLayer(digest: string, mediaType: string, diffId: string, userns?: IdMapping): Promise<{ marker: LayerMarker; fresh: boolean }> {
+  private async ensureLayer(
+    digest: string,
+    mediaType: string,
+    diffId: string,
+    userns?: IdMapping,
+  ): Promise<{ marker: LayerMarker; fresh: boolean }> {
     const dir = this.layerDir(diffId, userns);
     const markerPath = `${dir}.json`;
-    return locks.withLock(`${dir}.lock`, async () => {
-      const marker = readMarker(markerPath);
-      if (marker && fs.existsSync(dir)) {
-        if (!marker.blobs.includes(digest)) {
-          await this.checkDiffId(digest, mediaType, diffId);
-          marker.blobs.push(digest);
-          writeAtomic(markerPath, JSON.stringify(marker));
+    return locks.withLock(
+      `${dir}.lock`,
+      async () => {
+        const marker = readMarker(markerPath);
+        if (marker && fs.existsSync(dir)) {
+          if (!marker.blobs.includes(digest)) {
+            await this.checkDiffId(digest, mediaType, diffId);
+            marker.blobs.push(digest);
+            writeAtomic(markerPath, JSON.stringify(marker));
+          }
+          return { marker, fresh: false };
         }
-        return { marker, fresh: false };
-      }
-      fs.rmSync(markerPath, { force: true });
-      fs.rmSync(dir, { recursive: true, force: true });
-      try {
-        const r = await unpackLayer(openLayer(this.blobPath(digest), mediaType), dir, {
-          maxBytes: this.maxLayerBytes,
-          allowDevices: true,
-          ownership: this.ownership,
-          ...(userns ? { idShift: userns } : {}),
-        });
-        if (r.diffId !== diffId) throw diffIdMismatch(digest, r.diffId, diffId);
-        const fresh: LayerMarker = { diffId, blobs: [digest], files: r.files, bytes: r.bytes, skipped: r.skipped, unpacked: new Date().toISOString() };
-        writeAtomic(markerPath, JSON.stringify(fresh));
-        return { marker: fresh, fresh: true };
-      } catch (e) {
+        fs.rmSync(markerPath, { force: true });
         fs.rmSync(dir, { recursive: true, force: true });
-        throw e;
-      }
-    }, LAYER_LOCK_TIMEOUT_MS);
+        try {
+          const r = await unpackLayer(openLayer(this.blobPath(digest), mediaType), dir, {
+            maxBytes: this.maxLayerBytes,
+            allowDevices: true,
+            ownership: this.ownership,
+            ...(userns ? { idShift: userns } : {}),
+          });
+          if (r.diffId !== diffId) throw diffIdMismatch(digest, r.diffId, diffId);
+          const fresh: LayerMarker = {
+            diffId,
+            blobs: [digest],
+            files: r.files,
+            bytes: r.bytes,
+            skipped: r.skipped,
+            unpacked: new Date().toISOString(),
+          };
+          writeAtomic(markerPath, JSON.stringify(fresh));
+          return { marker: fresh, fresh: true };
+        } catch (e) {
+          fs.rmSync(dir, { recursive: true, force: true });
+          throw e;
+        }
+      },
+      LAYER_LOCK_TIMEOUT_MS,
+    );
   }
 
   /** A second blob for an unpacked layer (another compression): it must hold the same tar. */
@@ -312,7 +361,9 @@ export class ImageStore {
 
   private isComplete(image: ImageRecord): boolean {
     const blobs = [image.id, image.manifestDigest, ...image.layers.map((l) => l.digest)];
-    return blobs.every((d) => this.hasBlob(d)) && image.layers.every((l) => fs.existsSync(`${this.layerDir(l.diffId)}.json`));
+    return (
+      blobs.every((d) => this.hasBlob(d)) && image.layers.every((l) => fs.existsSync(`${this.layerDir(l.diffId)}.json`))
+    );
   }
 
   // -- garbage collection -------------------------------------------------------------------------
@@ -328,7 +379,10 @@ export class ImageStore {
   /** Removes the blobs and layer directories of `images` that no image in the index refers to. */
   private collect(images: ImageRecord[]): string[] {
     const blobs = images.flatMap((img) => [img.manifestDigest, img.id, ...img.layers.map((l) => l.digest)]);
-    return this.dropUnreferenced(blobs, images.flatMap((img) => img.layers.map((l) => l.diffId)));
+    return this.dropUnreferenced(
+      blobs,
+      images.flatMap((img) => img.layers.map((l) => l.diffId)),
+    );
   }
 
   /**
@@ -359,7 +413,9 @@ export class ImageStore {
     const dir = this.layerDir(diffId);
     if (locks.isLocked(`${dir}.lock`)) return; // being unpacked for an image not yet in the index
     // Its copies for user namespaces too: LAYER-uUID-gGID-nSIZE.
-    const copies = fs.readdirSync(dirname(dir)).filter((n) => /^[0-9a-f]{64}-u\d+-g\d+-n\d+$/.test(n) && n.startsWith(`${digestHex(diffId)}-`));
+    const copies = fs
+      .readdirSync(dirname(dir))
+      .filter((n) => /^[0-9a-f]{64}-u\d+-g\d+-n\d+$/.test(n) && n.startsWith(`${digestHex(diffId)}-`));
     for (const d of [dir, ...copies.map((n) => join(dirname(dir), n))]) {
       if (d !== dir && locks.isLocked(`${d}.lock`)) continue;
       fs.rmSync(`${d}.json`, { force: true });
@@ -385,7 +441,8 @@ export class ImageStore {
       throw e;
     }
     const index = parseJson(Buffer.from(text), this.indexPath) as IndexFile;
-    if (index?.version !== 1 || typeof index.images !== 'object') throw new ContainerError('EFORMAT', `cannot read ${this.indexPath}: unknown format`);
+    if (index?.version !== 1 || typeof index.images !== 'object')
+      throw new ContainerError('EFORMAT', `cannot read ${this.indexPath}: unknown format`);
     return index;
   }
 
@@ -447,7 +504,11 @@ function resolveIn(index: IndexFile, refOrId: string): { image: ImageRecord; ref
     if (byRef) return { image: byRef, ref: parsed.normalized };
     if (parsed.digest !== null) {
       const repo = `${parsed.registry}/${parsed.repository}`;
-      const byDigest = images.find((img) => img.manifestDigest === parsed.digest && img.refs.some((r) => r.startsWith(`${repo}:`) || r.startsWith(`${repo}@`)));
+      const byDigest = images.find(
+        (img) =>
+          img.manifestDigest === parsed.digest &&
+          img.refs.some((r) => r.startsWith(`${repo}:`) || r.startsWith(`${repo}@`)),
+      );
       if (byDigest) return { image: byDigest, ref: null };
     }
   }
@@ -456,7 +517,11 @@ function resolveIn(index: IndexFile, refOrId: string): { image: ImageRecord; ref
     const matches = images.filter((img) => digestHex(img.id).startsWith(m[1]));
     if (matches.length === 1) return { image: matches[0], ref: null };
     if (matches.length > 1) {
-      throw new ContainerError('EAMBIGUOUS', `cannot resolve image ${refOrId}: the id prefix matches ${matches.length} images (${matches.map((i) => digestHex(i.id).slice(0, 12)).join(', ')})`);
+      throw new ContainerError(
+        'EAMBIGUOUS',
+        `cannot resolve image ${refOrId}: the id prefix matches ${matches.length} images ` +
+          `(${matches.map((i) => digestHex(i.id).slice(0, 12)).join(', ')})`,
+      );
     }
   }
   throw new ContainerError('ENOIMAGE', `cannot find image ${refOrId}: no such image in the store`);
@@ -468,7 +533,8 @@ export function digestHex(digest: string): string {
   const m = SHA256.exec(digest);
   if (!m) {
     const alg = digest.includes(':') ? digest.split(':')[0] : '';
-    if (alg && alg !== 'sha256') throw new ContainerError('EUNSUPPORTED', `cannot use digest ${digest}: only sha256 is supported`);
+    if (alg && alg !== 'sha256')
+      throw new ContainerError('EUNSUPPORTED', `cannot use digest ${digest}: only sha256 is supported`);
     throw new ContainerError('EDIGEST', `cannot use digest ${digest}: not sha256:<64 hex digits>`);
   }
   return m[1];
@@ -487,7 +553,8 @@ export async function hashFile(file: string): Promise<string> {
 function checkExpected(actual: string, expected: string | undefined, what: string): void {
   if (expected === undefined) return;
   digestHex(expected);
-  if (actual !== expected) throw new ContainerError('EDIGEST', `cannot store ${what}: its digest is ${actual}, expected ${expected}`);
+  if (actual !== expected)
+    throw new ContainerError('EDIGEST', `cannot store ${what}: its digest is ${actual}, expected ${expected}`);
 }
 
 async function writeHashed(path: string, data: Buffer | Readable): Promise<string> {
@@ -547,12 +614,18 @@ function diffIdsOf(config: any, id: string, layerCount: number): string[] {
     throw new ContainerError('EFORMAT', `cannot add image ${id}: its config has no rootfs.diff_ids`);
   }
   if (diffIds.length !== layerCount) {
-    throw new ContainerError('EDIFFID', `cannot add image ${id}: the manifest has ${layerCount} layers but the config lists ${diffIds.length} diff_ids`);
+    throw new ContainerError(
+      'EDIFFID',
+      `cannot add image ${id}: the manifest has ${layerCount} layers but the config lists ${diffIds.length} diff_ids`,
+    );
   }
   for (const d of diffIds) digestHex(d);
   return diffIds as string[];
 }
 
 function diffIdMismatch(digest: string, actual: string, expected: string): ContainerError {
-  return new ContainerError('EDIFFID', `cannot add layer ${digest}: it unpacks to diffID ${actual} but the config says ${expected}`);
+  return new ContainerError(
+    'EDIFFID',
+    `cannot add layer ${digest}: it unpacks to diffID ${actual} but the config says ${expected}`,
+  );
 }

@@ -38,7 +38,10 @@ const EMPTY_BODY: AsyncIterable<Buffer> = { async *[Symbol.asyncIterator]() {} }
 
 type Pax = Record<string, string>;
 /** What the reader learns about its input: bytes so far, and the input's own failure. */
-interface Fed { bytes: number; error?: unknown }
+interface Fed {
+  bytes: number;
+  error?: unknown;
+}
 
 /**
  * The entries of a tar stream, in order. Each entry's body must be read (or is skipped) before
@@ -55,7 +58,9 @@ export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGene
   let finished = false;
   try {
     for (;;) {
-      const r = await entries.next().catch((e: unknown) => { throw fail(e); });
+      const r = await entries.next().catch((e: unknown) => {
+        throw fail(e);
+      });
       if (r.done) break;
       const source = r.value;
       if (parser(ex)._longHeader) throw emptyExtendedHeader(source.header.name);
@@ -66,7 +71,14 @@ export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGene
       yield { ...header, body: header.type === 'file' ? bodyOf(chunks, state, header.name, fail) : EMPTY_BODY };
       state.current = false;
       // What the caller left unread (a skipped body, a link's data) must be read for the next entry.
-      if (hasData(source.header)) while (!(await chunks.next().catch((e: unknown) => { throw fail(e); })).done);
+      if (hasData(source.header))
+        while (
+          !(
+            await chunks.next().catch((e: unknown) => {
+              throw fail(e);
+            })
+          ).done
+        );
     }
     finished = true;
   } finally {
@@ -111,10 +123,17 @@ function drained(stream: Extract | ReturnType<Pack['entry']>): Promise<void> {
   });
 }
 
-async function* bodyOf(chunks: AsyncIterator<Buffer>, state: { current: boolean }, name: string, fail: (e: unknown) => unknown): AsyncGenerator<Buffer> {
+async function* bodyOf(
+  chunks: AsyncIterator<Buffer>,
+  state: { current: boolean },
+  name: string,
+  fail: (e: unknown) => unknown,
+): AsyncGenerator<Buffer> {
   for (;;) {
     if (!state.current) throw new Error(`tar entry ${name} was read after the next entry was asked for`);
-    const r = await chunks.next().catch((e: unknown) => { throw fail(e); });
+    const r = await chunks.next().catch((e: unknown) => {
+      throw fail(e);
+    });
     if (r.done) return;
     yield r.value;
   }
@@ -136,7 +155,11 @@ function parser(ex: Extract): { _paxGlobal?: Pax | null; _longHeader?: boolean }
 }
 
 function emptyExtendedHeader(name: string): ContainerError {
-  return new ContainerError('EFORMAT', `cannot read tar entry ${name}: it follows an empty extended header (PAX or GNU long name of 0 bytes), which is not supported`);
+  return new ContainerError(
+    'EFORMAT',
+    `cannot read tar entry ${name}: it follows an empty extended header (PAX ` +
+      'or GNU long name of 0 bytes), which is not supported',
+  );
 }
 
 /** tar-stream's errors as ours; the input's own failure stays what it is. */
@@ -145,30 +168,44 @@ function readError(e: unknown, fed: Fed): unknown {
   if (e instanceof ContainerError) return e;
   const message = e instanceof Error ? e.message : String(e);
   const reason =
-    message === 'Unexpected end of data' ? `unexpected end of archive after ${fed.bytes} bytes`
-    : message.startsWith('Invalid tar header. Maybe') ? 'header checksum mismatch (not a tar archive, or still compressed?)'
-    : message === 'Header exceeds max size' ? 'an extended header (PAX or GNU long name) is larger than 4 MiB'
-    : message === 'Invalid header' ? 'an entry has an unreadable size'
-    : message;
+    message === 'Unexpected end of data'
+      ? `unexpected end of archive after ${fed.bytes} bytes`
+      : message.startsWith('Invalid tar header. Maybe')
+        ? 'header checksum mismatch (not a tar archive, or still compressed?)'
+        : message === 'Header exceeds max size'
+          ? 'an extended header (PAX or GNU long name) is larger than 4 MiB'
+          : message === 'Invalid header'
+            ? 'an entry has an unreadable size'
+            : message;
   return new ContainerError('EFORMAT', `cannot read tar: ${reason}`, { cause: e });
 }
 
 const TYPES: Partial<Record<string, EntryType>> = {
-  file: 'file', 'contiguous-file': 'file', link: 'hardlink', symlink: 'symlink', 'character-device': 'char',
-  'block-device': 'block', directory: 'dir', fifo: 'fifo',
+  file: 'file',
+  'contiguous-file': 'file',
+  link: 'hardlink',
+  symlink: 'symlink',
+  'character-device': 'char',
+  'block-device': 'block',
+  directory: 'dir',
+  fifo: 'fifo',
 };
 
 /** Our header from tar-stream's, with the PAX records it leaves to us (times, ids, names, devices). */
 function toHeader(h: Header, global: Pax | null): TarHeader {
   const name = h.name;
   const pax: Pax = { ...global, ...(h.pax as Pax | null) };
-  const bad = (reason: string): ContainerError => new ContainerError('EFORMAT', `cannot read tar entry ${name}: ${reason}`);
+  const bad = (reason: string): ContainerError =>
+    new ContainerError('EFORMAT', `cannot read tar entry ${name}: ${reason}`);
   if (Object.keys(pax).some((k) => k.startsWith('GNU.sparse.'))) {
     throw new ContainerError('EUNSUPPORTED', `cannot read tar entry ${name}: sparse files are not supported`);
   }
   const type = h.type ? TYPES[h.type] : undefined;
   if (!type) {
-    throw new ContainerError('EUNSUPPORTED', `cannot read tar entry ${name}: unsupported entry type (a GNU sparse file, dumpdir or volume label?)`);
+    throw new ContainerError(
+      'EUNSUPPORTED',
+      `cannot read tar entry ${name}: unsupported entry type (a GNU sparse file, dumpdir or volume label?)`,
+    );
   }
   const num = (what: string, field: number | undefined, key?: string): number => {
     const v = key !== undefined && pax[key] ? (/^\d+$/.test(pax[key]) ? Number(pax[key]) : NaN) : (field ?? 0);
@@ -224,7 +261,20 @@ async function fill(p: Pack, entries: Iterable<TarWriteEntry> | AsyncIterable<Ta
 }
 
 function defaultHeader(name: string, type: EntryType): TarHeader {
-  return { name, type, mode: type === 'dir' ? 0o755 : 0o644, uid: 0, gid: 0, size: 0, mtime: 0, linkname: '', uname: '', gname: '', devmajor: 0, devminor: 0 };
+  return {
+    name,
+    type,
+    mode: type === 'dir' ? 0o755 : 0o644,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    mtime: 0,
+    linkname: '',
+    uname: '',
+    gname: '',
+    devmajor: 0,
+    devminor: 0,
+  };
 }
 
 async function addEntry(p: Pack, e: TarWriteEntry): Promise<void> {
@@ -251,10 +301,24 @@ async function addEntry(p: Pack, e: TarWriteEntry): Promise<void> {
 }
 
 const TS_TYPES: Record<EntryType, Header['type']> = {
-  file: 'file', dir: 'directory', symlink: 'symlink', hardlink: 'link', char: 'character-device', block: 'block-device', fifo: 'fifo',
+  file: 'file',
+  dir: 'directory',
+  symlink: 'symlink',
+  hardlink: 'link',
+  char: 'character-device',
+  block: 'block-device',
+  fifo: 'fifo',
 };
 // tar-stream gives a mode of 0 its default (0644/0755): the type bits keep a 0000 file 0000.
-const S_IFMT: Record<EntryType, number> = { file: 0o100000, dir: 0o040000, symlink: 0o120000, hardlink: 0o100000, char: 0o020000, block: 0o060000, fifo: 0o010000 };
+const S_IFMT: Record<EntryType, number> = {
+  file: 0o100000,
+  dir: 0o040000,
+  symlink: 0o120000,
+  hardlink: 0o100000,
+  char: 0o020000,
+  block: 0o060000,
+  fifo: 0o010000,
+};
 // tar-stream writes ids and device numbers in 6 octal digits, sizes and times in 11.
 const MAX_OCTAL_6 = 0o777777;
 const MAX_OCTAL_11 = 0o77777777777;
@@ -263,7 +327,9 @@ const MAX_OCTAL_11 = 0o77777777777;
 function packHeader(h: TarHeader, size: number): Partial<Header> & { name: string } {
   const mtime = Math.max(0, Math.floor(h.mtime));
   const pax: Pax = {};
-  const big = (key: string, v: number, max: number): void => { if (v > max) pax[key] = String(v); };
+  const big = (key: string, v: number, max: number): void => {
+    if (v > max) pax[key] = String(v);
+  };
   big('uid', h.uid, MAX_OCTAL_6);
   big('gid', h.gid, MAX_OCTAL_6);
   big('size', size, MAX_OCTAL_11);

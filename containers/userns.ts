@@ -15,7 +15,9 @@ export const DEFAULT_RANGE = { start: 100000, count: 65536 } as const;
 /** The first "NAME:START:COUNT" entry for `user` in a subuid/subgid file; null when none (or no file). */
 export function subordinateRange(file: string, user = REMAP_USER): { start: number; count: number } | null {
   let text: string;
-  try { text = readFileSync(file, 'utf8'); } catch (e) {
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
   }
@@ -23,8 +25,18 @@ export function subordinateRange(file: string, user = REMAP_USER): { start: numb
     const f = line.trim().split(':');
     if (f[0] !== user) continue;
     const [start, count] = [Number(f[1]), Number(f[2])];
-    if (f.length !== 3 || !/^\d+$/.test(f[1]) || !/^\d+$/.test(f[2]) || start < 1 || count < 1 || start + count > 0xffffffff) {
-      throw new ContainerError('EINVAL', `${file}:${i + 1}: ${JSON.stringify(line)} is not NAME:START:COUNT with START >= 1 and COUNT >= 1`);
+    if (
+      f.length !== 3 ||
+      !/^\d+$/.test(f[1]) ||
+      !/^\d+$/.test(f[2]) ||
+      start < 1 ||
+      count < 1 ||
+      start + count > 0xffffffff
+    ) {
+      throw new ContainerError(
+        'EINVAL',
+        `${file}:${i + 1}: ${JSON.stringify(line)} is not NAME:START:COUNT with START >= 1 and COUNT >= 1`,
+      );
     }
     return { start, count };
   }

@@ -3,7 +3,13 @@
 // killing, removal) are lib/cgroup.ts, shared with containers.
 import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cgroupFiles, delegateControllers, limitFiles as cgroupLimitFiles, type CgroupIo, type CgroupLimits } from '../lib/cgroup.js';
+import {
+  cgroupFiles,
+  delegateControllers,
+  limitFiles as cgroupLimitFiles,
+  type CgroupIo,
+  type CgroupLimits,
+} from '../lib/cgroup.js';
 import { KeelError } from '../lib/errors.js';
 
 export { cgroupProcs as cgroupPids, cgroupUsage, killCgroup, removeCgroup } from '../lib/cgroup.js';
@@ -46,7 +52,9 @@ export function unitLimits(l: UnitLimits): CgroupLimits {
   return {
     ...(mem !== null ? { memoryMax: mem === Infinity ? ('max' as const) : Math.floor(mem) } : {}),
     // CPUQuota is percent of one CPU per 100 ms period, as systemd writes cpu.max.
-    ...(l.cpuQuota !== null ? { cpuMax: { quota: Math.max(1000, Math.round(l.cpuQuota * 1000)), period: 100000 } } : {}),
+    ...(l.cpuQuota !== null
+      ? { cpuMax: { quota: Math.max(1000, Math.round(l.cpuQuota * 1000)), period: 100000 } }
+      : {}),
     ...(l.tasksMax !== null ? { pidsMax: l.tasksMax === Infinity ? ('max' as const) : l.tasksMax } : {}),
   };
 }
@@ -64,14 +72,23 @@ export function limitFiles(l: UnitLimits): [string, string][] {
  * its own: one the kernel lacks does not keep the others from services. Throws ECGROUP naming the
  * missing ones after enabling the rest (PID 1 logs it and goes on: best effort).
  */
-export function enableControllers(root: string, controllers: string[] = SERVICE_CONTROLLERS, io: CgroupIo = cgroupFiles): void {
+export function enableControllers(
+  root: string,
+  controllers: string[] = SERVICE_CONTROLLERS,
+  io: CgroupIo = cgroupFiles,
+): void {
   const slice = join(root, 'system.slice');
   mkdirSync(slice, { recursive: true });
   const failed: string[] = [];
   for (const c of controllers) {
-    try { delegateControllers(slice, [c], root, io); } catch (e) { failed.push((e as Error).message); }
+    try {
+      delegateControllers(slice, [c], root, io);
+    } catch (e) {
+      failed.push((e as Error).message);
+    }
   }
-  if (failed.length) throw new KeelError('ECGROUP', `cannot enable every service controller: ${failed.join('; ')}`, { path: slice });
+  if (failed.length)
+    throw new KeelError('ECGROUP', `cannot enable every service controller: ${failed.join('; ')}`, { path: slice });
 }
 
 /** The files of a cgroup its delegatee may write (the kernel's cgroup-v2 "Delegation Containment"). */
@@ -84,20 +101,45 @@ export const DELEGATED_FILES = ['cgroup.procs', 'cgroup.threads', 'cgroup.subtre
  * system.slice's subtree_control; not in its own, which would forbid its processes to live in it,
  * the kernel's "no internal processes" rule), and the cgroup belongs to `owner` (User=).
  */
-export function createUnitCgroup(root: string, unit: string, limits: UnitLimits,
-  delegate?: { controllers: 'all' | string[]; owner: { uid: number; gid: number } | null }): { dir: string; failed: string[] } {
+export function createUnitCgroup(
+  root: string,
+  unit: string,
+  limits: UnitLimits,
+  delegate?: { controllers: 'all' | string[]; owner: { uid: number; gid: number } | null },
+): { dir: string; failed: string[] } {
   const dir = unitCgroupPath(root, unit);
   mkdirSync(dir, { recursive: true });
   const failed: string[] = [];
   if (delegate) {
     const slice = join(root, 'system.slice');
-    const wanted = delegate.controllers === 'all' ? SERVICE_CONTROLLERS : delegate.controllers.filter((c) => SERVICE_CONTROLLERS.includes(c));
-    for (const c of wanted) { try { writeFileSync(join(slice, 'cgroup.subtree_control'), `+${c}`); } catch { failed.push(`+${c}`); } }
+    const wanted =
+      delegate.controllers === 'all'
+        ? SERVICE_CONTROLLERS
+        : delegate.controllers.filter((c) => SERVICE_CONTROLLERS.includes(c));
+    for (const c of wanted) {
+      try {
+        writeFileSync(join(slice, 'cgroup.subtree_control'), `+${c}`);
+      } catch {
+        failed.push(`+${c}`);
+      }
+    }
     if (delegate.owner) {
       chownSync(dir, delegate.owner.uid, delegate.owner.gid);
-      for (const f of DELEGATED_FILES) { try { chownSync(join(dir, f), delegate.owner.uid, delegate.owner.gid); } catch { failed.push(f); } }
+      for (const f of DELEGATED_FILES) {
+        try {
+          chownSync(join(dir, f), delegate.owner.uid, delegate.owner.gid);
+        } catch {
+          failed.push(f);
+        }
+      }
     }
   }
-  for (const [file, value] of limitFiles(limits)) { try { writeFileSync(join(dir, file), value); } catch { failed.push(file); } }
+  for (const [file, value] of limitFiles(limits)) {
+    try {
+      writeFileSync(join(dir, file), value);
+    } catch {
+      failed.push(file);
+    }
+  }
   return { dir, failed };
 }

@@ -11,7 +11,10 @@ export function fnmatch(pattern: string, text: string, caseFold = false): boolea
     else if (ch === '\\' && i + 1 < pattern.length) re += escape(pattern[++i]);
     else if (ch === '[') {
       const end = pattern.indexOf(']', i + 2);
-      if (end < 0) { re += '\\['; continue; }
+      if (end < 0) {
+        re += '\\[';
+        continue;
+      }
       let set = pattern.slice(i + 1, end);
       const neg = set[0] === '!' || set[0] === '^';
       if (neg) set = set.slice(1);
@@ -39,8 +42,12 @@ export function compareVersions(a: string, b: string): number {
     if (y === undefined) return 1;
     const nx = /^\d/.test(x);
     const ny = /^\d/.test(y);
-    if (nx && ny) { const d = BigInt(x) - BigInt(y); if (d !== 0n) return d < 0n ? -1 : 1; continue; }
-    if (nx !== ny) return nx ? 1 : -1;  // a number sorts after letters and punctuation
+    if (nx && ny) {
+      const d = BigInt(x) - BigInt(y);
+      if (d !== 0n) return d < 0n ? -1 : 1;
+      continue;
+    }
+    if (nx !== ny) return nx ? 1 : -1; // a number sorts after letters and punctuation
     return x < y ? -1 : 1;
   }
   return 0;
@@ -51,18 +58,25 @@ export type CompareOp = '<' | '<=' | '=' | '!=' | '>=' | '>';
 
 /** Splits "OP rest" (the longest operator first); null when there is no operator. */
 export function splitOperator(s: string): { op: CompareOp; rest: string } | null {
-  for (const op of ['<=', '>=', '!=', '<', '>', '='] as const) if (s.startsWith(op)) return { op, rest: s.slice(op.length).trim() };
+  for (const op of ['<=', '>=', '!=', '<', '>', '='] as const)
+    if (s.startsWith(op)) return { op, rest: s.slice(op.length).trim() };
   return null;
 }
 
 /** Whether `order` (negative, zero, positive: left against right) satisfies `op`. */
 export function orderHolds(op: CompareOp, order: number): boolean {
   switch (op) {
-    case '<': return order < 0;
-    case '<=': return order <= 0;
-    case '=': return order === 0;
-    case '!=': return order !== 0;
-    case '>=': return order >= 0;
-    case '>': return order > 0;
+    case '<':
+      return order < 0;
+    case '<=':
+      return order <= 0;
+    case '=':
+      return order === 0;
+    case '!=':
+      return order !== 0;
+    case '>=':
+      return order >= 0;
+    case '>':
+      return order > 0;
   }
 }

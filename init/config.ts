@@ -31,16 +31,18 @@ export function quadletOptionsFromEnv(env: NodeJS.ProcessEnv): QuadletOptions {
 /** Reads the configuration from KEEL_* variables (the real boot sets none of them). */
 export function configFromEnv(env: NodeJS.ProcessEnv): InitConfig {
   const contained = env.KEEL_CONTAINED === '1';
-  const unitPath = env.KEEL_UNIT_PATH ? env.KEEL_UNIT_PATH.split(':').filter(Boolean) : ['/etc/systemd/system', '/run/systemd/system', '/usr/lib/systemd/system'];
+  const unitPath = env.KEEL_UNIT_PATH
+    ? env.KEEL_UNIT_PATH.split(':').filter(Boolean)
+    : ['/etc/systemd/system', '/run/systemd/system', '/usr/lib/systemd/system'];
   return {
     contained,
     unitPath,
     configDir: unitPath[0],
     runtimeUnitDir: unitPath[1] ?? unitPath[0],
     runtimeDir: env.KEEL_RUNTIME_DIR ?? '/run/keel',
-    logDir: env.KEEL_LOG_DIR === '' ? null : env.KEEL_LOG_DIR ?? '/var/log/keel',
+    logDir: env.KEEL_LOG_DIR === '' ? null : (env.KEEL_LOG_DIR ?? '/var/log/keel'),
     stateDir: env.KEEL_STATE_DIR ?? '/var/lib/keel',
-    cgroupRoot: env.KEEL_CGROUP_ROOT === '' ? null : env.KEEL_CGROUP_ROOT ?? '/sys/fs/cgroup',
+    cgroupRoot: env.KEEL_CGROUP_ROOT === '' ? null : (env.KEEL_CGROUP_ROOT ?? '/sys/fs/cgroup'),
     defaultTarget: env.KEEL_DEFAULT_TARGET ?? 'default.target',
     etc: env.KEEL_ETC ?? '/etc',
     journalMaxBytes: env.KEEL_JOURNAL_MAX_BYTES ? Number(env.KEEL_JOURNAL_MAX_BYTES) : null,

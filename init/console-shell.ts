@@ -13,7 +13,14 @@ export function consoleDevice(cmdline: string): string {
 }
 
 /** The environment every process PID 1 starts gets. */
-export const BASE_ENV = ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root', 'TERM=linux', 'SHELL=/bin/sh', 'USER=root', 'LOGNAME=root'];
+export const BASE_ENV = [
+  'PATH=/usr/sbin:/usr/bin:/sbin:/bin',
+  'HOME=/root',
+  'TERM=linux',
+  'SHELL=/bin/sh',
+  'USER=root',
+  'LOGNAME=root',
+];
 
 /** Starts the shell; what spawns and waits is passed in (PID 1's process table). */
 export function runConsoleShell(spawn: (tty: string) => { pid: number; exited: Promise<unknown> }, tty: string): void {
@@ -42,7 +49,9 @@ export function userProcesses(proc = '/proc'): number[] {
     if (!/^\d+$/.test(name) || name === '1') continue;
     try {
       if (readFileSync(`${proc}/${name}/cmdline`).length > 0) out.push(Number(name));
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   return out;
 }
@@ -50,6 +59,14 @@ export function userProcesses(proc = '/proc'): number[] {
 /** When the default target cannot be reached, a root shell on the console (like emergency.target). */
 export function emergencyShell(table: Pick<ProcessTable, 'spawn'>, hostname: string): void {
   let cmdline = '';
-  try { cmdline = readFileSync('/proc/cmdline', 'utf8'); } catch { /* the default console */ }
-  runConsoleShell((t) => table.spawn({ file: '/bin/sh', argv: ['-sh'], env: [...BASE_ENV, `HOSTNAME=${hostname}`], cwd: '/', tty: t }), consoleDevice(cmdline));
+  try {
+    cmdline = readFileSync('/proc/cmdline', 'utf8');
+  } catch {
+    /* the default console */
+  }
+  runConsoleShell(
+    (t) =>
+      table.spawn({ file: '/bin/sh', argv: ['-sh'], env: [...BASE_ENV, `HOSTNAME=${hostname}`], cwd: '/', tty: t }),
+    consoleDevice(cmdline),
+  );
 }

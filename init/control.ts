@@ -43,43 +43,93 @@ export interface ControlOptions {
 export type VerbHandler = (args: Record<string, unknown>, ctx: VerbContext) => unknown | Promise<unknown>;
 
 /** Starts the control server; every failure of a handler becomes an error reply, never a crash. */
-export function startControlServer(path: string, verbs: Record<string, VerbHandler>, opts: ControlOptions = {}): Server {
+export function startControlServer(
+  path: string,
+  verbs: Record<string, VerbHandler>,
+  opts: ControlOptions = {},
+): Server {
   const onError = opts.onError ?? (() => {});
   mkdirSync(dirname(path), { recursive: true });
   rmSync(path, { force: true });
   const server = createServer((sock: Socket) => {
     const closers: (() => void)[] = [];
     let uid = -1;
-    try { uid = opts.peerUid ? opts.peerUid(sock) : -1; } catch { uid = -1; }
-    sock.on('close', () => { for (const c of closers) { try { c(); } catch (e) { onError(e); } } });
+    try {
+      uid = opts.peerUid ? opts.peerUid(sock) : -1;
+    } catch {
+      uid = -1;
+    }
+    sock.on('close', () => {
+      for (const c of closers) {
+        try {
+          c();
+        } catch (e) {
+          onError(e);
+        }
+      }
+    });
     sock.on('error', () => sock.destroy());
-    const send = (obj: unknown) => { if (!sock.destroyed) sock.write(JSON.stringify(obj) + '\n'); };
+    const send = (obj: unknown) => {
+      if (!sock.destroyed) sock.write(JSON.stringify(obj) + '\n');
+    };
     const split = lineSplitter((line) => {
       if (!line.trim()) return;
       let req: { id?: unknown; verb?: unknown; args?: unknown };
-      try { req = JSON.parse(line); } catch { send({ id: null, ok: false, error: { code: 'EPROTO', message: 'cannot parse request: not JSON' } }); return; }
+      try {
+        req = JSON.parse(line);
+      } catch {
+        send({ id: null, ok: false, error: { code: 'EPROTO', message: 'cannot parse request: not JSON' } });
+        return;
+      }
       const id = req.id ?? null;
       const handler = typeof req.verb === 'string' && Object.hasOwn(verbs, req.verb) ? verbs[req.verb] : undefined;
-      if (!handler) { send({ id, ok: false, error: { code: 'EVERB', message: `unknown verb ${JSON.stringify(req.verb)}` } }); return; }
+      if (!handler) {
+        send({ id, ok: false, error: { code: 'EVERB', message: `unknown verb ${JSON.stringify(req.verb)}` } });
+        return;
+      }
       if (uid !== 0 && opts.peerUid && !opts.readOnly?.has(req.verb as string)) {
         send({ id, ok: false, error: { code: 'EPERM', message: `${req.verb as string}: access denied (needs root)` } });
         return;
       }
       let streaming = false;
-      const ctx: VerbContext = { emit: (event) => send({ id, event }), onClose: (fn) => closers.push(fn), streaming: () => { streaming = true; }, uid };
+      const ctx: VerbContext = {
+        emit: (event) => send({ id, event }),
+        onClose: (fn) => closers.push(fn),
+        streaming: () => {
+          streaming = true;
+        },
+        uid,
+      };
       Promise.resolve()
         .then(() => handler((req.args ?? {}) as Record<string, unknown>, ctx))
-        .then((result) => { if (!streaming) send({ id, ok: true, result: result ?? null }); },
+        .then(
+          (result) => {
+            if (!streaming) send({ id, ok: true, result: result ?? null });
+          },
           (e) => {
             if (!(e instanceof ControlError)) onError(e);
-            send({ id, ok: false, error: { code: e instanceof ControlError ? e.code : 'EINTERNAL', message: e instanceof Error ? e.message : String(e) } });
-          });
+            send({
+              id,
+              ok: false,
+              error: {
+                code: e instanceof ControlError ? e.code : 'EINTERNAL',
+                message: e instanceof Error ? e.message : String(e),
+              },
+            });
+          },
+        );
     }, 1 << 20); // requests are small; a runaway client cannot grow PID 1's memory
     sock.on('data', (d: Buffer) => split.push(d));
   });
   server.on('error', onError);
   // Anyone may connect (status works for every user, as systemctl status does); what a peer may
   // do is checked per verb against its uid.
-  server.listen(path, () => { try { chmodSync(path, opts.peerUid ? 0o666 : 0o600); } catch (e) { onError(e); } });
+  server.listen(path, () => {
+    try {
+      chmodSync(path, opts.peerUid ? 0o666 : 0o600);
+    } catch (e) {
+      onError(e);
+    }
+  });
   return server;
 }

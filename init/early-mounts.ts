@@ -3,27 +3,66 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 
 /** One mount of early boot. `flags` are MS_* names; `fatal` says whether boot can go on without it. */
-export interface MountStep { source: string; target: string; type: string; flags: string[]; data?: string; mode?: number; fatal: boolean }
+export interface MountStep {
+  source: string;
+  target: string;
+  type: string;
+  flags: string[];
+  data?: string;
+  mode?: number;
+  fatal: boolean;
+}
 
 /** The API filesystems (the initramfs already moved /proc and /sys; they are skipped when mounted). */
 export const API_MOUNTS: MountStep[] = [
   { source: 'proc', target: '/proc', type: 'proc', flags: ['MS_NOSUID', 'MS_NODEV', 'MS_NOEXEC'], fatal: true },
   { source: 'sysfs', target: '/sys', type: 'sysfs', flags: ['MS_NOSUID', 'MS_NODEV', 'MS_NOEXEC'], fatal: true },
   { source: 'devtmpfs', target: '/dev', type: 'devtmpfs', flags: ['MS_NOSUID'], data: 'mode=0755', fatal: true },
-  { source: 'devpts', target: '/dev/pts', type: 'devpts', flags: ['MS_NOSUID', 'MS_NOEXEC'], data: 'gid=5,mode=0620,ptmxmode=0666', mode: 0o755, fatal: false },
-  { source: 'tmpfs', target: '/dev/shm', type: 'tmpfs', flags: ['MS_NOSUID', 'MS_NODEV'], data: 'mode=1777', mode: 0o1777, fatal: false },
-  { source: 'cgroup2', target: '/sys/fs/cgroup', type: 'cgroup2', flags: ['MS_NOSUID', 'MS_NODEV', 'MS_NOEXEC'], data: 'nsdelegate', fatal: false },
+  {
+    source: 'devpts',
+    target: '/dev/pts',
+    type: 'devpts',
+    flags: ['MS_NOSUID', 'MS_NOEXEC'],
+    data: 'gid=5,mode=0620,ptmxmode=0666',
+    mode: 0o755,
+    fatal: false,
+  },
+  {
+    source: 'tmpfs',
+    target: '/dev/shm',
+    type: 'tmpfs',
+    flags: ['MS_NOSUID', 'MS_NODEV'],
+    data: 'mode=1777',
+    mode: 0o1777,
+    fatal: false,
+  },
+  {
+    source: 'cgroup2',
+    target: '/sys/fs/cgroup',
+    type: 'cgroup2',
+    flags: ['MS_NOSUID', 'MS_NODEV', 'MS_NOEXEC'],
+    data: 'nsdelegate',
+    fatal: false,
+  },
 ];
 
 /** The shell equivalent of a mount step. */
 export function mountToShell(m: MountStep): string {
   const opts = [...m.flags.map((f) => f.replace(/^MS_/, '').toLowerCase()), ...(m.data ? [m.data] : [])];
-  return `mkdir -p ${m.target} && mount -t ${m.type}${opts.length ? ` -o ${opts.join(',')}` : ''} ${m.source} ${m.target}`;
+  return (
+    `mkdir -p ${m.target} && mount -t ${m.type}` +
+    `${opts.length ? ` -o ${opts.join(',')}` : ''} ${m.source} ${m.target}`
+  );
 }
 
 /** Mount points in a /proc/self/mounts text. */
 export function mountedTargets(mounts: string): Set<string> {
-  return new Set(mounts.split('\n').filter(Boolean).map((l) => unescapeMountPath(l.split(' ')[1])));
+  return new Set(
+    mounts
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => unescapeMountPath(l.split(' ')[1])),
+  );
 }
 
 /** Undoes the octal escapes (\\040 space, \\011 tab, \\012 newline, \\134 backslash) of /proc/self/mounts. */
@@ -44,7 +83,13 @@ export function realMountSys(native: { mount: MountSys['mount']; constants: Reco
   return {
     mount: native.mount,
     constants: native.constants,
-    readMounts: () => { try { return readFileSync('/proc/self/mounts', 'utf8'); } catch { return ''; } },
+    readMounts: () => {
+      try {
+        return readFileSync('/proc/self/mounts', 'utf8');
+      } catch {
+        return '';
+      }
+    },
     mkdir: (p, mode) => mkdirSync(p, { recursive: true, mode }),
   };
 }

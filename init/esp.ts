@@ -10,10 +10,18 @@ import { writeInPlace } from '../slots/store.js';
 /** /dev/NAME of the partition whose GPT name is `label`, from sysfs, or null. */
 export function findPartition(label: string, sysBlock = '/sys/class/block'): string | null {
   let names: string[] = [];
-  try { names = readdirSync(sysBlock); } catch { return null; }
+  try {
+    names = readdirSync(sysBlock);
+  } catch {
+    return null;
+  }
   for (const n of names.sort()) {
     let uevent = '';
-    try { uevent = readFileSync(join(sysBlock, n, 'uevent'), 'utf8'); } catch { continue; }
+    try {
+      uevent = readFileSync(join(sysBlock, n, 'uevent'), 'utf8');
+    } catch {
+      continue;
+    }
     if (uevent.split('\n').includes(`PARTNAME=${label}`)) return `/dev/${/^DEVNAME=(.*)$/m.exec(uevent)?.[1] ?? n}`;
   }
   return null;
@@ -21,13 +29,24 @@ export function findPartition(label: string, sysBlock = '/sys/class/block'): str
 
 function valid(buf: Buffer | null): boolean {
   if (!buf) return false;
-  try { decodeGrubenv(buf); return true; } catch { return false; }
+  try {
+    decodeGrubenv(buf);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Checks keel/grubenv and keel/grubenv2 under `esp`; returns which copies were rewritten. */
 export function repairGrubenv(esp: string, cmdline = ''): string[] {
   const files = [join(esp, 'keel/grubenv'), join(esp, 'keel/grubenv2')];
-  const data = files.map((f) => { try { return readFileSync(f); } catch { return null; } });
+  const data = files.map((f) => {
+    try {
+      return readFileSync(f);
+    } catch {
+      return null;
+    }
+  });
   const ok = data.map(valid);
   if (ok[0] && ok[1]) return [];
   // Both bad: GRUB booted its defaults (slot A good, with the root hash grub.cfg was built with,

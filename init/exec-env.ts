@@ -22,15 +22,30 @@ export function parseEnvironmentFile(text: string): [string, string][] {
 }
 
 /** Builds the environment map: later sources win (base < Environment= < EnvironmentFile= < extra). */
-export function buildEnvironment(base: string[], environment: [string, string][], files: { path: string; optional: boolean }[], extra: Record<string, string>, read: (p: string) => string = (p) => readFileSync(p, 'utf8')): Map<string, string> {
+export function buildEnvironment(
+  base: string[],
+  environment: [string, string][],
+  files: { path: string; optional: boolean }[],
+  extra: Record<string, string>,
+  read: (p: string) => string = (p) => readFileSync(p, 'utf8'),
+): Map<string, string> {
   const env = new Map<string, string>();
-  for (const kv of base) { const i = kv.indexOf('='); if (i > 0) env.set(kv.slice(0, i), kv.slice(i + 1)); }
+  for (const kv of base) {
+    const i = kv.indexOf('=');
+    if (i > 0) env.set(kv.slice(0, i), kv.slice(i + 1));
+  }
   for (const [k, v] of environment) env.set(k, v);
   for (const f of files) {
     let text: string;
-    try { text = read(f.path); } catch (e) {
+    try {
+      text = read(f.path);
+    } catch (e) {
       if (f.optional) continue;
-      throw new KeelError((e as NodeJS.ErrnoException).code ?? 'EREAD', `cannot read EnvironmentFile ${f.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { path: f.path, cause: e });
+      throw new KeelError(
+        (e as NodeJS.ErrnoException).code ?? 'EREAD',
+        `cannot read EnvironmentFile ${f.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        { path: f.path, cause: e },
+      );
     }
     for (const [k, v] of parseEnvironmentFile(text)) env.set(k, v);
   }

@@ -4,19 +4,45 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync
 import { join } from 'node:path';
 
 /** One journal record. `ts` is wall-clock ms, `mono` ms since boot. */
-export interface JournalEntry { seq: number; ts: number; mono: number; boot: string; unit: string; pid?: number; priority: number; message: string }
+export interface JournalEntry {
+  seq: number;
+  ts: number;
+  mono: number;
+  boot: string;
+  unit: string;
+  pid?: number;
+  priority: number;
+  message: string;
+}
 
 /** What to read: like journalctl's -u, --since, -n and -b. */
-export interface JournalQuery { unit?: string; since?: number; lines?: number; currentBoot?: boolean }
+export interface JournalQuery {
+  unit?: string;
+  since?: number;
+  lines?: number;
+  currentBoot?: boolean;
+}
 
 /** Options of a journal; `dir: null` keeps it in memory only. */
-export interface JournalOptions { bootId: string; dir?: string | null; ringSize?: number; maxFileBytes?: number; keepFiles?: number; now?: () => number; mono?: () => number }
+export interface JournalOptions {
+  bootId: string;
+  dir?: string | null;
+  ringSize?: number;
+  maxFileBytes?: number;
+  keepFiles?: number;
+  now?: () => number;
+  mono?: () => number;
+}
 
 const FILE = 'journal.jsonl';
 
 /** True when an entry passes a query's filters (not its line count). */
 export function matches(e: JournalEntry, q: JournalQuery, bootId: string): boolean {
-  return (!q.unit || e.unit === q.unit) && (q.since === undefined || e.ts >= q.since) && (!q.currentBoot || e.boot === bootId);
+  return (
+    (!q.unit || e.unit === q.unit) &&
+    (q.since === undefined || e.ts >= q.since) &&
+    (!q.currentBoot || e.boot === bootId)
+  );
 }
 
 /** The journal of one boot, with the persistent files of earlier ones. */
@@ -30,14 +56,21 @@ export class Journal {
 
   constructor(opts: JournalOptions) {
     this.opts = {
-      ringSize: 20_000, maxFileBytes: 8 << 20, keepFiles: 4, dir: null,
-      now: () => Date.now(), mono: monotonicMs, ...opts,
+      ringSize: 20_000,
+      maxFileBytes: 8 << 20,
+      keepFiles: 4,
+      dir: null,
+      now: () => Date.now(),
+      mono: monotonicMs,
+      ...opts,
     };
     if (this.opts.dir) {
       try {
         mkdirSync(this.opts.dir, { recursive: true });
         this.bytes = existsSync(this.file()) ? statSync(this.file()).size : 0;
-      } catch { this.persistFailed = true; }
+      } catch {
+        this.persistFailed = true;
+      }
     }
   }
 
@@ -48,15 +81,25 @@ export class Journal {
   /** Records one message (a trailing newline is dropped) and tells the followers. */
   append(unit: string, message: string, extra: { pid?: number; priority?: number; ts?: number } = {}): JournalEntry {
     const e: JournalEntry = {
-      seq: ++this.seq, ts: extra.ts ?? this.opts.now(), mono: Math.round(this.opts.mono()), boot: this.opts.bootId, unit,
-      ...(extra.pid !== undefined ? { pid: extra.pid } : {}), priority: extra.priority ?? 6, message: message.replace(/\n$/, ''),
+      seq: ++this.seq,
+      ts: extra.ts ?? this.opts.now(),
+      mono: Math.round(this.opts.mono()),
+      boot: this.opts.bootId,
+      unit,
+      ...(extra.pid !== undefined ? { pid: extra.pid } : {}),
+      priority: extra.priority ?? 6,
+      message: message.replace(/\n$/, ''),
     };
     this.ring.push(e);
     if (this.ring.length > this.opts.ringSize) this.ring.splice(0, this.ring.length - this.opts.ringSize);
     this.persist(e);
     for (const f of this.followers) {
       if (matches(e, f.q, this.opts.bootId)) {
-        try { f.cb(e); } catch { /* a broken follower must not break logging */ }
+        try {
+          f.cb(e);
+        } catch {
+          /* a broken follower must not break logging */
+        }
       }
     }
     return e;
@@ -78,7 +121,8 @@ export class Journal {
   /** Moves journal.jsonl to .1, .1 to .2, ... dropping the oldest beyond keepFiles. */
   rotate(): void {
     rmSync(this.file(this.opts.keepFiles), { force: true });
-    for (let n = this.opts.keepFiles - 1; n >= 0; n--) if (existsSync(this.file(n))) renameSync(this.file(n), this.file(n + 1));
+    for (let n = this.opts.keepFiles - 1; n >= 0; n--)
+      if (existsSync(this.file(n))) renameSync(this.file(n), this.file(n + 1));
     this.bytes = 0;
   }
 
@@ -88,7 +132,9 @@ export class Journal {
     const oldestInRing = this.ring[0]?.seq ?? Infinity;
     const wantOlder = !q.currentBoot || oldestInRing > 1;
     if (this.opts.dir && wantOlder && (q.lines === undefined || out.length < q.lines)) {
-      const older = this.readFiles().filter((e) => matches(e, q, this.opts.bootId) && !(e.boot === this.opts.bootId && e.seq >= oldestInRing));
+      const older = this.readFiles().filter(
+        (e) => matches(e, q, this.opts.bootId) && !(e.boot === this.opts.bootId && e.seq >= oldestInRing),
+      );
       out = [...older, ...out];
     }
     return q.lines !== undefined ? out.slice(Math.max(0, out.length - q.lines)) : out;
@@ -98,10 +144,18 @@ export class Journal {
     const out: JournalEntry[] = [];
     for (let n = this.opts.keepFiles; n >= 0; n--) {
       let text = '';
-      try { text = readFileSync(this.file(n), 'utf8'); } catch { continue; }
+      try {
+        text = readFileSync(this.file(n), 'utf8');
+      } catch {
+        continue;
+      }
       for (const line of text.split('\n')) {
         if (!line) continue;
-        try { out.push(JSON.parse(line)); } catch { /* a torn last line after a crash */ }
+        try {
+          out.push(JSON.parse(line));
+        } catch {
+          /* a torn last line after a crash */
+        }
       }
     }
     return out;
@@ -120,20 +174,33 @@ let monoBase: number | undefined;
 /** Milliseconds since the kernel started (monotonic). */
 export function monotonicMs(): number {
   if (monoBase === undefined) {
-    try { monoBase = parseFloat(readFileSync('/proc/uptime', 'utf8')) * 1000 - performance.now(); } catch { monoBase = 0; }
+    try {
+      monoBase = parseFloat(readFileSync('/proc/uptime', 'utf8')) * 1000 - performance.now();
+    } catch {
+      monoBase = 0;
+    }
   }
   return monoBase + performance.now();
 }
 
 /** Splits a byte stream into lines, calling `line` for each; partial lines wait for more (or the end). */
-export function lineSplitter(line: (text: string) => void, maxLine = Infinity): { push(chunk: Buffer): void; end(): void } {
+export function lineSplitter(
+  line: (text: string) => void,
+  maxLine = Infinity,
+): { push(chunk: Buffer): void; end(): void } {
   let buf = '';
   return {
     push(chunk) {
       buf += chunk.toString('utf8');
       let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) { line(buf.slice(0, i)); buf = buf.slice(i + 1); }
-      while (buf.length > maxLine) { line(buf.slice(0, maxLine)); buf = buf.slice(maxLine); }
+      while ((i = buf.indexOf('\n')) >= 0) {
+        line(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+      while (buf.length > maxLine) {
+        line(buf.slice(0, maxLine));
+        buf = buf.slice(maxLine);
+      }
     },
     end() {
       if (buf) line(buf);

@@ -62,7 +62,12 @@ export class Manager {
 
   constructor(private readonly d: ManagerDeps) {
     this.triggers = new TriggerUnits(this, d);
-    this.files = new UnitFiles(d.cfg, d.fs, () => this.reg.units, (n: string) => this.lookup(n));
+    this.files = new UnitFiles(
+      d.cfg,
+      d.fs,
+      () => this.reg.units,
+      (n: string) => this.lookup(n),
+    );
   }
 
   /** Reads every unit file (again); runtimes of units still present keep their state. */
@@ -70,11 +75,25 @@ export class Manager {
     this.reg = loadRegistry(this.d.fs, this.d.cfg.unitPath, { ...this.d.ids, runtimeDir: '/run' }, this.d.cfg.quadlet);
     for (const [name, config] of this.reg.units) {
       const rt = this.runtimes.get(name);
-      if (rt) { rt.config = config; if (rt.runner) rt.runner.config = config; }
-      else this.runtimes.set(name, { config, active: 'inactive', sub: 'dead', result: 'success', since: null, times: {}, waiters: new Set() });
+      if (rt) {
+        rt.config = config;
+        if (rt.runner) rt.runner.config = config;
+      } else
+        this.runtimes.set(name, {
+          config,
+          active: 'inactive',
+          sub: 'dead',
+          result: 'success',
+          since: null,
+          times: {},
+          waiters: new Set(),
+        });
     }
     for (const [name, rt] of this.runtimes) {
-      if (!this.reg.units.has(name) && rt.active === 'inactive') { rt.runner?.dispose(); this.runtimes.delete(name); }
+      if (!this.reg.units.has(name) && rt.active === 'inactive') {
+        rt.runner?.dispose();
+        this.runtimes.delete(name);
+      }
     }
     return this.reg.diagnostics.filter((x) => x.severity === 'error').map((x) => `${x.file}:${x.line}: ${x.message}`);
   }
@@ -93,7 +112,13 @@ export class Manager {
     const config = withDefaultDependencies(new Map([[name, unit]])).get(name)!;
     this.reg.units.set(name, config);
     const rt: UnitRuntime = {
-      config, active: 'inactive', sub: 'dead', result: 'success', since: null, times: {}, waiters: new Set(),
+      config,
+      active: 'inactive',
+      sub: 'dead',
+      result: 'success',
+      since: null,
+      times: {},
+      waiters: new Set(),
     };
     this.runtimes.set(name, rt);
     return true;
@@ -117,35 +142,54 @@ export class Manager {
     return this.reg.units.get(this.resolve(name));
   }
 
-  units(): Map<string, UnitConfig> { return this.reg.units; }
+  units(): Map<string, UnitConfig> {
+    return this.reg.units;
+  }
 
   private activeSet(): Set<string> {
-    return new Set([...this.runtimes].filter(([, r]) => r.active === 'active' || r.active === 'reloading' || r.active === 'activating').map(([n]) => n));
+    return new Set(
+      [...this.runtimes]
+        .filter(([, r]) => r.active === 'active' || r.active === 'reloading' || r.active === 'activating')
+        .map(([n]) => n),
+    );
   }
 
   /** Queues a job for `unit` and resolves when the whole transaction has run. */
   async job(unit: string, job: 'start' | 'stop' | 'restart' | 'reload'): Promise<JobResult> {
-    // An instance of a template named for the first time (keel start greet@alice.service) is loaded now, as systemd does.
+    // An instance of a template named for the first time (keel start greet@alice.service) is loaded now, as systemd
+    // does.
     if (job !== 'stop' && !this.reg.units.has(this.resolve(unit)) && isInstance(unit)) this.addInstance(unit);
     const name = this.resolve(unit);
     if (job === 'reload') return this.reload(name);
     this.queued++;
     try {
-      const { result } = await runTransaction(this.reg.units, { unit: name, job }, this.activeSet(), (u, j) => this.execute(u, j), (m) => this.d.log(m));
+      const { result } = await runTransaction(
+        this.reg.units,
+        { unit: name, job },
+        this.activeSet(),
+        (u, j) => this.execute(u, j),
+        (m) => this.d.log(m),
+      );
       return result;
     } finally {
       this.queued--;
     }
   }
 
-  get queuedJobs(): number { return this.queued; }
+  get queuedJobs(): number {
+    return this.queued;
+  }
 
   /**
    * Runs a job nobody waits for (OnFailure=, BindsTo=, a timer, path or socket, a control request
    * with wait=false); a job that does not end "done" leaves a journal line naming the job, what
    * triggered it and why it failed. Never rejects.
    */
-  async backgroundJob(unit: string, job: 'start' | 'stop' | 'restart' | 'reload', trigger: { unit: string; why: string }): Promise<JobResult | null> {
+  async backgroundJob(
+    unit: string,
+    job: 'start' | 'stop' | 'restart' | 'reload',
+    trigger: { unit: string; why: string },
+  ): Promise<JobResult | null> {
     let outcome: string;
     let result: JobResult | null = null;
     try {
@@ -171,17 +215,24 @@ export class Manager {
     const rt = this.runtime(name);
     if (!rt) return;
     const from = rt.active;
-    rt.active = to; rt.sub = sub; rt.result = result;
+    rt.active = to;
+    rt.sub = sub;
+    rt.result = result;
     if (from !== to) {
       rt.since = Date.now();
       const t = Math.round(monotonicMs());
       if (to === 'activating') rt.times.activating = t;
-      if (to === 'active') { rt.times.active = t; rt.times.activating ??= t; }
+      if (to === 'active') {
+        rt.times.active = t;
+        rt.times.activating ??= t;
+      }
       if (to === 'inactive' || to === 'failed') rt.times.inactive = t;
       if (to === 'active') this.d.journal.append(name, `Started ${rt.config.description || name}.`);
       // (Services log their own failure from the state machine.)
-      if (to === 'failed' && rt.config.type !== 'service') this.d.journal.append(name, `Failed with result '${result}'.`, { priority: 3 });
-      if ((to === 'inactive' || to === 'failed') && (from === 'active' || from === 'deactivating')) this.d.journal.append(name, `Stopped ${rt.config.description || name}.`);
+      if (to === 'failed' && rt.config.type !== 'service')
+        this.d.journal.append(name, `Failed with result '${result}'.`, { priority: 3 });
+      if ((to === 'inactive' || to === 'failed') && (from === 'active' || from === 'deactivating'))
+        this.d.journal.append(name, `Stopped ${rt.config.description || name}.`);
     }
     for (const w of [...rt.waiters]) w({ to, result, autoRestart });
     if (from !== to) this.triggers.onUnitStateChange(name);
@@ -191,7 +242,8 @@ export class Manager {
     if ((to === 'inactive' || to === 'failed') && from !== 'inactive' && from !== 'failed') {
       // BindsTo=: a unit bound to this one stops with it.
       for (const [other, ort] of this.runtimes) {
-        if (!ort.config.deps.bindsTo.includes(name) || (ort.active !== 'active' && ort.active !== 'activating')) continue;
+        if (!ort.config.deps.bindsTo.includes(name) || (ort.active !== 'active' && ort.active !== 'activating'))
+          continue;
         void this.backgroundJob(other, 'stop', { unit: name, why: 'BindsTo=' });
       }
     }
@@ -202,11 +254,17 @@ export class Manager {
   }
 
   /** Waits for the unit's state to satisfy `decide` (which returns a result or undefined to keep waiting). */
-  private waitFor(rt: UnitRuntime, decide: (c: { to: ActiveState; result: string; autoRestart: boolean; limitHit?: boolean }) => JobResult | undefined): Promise<JobResult> {
+  private waitFor(
+    rt: UnitRuntime,
+    decide: (c: { to: ActiveState; result: string; autoRestart: boolean; limitHit?: boolean }) => JobResult | undefined,
+  ): Promise<JobResult> {
     return new Promise((resolve) => {
       const w = (c: Parameters<typeof decide>[0]) => {
         const r = decide(c);
-        if (r) { rt.waiters.delete(w); resolve(r); }
+        if (r) {
+          rt.waiters.delete(w);
+          resolve(r);
+        }
       };
       rt.waiters.add(w);
     });
@@ -226,11 +284,15 @@ export class Manager {
 
   private async startUnit(name: string, rt: UnitRuntime): Promise<JobResult> {
     const c = rt.config;
-    if (c.masked) { this.d.log(`${name} is masked`); return 'failed'; }
+    if (c.masked) {
+      this.d.log(`${name} is masked`);
+      return 'failed';
+    }
     if (rt.active === 'active' || rt.active === 'reloading') return 'done';
     const facts = this.d.facts();
     const failedCond = firstFailure(c.conditions, facts, false);
-    const shown = (x: Check) => `${x.assert ? 'Assert' : 'Condition'}${x.kind}=${x.trigger ? '|' : ''}${x.negate ? '!' : ''}${x.value}`;
+    const shown = (x: Check) =>
+      `${x.assert ? 'Assert' : 'Condition'}${x.kind}=${x.trigger ? '|' : ''}${x.negate ? '!' : ''}${x.value}`;
     // A failed condition skips the unit (it stays inactive, not failed); a failed assert fails the job.
     rt.condition = failedCond ? `start condition failed: ${shown(failedCond)} was not met` : undefined;
     if (failedCond) {
@@ -250,7 +312,8 @@ export class Manager {
         if (s.limitHit) return 'failed';
         if (s.to === 'active' || s.to === 'reloading') return 'done';
         if (s.to === 'failed') return 'failed';
-        if (s.to === 'inactive' && !s.autoRestart) return s.result === 'success' || s.result === 'exec-condition' ? 'done' : 'failed';
+        if (s.to === 'inactive' && !s.autoRestart)
+          return s.result === 'success' || s.result === 'exec-condition' ? 'done' : 'failed';
         return undefined;
       });
       rt.runner.dispatch({ type: 'start' });
@@ -280,22 +343,33 @@ export class Manager {
   private async reload(name: string): Promise<JobResult> {
     const rt = this.runtime(name);
     if (!rt?.runner || rt.active !== 'active') return 'failed';
-    if (!rt.config.service?.execReload.length) { this.d.log(`${name}: job type reload is not applicable`); return 'failed'; }
-    const waiting = this.waitFor(rt, (s) => (s.to === 'active' ? 'done' : s.to === 'failed' || s.to === 'inactive' ? 'failed' : undefined));
+    if (!rt.config.service?.execReload.length) {
+      this.d.log(`${name}: job type reload is not applicable`);
+      return 'failed';
+    }
+    const waiting = this.waitFor(rt, (s) =>
+      s.to === 'active' ? 'done' : s.to === 'failed' || s.to === 'inactive' ? 'failed' : undefined,
+    );
     rt.runner.dispatch({ type: 'reload' });
     return waiting;
   }
 
   private runnerContext() {
     return {
-      native: this.d.native, table: this.d.table, journal: this.d.journal, cgroupRoot: this.d.cfg.cgroupRoot, etc: this.d.cfg.etc,
-      notifySocket: this.d.notifySocket, runtimeDir: this.d.cfg.runtimeDir,
+      native: this.d.native,
+      table: this.d.table,
+      journal: this.d.journal,
+      cgroupRoot: this.d.cfg.cgroupRoot,
+      etc: this.d.cfg.etc,
+      notifySocket: this.d.notifySocket,
+      runtimeDir: this.d.cfg.runtimeDir,
       socketFds: (unit: string) => this.triggers.socketFdsFor(unit),
       onStateChange: (unit: string, c: Change) => this.onServiceChange(unit, c),
       onStartLimitHit: (unit: string) => {
         const rt = this.runtime(unit);
         this.d.journal.append(unit, 'Start request repeated too quickly.', { priority: 3 });
-        for (const w of [...(rt?.waiters ?? [])]) w({ to: rt!.active, result: 'start-limit-hit', autoRestart: false, limitHit: true });
+        for (const w of [...(rt?.waiters ?? [])])
+          w({ to: rt!.active, result: 'start-limit-hit', autoRestart: false, limitHit: true });
       },
       inStartup: () => this.inStartup,
       now: () => monotonicMs(),
@@ -311,9 +385,14 @@ export class Manager {
 
   /** The unit a notify datagram's sender belongs to: main pid, or by its cgroup. */
   unitOfPid(pid: number): ServiceRunner | undefined {
-    for (const rt of this.runtimes.values()) if (rt.runner && (rt.runner.state.mainPid === pid || rt.runner.state.controlPid === pid)) return rt.runner;
+    for (const rt of this.runtimes.values())
+      if (rt.runner && (rt.runner.state.mainPid === pid || rt.runner.state.controlPid === pid)) return rt.runner;
     let cg = '';
-    try { cg = readFileSync(`/proc/${pid}/cgroup`, 'utf8'); } catch { return undefined; }
+    try {
+      cg = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+    } catch {
+      return undefined;
+    }
     const m = /system\.slice\/([^/\n]+)/.exec(cg);
     return m ? this.runtimes.get(m[1])?.runner : undefined;
   }
@@ -321,7 +400,10 @@ export class Manager {
   /** An exit of a process we did not spawn: a forking service's main process, or a stray orphan. */
   onOrphanExit(st: { pid: number; code: number | null; signal: string | null }): void {
     for (const rt of this.runtimes.values()) {
-      if (rt.runner && rt.runner.state.mainPid === st.pid) { rt.runner.dispatch({ type: 'exited', pid: st.pid, code: st.code, signal: st.signal }); return; }
+      if (rt.runner && rt.runner.state.mainPid === st.pid) {
+        rt.runner.dispatch({ type: 'exited', pid: st.pid, code: st.code, signal: st.signal });
+        return;
+      }
     }
   }
 
@@ -331,16 +413,43 @@ export class Manager {
     const rt = this.runtimes.get(name);
     const logs: JournalEntry[] = lines > 0 ? this.d.journal.query({ unit: name, lines, currentBoot: true }) : [];
     if (!rt) {
-      return { name: unit, description: unit, loadState: 'not-found', activeState: 'inactive', subState: 'dead', result: 'success', enabled: 'disabled', fragmentPath: null, dropIns: [], mainPid: null, since: null, memory: null, tasks: null, logs };
+      return {
+        name: unit,
+        description: unit,
+        loadState: 'not-found',
+        activeState: 'inactive',
+        subState: 'dead',
+        result: 'success',
+        enabled: 'disabled',
+        fragmentPath: null,
+        dropIns: [],
+        mainPid: null,
+        since: null,
+        memory: null,
+        tasks: null,
+        logs,
+      };
     }
     const c = rt.config;
     const cg = rt.runner?.cgroupDir();
     const usage = cg ? cgroupUsage(cg) : { memory: null, tasks: null };
     return {
-      name, description: c.description || name, loadState: c.masked ? 'masked' : c.diagnostics.some((x) => x.severity === 'error') ? 'bad-setting' : 'loaded',
-      activeState: rt.active, subState: rt.sub, result: rt.result, enabled: this.files.enabledState(name),
-      fragmentPath: c.fragmentPath, dropIns: c.dropInPaths, mainPid: rt.runner?.state.mainPid ?? null, since: rt.since,
-      memory: usage.memory, tasks: usage.tasks, ...(rt.condition ? { condition: rt.condition } : {}), ...(rt.runner?.state.statusText ? { statusText: rt.runner.state.statusText } : {}), logs,
+      name,
+      description: c.description || name,
+      loadState: c.masked ? 'masked' : c.diagnostics.some((x) => x.severity === 'error') ? 'bad-setting' : 'loaded',
+      activeState: rt.active,
+      subState: rt.sub,
+      result: rt.result,
+      enabled: this.files.enabledState(name),
+      fragmentPath: c.fragmentPath,
+      dropIns: c.dropInPaths,
+      mainPid: rt.runner?.state.mainPid ?? null,
+      since: rt.since,
+      memory: usage.memory,
+      tasks: usage.tasks,
+      ...(rt.condition ? { condition: rt.condition } : {}),
+      ...(rt.runner?.state.statusText ? { statusText: rt.runner.state.statusText } : {}),
+      logs,
     };
   }
 
@@ -356,8 +465,14 @@ export class Manager {
 
   /** Boot timeline: when each unit started activating and became active (ms since kernel start). */
   timeline(): { unit: string; activating: number; active: number | null; after: string[] }[] {
-    return [...this.runtimes].filter(([, r]) => r.times.activating !== undefined)
-      .map(([unit, r]) => ({ unit, activating: r.times.activating!, active: r.times.active ?? null, after: r.config.deps.after }))
+    return [...this.runtimes]
+      .filter(([, r]) => r.times.activating !== undefined)
+      .map(([unit, r]) => ({
+        unit,
+        activating: r.times.activating!,
+        active: r.times.active ?? null,
+        after: r.config.deps.after,
+      }))
       .sort((a, b) => a.activating - b.activating);
   }
 
@@ -369,14 +484,31 @@ export class Manager {
       if (active.length === 0 || Date.now() > until) return;
       const names = new Set(active.map(([n]) => n));
       // A unit ordered after another active unit stops first.
-      const leaves = active.filter(([n]) => !active.some(([o, r]) => o !== n && (r.config.deps.after.includes(n) || this.runtimes.get(n)!.config.deps.before.includes(o))));
+      const leaves = active.filter(
+        ([n]) =>
+          !active.some(
+            ([o, r]) =>
+              o !== n && (r.config.deps.after.includes(n) || this.runtimes.get(n)!.config.deps.before.includes(o)),
+          ),
+      );
       const batch = (leaves.length ? leaves : active).map(([n]) => n);
       await Promise.race([
         Promise.all(batch.map((n) => this.stopUnit(n, this.runtimes.get(n)!).catch(() => 'failed' as const))),
         new Promise((r) => setTimeout(r, Math.max(0, until - Date.now())).unref()),
       ]);
-      for (const n of batch) { const r = this.runtimes.get(n); if (r && names.has(n) && r.active !== 'inactive' && r.active !== 'failed' && r.config.type !== 'service') this.setState(n, 'inactive', 'dead', 'success'); }
-      if (batch.every((n) => { const a = this.runtimes.get(n)?.active; return a === 'inactive' || a === 'failed'; }) === false && Date.now() > until) return;
+      for (const n of batch) {
+        const r = this.runtimes.get(n);
+        if (r && names.has(n) && r.active !== 'inactive' && r.active !== 'failed' && r.config.type !== 'service')
+          this.setState(n, 'inactive', 'dead', 'success');
+      }
+      if (
+        batch.every((n) => {
+          const a = this.runtimes.get(n)?.active;
+          return a === 'inactive' || a === 'failed';
+        }) === false &&
+        Date.now() > until
+      )
+        return;
     }
   }
 }

@@ -16,20 +16,36 @@ export interface NetworkFile {
 }
 
 /** An interface of the machine. */
-export interface Iface { name: string; mac: string }
+export interface Iface {
+  name: string;
+  mac: string;
+}
 
 /** Reads a .network file's text. */
 export function parseNetworkFile(name: string, text: string): NetworkFile {
-  const f: NetworkFile = { name, match: { names: [], macs: [] }, dhcp: false, addresses: [], gateways: [], dns: [], domains: [], routes: [] };
+  const f: NetworkFile = {
+    name,
+    match: { names: [], macs: [] },
+    dhcp: false,
+    addresses: [],
+    gateways: [],
+    dns: [],
+    domains: [],
+    routes: [],
+  };
   let route: { destination: string; gateway: string | null } | null = null;
   let lastSection = '';
   for (const a of parseUnitText(text, name).assignments) {
     const words = a.value.split(/\s+/).filter(Boolean);
-    if (a.section !== lastSection && a.section === 'Route') { route = { destination: 'default', gateway: null }; f.routes.push(route); }
+    if (a.section !== lastSection && a.section === 'Route') {
+      route = { destination: 'default', gateway: null };
+      f.routes.push(route);
+    }
     lastSection = a.section;
     if (a.section === 'Match' && a.key === 'Name') f.match.names.push(...words);
     else if (a.section === 'Match' && a.key === 'MACAddress') f.match.macs.push(...words.map((m) => m.toLowerCase()));
-    else if (a.section === 'Network' && a.key === 'DHCP') f.dhcp = ['yes', 'true', 'ipv4', 'both', '1'].includes(a.value.toLowerCase());
+    else if (a.section === 'Network' && a.key === 'DHCP')
+      f.dhcp = ['yes', 'true', 'ipv4', 'both', '1'].includes(a.value.toLowerCase());
     else if (a.section === 'Network' && a.key === 'Address') f.addresses.push(...words);
     else if (a.section === 'Address' && a.key === 'Address') f.addresses.push(...words);
     else if (a.section === 'Network' && a.key === 'Gateway') f.gateways.push(...words);
@@ -43,7 +59,12 @@ export function parseNetworkFile(name: string, text: string): NetworkFile {
 
 /** Shell-style glob (*, ?) match, as networkd matches Name=. */
 export function globMatch(glob: string, s: string): boolean {
-  const re = new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  const re = new RegExp(
+    `^${glob
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
   return re.test(s);
 }
 
@@ -54,7 +75,10 @@ function matches(f: NetworkFile, i: Iface): boolean {
 }
 
 /** The plan: `ip` argument lists to run, interfaces that want DHCP, and resolv.conf. */
-export function planNetwork(files: NetworkFile[], ifaces: Iface[]): { commands: string[][]; dhcp: string[]; resolv: string; unmatched: string[] } {
+export function planNetwork(
+  files: NetworkFile[],
+  ifaces: Iface[],
+): { commands: string[][]; dhcp: string[]; resolv: string; unmatched: string[] } {
   const commands: string[][] = [];
   const dhcp: string[] = [];
   const dns: string[] = [];
@@ -64,15 +88,24 @@ export function planNetwork(files: NetworkFile[], ifaces: Iface[]): { commands: 
   for (const i of ifaces) {
     // As networkd: the first file in lexical order that matches configures the interface.
     const f = sorted.find((x) => matches(x, i));
-    if (!f) { unmatched.push(i.name); continue; }
+    if (!f) {
+      unmatched.push(i.name);
+      continue;
+    }
     commands.push(['link', 'set', i.name, 'up']);
     for (const a of f.addresses) commands.push(['addr', 'replace', a, 'dev', i.name]);
     for (const g of f.gateways) commands.push(['route', 'replace', 'default', 'via', g, 'dev', i.name]);
-    for (const r of f.routes) if (r.gateway) commands.push(['route', 'replace', r.destination, 'via', r.gateway, 'dev', i.name]);
+    for (const r of f.routes)
+      if (r.gateway) commands.push(['route', 'replace', r.destination, 'via', r.gateway, 'dev', i.name]);
     if (f.dhcp) dhcp.push(i.name);
     dns.push(...f.dns);
     domains.push(...f.domains);
   }
-  const resolv = [domains.length ? `search ${[...new Set(domains)].join(' ')}` : '', ...[...new Set(dns)].map((d) => `nameserver ${d}`)].filter(Boolean).join('\n');
+  const resolv = [
+    domains.length ? `search ${[...new Set(domains)].join(' ')}` : '',
+    ...[...new Set(dns)].map((d) => `nameserver ${d}`),
+  ]
+    .filter(Boolean)
+    .join('\n');
   return { commands, dhcp, resolv: resolv ? resolv + '\n' : '', unmatched };
 }

@@ -13,7 +13,11 @@ export function parseNotify(data: string): Record<string, string> {
 }
 
 /** Binds the socket and calls `onMessage` with the sender's pid (from SCM_CREDENTIALS); returns the path or null. */
-export function startNotifySocket(native: Native, path: string, onMessage: (pid: number, fields: Record<string, string>) => void): string | null {
+export function startNotifySocket(
+  native: Native,
+  path: string,
+  onMessage: (pid: number, fields: Record<string, string>) => void,
+): string | null {
   let fd: number;
   try {
     fd = native.unixDgramSocket(path, 0o777);
@@ -21,10 +25,16 @@ export function startNotifySocket(native: Native, path: string, onMessage: (pid:
     warn(`open the notify socket ${path}`, e);
     return null;
   }
-  native.watchFd(fd, () => {
-    for (let msg = native.recvCred(fd); msg; msg = native.recvCred(fd)) {
-      try { onMessage(msg.pid, parseNotify(msg.data.toString('utf8'))); } catch (e) { warn('handle a notify message', e); }
-    }
-  }).unref();
+  native
+    .watchFd(fd, () => {
+      for (let msg = native.recvCred(fd); msg; msg = native.recvCred(fd)) {
+        try {
+          onMessage(msg.pid, parseNotify(msg.data.toString('utf8')));
+        } catch (e) {
+          warn('handle a notify message', e);
+        }
+      }
+    })
+    .unref();
   return path;
 }

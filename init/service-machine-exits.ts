@@ -2,8 +2,19 @@
 // service_sigchld_event), the PID file answers of forking services, and an emptied cgroup.
 import { exitResult, normalizeSignal } from './service-machine-policy.js';
 import {
-  type Ctx, enterDead, enterRunning, enterSignal, enterStart, enterStartPost, enterStartPre, enterStop, enterStopPost,
-  execList, log, reloadFinish, spawnStep,
+  type Ctx,
+  enterDead,
+  enterRunning,
+  enterSignal,
+  enterStart,
+  enterStartPost,
+  enterStartPre,
+  enterStop,
+  enterStopPost,
+  execList,
+  log,
+  reloadFinish,
+  spawnStep,
 } from './service-machine-steps.js';
 import type { ServiceEvent, ServiceResult } from './service-machine-types.js';
 
@@ -40,7 +51,9 @@ function mainExited(c: Ctx, ev: Exited): void {
   }
   s.mainCommand = null;
   switch (s.sub) {
-    case 'start-post': case 'reload': case 'reload-notify':
+    case 'start-post':
+    case 'reload':
+    case 'reload-notify':
       // Nothing left to finish this step cleanly: stop now, unless a control process still runs.
       if (s.controlPid === null) enterStop(c, f);
       return;
@@ -49,17 +62,21 @@ function mainExited(c: Ctx, ev: Exited): void {
       // A notify service that exits before READY=1 never became ready: a protocol error.
       if (cfg.type === 'notify') return enterSignal(c, 'stop-sigterm', f === 'success' ? 'protocol' : f);
       return enterRunning(c, f);
-    case 'running': return enterRunning(c, f);
-    case 'stop-sigterm': case 'stop-sigkill':
+    case 'running':
+      return enterRunning(c, f);
+    case 'stop-sigterm':
+    case 'stop-sigkill':
       if (s.controlPid === null) enterStopPost(c, f);
       return;
     case 'stop-post':
       if (s.controlPid === null) enterSignal(c, 'final-sigterm', f);
       return;
-    case 'final-sigterm': case 'final-sigkill':
+    case 'final-sigterm':
+    case 'final-sigkill':
       if (s.controlPid === null) enterDead(c, f, true);
       return;
-    default: return; // 'stop': ExecStop= is still running; it decides.
+    default:
+      return; // 'stop': ExecStop= is still running; it decides.
   }
 }
 
@@ -80,8 +97,10 @@ function controlExited(c: Ctx, ev: Exited): void {
   if (cc && f === 'success' && cc.index + 1 < list.length) return spawnStep(c, cc.kind, cc.index + 1);
   s.controlCommand = null;
   switch (s.sub) {
-    case 'condition': return f === 'success' ? enterStartPre(c) : enterSignal(c, 'stop-sigterm', f);
-    case 'start-pre': return f === 'success' ? enterStart(c) : enterSignal(c, 'stop-sigterm', f);
+    case 'condition':
+      return f === 'success' ? enterStartPre(c) : enterSignal(c, 'stop-sigterm', f);
+    case 'start-pre':
+      return f === 'success' ? enterStart(c) : enterSignal(c, 'stop-sigterm', f);
     case 'start':
       if (cfg.type !== 'forking') return;
       return f === 'success' ? askPidfile(c, 'start') : enterSignal(c, 'stop-sigterm', f);
@@ -89,18 +108,23 @@ function controlExited(c: Ctx, ev: Exited): void {
       if (f !== 'success') return enterSignal(c, 'stop-sigterm', f);
       if (cfg.type === 'forking' && (cfg.pidFile !== null || !s.mainPidKnown)) return askPidfile(c, 'start-post');
       return enterRunning(c, 'success');
-    case 'reload': return reloadFinish(c, f);
-    case 'stop': return enterSignal(c, 'stop-sigterm', f);
-    case 'stop-sigterm': case 'stop-sigkill':
+    case 'reload':
+      return reloadFinish(c, f);
+    case 'stop':
+      return enterSignal(c, 'stop-sigterm', f);
+    case 'stop-sigterm':
+    case 'stop-sigkill':
       if (s.mainPid === null) enterStopPost(c, f);
       return;
     case 'stop-post':
       if (s.mainPid === null) enterSignal(c, 'final-sigterm', f);
       return;
-    case 'final-sigterm': case 'final-sigkill':
+    case 'final-sigterm':
+    case 'final-sigkill':
       if (s.mainPid === null) enterDead(c, f, true);
       return;
-    default: return;
+    default:
+      return;
   }
 }
 
@@ -147,7 +171,8 @@ export function onCgroupEmpty(c: Ctx): void {
   s.cgroupPopulated = false;
   const none = s.mainPid === null && s.controlPid === null;
   switch (s.sub) {
-    case 'start': case 'start-post':
+    case 'start':
+    case 'start-post':
       if (s.sub === 'start' && cfg.type === 'notify' && s.mainPidKnown && none) {
         return enterStopPost(c, 'protocol'); // no READY=1 can come any more
       }
@@ -156,16 +181,21 @@ export function onCgroupEmpty(c: Ctx): void {
         return s.sub === 'start' ? enterStopPost(c, 'protocol') : enterStop(c, 'protocol');
       }
       return;
-    case 'running': return enterRunning(c, 'success');
-    case 'stop-sigterm': case 'stop-sigkill':
+    case 'running':
+      return enterRunning(c, 'success');
+    case 'stop-sigterm':
+    case 'stop-sigkill':
       if (none) enterStopPost(c, 'success');
       return;
-    case 'stop-post': case 'final-sigterm': case 'final-sigkill':
+    case 'stop-post':
+    case 'final-sigterm':
+    case 'final-sigkill':
       if (none) enterDead(c, 'success', true);
       return;
     case 'auto-restart':
       c.fx.push({ type: 'cleanup-cgroup' });
       return;
-    default: return;
+    default:
+      return;
   }
 }

@@ -5,22 +5,22 @@ import type { ServiceResult, ServiceSubState, StartLimits, UnitActiveState } fro
 
 /** Sub-state to active state (systemd's state_translation_table). */
 export const ACTIVE_STATE: Readonly<Record<ServiceSubState, UnitActiveState>> = {
-  'dead': 'inactive',
-  'condition': 'activating',
+  dead: 'inactive',
+  condition: 'activating',
   'start-pre': 'activating',
-  'start': 'activating',
+  start: 'activating',
   'start-post': 'activating',
-  'running': 'active',
-  'exited': 'active',
-  'reload': 'reloading',
+  running: 'active',
+  exited: 'active',
+  reload: 'reloading',
   'reload-notify': 'reloading',
-  'stop': 'deactivating',
+  stop: 'deactivating',
   'stop-sigterm': 'deactivating',
   'stop-sigkill': 'deactivating',
   'stop-post': 'deactivating',
   'final-sigterm': 'deactivating',
   'final-sigkill': 'deactivating',
-  'failed': 'failed',
+  failed: 'failed',
   'auto-restart': 'activating',
 };
 
@@ -44,7 +44,11 @@ export function normalizeSignal(name: string): string {
 const CLEAN_DAEMON_SIGNALS: ReadonlySet<string> = new Set(['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGPIPE']);
 
 /** How a process ended, as the exited event reports it. */
-export interface ExitInfo { code: number | null; signal: string | null; coreDumped?: boolean }
+export interface ExitInfo {
+  code: number | null;
+  signal: string | null;
+  coreDumped?: boolean;
+}
 
 /**
  * systemd's is_clean_exit(): exit 0 or a SuccessExitStatus= code/signal is clean; a daemon (the
@@ -57,7 +61,11 @@ export function isCleanExit(exit: ExitInfo, daemon: boolean, success: ServiceCon
 }
 
 /** The result an exit maps to: success, or exit-code / signal / core-dump. */
-export function exitResult(exit: ExitInfo, daemon: boolean, success: ServiceConfig['successExitStatus']): ServiceResult {
+export function exitResult(
+  exit: ExitInfo,
+  daemon: boolean,
+  success: ServiceConfig['successExitStatus'],
+): ServiceResult {
   if (isCleanExit(exit, daemon, success)) return 'success';
   if (exit.signal === null) return 'exit-code';
   return exit.coreDumped ? 'core-dump' : 'signal';
@@ -66,13 +74,20 @@ export function exitResult(exit: ExitInfo, daemon: boolean, success: ServiceConf
 /** Restart= as the table in systemd.service(5) (service_shall_restart without the exit-status overrides). */
 export function restartWanted(policy: ServiceConfig['restart'], result: ServiceResult): boolean {
   switch (policy) {
-    case 'no': return false;
-    case 'always': return result !== 'exec-condition';
-    case 'on-success': return result === 'success';
-    case 'on-failure': return result !== 'success' && result !== 'exec-condition';
-    case 'on-abnormal': return !['success', 'exit-code', 'exec-condition'].includes(result);
-    case 'on-watchdog': return result === 'watchdog';
-    case 'on-abort': return result === 'signal' || result === 'core-dump';
+    case 'no':
+      return false;
+    case 'always':
+      return result !== 'exec-condition';
+    case 'on-success':
+      return result === 'success';
+    case 'on-failure':
+      return result !== 'success' && result !== 'exec-condition';
+    case 'on-abnormal':
+      return !['success', 'exit-code', 'exec-condition'].includes(result);
+    case 'on-watchdog':
+      return result === 'watchdog';
+    case 'on-abort':
+      return result === 'signal' || result === 'core-dump';
   }
 }
 
@@ -81,7 +96,9 @@ export function restartWanted(policy: ServiceConfig['restart'], result: ServiceR
  * allowed while the window holds at most `burst` starts. Returns the verdict and the new counter.
  */
 export function startAllowed(
-  limit: { windowStart: number | null; count: number }, limits: StartLimits, now: number,
+  limit: { windowStart: number | null; count: number },
+  limits: StartLimits,
+  now: number,
 ): { allowed: boolean; limit: { windowStart: number | null; count: number } } {
   if (!(limits.intervalMs > 0) || !(limits.burst > 0)) return { allowed: true, limit };
   if (limit.windowStart === null || now - limit.windowStart > limits.intervalMs) {

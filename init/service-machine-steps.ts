@@ -3,7 +3,13 @@
 import type { ExecCommand, ServiceConfig } from '../units/types.js';
 import { activeStateOf, normalizeSignal, restartWanted, startAllowed } from './service-machine-policy.js';
 import type {
-  ExecKind, ServiceEffect, ServiceResult, ServiceState, ServiceSubState, StartLimits, TimerReason,
+  ExecKind,
+  ServiceEffect,
+  ServiceResult,
+  ServiceState,
+  ServiceSubState,
+  StartLimits,
+  TimerReason,
 } from './service-machine-types.js';
 
 /** One transition's working set: a private copy of the state, the inputs, and the effects so far. */
@@ -15,17 +21,45 @@ export interface Ctx {
   fx: ServiceEffect[];
 }
 
-const WITH_MAIN: ReadonlySet<ServiceSubState> = new Set(['start', 'start-post', 'running', 'reload', 'reload-notify',
-  'stop', 'stop-sigterm', 'stop-sigkill', 'stop-post', 'final-sigterm', 'final-sigkill']);
-const WITH_CONTROL: ReadonlySet<ServiceSubState> = new Set(['condition', 'start-pre', 'start', 'start-post', 'reload',
-  'stop', 'stop-sigterm', 'stop-sigkill', 'stop-post', 'final-sigterm', 'final-sigkill']);
+const WITH_MAIN: ReadonlySet<ServiceSubState> = new Set([
+  'start',
+  'start-post',
+  'running',
+  'reload',
+  'reload-notify',
+  'stop',
+  'stop-sigterm',
+  'stop-sigkill',
+  'stop-post',
+  'final-sigterm',
+  'final-sigkill',
+]);
+const WITH_CONTROL: ReadonlySet<ServiceSubState> = new Set([
+  'condition',
+  'start-pre',
+  'start',
+  'start-post',
+  'reload',
+  'stop',
+  'stop-sigterm',
+  'stop-sigkill',
+  'stop-post',
+  'final-sigterm',
+  'final-sigkill',
+]);
 /** Sub-states where no timer may run (and the cgroup is pruned on entry). */
 const RESTING: ReadonlySet<ServiceSubState> = new Set(['dead', 'failed', 'exited']);
 /** Sub-states of a start in progress. */
 export const STARTING: ReadonlySet<ServiceSubState> = new Set(['condition', 'start-pre', 'start', 'start-post']);
 /** Sub-states of a stop in progress. */
-export const STOPPING: ReadonlySet<ServiceSubState> = new Set(['stop', 'stop-sigterm', 'stop-sigkill', 'stop-post',
-  'final-sigterm', 'final-sigkill']);
+export const STOPPING: ReadonlySet<ServiceSubState> = new Set([
+  'stop',
+  'stop-sigterm',
+  'stop-sigkill',
+  'stop-post',
+  'final-sigterm',
+  'final-sigkill',
+]);
 
 type SignalState = 'stop-sigterm' | 'stop-sigkill' | 'final-sigterm' | 'final-sigkill';
 
@@ -37,13 +71,20 @@ export function log(c: Ctx, level: Extract<ServiceEffect, { type: 'log' }>['leve
 /** The Exec*= list behind `kind`. */
 export function execList(cfg: ServiceConfig, kind: ExecKind): ExecCommand[] {
   switch (kind) {
-    case 'condition': return cfg.execCondition;
-    case 'start-pre': return cfg.execStartPre;
-    case 'start': return cfg.execStart;
-    case 'start-post': return cfg.execStartPost;
-    case 'reload': return cfg.execReload;
-    case 'stop': return cfg.execStop;
-    case 'stop-post': return cfg.execStopPost;
+    case 'condition':
+      return cfg.execCondition;
+    case 'start-pre':
+      return cfg.execStartPre;
+    case 'start':
+      return cfg.execStart;
+    case 'start-post':
+      return cfg.execStartPost;
+    case 'reload':
+      return cfg.execReload;
+    case 'stop':
+      return cfg.execStop;
+    case 'stop-post':
+      return cfg.execStopPost;
   }
 }
 
@@ -58,12 +99,19 @@ export function setSub(c: Ctx, sub: ServiceSubState, autoRestart = false): void 
   s.sub = sub;
   s.awaitingPidfile = null;
   if (RESTING.has(sub)) disarmTimer(c);
-  if (!WITH_MAIN.has(sub)) { s.mainPid = null; s.mainCommand = null; }
-  if (!WITH_CONTROL.has(sub)) { s.controlPid = null; s.controlCommand = null; }
+  if (!WITH_MAIN.has(sub)) {
+    s.mainPid = null;
+    s.mainCommand = null;
+  }
+  if (!WITH_CONTROL.has(sub)) {
+    s.controlPid = null;
+    s.controlCommand = null;
+  }
   if (RESTING.has(sub) && !RESTING.has(old)) c.fx.push({ type: 'cleanup-cgroup' });
   const from = activeStateOf(old, c.cfg.type);
   const to = activeStateOf(sub, c.cfg.type);
-  if (from !== to) c.fx.push({ type: 'state-changed', from, to, sub, result: s.result, reloadResult: s.reloadResult, autoRestart });
+  if (from !== to)
+    c.fx.push({ type: 'state-changed', from, to, sub, result: s.result, reloadResult: s.reloadResult, autoRestart });
 }
 
 /** (Re)arms the one timer; an infinite timeout disarms it instead. */
@@ -101,7 +149,10 @@ function spawnEnv(c: Ctx, kind: ExecKind): Record<string, string> {
   return env;
 }
 
-/** service_spawn(): arms the step's timeout and asks for command `index` of `kind`; the sub-state follows on `spawned`. */
+/**
+ * service_spawn(): arms the step's timeout and asks for command `index` of `kind`; the sub-state follows on
+ * `spawned`.
+ */
 export function spawnStep(c: Ctx, kind: ExecKind, index: number): void {
   const { cfg, s } = c;
   const main = kind === 'start' && cfg.type !== 'forking';
@@ -163,8 +214,14 @@ function killProcesses(c: Ctx, sigkill: boolean): boolean {
   if (cfg.killMode === 'none') return false;
   const signal = sigkill ? 'SIGKILL' : normalizeSignal(cfg.killSignal || 'SIGTERM');
   let wait = false;
-  if (s.mainPid !== null) { c.fx.push({ type: 'kill', who: 'main', pid: s.mainPid, signal }); wait = true; }
-  if (s.controlPid !== null) { c.fx.push({ type: 'kill', who: 'control', pid: s.controlPid, signal }); wait = true; }
+  if (s.mainPid !== null) {
+    c.fx.push({ type: 'kill', who: 'main', pid: s.mainPid, signal });
+    wait = true;
+  }
+  if (s.controlPid !== null) {
+    c.fx.push({ type: 'kill', who: 'control', pid: s.controlPid, signal });
+    wait = true;
+  }
   // control-group: everything, always; mixed: only the SIGKILL round reaches the rest of the cgroup.
   if ((cfg.killMode === 'control-group' || (cfg.killMode === 'mixed' && sigkill)) && s.cgroupPopulated) {
     c.fx.push({ type: 'kill', who: 'cgroup', pid: null, signal });
@@ -202,7 +259,10 @@ export function enterRunning(c: Ctx, f: ServiceResult): void {
   else if (serviceGood(s)) {
     if (s.notifyState === 'reloading') enterReloadByNotify(c);
     else if (s.notifyState === 'stopping') enterStopByNotify(c);
-    else { disarmTimer(c); setSub(c, 'running'); } // No RuntimeMaxSec=: nothing times a running service.
+    else {
+      disarmTimer(c);
+      setSub(c, 'running');
+    } // No RuntimeMaxSec=: nothing times a running service.
   } else if (c.cfg.remainAfterExit) setSub(c, 'exited');
   else enterStop(c, 'success');
 }
@@ -268,7 +328,11 @@ export function startService(c: Ctx, explicit: boolean): void {
 /** service_enter_restart(): the restart timer fired (or a start cut it short). */
 export function enterRestart(c: Ctx, shortcut: boolean): void {
   c.s.nRestarts++;
-  log(c, 'info', `Scheduled restart job${shortcut ? ' immediately on client request' : ''}, restart counter is at ${c.s.nRestarts}.`);
+  log(
+    c,
+    'info',
+    `Scheduled restart job${shortcut ? ' immediately on client request' : ''}, restart counter is at ${c.s.nRestarts}.`,
+  );
   disarmTimer(c);
   startService(c, false);
 }

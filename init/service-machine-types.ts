@@ -4,18 +4,39 @@ import type { ExecCommand } from '../units/types.js';
 
 /** systemd's service sub-states (SERVICE_* in service.c), spelled as `systemctl show -p SubState`. */
 export type ServiceSubState =
-  | 'dead' | 'condition' | 'start-pre' | 'start' | 'start-post' | 'running' | 'exited'
-  | 'reload' | 'reload-notify'
-  | 'stop' | 'stop-sigterm' | 'stop-sigkill' | 'stop-post' | 'final-sigterm' | 'final-sigkill'
-  | 'failed' | 'auto-restart';
+  | 'dead'
+  | 'condition'
+  | 'start-pre'
+  | 'start'
+  | 'start-post'
+  | 'running'
+  | 'exited'
+  | 'reload'
+  | 'reload-notify'
+  | 'stop'
+  | 'stop-sigterm'
+  | 'stop-sigkill'
+  | 'stop-post'
+  | 'final-sigterm'
+  | 'final-sigkill'
+  | 'failed'
+  | 'auto-restart';
 
 /** The unit-level state every unit type maps onto (`systemctl show -p ActiveState`). */
 export type UnitActiveState = 'inactive' | 'activating' | 'active' | 'reloading' | 'deactivating' | 'failed';
 
 /** Why the service last stopped or failed, as systemd's service_result_table spells it. */
 export type ServiceResult =
-  | 'success' | 'resources' | 'protocol' | 'timeout' | 'exit-code' | 'signal' | 'core-dump'
-  | 'watchdog' | 'start-limit-hit' | 'oom-kill'
+  | 'success'
+  | 'resources'
+  | 'protocol'
+  | 'timeout'
+  | 'exit-code'
+  | 'signal'
+  | 'core-dump'
+  | 'watchdog'
+  | 'start-limit-hit'
+  | 'oom-kill'
   /** ExecCondition= exited 1..254: the start was skipped; the unit ends inactive, not failed. */
   | 'exec-condition';
 
@@ -86,28 +107,43 @@ export interface ServiceState {
 }
 
 /** Every event carries the current time in ms (monotonic); the machine never reads a clock. */
-interface At { now: number }
+interface At {
+  now: number;
+}
 
 /** What the runner (or the manager, for requests) tells the machine. */
-export type ServiceEvent = At & (
+export type ServiceEvent = At &
   /** Requests, from jobs. */
-  | { type: 'start' } | { type: 'stop' } | { type: 'restart' } | { type: 'reload' } | { type: 'reset-failed' }
-  /** Answer to a `spawn` effect, fed before any other event: the process runs (Type=exec: execve() succeeded). */
-  | { type: 'spawned'; pid: number }
-  /** Answer to a `spawn` effect: nothing was started. */
-  | { type: 'spawn-failed'; kind: ExecKind; error: string }
-  /** A process of ours ended (main or control; others are ignored). `cgroupEmpty`: the runner knows the
-   *  service's cgroup is empty now (same as a cgroup-empty event just before this one). */
-  | { type: 'exited'; pid: number; code: number | null; signal: string | null; coreDumped?: boolean; cgroupEmpty?: boolean }
-  /** The armed timer fired. Both names are accepted; the machine dispatches on its sub-state like systemd. */
-  | { type: 'timeout' } | { type: 'restart-timer' }
-  /** An sd_notify datagram from `pid`, split into fields (READY, RELOADING, STOPPING, MAINPID, STATUS, ERRNO). */
-  | { type: 'notify'; pid: number; fields: Record<string, string> }
-  /** Answer to `read-pidfile`/`watch-pidfile`: the pid found, or null (missing, unreadable, unsuitable). */
-  | { type: 'pidfile'; pid: number | null }
-  /** The service's cgroup has no processes left. */
-  | { type: 'cgroup-empty' }
-);
+  (
+    | { type: 'start' }
+    | { type: 'stop' }
+    | { type: 'restart' }
+    | { type: 'reload' }
+    | { type: 'reset-failed' }
+    /** Answer to a `spawn` effect, fed before any other event: the process runs (Type=exec: execve() succeeded). */
+    | { type: 'spawned'; pid: number }
+    /** Answer to a `spawn` effect: nothing was started. */
+    | { type: 'spawn-failed'; kind: ExecKind; error: string }
+    /** A process of ours ended (main or control; others are ignored). `cgroupEmpty`: the runner knows the
+     *  service's cgroup is empty now (same as a cgroup-empty event just before this one). */
+    | {
+        type: 'exited';
+        pid: number;
+        code: number | null;
+        signal: string | null;
+        coreDumped?: boolean;
+        cgroupEmpty?: boolean;
+      }
+    /** The armed timer fired. Both names are accepted; the machine dispatches on its sub-state like systemd. */
+    | { type: 'timeout' }
+    | { type: 'restart-timer' }
+    /** An sd_notify datagram from `pid`, split into fields (READY, RELOADING, STOPPING, MAINPID, STATUS, ERRNO). */
+    | { type: 'notify'; pid: number; fields: Record<string, string> }
+    /** Answer to `read-pidfile`/`watch-pidfile`: the pid found, or null (missing, unreadable, unsuitable). */
+    | { type: 'pidfile'; pid: number | null }
+    /** The service's cgroup has no processes left. */
+    | { type: 'cgroup-empty' }
+  );
 
 /** What the machine asks the runner to do, in order. */
 export type ServiceEffect =
@@ -129,7 +165,15 @@ export type ServiceEffect =
   | { type: 'log'; level: 'debug' | 'info' | 'notice' | 'warning' | 'error'; text: string }
   /** The active state changed: the manager resolves jobs, triggers OnFailure=/OnSuccess=, propagates.
    *  `autoRestart`: part of a failure-then-restart pair (failed/inactive, then activating). */
-  | { type: 'state-changed'; from: UnitActiveState; to: UnitActiveState; sub: ServiceSubState; result: ServiceResult; reloadResult: ServiceResult; autoRestart: boolean }
+  | {
+      type: 'state-changed';
+      from: UnitActiveState;
+      to: UnitActiveState;
+      sub: ServiceSubState;
+      result: ServiceResult;
+      reloadResult: ServiceResult;
+      autoRestart: boolean;
+    }
   /** A start was refused by the start rate limit (the start job fails; StartLimitAction= applies). */
   | { type: 'start-limit-hit' }
   /** The service reached dead/failed/exited: remove its cgroup (best effort; it may still hold processes). */

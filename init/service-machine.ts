@@ -6,16 +6,42 @@ import type { ServiceConfig } from '../units/types.js';
 import { onCgroupEmpty, onExited, onPidfile } from './service-machine-exits.js';
 import { canReload } from './service-machine-policy.js';
 import {
-  type Ctx, STARTING, STOPPING, enterDead, enterReload, enterReloadByNotify, enterRestart, enterSignal, enterStartPost,
-  enterStop, enterStopByNotify, enterStopPost, log, reloadFinish, setSub, startService,
+  type Ctx,
+  STARTING,
+  STOPPING,
+  enterDead,
+  enterReload,
+  enterReloadByNotify,
+  enterRestart,
+  enterSignal,
+  enterStartPost,
+  enterStop,
+  enterStopByNotify,
+  enterStopPost,
+  log,
+  reloadFinish,
+  setSub,
+  startService,
 } from './service-machine-steps.js';
 import type {
-  ExecKind, ServiceEvent, ServiceState, ServiceSubState, StartLimits, Transition,
+  ExecKind,
+  ServiceEvent,
+  ServiceState,
+  ServiceSubState,
+  StartLimits,
+  Transition,
 } from './service-machine-types.js';
 
 export * from './service-machine-types.js';
 export {
-  ACTIVE_STATE, activeStateOf, canReload, exitResult, isCleanExit, normalizeSignal, restartWanted, startAllowed,
+  ACTIVE_STATE,
+  activeStateOf,
+  canReload,
+  exitResult,
+  isCleanExit,
+  normalizeSignal,
+  restartWanted,
+  startAllowed,
   startLimitsOf,
 } from './service-machine-policy.js';
 
@@ -25,11 +51,27 @@ export const NO_START_LIMIT: StartLimits = { intervalMs: 0, burst: 0 };
 /** A service that was never started: dead, result success. */
 export function initialServiceState(now = 0): ServiceState {
   return {
-    sub: 'dead', result: 'success', reloadResult: 'success', since: now,
-    mainPid: null, mainPidKnown: false, controlPid: null, mainCommand: null, controlCommand: null,
-    spawning: null, awaitingPidfile: null, timer: null, cgroupPopulated: false,
-    nRestarts: 0, startLimit: { windowStart: null, count: 0 }, forbidRestart: false, pendingStart: false,
-    notifyState: null, statusText: null, statusErrno: null, execMainStatus: null,
+    sub: 'dead',
+    result: 'success',
+    reloadResult: 'success',
+    since: now,
+    mainPid: null,
+    mainPidKnown: false,
+    controlPid: null,
+    mainCommand: null,
+    controlCommand: null,
+    spawning: null,
+    awaitingPidfile: null,
+    timer: null,
+    cgroupPopulated: false,
+    nRestarts: 0,
+    startLimit: { windowStart: null, count: 0 },
+    forbidRestart: false,
+    pendingStart: false,
+    notifyState: null,
+    statusText: null,
+    statusErrno: null,
+    execMainStatus: null,
   };
 }
 
@@ -38,34 +80,68 @@ export function initialServiceState(now = 0): ServiceState {
  * effects to perform, in order. `state` is not modified. Throws `BUG:` when the runner breaks the
  * spawn contract (an event other than the answer to a pending spawn, or an answer to none).
  */
-export function transition(state: ServiceState, event: ServiceEvent, config: ServiceConfig, limits: StartLimits = NO_START_LIMIT): Transition {
+export function transition(
+  state: ServiceState,
+  event: ServiceEvent,
+  config: ServiceConfig,
+  limits: StartLimits = NO_START_LIMIT,
+): Transition {
   const c: Ctx = { s: structuredClone(state), cfg: config, limits, now: event.now, fx: [] };
   const answer = event.type === 'spawned' || event.type === 'spawn-failed';
   if (answer !== (c.s.spawning !== null)) {
-    throw new Error(c.s.spawning
-      ? `BUG: service event '${event.type}' arrived while spawning '${c.s.spawning.kind}' awaits its answer`
-      : `BUG: '${event.type}' arrived but no spawn was pending`);
+    throw new Error(
+      c.s.spawning
+        ? `BUG: service event '${event.type}' arrived while spawning '${c.s.spawning.kind}' awaits its answer`
+        : `BUG: '${event.type}' arrived but no spawn was pending`,
+    );
   }
   switch (event.type) {
-    case 'start': onStart(c); break;
-    case 'stop': c.s.pendingStart = false; requestStop(c); break;
-    case 'restart': onRestart(c); break;
-    case 'reload': onReload(c); break;
-    case 'reset-failed': onResetFailed(c); break;
-    case 'spawned': onSpawned(c, event.pid); break;
-    case 'spawn-failed': onSpawnFailed(c, event.kind, event.error); break;
-    case 'exited': onExited(c, event); break;
-    case 'timeout': case 'restart-timer': onTimeout(c); break;
-    case 'notify': onNotify(c, event.pid, event.fields); break;
-    case 'pidfile': onPidfile(c, event.pid); break;
-    case 'cgroup-empty': onCgroupEmpty(c); break;
+    case 'start':
+      onStart(c);
+      break;
+    case 'stop':
+      c.s.pendingStart = false;
+      requestStop(c);
+      break;
+    case 'restart':
+      onRestart(c);
+      break;
+    case 'reload':
+      onReload(c);
+      break;
+    case 'reset-failed':
+      onResetFailed(c);
+      break;
+    case 'spawned':
+      onSpawned(c, event.pid);
+      break;
+    case 'spawn-failed':
+      onSpawnFailed(c, event.kind, event.error);
+      break;
+    case 'exited':
+      onExited(c, event);
+      break;
+    case 'timeout':
+    case 'restart-timer':
+      onTimeout(c);
+      break;
+    case 'notify':
+      onNotify(c, event.pid, event.fields);
+      break;
+    case 'pidfile':
+      onPidfile(c, event.pid);
+      break;
+    case 'cgroup-empty':
+      onCgroupEmpty(c);
+      break;
   }
   return { state: c.s, effects: c.fx };
 }
 
 function onStart(c: Ctx): void {
   const sub = c.s.sub;
-  if (sub === 'auto-restart') enterRestart(c, true); // a start hurries the pending restart along
+  if (sub === 'auto-restart')
+    enterRestart(c, true); // a start hurries the pending restart along
   else if (sub === 'dead' || sub === 'failed') startService(c, true);
   else if (STOPPING.has(sub)) c.s.pendingStart = true; // runs once the stop has finished
   // Activating or active already: nothing to do.
@@ -75,7 +151,8 @@ function onStart(c: Ctx): void {
 function requestStop(c: Ctx): void {
   const sub = c.s.sub;
   c.s.forbidRestart = true;
-  if (sub === 'auto-restart') setSub(c, 'dead'); // give up on the restart
+  if (sub === 'auto-restart')
+    setSub(c, 'dead'); // give up on the restart
   else if (STARTING.has(sub) || sub === 'reload' || sub === 'reload-notify') enterSignal(c, 'stop-sigterm', 'success');
   else if (sub === 'running' || sub === 'exited') enterStop(c, 'success');
   // Stopping, dead or failed already: nothing to do.
@@ -106,8 +183,13 @@ function onResetFailed(c: Ctx): void {
 }
 
 const SUB_OF: Readonly<Record<ExecKind, ServiceSubState>> = {
-  'condition': 'condition', 'start-pre': 'start-pre', 'start': 'start', 'start-post': 'start-post',
-  'reload': 'reload', 'stop': 'stop', 'stop-post': 'stop-post',
+  condition: 'condition',
+  'start-pre': 'start-pre',
+  start: 'start',
+  'start-post': 'start-post',
+  reload: 'reload',
+  stop: 'stop',
+  'stop-post': 'stop-post',
 };
 
 /** The spawn succeeded: record the pid, enter the step's sub-state (simple/exec/idle are up already). */
@@ -139,13 +221,19 @@ function onSpawnFailed(c: Ctx, kind: ExecKind, error: string): void {
   log(c, 'warning', `Failed to spawn '${kind}' task: ${error}`);
   const first = sp.index === 0;
   switch (kind) {
-    case 'condition': case 'start-pre':
+    case 'condition':
+    case 'start-pre':
       return first ? enterDead(c, 'resources', true) : enterSignal(c, 'stop-sigterm', 'resources');
-    case 'start': return first ? enterSignal(c, 'stop-sigterm', 'resources') : enterStop(c, 'resources');
-    case 'start-post': return first ? enterStop(c, 'resources') : enterSignal(c, 'stop-sigterm', 'resources');
-    case 'reload': return reloadFinish(c, 'resources');
-    case 'stop': return enterSignal(c, 'stop-sigterm', 'resources');
-    case 'stop-post': return first ? enterSignal(c, 'final-sigterm', 'resources') : enterDead(c, 'resources', true);
+    case 'start':
+      return first ? enterSignal(c, 'stop-sigterm', 'resources') : enterStop(c, 'resources');
+    case 'start-post':
+      return first ? enterStop(c, 'resources') : enterSignal(c, 'stop-sigterm', 'resources');
+    case 'reload':
+      return reloadFinish(c, 'resources');
+    case 'stop':
+      return enterSignal(c, 'stop-sigterm', 'resources');
+    case 'stop-post':
+      return first ? enterSignal(c, 'final-sigterm', 'resources') : enterDead(c, 'resources', true);
   }
 }
 
@@ -156,13 +244,17 @@ function onTimeout(c: Ctx): void {
   s.timer = null;
   const sigkill = c.cfg.sendSIGKILL;
   switch (s.sub) {
-    case 'condition': case 'start-pre': case 'start': case 'start-post':
+    case 'condition':
+    case 'start-pre':
+    case 'start':
+    case 'start-post':
       log(c, 'warning', `${s.sub} operation timed out. Terminating.`);
       return enterSignal(c, 'stop-sigterm', 'timeout');
     case 'running':
       log(c, 'warning', 'Service reached runtime time limit. Stopping.');
       return enterStop(c, 'timeout');
-    case 'reload': case 'reload-notify':
+    case 'reload':
+    case 'reload-notify':
       log(c, 'warning', 'Reload operation timed out. Killing reload process.');
       if (s.controlPid !== null) c.fx.push({ type: 'kill', who: 'control', pid: s.controlPid, signal: 'SIGKILL' });
       return reloadFinish(c, 'timeout');
@@ -179,25 +271,42 @@ function onTimeout(c: Ctx): void {
       log(c, 'warning', "State 'stop-post' timed out. Terminating.");
       return enterSignal(c, 'final-sigterm', 'timeout');
     case 'final-sigterm':
-      log(c, 'warning', `State 'final-sigterm' timed out. ${sigkill ? 'Killing.' : 'Skipping SIGKILL. Entering failed mode.'}`);
+      log(
+        c,
+        'warning',
+        `State 'final-sigterm' timed out. ${sigkill ? 'Killing.' : 'Skipping SIGKILL. Entering failed mode.'}`,
+      );
       return sigkill ? enterSignal(c, 'final-sigkill', 'timeout') : enterDead(c, 'timeout', false);
     case 'final-sigkill':
       log(c, 'warning', 'Processes still around after final SIGKILL. Entering failed mode.');
       return enterDead(c, 'timeout', true);
     case 'auto-restart':
       return enterRestart(c, false);
-    default: return;
+    default:
+      return;
   }
 }
 
-const MAINPID_STATES: ReadonlySet<ServiceSubState> = new Set(['start', 'start-post', 'running', 'reload', 'reload-notify',
-  'stop', 'stop-sigterm']);
+const MAINPID_STATES: ReadonlySet<ServiceSubState> = new Set([
+  'start',
+  'start-post',
+  'running',
+  'reload',
+  'reload-notify',
+  'stop',
+  'stop-sigterm',
+]);
 
 /** service_notify_message() with NotifyAccess=main (Type=notify's default; other types accept none). */
 function onNotify(c: Ctx, pid: number, fields: Record<string, string>): void {
   const s = c.s;
   if (c.cfg.type !== 'notify' || s.mainPid === null || pid !== s.mainPid) {
-    return log(c, 'debug', `Got notification message from PID ${pid}, but reception only permitted for main PID ${s.mainPid ?? 'which is currently not known'}.`);
+    return log(
+      c,
+      'debug',
+      `Got notification message from PID ${pid}, but reception only permitted for ` +
+        `main PID ${s.mainPid ?? 'which is currently not known'}.`,
+    );
   }
   if (fields.MAINPID !== undefined) {
     const p = Number(fields.MAINPID);

@@ -8,14 +8,22 @@ export type ShutdownKind = 'poweroff' | 'reboot' | 'halt';
 
 /** Signal -> shutdown kind, as busybox's halt/poweroff/reboot and the kernel's Ctrl-Alt-Del send them. */
 export const SHUTDOWN_SIGNALS: Record<string, ShutdownKind> = {
-  SIGUSR2: 'poweroff', SIGPWR: 'poweroff', SIGTERM: 'reboot', SIGINT: 'reboot', SIGUSR1: 'halt',
+  SIGUSR2: 'poweroff',
+  SIGPWR: 'poweroff',
+  SIGTERM: 'reboot',
+  SIGINT: 'reboot',
+  SIGUSR1: 'halt',
 };
 
 /** Mount points to unmount, deepest first (reverse order of /proc/self/mounts), skipping API filesystems. */
 export function unmountOrder(mounts: string): string[] {
   const keep = new Set(['/', '/proc', '/sys', '/dev']);
-  return mounts.split('\n').filter(Boolean).map((l) => unescapeMountPath(l.split(' ')[1]))
-    .filter((t) => !keep.has(t)).reverse();
+  return mounts
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => unescapeMountPath(l.split(' ')[1]))
+    .filter((t) => !keep.has(t))
+    .reverse();
 }
 
 /** The syscalls shutdown needs. */
@@ -45,7 +53,13 @@ export async function shutdown(kind: ShutdownKind, sys: ShutdownSys, opts: Shutd
   const now = opts.now ?? Date.now;
   const pause = opts.sleep ?? sleep;
   log(`${kind}: stopping all processes`);
-  const step = (what: string, fn: () => void) => { try { fn(); } catch (e) { warn(what, e); } };
+  const step = (what: string, fn: () => void) => {
+    try {
+      fn();
+    } catch (e) {
+      warn(what, e);
+    }
+  };
   step('send SIGTERM to all processes', () => sys.kill(-1, 'SIGTERM'));
   const deadline = now() + (opts.graceMs ?? 3000);
   while (now() < deadline) {
@@ -59,7 +73,11 @@ export async function shutdown(kind: ShutdownKind, sys: ShutdownSys, opts: Shutd
   step('sync', () => sys.sync());
   let mounts = '';
   // Contained (host tests): the mounts are the host's, seen through a private namespace; leave them.
-  try { if (!opts.contained) mounts = readFileSync('/proc/self/mounts', 'utf8'); } catch { /* nothing mounted we can see */ }
+  try {
+    if (!opts.contained) mounts = readFileSync('/proc/self/mounts', 'utf8');
+  } catch {
+    /* nothing mounted we can see */
+  }
   const C = sys.constants;
   for (const target of unmountOrder(mounts)) {
     try {

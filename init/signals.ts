@@ -12,11 +12,19 @@ export function onShutdownSignals(native: Native, stop: (kind: ShutdownKind) => 
     const R = native.constants.SIGRTMIN;
     const kinds: Record<number, ShutdownKind> = { [R + 3]: 'halt', [R + 4]: 'poweroff', [R + 5]: 'reboot' };
     const fd = native.signalPipe(Object.keys(kinds).map(Number));
-    native.watchFd(fd, () => {
-      const b = Buffer.alloc(16);
-      let n = 0;
-      try { n = readSync(fd, b, 0, b.length, null); } catch { return; }
-      for (let i = 0; i < n; i++) if (kinds[b[i]]) stop(kinds[b[i]]);
-    }).unref();
-  } catch (e) { warn('handle SIGRTMIN+3..5', e); }
+    native
+      .watchFd(fd, () => {
+        const b = Buffer.alloc(16);
+        let n = 0;
+        try {
+          n = readSync(fd, b, 0, b.length, null);
+        } catch {
+          return;
+        }
+        for (let i = 0; i < n; i++) if (kinds[b[i]]) stop(kinds[b[i]]);
+      })
+      .unref();
+  } catch (e) {
+    warn('handle SIGRTMIN+3..5', e);
+  }
 }

@@ -14,7 +14,13 @@ export const VAR_DIRS: { path: string; mode: number }[] = [
 
 /** The hostname: first word of /etc/hostname when it is a valid name, else "keel". */
 export function hostnameFrom(etcHostname: string): string {
-  const line = etcHostname.split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('#')) ?? '';
+  const line =
+    etcHostname
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l && !l.startsWith('#')) ?? '';
   const name = line.split(/\s+/)[0];
-  return /^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9][A-Za-z0-9-]{0,62})*$/.test(name) && name.length <= 64 ? name : 'keel';
+  return /^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9][A-Za-z0-9-]{0,62})*$/.test(name) && name.length <= 64
+    ? name
+    : 'keel';
 }

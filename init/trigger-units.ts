@@ -11,15 +11,25 @@ import { resolveCredentials } from './users.js';
 
 const MAX_TIMEOUT = 2 ** 31 - 1;
 const MOUNT_FLAGS: Record<string, string> = {
-  ro: 'MS_RDONLY', nosuid: 'MS_NOSUID', nodev: 'MS_NODEV', noexec: 'MS_NOEXEC', relatime: 'MS_RELATIME', bind: 'MS_BIND', rbind: 'MS_BIND+MS_REC',
+  ro: 'MS_RDONLY',
+  nosuid: 'MS_NOSUID',
+  nodev: 'MS_NODEV',
+  noexec: 'MS_NOEXEC',
+  relatime: 'MS_RELATIME',
+  bind: 'MS_BIND',
+  rbind: 'MS_BIND+MS_REC',
 };
 
 /** Splits mount options into MS_* flag names and the data string the filesystem reads. */
 export function mountOptions(options: string | null): { flags: string[]; data: string | null } {
   const flags: string[] = [];
   const data: string[] = [];
-  for (const o of (options ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
-    if (o === 'rw' || o === 'defaults' || o === 'auto' || o === 'nofail' || o === '_netdev' || o.startsWith('x-')) continue;
+  for (const o of (options ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
+    if (o === 'rw' || o === 'defaults' || o === 'auto' || o === 'nofail' || o === '_netdev' || o.startsWith('x-'))
+      continue;
     if (MOUNT_FLAGS[o]) flags.push(...MOUNT_FLAGS[o].split('+'));
     else data.push(o);
   }
@@ -42,17 +52,38 @@ export class TriggerUnits {
   /** Accept=yes: the connection fd each live service instance was started for. */
   private connections = new Map<string, number>();
 
-  constructor(private m: Manager, private d: ManagerDeps) {}
+  constructor(
+    private m: Manager,
+    private d: ManagerDeps,
+  ) {}
 
   async start(name: string, rt: UnitRuntime): Promise<JobResult> {
     const c = rt.config;
     const st: TriggerState = {};
     this.state.set(name, st);
     try {
-      if (c.timer) { st.activatedMono = monotonicMs(); st.lastTrigger = this.readStamp(name); this.m.setState(name, 'active', 'waiting', 'success'); this.armTimer(name); return 'done'; }
-      if (c.socket) { this.listen(name, st); this.m.setState(name, 'active', 'listening', 'success'); return 'done'; }
-      if (c.path) { this.m.setState(name, 'active', 'waiting', 'success'); this.watchPaths(name, st); return 'done'; }
-      if (c.mount) { this.mount(name); this.m.setState(name, 'active', 'mounted', 'success'); return 'done'; }
+      if (c.timer) {
+        st.activatedMono = monotonicMs();
+        st.lastTrigger = this.readStamp(name);
+        this.m.setState(name, 'active', 'waiting', 'success');
+        this.armTimer(name);
+        return 'done';
+      }
+      if (c.socket) {
+        this.listen(name, st);
+        this.m.setState(name, 'active', 'listening', 'success');
+        return 'done';
+      }
+      if (c.path) {
+        this.m.setState(name, 'active', 'waiting', 'success');
+        this.watchPaths(name, st);
+        return 'done';
+      }
+      if (c.mount) {
+        this.mount(name);
+        this.m.setState(name, 'active', 'mounted', 'success');
+        return 'done';
+      }
     } catch (e) {
       this.d.journal.append(name, `Failed to start: ${(e as Error).message}`, { priority: 3 });
       this.release(name);
@@ -65,7 +96,9 @@ export class TriggerUnits {
 
   async stop(name: string, rt: UnitRuntime): Promise<JobResult> {
     if (rt.config.mount) {
-      try { this.d.native.umount2(rt.config.mount.where, 0); } catch (e) {
+      try {
+        this.d.native.umount2(rt.config.mount.where, 0);
+      } catch (e) {
         this.d.journal.append(name, `Failed to unmount: ${(e as Error).message}`, { priority: 3 });
         this.m.setState(name, 'failed', 'failed', 'exit-code');
         return 'failed';
@@ -80,7 +113,14 @@ export class TriggerUnits {
     const st = this.state.get(name);
     if (!st) return;
     clearTimeout(st.timer);
-    for (const s of st.sockets ?? []) { s.watcher?.close(); try { closeSync(s.fd); } catch { /* closed */ } }
+    for (const s of st.sockets ?? []) {
+      s.watcher?.close();
+      try {
+        closeSync(s.fd);
+      } catch {
+        /* closed */
+      }
+    }
     for (const w of st.watchers ?? []) w.close();
     this.state.delete(name);
   }
@@ -98,12 +138,18 @@ export class TriggerUnits {
 
   // --- timers ---
 
-  private stampPath(name: string): string { return join(this.d.cfg.stateDir, 'timers', `stamp-${name}`); }
+  private stampPath(name: string): string {
+    return join(this.d.cfg.stateDir, 'timers', `stamp-${name}`);
+  }
 
   private readStamp(name: string): number | null {
     const c = this.m.runtimes.get(name)?.config.timer;
     if (!c?.persistent) return null;
-    try { return statSync(this.stampPath(name)).mtimeMs; } catch { return null; }
+    try {
+      return statSync(this.stampPath(name)).mtimeMs;
+    } catch {
+      return null;
+    }
   }
 
   private armTimer(name: string): void {
@@ -115,14 +161,29 @@ export class TriggerUnits {
     const nowMono = monotonicMs();
     const nowReal = Date.now();
     const e = nextTimerElapse(c, {
-      bootMs: 0, startupMs: this.m.startedAt, activatedMs: st.activatedMono ?? nowMono, lastTriggerMs: st.lastTrigger ?? null,
-      unitLastActiveMs: target?.times.active ?? null, unitLastInactiveMs: target?.times.inactive ?? null, nowMonotonic: nowMono, nowRealtime: nowReal,
+      bootMs: 0,
+      startupMs: this.m.startedAt,
+      activatedMs: st.activatedMono ?? nowMono,
+      lastTriggerMs: st.lastTrigger ?? null,
+      unitLastActiveMs: target?.times.active ?? null,
+      unitLastInactiveMs: target?.times.inactive ?? null,
+      nowMonotonic: nowMono,
+      nowRealtime: nowReal,
     });
-    const waits = [e.dueNow ? 0 : null, e.monotonic !== null ? e.monotonic - nowMono : null, e.realtime !== null ? e.realtime - nowReal : null]
-      .filter((x): x is number => x !== null);
-    if (!waits.length) { this.m.setState(name, 'active', 'elapsed', 'success'); return; }
+    const waits = [
+      e.dueNow ? 0 : null,
+      e.monotonic !== null ? e.monotonic - nowMono : null,
+      e.realtime !== null ? e.realtime - nowReal : null,
+    ].filter((x): x is number => x !== null);
+    if (!waits.length) {
+      this.m.setState(name, 'active', 'elapsed', 'success');
+      return;
+    }
     const wait = Math.max(0, Math.min(...waits));
-    st.timer = setTimeout(() => (wait > MAX_TIMEOUT ? this.armTimer(name) : this.fire(name)), Math.min(wait, MAX_TIMEOUT));
+    st.timer = setTimeout(
+      () => (wait > MAX_TIMEOUT ? this.armTimer(name) : this.fire(name)),
+      Math.min(wait, MAX_TIMEOUT),
+    );
   }
 
   private fire(name: string): void {
@@ -131,7 +192,12 @@ export class TriggerUnits {
     if (!st || !c) return;
     st.lastTrigger = Date.now();
     if (c.persistent) {
-      try { mkdirSync(dirname(this.stampPath(name)), { recursive: true }); writeFileSync(this.stampPath(name), ''); } catch { /* best effort */ }
+      try {
+        mkdirSync(dirname(this.stampPath(name)), { recursive: true });
+        writeFileSync(this.stampPath(name), '');
+      } catch {
+        /* best effort */
+      }
     }
     this.d.journal.append(name, `Triggering ${c.unit}.`);
     void this.m.backgroundJob(c.unit, 'start', { unit: name, why: 'the timer' }).then(() => this.armTimer(name));
@@ -142,7 +208,10 @@ export class TriggerUnits {
   private listen(name: string, st: TriggerState): void {
     const c = this.m.runtimes.get(name)!.config.socket!;
     st.sockets = [];
-    for (const [kind, list] of [['stream', c.listenStream], ['dgram', c.listenDatagram]] as const) {
+    for (const [kind, list] of [
+      ['stream', c.listenStream],
+      ['dgram', c.listenDatagram],
+    ] as const) {
       for (const addr of list) {
         if (addr.startsWith('/')) mkdirSync(dirname(addr), { recursive: true, mode: c.directoryMode ?? 0o755 });
         const owner = this.socketOwner(c.socketUser, c.socketGroup);
@@ -156,14 +225,24 @@ export class TriggerUnits {
   private rearmSockets(name: string, st: TriggerState): void {
     const c = this.m.runtimes.get(name)?.config.socket;
     if (!c || !st.sockets) return;
-    if (c.accept) { this.watchAccepting(name, st); return; }
+    if (c.accept) {
+      this.watchAccepting(name, st);
+      return;
+    }
     const svc = this.m.runtimes.get(this.m.resolve(c.service));
     const serviceUp = svc && (svc.active === 'active' || svc.active === 'activating' || svc.active === 'reloading');
     for (const s of st.sockets) {
-      if (serviceUp) { s.watcher?.close(); s.watcher = null; continue; }
+      if (serviceUp) {
+        s.watcher?.close();
+        s.watcher = null;
+        continue;
+      }
       // Watch only while the service is down: once it runs, it owns the socket (Accept=no).
       s.watcher ??= this.d.native.watchFd(s.fd, () => {
-        for (const x of st.sockets ?? []) { x.watcher?.close(); x.watcher = null; }
+        for (const x of st.sockets ?? []) {
+          x.watcher?.close();
+          x.watcher = null;
+        }
         this.d.journal.append(name, `Incoming traffic: starting ${c.service}.`);
         void this.m.backgroundJob(c.service, 'start', { unit: name, why: 'incoming traffic' });
       });
@@ -187,12 +266,24 @@ export class TriggerUnits {
           const nr = st.accepted ?? 0;
           st.accepted = nr + 1;
           let peer = null;
-          if (conn.family === 'unix') { try { peer = this.d.native.peerCred(conn.fd); } catch { /* gone already */ } }
+          if (conn.family === 'unix') {
+            try {
+              peer = this.d.native.peerCred(conn.fd);
+            } catch {
+              /* gone already */
+            }
+          }
           const unit = `${prefix}@${instanceName(nr, conn, peer)}.service`;
-          if (!this.m.addInstance(unit)) { closeSync(conn.fd); continue; }
+          if (!this.m.addInstance(unit)) {
+            closeSync(conn.fd);
+            continue;
+          }
           this.connections.set(unit, conn.fd);
           this.d.journal.append(name, `Incoming connection: starting ${unit}.`);
-          this.m.job(unit, 'start').catch(() => {}).finally(() => this.releaseConnection(unit));
+          this.m
+            .job(unit, 'start')
+            .catch(() => {})
+            .finally(() => this.releaseConnection(unit));
         }
       });
     }
@@ -204,7 +295,11 @@ export class TriggerUnits {
     const rt = this.m.runtimes.get(unit);
     if (fd === undefined || (rt && rt.active !== 'inactive' && rt.active !== 'failed')) return;
     this.connections.delete(unit);
-    try { closeSync(fd); } catch { /* closed */ }
+    try {
+      closeSync(fd);
+    } catch {
+      /* closed */
+    }
     setImmediate(() => this.m.forgetInstance(unit));
   }
 
@@ -216,7 +311,10 @@ export class TriggerUnits {
     const names: string[] = [];
     for (const [name, st] of this.state) {
       if (this.m.runtimes.get(name)?.config.socket?.service !== service) continue;
-      for (const s of st.sockets ?? []) { fds.push(s.fd); names.push(s.name); }
+      for (const s of st.sockets ?? []) {
+        fds.push(s.fd);
+        names.push(s.name);
+      }
     }
     return { fds, names };
   }
@@ -226,8 +324,21 @@ export class TriggerUnits {
   private watchPaths(name: string, st: TriggerState): void {
     const c = this.m.runtimes.get(name)!.config.path!;
     const check = (changed?: string) => {
-      const exists = c.pathExists.some((p) => { try { statSync(p); return true; } catch { return false; } });
-      const notEmpty = c.directoryNotEmpty.some((p) => { try { return readdirSync(p).length > 0; } catch { return false; } });
+      const exists = c.pathExists.some((p) => {
+        try {
+          statSync(p);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      const notEmpty = c.directoryNotEmpty.some((p) => {
+        try {
+          return readdirSync(p).length > 0;
+        } catch {
+          return false;
+        }
+      });
       const didChange = changed !== undefined && c.pathChanged.includes(changed);
       if (exists || notEmpty || didChange) {
         const target = this.m.runtimes.get(this.m.resolve(c.unit));
@@ -263,7 +374,12 @@ export class TriggerUnits {
     const { flags, data } = mountOptions(c.options);
     const k = this.d.native.constants as unknown as Record<string, number>;
     mkdirSync(c.where, { recursive: true });
-    this.d.native.mount(c.what, c.where, c.type, flags.reduce((a, f) => a | (k[f] ?? 0), 0), data);
+    this.d.native.mount(
+      c.what,
+      c.where,
+      c.type,
+      flags.reduce((a, f) => a | (k[f] ?? 0), 0),
+      data,
+    );
   }
 }
-

@@ -16,11 +16,19 @@ export function listLinks(configDir: string): UnitLink[] {
   const out: UnitLink[] = [];
   const scan = (dir: string, depth: number) => {
     let names: string[] = [];
-    try { names = readdirSync(dir); } catch { return; }
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
     for (const n of names) {
       const p = join(dir, n);
       let st;
-      try { st = lstatSync(p); } catch { continue; }
+      try {
+        st = lstatSync(p);
+      } catch {
+        continue;
+      }
       if (st.isSymbolicLink()) out.push({ path: p, target: readlinkSync(p) });
       else if (st.isDirectory() && depth === 0 && /\.(wants|requires)$/.test(n)) scan(p, 1);
     }
@@ -31,17 +39,28 @@ export function listLinks(configDir: string): UnitLink[] {
 
 /** Unit-file operations for the manager. */
 export class UnitFiles {
-  constructor(private cfg: InitConfig, private fs: UnitFs, private units: () => Map<string, UnitConfig>, private lookup: (n: string) => UnitConfig | undefined) {}
+  constructor(
+    private cfg: InitConfig,
+    private fs: UnitFs,
+    private units: () => Map<string, UnitConfig>,
+    private lookup: (n: string) => UnitConfig | undefined,
+  ) {}
 
   /** enable: the links [Install] asks for. */
   enable(name: string): FileChange[] {
     const unit = this.lookupOrTemplate(name);
     const instance = /@(.+)\.[a-z]+$/.exec(name)?.[1];
-    const { links } = enableLinks(unit, { configDir: this.cfg.configDir, ...(instance ? { instance } : {}) }, (n) => this.lookupOrTemplateSafe(n));
+    const { links } = enableLinks(unit, { configDir: this.cfg.configDir, ...(instance ? { instance } : {}) }, (n) =>
+      this.lookupOrTemplateSafe(n),
+    );
     const changes: FileChange[] = [];
     for (const l of links) {
       let existing: string | null = null;
-      try { existing = readlinkSync(l.path); } catch { /* none */ }
+      try {
+        existing = readlinkSync(l.path);
+      } catch {
+        /* none */
+      }
       if (existing === l.target) continue;
       mkdirSync(dirname(l.path), { recursive: true });
       rmSync(l.path, { force: true });
@@ -54,7 +73,9 @@ export class UnitFiles {
   /** disable: remove every link naming the unit. */
   disable(name: string): FileChange[] {
     const unit = this.lookupOrTemplate(name);
-    const paths = disableLinks(unit, { configDir: this.cfg.configDir }, listLinks(this.cfg.configDir), (n) => this.lookupOrTemplateSafe(n));
+    const paths = disableLinks(unit, { configDir: this.cfg.configDir }, listLinks(this.cfg.configDir), (n) =>
+      this.lookupOrTemplateSafe(n),
+    );
     for (const p of paths) rmSync(p, { force: true });
     return paths.map((path) => ({ type: 'unlink', path }));
   }
@@ -63,8 +84,13 @@ export class UnitFiles {
   mask(name: string): FileChange[] {
     const path = join(this.cfg.configDir, name);
     let st;
-    try { st = lstatSync(path); } catch { /* none */ }
-    if (st && !st.isSymbolicLink()) throw new KeelError('EEXIST', `cannot mask ${name}: ${path} is a unit file, remove it first`, { path });
+    try {
+      st = lstatSync(path);
+    } catch {
+      /* none */
+    }
+    if (st && !st.isSymbolicLink())
+      throw new KeelError('EEXIST', `cannot mask ${name}: ${path} is a unit file, remove it first`, { path });
     mkdirSync(this.cfg.configDir, { recursive: true });
     rmSync(path, { force: true });
     symlinkSync('/dev/null', path);
@@ -74,7 +100,11 @@ export class UnitFiles {
   /** unmask: remove the /dev/null link. */
   unmask(name: string): FileChange[] {
     const path = join(this.cfg.configDir, name);
-    try { if (readlinkSync(path) !== '/dev/null') return []; } catch { return []; }
+    try {
+      if (readlinkSync(path) !== '/dev/null') return [];
+    } catch {
+      return [];
+    }
     rmSync(path, { force: true });
     return [{ type: 'unlink', path }];
   }
@@ -83,7 +113,11 @@ export class UnitFiles {
   enabledState(name: string): string {
     try {
       // Links anywhere in the search path count: the image enables its units under /usr/lib.
-      return isEnabled(name, this.cfg.unitPath.flatMap((d) => listLinks(d)), (n) => this.lookupOrTemplateSafe(n));
+      return isEnabled(
+        name,
+        this.cfg.unitPath.flatMap((d) => listLinks(d)),
+        (n) => this.lookupOrTemplateSafe(n),
+      );
     } catch {
       return this.lookup(name)?.masked ? 'masked' : 'static';
     }
@@ -94,7 +128,11 @@ export class UnitFiles {
     if (known) return known;
     // Templates are not in the loaded map (only their instances are): read the file.
     const opts = { searchPaths: this.cfg.unitPath, quadlet: this.cfg.quadlet };
-    try { return loadUnit(name.replace(/@[^.]*\./, '@.'), this.fs, opts); } catch { return undefined; }
+    try {
+      return loadUnit(name.replace(/@[^.]*\./, '@.'), this.fs, opts);
+    } catch {
+      return undefined;
+    }
   }
 
   private lookupOrTemplate(name: string): UnitConfig {

@@ -5,13 +5,19 @@ import { withDefaultDependencies } from '../units/defaults.js';
 import type { Diagnostic, UnitConfig } from '../units/types.js';
 
 /** The loaded units: by real name, plus alias -> real name. */
-export interface Registry { units: Map<string, UnitConfig>; aliases: Map<string, string>; diagnostics: Diagnostic[] }
+export interface Registry {
+  units: Map<string, UnitConfig>;
+  aliases: Map<string, string>;
+  diagnostics: Diagnostic[];
+}
 
 const DEP_KEYS = ['requires', 'requisite', 'wants', 'bindsTo', 'partOf', 'conflicts', 'onFailure'] as const;
 
 /** Loads all units; names referenced by dependencies but not listed (template instances) are loaded too. */
 export function loadRegistry(
-  fs: UnitFs, searchPaths: string[], specifiers: { hostname: string; machineId: string; bootId: string; runtimeDir: string },
+  fs: UnitFs,
+  searchPaths: string[],
+  specifiers: { hostname: string; machineId: string; bootId: string; runtimeDir: string },
   quadlet?: LoadOptions['quadlet'],
 ): Registry {
   const opts = { searchPaths, specifiers, quadlet };
@@ -26,7 +32,10 @@ export function loadRegistry(
           tried.add(name);
           try {
             const extra = loadUnit(name, fs, opts);
-            if (!units.has(extra.name)) { units.set(extra.name, extra); added = true; }
+            if (!units.has(extra.name)) {
+              units.set(extra.name, extra);
+              added = true;
+            }
           } catch (e) {
             if (!(e instanceof UnitLoadError)) throw e;
           }

@@ -11,6 +11,9 @@ export function sha256Hex(data: Buffer | string): string {
 export function sha256File(path: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const h = createHash('sha256');
-    createReadStream(path).on('error', reject).on('data', (c) => h.update(c)).on('end', () => resolve(h.digest('hex')));
+    createReadStream(path)
+      .on('error', reject)
+      .on('data', (c) => h.update(c))
+      .on('end', () => resolve(h.digest('hex')));
   });
 }

@@ -15,13 +15,7 @@ export class HttpError extends KeelError {
   readonly url: string;
   readonly reason: string;
   readonly status?: number;
-  constructor(
-    code: string,
-    method: string,
-    url: string,
-    reason: string,
-    o: { cause?: unknown; status?: number } = {},
-  ) {
+  constructor(code: string, method: string, url: string, reason: string, o: { cause?: unknown; status?: number } = {}) {
     super(code, `cannot ${method} ${url}: ${reason}`, o.cause !== undefined ? { cause: o.cause } : {});
     this.name = 'HttpError';
     this.method = method;
@@ -171,11 +165,7 @@ function lowerCased(headers: Record<string, string>): Record<string, string> {
 /** The socket's error behind fetch's "fetch failed" / "terminated" TypeErrors, described. */
 function networkReason(e: unknown): string {
   let inner = e;
-  while (
-    inner instanceof Error &&
-    inner.cause instanceof Error &&
-    (inner instanceof TypeError || inner.message === '')
-  )
+  while (inner instanceof Error && inner.cause instanceof Error && (inner instanceof TypeError || inner.message === ''))
     inner = inner.cause;
   if (inner instanceof AggregateError && inner.errors[0] instanceof Error) inner = inner.errors[0];
   return errorText(inner);

@@ -5,7 +5,9 @@ import { writeSync } from 'node:fs';
 export function log(message: string): void {
   try {
     writeSync(1, `keel: ${message}\n`);
-  } catch { /* a console that is gone must not kill PID 1 */ }
+  } catch {
+    /* a console that is gone must not kill PID 1 */
+  }
 }
 
 /** Logs a best-effort step that failed and goes on: "keel: warning: cannot X: reason". */

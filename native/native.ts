@@ -15,7 +15,12 @@ export interface NativeError extends Error {
 /** True when `e` came from the helper, optionally with a given code such as 'ECHILD'. */
 export function isNativeError(e: unknown, code?: string): e is NativeError {
   const n = e as NativeError;
-  return e instanceof Error && typeof n.syscall === 'string' && typeof n.errno === 'number' && (code === undefined || n.code === code);
+  return (
+    e instanceof Error &&
+    typeof n.syscall === 'string' &&
+    typeof n.errno === 'number' &&
+    (code === undefined || n.code === code)
+  );
 }
 
 /** A decoded waitpid(2) status. */
@@ -62,7 +67,10 @@ export interface SpawnOptions {
   fds?: number[];
   /** A cgroup v2 directory the child joins (writes "0" to its cgroup.procs) before anything else. */
   cgroup?: string;
-  /** setrlimit(2) calls, made before dropping privileges; without NOFILE the child inherits Node's soft limit, which Node raises to the hard one. */
+  /**
+   * setrlimit(2) calls, made before dropping privileges; without NOFILE the child inherits Node's soft limit, which
+   * Node raises to the hard one.
+   */
   rlimits?: Rlimit[];
   /** setpriority(2) nice value, -20 to 19. */
   nice?: number;
@@ -77,11 +85,17 @@ export interface SpawnOptions {
    * clears effective and permitted anyway (as the kernel does; as Docker leaves them).
    */
   capabilities?: bigint;
-  /** A seccomp BPF program (struct sock_filter[], 8 bytes each), installed last before execve; needs noNewPrivs (else EACCES without CAP_SYS_ADMIN). */
+  /**
+   * A seccomp BPF program (struct sock_filter[], 8 bytes each), installed last before execve; needs noNewPrivs (else
+   * EACCES without CAP_SYS_ADMIN).
+   */
   seccomp?: Buffer;
   /** Runs the program as PID 1 of a container (new namespaces, its own root); see NativeContainer. */
   container?: NativeContainer;
-  /** Runs the program inside a running process's namespaces and root (keel exec); see NativeJoin. Exclusive with container. */
+  /**
+   * Runs the program inside a running process's namespaces and root (keel exec); see NativeJoin. Exclusive with
+   * container.
+   */
   join?: NativeJoin;
   /**
    * A mount namespace of its own (unshare(CLONE_NEWNS), then MS_SLAVE|MS_REC on /) and these
@@ -103,8 +117,16 @@ export type SandboxOp =
   | { op: 'clone'; path: string; slot: number; optional?: boolean }
   | { op: 'readonly'; target: string; optional?: boolean }
   | { op: 'attach'; slot: number; target: string; mkdir?: 'dir' | 'file' | null; optional?: boolean }
-  | { op: 'mount'; source: string | null; target: string; fstype: string | null; flags: number; data: string | null;
-      mkdir?: 'dir' | 'file' | null; optional?: boolean }
+  | {
+      op: 'mount';
+      source: string | null;
+      target: string;
+      fstype: string | null;
+      flags: number;
+      data: string | null;
+      mkdir?: 'dir' | 'file' | null;
+      optional?: boolean;
+    }
   | { op: 'mask'; target: string; source: string; optional?: boolean }
   | { op: 'symlink'; target: string; source: string };
 
@@ -179,7 +201,10 @@ export interface NativeContainer {
   devices?: NativeDevice[];
   /** Symlinks to create, e.g. { path: '/dev/fd', target: '/proc/self/fd' }. */
   symlinks?: { path: string; target: string }[];
-  /** After pivot_root: a file gets /dev/null bound over it, a directory an empty read-only tmpfs; missing ones are skipped. */
+  /**
+   * After pivot_root: a file gets /dev/null bound over it, a directory an empty read-only tmpfs; missing ones are
+   * skipped.
+   */
   maskedPaths?: string[];
   /** After pivot_root: bound onto themselves read-only; missing ones are skipped. */
   readonlyPaths?: string[];
@@ -239,12 +264,34 @@ export interface Accepted {
 
 /** Flag values for mount, umount2, waitpid, lsetxattr, reboot (the LINUX_REBOOT_CMD_* values) and flock. */
 export type NativeConstants = Readonly<{
-  MS_RDONLY: number; MS_NOSUID: number; MS_NODEV: number; MS_NOEXEC: number; MS_REMOUNT: number;
-  MS_BIND: number; MS_REC: number; MS_MOVE: number; MS_PRIVATE: number; MS_SLAVE: number;
-  MS_SHARED: number; MS_RELATIME: number; MNT_DETACH: number; MNT_FORCE: number; WNOHANG: number;
+  MS_RDONLY: number;
+  MS_NOSUID: number;
+  MS_NODEV: number;
+  MS_NOEXEC: number;
+  MS_REMOUNT: number;
+  MS_BIND: number;
+  MS_REC: number;
+  MS_MOVE: number;
+  MS_PRIVATE: number;
+  MS_SLAVE: number;
+  MS_SHARED: number;
+  MS_RELATIME: number;
+  MNT_DETACH: number;
+  MNT_FORCE: number;
+  WNOHANG: number;
   /** flock(2) operations. */
-  LOCK_SH: number; LOCK_EX: number; LOCK_UN: number; LOCK_NB: number;
-  SIGRTMIN: number; XATTR_CREATE: number; XATTR_REPLACE: number; RB_AUTOBOOT: number; RB_POWER_OFF: number; RB_HALT_SYSTEM: number; RB_DISABLE_CAD: number; RB_ENABLE_CAD: number;
+  LOCK_SH: number;
+  LOCK_EX: number;
+  LOCK_UN: number;
+  LOCK_NB: number;
+  SIGRTMIN: number;
+  XATTR_CREATE: number;
+  XATTR_REPLACE: number;
+  RB_AUTOBOOT: number;
+  RB_POWER_OFF: number;
+  RB_HALT_SYSTEM: number;
+  RB_DISABLE_CAD: number;
+  RB_ENABLE_CAD: number;
 }>;
 
 /** The helper: one function per syscall, each synchronous, each throwing a NativeError. */
@@ -267,21 +314,33 @@ export interface Native {
   setChildSubreaper(): void;
   /** Sets IFF_UP|IFF_RUNNING on an interface, like `ip link set NAME up`. */
   ifUp(name: string): void;
-  /** pipe2(O_CLOEXEC): [read end, write end]; wrap the read end as `new net.Socket({ fd, readable: true, writable: false })`. */
+  /**
+   * pipe2(O_CLOEXEC): [read end, write end]; wrap the read end as `new net.Socket({ fd, readable: true, writable:
+   * false })`.
+   */
   pipe(): [number, number];
-  /** A non-blocking CLOEXEC AF_UNIX datagram socket with SO_PASSCRED, bound to path ("/path": stale file unlinked, chmod mode; or "@abstract"). */
+  /**
+   * A non-blocking CLOEXEC AF_UNIX datagram socket with SO_PASSCRED, bound to path ("/path": stale file unlinked,
+   * chmod mode; or "@abstract").
+   */
   unixDgramSocket(path: string, mode: number): number;
   /** recvmsg(2) of one datagram and its sender's credentials; null when none is queued; never blocks. */
   recvCred(fd: number): CredDatagram | null;
   /** sendto(2) of one datagram to a unix socket ("/path" or "@abstract"), as sd_notify does. */
   sendDgram(path: string, data: Buffer | string): void;
-  /** Calls callback on the event loop whenever fd is readable (a libuv uv_poll_t: sets O_NONBLOCK, one per fd; close() it before the fd). */
+  /**
+   * Calls callback on the event loop whenever fd is readable (a libuv uv_poll_t: sets O_NONBLOCK, one per fd; close()
+   * it before the fd).
+   */
   watchFd(fd: number, callback: () => void): FdWatcher;
   /** getsockopt(SO_PEERCRED) of a connected unix stream socket: who connected. */
   peerCred(fd: number): { pid: number; uid: number; gid: number };
   /** Handles the given signals in C; each delivery becomes one byte (the signal number) on the returned pipe. */
   signalPipe(signals: number[]): number;
-  /** A bound CLOEXEC socket, listening if 'stream', at "8080" (IPv6 any, dual stack; IPv4 if no IPv6), "1.2.3.4:80", "[::1]:80", "/path" or "@name". */
+  /**
+   * A bound CLOEXEC socket, listening if 'stream', at "8080" (IPv6 any, dual stack; IPv4 if no IPv6), "1.2.3.4:80",
+   * "[::1]:80", "/path" or "@name".
+   */
   listenSocket(kind: 'stream' | 'dgram', address: string, opts?: ListenOptions): number;
   /** accept4(SOCK_CLOEXEC) of one pending connection (the new fd blocks); null when none is pending. */
   accept(fd: number): Accepted | null;
@@ -303,7 +362,10 @@ export interface Native {
    * Without LOCK_NB it blocks the thread until the lock is free: never in PID 1's event loop.
    */
   flock(fd: number, operation: number): boolean;
-  /** mknod(2): mode is a type (fs.constants.S_IFCHR, S_IFBLK, S_IFIFO) | permissions (less the umask); dev as makedev() packs it. */
+  /**
+   * mknod(2): mode is a type (fs.constants.S_IFCHR, S_IFBLK, S_IFIFO) | permissions (less the umask); dev as
+   * makedev() packs it.
+   */
   mknod(path: string, mode: number, dev: number): void;
   /** lsetxattr(2), never following a symlink; flags 0, constants.XATTR_CREATE or XATTR_REPLACE. */
   lsetxattr(path: string, name: string, value: Buffer | string, flags: number): void;
@@ -323,7 +385,10 @@ export function makedev(major: number, minor: number): number {
 /** glibc's major() and minor() of a dev_t (an lstat's rdev). */
 export function devNumbers(dev: number): { major: number; minor: number } {
   const d = BigInt(dev);
-  return { major: Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & 0xfffff000n)), minor: Number((d & 0xffn) | ((d >> 12n) & 0xffffff00n)) };
+  return {
+    major: Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & 0xfffff000n)),
+    minor: Number((d & 0xffn) | ((d >> 12n) & 0xffffff00n)),
+  };
 }
 
 // Bundled as CommonJS, esbuild leaves import.meta empty; the entry script is then our best anchor.

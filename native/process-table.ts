@@ -52,7 +52,10 @@ export class ProcessTable {
   private timer: NodeJS.Timeout | undefined;
   private readonly onSignal = (): void => this.safeReap();
 
-  constructor(private readonly sys: ProcessSys, private readonly opts: ProcessTableOptions = {}) {}
+  constructor(
+    private readonly sys: ProcessSys,
+    private readonly opts: ProcessTableOptions = {},
+  ) {}
 
   /** Starts a process; throws synchronously (a NativeError) if it could not be started. */
   spawn(opts: SpawnOptions): Spawned {
@@ -135,6 +138,8 @@ export class ProcessTable {
   private warn(what: string, err: unknown): void {
     try {
       (this.opts.warn ?? logWarn)(what, err);
-    } catch { /* logging must not break reaping either */ }
+    } catch {
+      /* logging must not break reaping either */
+    }
   }
 }

@@ -20,7 +20,10 @@ export function encodeGrubenv(vars: GrubenvVars): Buffer {
   }
   const body = Buffer.from(GRUBENV_SIGNATURE + lines.join(''), 'utf8');
   if (body.length > GRUBENV_SIZE) {
-    throw new KeelError('EGRUBENV', `cannot encode grubenv: ${body.length} bytes of variables do not fit in ${GRUBENV_SIZE}`);
+    throw new KeelError(
+      'EGRUBENV',
+      `cannot encode grubenv: ${body.length} bytes of variables do not fit in ${GRUBENV_SIZE}`,
+    );
   }
   const out = Buffer.alloc(GRUBENV_SIZE, '#');
   body.copy(out);
@@ -30,7 +33,8 @@ export function encodeGrubenv(vars: GrubenvVars): Buffer {
 /** Decodes a 1024-byte grubenv into its variables, skipping comment lines and '#' padding. */
 export function decodeGrubenv(buf: Buffer): Map<string, string> {
   if (!Buffer.isBuffer(buf)) throw new TypeError(`cannot decode grubenv: expected a Buffer, received ${typeof buf}`);
-  if (buf.length !== GRUBENV_SIZE) throw new KeelError('EGRUBENV', `cannot decode grubenv: expected ${GRUBENV_SIZE} bytes, received ${buf.length}`);
+  if (buf.length !== GRUBENV_SIZE)
+    throw new KeelError('EGRUBENV', `cannot decode grubenv: expected ${GRUBENV_SIZE} bytes, received ${buf.length}`);
   if (buf.toString('latin1', 0, GRUBENV_SIGNATURE.length) !== GRUBENV_SIGNATURE) {
     throw new KeelError('EGRUBENV', 'cannot decode grubenv: missing "# GRUB Environment Block" signature');
   }
@@ -45,7 +49,8 @@ export function decodeGrubenv(buf: Buffer): Map<string, string> {
     }
     const eq = buf.indexOf(0x3d /* = */, p);
     const nl = buf.indexOf(0x0a, p);
-    if (eq < 0 || (nl >= 0 && nl < eq)) throw new KeelError('EGRUBENV', `cannot decode grubenv: line at offset ${p} has no '='`);
+    if (eq < 0 || (nl >= 0 && nl < eq))
+      throw new KeelError('EGRUBENV', `cannot decode grubenv: line at offset ${p} has no '='`);
     const value: number[] = [];
     let q = eq + 1;
     while (q < buf.length && buf[q] !== 0x0a) {
@@ -53,7 +58,8 @@ export function decodeGrubenv(buf: Buffer): Map<string, string> {
       if (q < buf.length) value.push(buf[q]);
       q++;
     }
-    if (q >= buf.length) throw new KeelError('EGRUBENV', `cannot decode grubenv: variable at offset ${p} has no terminating newline`);
+    if (q >= buf.length)
+      throw new KeelError('EGRUBENV', `cannot decode grubenv: variable at offset ${p} has no terminating newline`);
     vars.set(buf.toString('utf8', p, eq), Buffer.from(value).toString('utf8'));
     p = q + 1;
   }
@@ -72,7 +78,11 @@ export function setGrubenvVars(buf: Buffer, updates: GrubenvUpdates): Buffer {
 
 // Pairs from either form, with names and values checked so GRUB reads back what was written.
 function entriesOf(vars: GrubenvUpdates, verb: string): [string, string | null][] {
-  if (vars === null || typeof vars !== 'object') throw new TypeError(`cannot ${verb} grubenv: expected an object or [key, value] pairs, received ${vars === null ? 'null' : typeof vars}`);
+  if (vars === null || typeof vars !== 'object')
+    throw new TypeError(
+      `cannot ${verb} grubenv: expected an object or [key, value] pairs, ` +
+        `received ${vars === null ? 'null' : typeof vars}`,
+    );
   const pairs = Array.isArray(vars) ? vars : Object.entries(vars);
   const seen = new Set<string>();
   for (const pair of pairs) {
@@ -82,8 +92,13 @@ function entriesOf(vars: GrubenvUpdates, verb: string): [string, string | null][
     if (typeof key !== 'string' || !/^[^#=\n\\\0][^=\n\\\0]*$/.test(key)) {
       throw new TypeError(`cannot ${verb} grubenv: invalid variable name ${JSON.stringify(key)}`);
     }
-    if (!(typeof value === 'string' || (value === null && verb === 'update')) || (typeof value === 'string' && value.includes('\0'))) {
-      throw new TypeError(`cannot ${verb} grubenv: value of ${key} must be a string without NUL, received ${JSON.stringify(value)}`);
+    if (
+      !(typeof value === 'string' || (value === null && verb === 'update')) ||
+      (typeof value === 'string' && value.includes('\0'))
+    ) {
+      throw new TypeError(
+        `cannot ${verb} grubenv: value of ${key} must be a string without NUL, received ${JSON.stringify(value)}`,
+      );
     }
     if (verb === 'encode' && seen.has(key)) throw new TypeError(`cannot encode grubenv: variable ${key} given twice`);
     seen.add(key);

@@ -6,13 +6,30 @@ export type Slot = 'A' | 'B';
 
 /** One slot: booted successfully (OK), boots left to prove itself (TRIES), and what it holds: the
  *  dm-verity root hash of its USR (GRUB passes it to the kernel) and the version written there. */
-export interface SlotInfo { ok: boolean; tries: number; hash?: string; version?: string }
+export interface SlotInfo {
+  ok: boolean;
+  tries: number;
+  hash?: string;
+  version?: string;
+}
 
 /** Per slot state, and the order to try them in. */
-export interface SlotState { order: Slot[]; A: SlotInfo; B: SlotInfo }
+export interface SlotState {
+  order: Slot[];
+  A: SlotInfo;
+  B: SlotInfo;
+}
 
 /** The variables GRUB reads (load_env); it writes back only ORDER/OK/TRIES (save_env). */
-export const GRUB_LOADED_VARS = ['KEEL_ORDER', 'KEEL_A_OK', 'KEEL_A_TRIES', 'KEEL_A_HASH', 'KEEL_B_OK', 'KEEL_B_TRIES', 'KEEL_B_HASH'];
+export const GRUB_LOADED_VARS = [
+  'KEEL_ORDER',
+  'KEEL_A_OK',
+  'KEEL_A_TRIES',
+  'KEEL_A_HASH',
+  'KEEL_B_OK',
+  'KEEL_B_TRIES',
+  'KEEL_B_HASH',
+];
 
 /** Tries a new slot gets before it counts as bad. */
 export const NEW_SLOT_TRIES = 3;
@@ -20,7 +37,8 @@ export const NEW_SLOT_TRIES = 3;
 /** The grubenv variables of a state, in a fixed order. */
 export function slotVars(s: SlotState): [string, string][] {
   const slot = (x: Slot, i: SlotInfo): [string, string][] => [
-    [`KEEL_${x}_OK`, i.ok ? '1' : '0'], [`KEEL_${x}_TRIES`, String(i.tries)],
+    [`KEEL_${x}_OK`, i.ok ? '1' : '0'],
+    [`KEEL_${x}_TRIES`, String(i.tries)],
     ...(i.hash ? [[`KEEL_${x}_HASH`, i.hash] as [string, string]] : []),
     ...(i.version ? [[`KEEL_${x}_VERSION`, i.version] as [string, string]] : []),
   ];
@@ -32,7 +50,8 @@ export function slotState(vars: Map<string, string>): SlotState {
   const order = (vars.get('KEEL_ORDER') ?? 'A B').split(/\s+/).filter((x): x is Slot => x === 'A' || x === 'B');
   const tries = (v: string | undefined) => (v === '1' || v === '2' || v === '3' ? Number(v) : 0);
   const extra = (x: Slot) => {
-    const hash = vars.get(`KEEL_${x}_HASH`), version = vars.get(`KEEL_${x}_VERSION`);
+    const hash = vars.get(`KEEL_${x}_HASH`),
+      version = vars.get(`KEEL_${x}_VERSION`);
     return { ...(hash && /^[0-9a-f]{64}$/.test(hash) ? { hash } : {}), ...(version ? { version } : {}) };
   };
   return {
@@ -51,8 +70,16 @@ export function chooseSlot(s: SlotState): { slot: Slot; fallback: Slot; next: Sl
   let slot: Slot | null = null;
   let trial = false;
   for (const x of s.order) {
-    if (s[x].ok) { slot = x; break; }
-    if (s[x].tries > 0) { slot = x; trial = true; next[x].tries = s[x].tries - 1; break; }
+    if (s[x].ok) {
+      slot = x;
+      break;
+    }
+    if (s[x].tries > 0) {
+      slot = x;
+      trial = true;
+      next[x].tries = s[x].tries - 1;
+      break;
+    }
   }
   slot ??= s.B.ok && !s.A.ok ? 'B' : 'A';
   return { slot, fallback: slot === 'A' ? 'B' : 'A', next, trial };
@@ -63,8 +90,12 @@ export function slotSelectionScript(envFiles: string[], defaults: { aHash?: stri
   const vars = 'KEEL_ORDER KEEL_A_OK KEEL_A_TRIES KEEL_B_OK KEEL_B_TRIES';
   const loaded = GRUB_LOADED_VARS.join(' ');
   // Saving writes the second copy first: a torn write leaves the first one whole.
-  const saves = [...envFiles].reverse().map((f) => `  save_env -f ${f} ${vars}`).join('\n');
-  return `# A/B slot selection (builder/slots.ts mirrors this rule). Defaults hold when grubenv is missing
+  const saves = [...envFiles]
+    .reverse()
+    .map((f) => `  save_env -f ${f} ${vars}`)
+    .join('\n');
+  return (
+    `# A/B slot selection (builder/slots.ts mirrors this rule). Defaults hold when grubenv is missing
 # or garbled: slot A, which the image ships as good.
 set KEEL_ORDER="A B"
 set KEEL_A_OK=1
@@ -86,7 +117,9 @@ set keel_slot=""
 set keel_trial=""
 for s in $KEEL_ORDER; do
   if [ -z "$keel_slot" ]; then
-    if [ "$s" = A ]; then set ok="$KEEL_A_OK"; set tries="$KEEL_A_TRIES"; elif [ "$s" = B ]; then set ok="$KEEL_B_OK"; set tries="$KEEL_B_TRIES"; else set ok=0; set tries=0; fi
+    if [ "$s" = A ]; then set ok="$KEEL_A_OK"; set ` +
+    `tries="$KEEL_A_TRIES"; elif [ "$s" = B ]; then set ok="$KEEL_B_OK"; ` +
+    `set tries="$KEEL_B_TRIES"; else set ok=0; set tries=0; fi
     if [ "$ok" = 1 ]; then
       set keel_slot="$s"
     elif [ "$tries" = 3 ]; then
@@ -102,5 +135,6 @@ if [ -z "$keel_slot" ]; then
   if [ "$KEEL_B_OK" = 1 -a "$KEEL_A_OK" != 1 ]; then set keel_slot=B; else set keel_slot=A; fi
 fi
 if [ "$keel_slot" = B ]; then set default=keel-b; set fallback=keel-a; else set default=keel-a; set fallback=keel-b; fi
-`;
+`
+  );
 }

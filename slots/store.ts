@@ -25,7 +25,11 @@ export function bootedSlot(cmdline: string): Slot | null {
 
 /** A copy's variables, or null when it is missing or not a valid grubenv. */
 export function readCopy(file: string): Map<string, string> | null {
-  try { return decodeGrubenv(readFileSync(file)); } catch { return null; }
+  try {
+    return decodeGrubenv(readFileSync(file));
+  } catch {
+    return null;
+  }
 }
 
 /** The state from the first good copy (as GRUB reads it); GRUB's defaults when neither is good. */
@@ -40,11 +44,20 @@ export function readSlotState(esp = ESP_DIR): { state: SlotState; vars: Map<stri
 /** Overwrites an existing file's bytes in place and fsyncs it (no rename: GRUB's save_env writes these blocks). */
 export function writeInPlace(path: string, data: Buffer): void {
   const fd = openSync(path, 'r+');
-  try { writeSync(fd, data, 0, data.length, 0); fsyncSync(fd); } finally { closeSync(fd); }
+  try {
+    writeSync(fd, data, 0, data.length, 0);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Writes `state` to both copies, second first; variables it does not own are kept. */
-export function writeSlotState(esp: string, state: SlotState, keep: Map<string, string> = readSlotState(esp).vars): void {
+export function writeSlotState(
+  esp: string,
+  state: SlotState,
+  keep: Map<string, string> = readSlotState(esp).vars,
+): void {
   const vars = new Map([...keep].filter(([k]) => !/^KEEL_(ORDER|[AB]_(OK|TRIES|HASH|VERSION))$/.test(k)));
   for (const [k, v] of slotVars(state)) vars.set(k, v);
   const data = encodeGrubenv([...vars]);
@@ -65,7 +78,13 @@ export function withSlot(s: SlotState, slot: Slot, info: Partial<SlotState['A']>
 export function describeSlots(s: SlotState, booted: Slot | null): string[] {
   return (['A', 'B'] as Slot[]).map((x) => {
     const i = s[x];
-    const what = i.ok ? 'good' : i.tries > 0 ? `new, ${i.tries} ${i.tries === 1 ? 'try' : 'tries'} left` : i.hash ? 'bad' : 'empty';
+    const what = i.ok
+      ? 'good'
+      : i.tries > 0
+        ? `new, ${i.tries} ${i.tries === 1 ? 'try' : 'tries'} left`
+        : i.hash
+          ? 'bad'
+          : 'empty';
     const notes = [x === s.order[0] ? 'boots next' : '', x === booted ? 'booted' : ''].filter(Boolean);
     return `${x}: ${what}${i.version ? `, version ${i.version}` : ''}${notes.length ? ` (${notes.join(', ')})` : ''}`;
   });

@@ -48,7 +48,10 @@ const ROOT_RE = /^[0-9a-f]{64}$/;
 export function buildVerity(data: Buffer, opts: { salt: Buffer; uuid: string }): VerityResult {
   checkOpts('build verity hash tree', opts);
   if (data.length === 0 || data.length % VERITY_BLOCK !== 0) {
-    throw new KeelError('EVERITY', `cannot build verity hash tree: data size ${data.length} is not a positive multiple of ${VERITY_BLOCK}`);
+    throw new KeelError(
+      'EVERITY',
+      `cannot build verity hash tree: data size ${data.length} is not a positive multiple of ${VERITY_BLOCK}`,
+    );
   }
   const hasher = new BlockHasher(opts.salt);
   const digests = Buffer.alloc((data.length / VERITY_BLOCK) * DIGEST);
@@ -66,7 +69,8 @@ export function appendVerity(file: string, opts: { salt: Buffer; uuid: string })
   const fd = openFile(file, 'r+', 'append verity hash tree to');
   try {
     const size = fstatSync(fd).size;
-    if (size === 0) throw new KeelError('EVERITY', `cannot append verity hash tree to ${file}: the file is empty`, { path: file });
+    if (size === 0)
+      throw new KeelError('EVERITY', `cannot append verity hash tree to ${file}: the file is empty`, { path: file });
     const aligned = Math.ceil(size / VERITY_BLOCK) * VERITY_BLOCK;
     if (aligned !== size) ftruncateSync(fd, aligned); // zero padding up to the next block
     const hasher = new BlockHasher(opts.salt);
@@ -83,11 +87,19 @@ export function appendVerity(file: string, opts: { salt: Buffer; uuid: string })
  * version, algorithm or sizes are wrong.
  */
 export function parseVeritySuperblock(buf: Buffer): {
-  dataBlocks: number; salt: Buffer; uuid: string; dataBlockSize: number; hashBlockSize: number; algorithm: string;
+  dataBlocks: number;
+  salt: Buffer;
+  uuid: string;
+  dataBlockSize: number;
+  hashBlockSize: number;
+  algorithm: string;
 } {
-  const fail = (reason: string): never => { throw new KeelError('EVERITY', `cannot parse verity superblock: ${reason}`); };
+  const fail = (reason: string): never => {
+    throw new KeelError('EVERITY', `cannot parse verity superblock: ${reason}`);
+  };
   if (buf.length < SB_SIZE) fail(`need ${SB_SIZE} bytes, got ${buf.length}`);
-  if (!buf.subarray(0, 8).equals(SIGNATURE)) fail('no "verity" signature (not a verity hash area, or wrong hash offset)');
+  if (!buf.subarray(0, 8).equals(SIGNATURE))
+    fail('no "verity" signature (not a verity hash area, or wrong hash offset)');
   const version = buf.readUInt32LE(8);
   if (version !== 1) fail(`unsupported superblock version ${version}`);
   const hashType = buf.readUInt32LE(12);
@@ -100,7 +112,8 @@ export function parseVeritySuperblock(buf: Buffer): {
     fail(`unsupported block sizes ${dataBlockSize}/${hashBlockSize} (only ${VERITY_BLOCK})`);
   }
   const blocks = buf.readBigUInt64LE(72);
-  if (blocks === 0n || blocks > BigInt(Number.MAX_SAFE_INTEGER) / BigInt(VERITY_BLOCK)) fail(`bad data block count ${blocks}`);
+  if (blocks === 0n || blocks > BigInt(Number.MAX_SAFE_INTEGER) / BigInt(VERITY_BLOCK))
+    fail(`bad data block count ${blocks}`);
   const saltSize = buf.readUInt16LE(80);
   if (saltSize > MAX_SALT) fail(`salt size ${saltSize} exceeds ${MAX_SALT}`);
   return {
@@ -119,12 +132,21 @@ export function parseVeritySuperblock(buf: Buffer): {
  * {ok:false, reason} naming the first bad data block (by index) or the bad hash area. Reads in a
  * streaming way (1 MiB pieces); only the tree (1/128 of the data) is held in memory.
  */
-export function verifyVerity(file: string, hashOffset: number, rootHash: string): { ok: true } | { ok: false; reason: string } {
+export function verifyVerity(
+  file: string,
+  hashOffset: number,
+  rootHash: string,
+): { ok: true } | { ok: false; reason: string } {
   const what = `verify ${file}`;
   if (!Number.isSafeInteger(hashOffset) || hashOffset <= 0 || hashOffset % VERITY_BLOCK !== 0) {
-    throw new KeelError('EVERITY', `cannot ${what}: hash offset ${hashOffset} is not a positive multiple of ${VERITY_BLOCK}`, { path: file });
+    throw new KeelError(
+      'EVERITY',
+      `cannot ${what}: hash offset ${hashOffset} is not a positive multiple of ${VERITY_BLOCK}`,
+      { path: file },
+    );
   }
-  if (!ROOT_RE.test(rootHash)) throw new KeelError('EVERITY', `cannot ${what}: root hash must be 64 lowercase hex digits`, { path: file });
+  if (!ROOT_RE.test(rootHash))
+    throw new KeelError('EVERITY', `cannot ${what}: root hash must be 64 lowercase hex digits`, { path: file });
   const fd = openFile(file, 'r', 'verify');
   try {
     return verifyOpen(fd, hashOffset, Buffer.from(rootHash, 'hex'));
@@ -139,14 +161,21 @@ export function verifyVerity(file: string, hashOffset: number, rootHash: string)
  * HASH_START_BLOCK skips the superblock (hashOffset/4096 + 1) and an empty salt is written "-".
  */
 export function verityTable(dev: string, p: VerityParams & { rootHash: string }): string {
-  if (!ROOT_RE.test(p.rootHash)) throw new KeelError('EVERITY', 'cannot make verity table: root hash must be 64 lowercase hex digits');
+  if (!ROOT_RE.test(p.rootHash))
+    throw new KeelError('EVERITY', 'cannot make verity table: root hash must be 64 lowercase hex digits');
   if (!Number.isSafeInteger(p.dataBlocks) || p.dataBlocks <= 0 || p.hashOffset % VERITY_BLOCK !== 0) {
-    throw new KeelError('EVERITY', `cannot make verity table: bad data blocks ${p.dataBlocks} or hash offset ${p.hashOffset}`);
+    throw new KeelError(
+      'EVERITY',
+      `cannot make verity table: bad data blocks ${p.dataBlocks} or hash offset ${p.hashOffset}`,
+    );
   }
   const sectors = p.dataBlocks * (VERITY_BLOCK / 512);
   const hashStart = p.hashOffset / VERITY_BLOCK + 1;
   const salt = p.salt.length ? p.salt.toString('hex') : '-';
-  return `0 ${sectors} verity 1 ${dev} ${dev} ${VERITY_BLOCK} ${VERITY_BLOCK} ${p.dataBlocks} ${hashStart} ${ALGORITHM} ${p.rootHash} ${salt}`;
+  return (
+    `0 ${sectors} verity 1 ${dev} ${dev} ${VERITY_BLOCK} ${VERITY_BLOCK} ` +
+    `${p.dataBlocks} ${hashStart} ${ALGORITHM} ${p.rootHash} ${salt}`
+  );
 }
 
 /** Deterministic salt from a seed string (sha256 based) so builds are reproducible: 32 bytes. */
@@ -214,7 +243,14 @@ function assemble(digests: Buffer, opts: { salt: Buffer; uuid: string }, hasher:
   const dataBlocks = digests.length / DIGEST;
   const { levels, root } = buildTree(digests, hasher);
   const hashArea = Buffer.concat([superblock(dataBlocks, opts), ...levels.reverse()]);
-  return { dataBlocks, salt: Buffer.from(opts.salt), uuid: opts.uuid, hashOffset: dataBlocks * VERITY_BLOCK, rootHash: root.toString('hex'), hashArea };
+  return {
+    dataBlocks,
+    salt: Buffer.from(opts.salt),
+    uuid: opts.uuid,
+    hashOffset: dataBlocks * VERITY_BLOCK,
+    rootHash: root.toString('hex'),
+    hashArea,
+  };
 }
 
 /** struct verity_sb in a zeroed 4096-byte block. */
@@ -251,7 +287,8 @@ function hashFile(fd: number, blocks: number, hasher: BlockHasher): Buffer {
 function verifyOpen(fd: number, hashOffset: number, root: Buffer): { ok: true } | { ok: false; reason: string } {
   const st = fstatSync(fd);
   const size = st.isFile() ? st.size : Infinity; // block devices report size 0: let reads find the end
-  if (hashOffset + VERITY_BLOCK > size) return { ok: false, reason: `hash area missing: nothing at offset ${hashOffset}` };
+  if (hashOffset + VERITY_BLOCK > size)
+    return { ok: false, reason: `hash area missing: nothing at offset ${hashOffset}` };
   const sbBlock = Buffer.alloc(VERITY_BLOCK);
   readExact(fd, sbBlock, hashOffset);
   let sb: ReturnType<typeof parseVeritySuperblock>;
@@ -261,11 +298,15 @@ function verifyOpen(fd: number, hashOffset: number, root: Buffer): { ok: true } 
     return { ok: false, reason: `bad hash area superblock: ${(e as Error).message}` };
   }
   if (sb.dataBlocks * VERITY_BLOCK > hashOffset) {
-    return { ok: false, reason: `bad hash area superblock: ${sb.dataBlocks} data blocks overlap the hash area at ${hashOffset}` };
+    return {
+      ok: false,
+      reason: `bad hash area superblock: ${sb.dataBlocks} data blocks overlap the hash area at ${hashOffset}`,
+    };
   }
   const sizes = levelBlocks(sb.dataBlocks);
   const treeBytes = sizes.reduce((a, n) => a + n, 0) * VERITY_BLOCK;
-  if (hashOffset + VERITY_BLOCK + treeBytes > size) return { ok: false, reason: 'hash area truncated: the file ends inside the tree' };
+  if (hashOffset + VERITY_BLOCK + treeBytes > size)
+    return { ok: false, reason: 'hash area truncated: the file ends inside the tree' };
   const stored = Buffer.alloc(treeBytes);
   readExact(fd, stored, hashOffset + VERITY_BLOCK);
   const hasher = new BlockHasher(sb.salt);
@@ -282,7 +323,9 @@ function verifyOpen(fd: number, hashOffset: number, root: Buffer): { ok: true } 
   }
   // Both agree with the root; finally the tree rebuilt from the data must equal the stored bytes exactly.
   const rebuilt = Buffer.concat(buildTree(digests, hasher).levels.reverse());
-  return rebuilt.equals(stored) ? { ok: true } : { ok: false, reason: 'hash area differs from the tree rebuilt from the data (non-zero padding)' };
+  return rebuilt.equals(stored)
+    ? { ok: true }
+    : { ok: false, reason: 'hash area differs from the tree rebuilt from the data (non-zero padding)' };
 }
 
 /** Checks each stored level hashes to the one above it and the top to `root`; returns a reason or ''. */
@@ -290,7 +333,11 @@ function checkStoredTree(stored: Buffer, sizes: number[], root: Buffer, hasher: 
   if (!sizes.length) return ''; // one data block: no tree, the root covers the data directly
   // Levels lie top first: offsets from the end of `stored` for level 0 upwards.
   let end = stored.length;
-  const levels = sizes.map((n) => { const l = stored.subarray(end - n * VERITY_BLOCK, end); end -= n * VERITY_BLOCK; return l; });
+  const levels = sizes.map((n) => {
+    const l = stored.subarray(end - n * VERITY_BLOCK, end);
+    end -= n * VERITY_BLOCK;
+    return l;
+  });
   for (let lv = 0; lv < levels.length; lv++) {
     const level = levels[lv]!;
     const above = lv + 1 < levels.length ? levels[lv + 1]! : root;
@@ -299,7 +346,8 @@ function checkStoredTree(stored: Buffer, sizes: number[], root: Buffer, hasher: 
       if (!got.equals(above.subarray(b * DIGEST, (b + 1) * DIGEST))) {
         return lv + 1 < levels.length
           ? `bad hash area: level ${lv} block ${b} does not match level ${lv + 1}`
-          : 'root hash mismatch: the hash area does not hash to the given root hash (wrong root hash, or its top block is corrupt)';
+          : 'root hash mismatch: the hash area does not hash to the given root hash ' +
+              '(wrong root hash, or its top block is corrupt)';
       }
     }
   }
@@ -311,7 +359,10 @@ function checkOpts(what: string, opts: { salt: Buffer; uuid: string }): void {
     throw new KeelError('EVERITY', `cannot ${what}: salt must be a Buffer of at most ${MAX_SALT} bytes`);
   }
   if (!UUID_RE.test(opts.uuid)) {
-    throw new KeelError('EVERITY', `cannot ${what}: uuid must be 8-4-4-4-12 lowercase hex, received ${JSON.stringify(opts.uuid)}`);
+    throw new KeelError(
+      'EVERITY',
+      `cannot ${what}: uuid must be 8-4-4-4-12 lowercase hex, received ${JSON.stringify(opts.uuid)}`,
+    );
   }
 }
 

@@ -2,7 +2,7 @@
 // Pure. Follows systemd's calendarspec.c (v252) closely, so `systemd-analyze calendar` is the oracle.
 
 const MIN_YEAR = 1970;
-const MAX_YEAR = 2199;  // systemd stops searching here; an event past it never elapses
+const MAX_YEAR = 2199; // systemd stops searching here; an event past it never elapses
 
 /** One element of a comma list: `start`, `start..stop`, `start/repeat` or `start..stop/repeat`. */
 export interface CalendarComponent {
@@ -35,12 +35,40 @@ export interface CalendarSpec {
 
 const WEEKDAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
 // Longest first: "Monday" must win over "Mon".
-const WEEKDAY_NAMES: [string, number][] = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday']
-  .flatMap((full, nr): [string, number][] => [[full, nr], [full.slice(0, 3), nr]]);
+const WEEKDAY_NAMES: [string, number][] = [
+  'monday',
+  'tuesday',
+  'wednesday',
+  'thursday',
+  'friday',
+  'saturday',
+  'sunday',
+].flatMap((full, nr): [string, number][] => [
+  [full, nr],
+  [full.slice(0, 3), nr],
+]);
 
 // Zone names that are UTC; any other zone would need a tz database Keel does not ship.
-const UTC_NAMES = new Set(['UTC', 'Etc/UTC', 'UCT', 'Etc/UCT', 'Universal', 'Etc/Universal', 'Zulu', 'Etc/Zulu',
-  'GMT', 'Etc/GMT', 'GMT0', 'Etc/GMT0', 'GMT+0', 'Etc/GMT+0', 'GMT-0', 'Etc/GMT-0', 'Greenwich', 'Etc/Greenwich']);
+const UTC_NAMES = new Set([
+  'UTC',
+  'Etc/UTC',
+  'UCT',
+  'Etc/UCT',
+  'Universal',
+  'Etc/Universal',
+  'Zulu',
+  'Etc/Zulu',
+  'GMT',
+  'Etc/GMT',
+  'GMT0',
+  'Etc/GMT0',
+  'GMT+0',
+  'Etc/GMT+0',
+  'GMT-0',
+  'Etc/GMT-0',
+  'Greenwich',
+  'Etc/Greenwich',
+]);
 
 const c0 = (start: number): CalendarComponent => ({ start, stop: null, repeat: 0 });
 const MIDNIGHT = { hour: [c0(0)], minute: [c0(0)], second: [c0(0)] };
@@ -51,16 +79,27 @@ const SHORTHANDS: Record<string, Partial<CalendarSpec>> = {
   weekly: { weekdays: 1, ...MIDNIGHT },
   monthly: { day: [c0(1)], ...MIDNIGHT },
   quarterly: { month: [1, 4, 7, 10].map(c0), day: [c0(1)], ...MIDNIGHT },
-  ...Object.fromEntries(['semiannually', 'semi-annually', 'biannually', 'bi-annually']
-    .map((name) => [name, { month: [1, 7].map(c0), day: [c0(1)], ...MIDNIGHT }])),
-  ...Object.fromEntries(['yearly', 'annually', 'anually' /* systemd's old spelling */]
-    .map((name) => [name, { month: [c0(1)], day: [c0(1)], ...MIDNIGHT }])),
+  ...Object.fromEntries(
+    ['semiannually', 'semi-annually', 'biannually', 'bi-annually'].map((name) => [
+      name,
+      { month: [1, 7].map(c0), day: [c0(1)], ...MIDNIGHT },
+    ]),
+  ),
+  ...Object.fromEntries(
+    ['yearly', 'annually', 'anually' /* systemd's old spelling */].map((name) => [
+      name,
+      { month: [c0(1)], day: [c0(1)], ...MIDNIGHT },
+    ]),
+  ),
 };
 
 /** Why a calendar event is rejected; parseCalendar turns it into the TypeError naming the text. */
 class Reason extends Error {}
 
-interface Cursor { s: string; i: number }
+interface Cursor {
+  s: string;
+  i: number;
+}
 
 /**
  * Parses a calendar event ("daily", "Mon..Fri 09:00", "*-*-01 00:00:00 UTC", "@1700000000") into its
@@ -70,14 +109,23 @@ export function parseCalendar(text: string): CalendarSpec {
   try {
     return parse(String(text));
   } catch (err) {
-    if (err instanceof Reason) throw new TypeError(`cannot parse calendar event ${JSON.stringify(text)}: ${err.message}`, { cause: err });
+    if (err instanceof Reason)
+      throw new TypeError(`cannot parse calendar event ${JSON.stringify(text)}: ${err.message}`, { cause: err });
     throw err;
   }
 }
 
 function parse(text: string): CalendarSpec {
   const spec: CalendarSpec = {
-    weekdays: 0, year: null, month: null, day: null, endOfMonth: false, hour: null, minute: null, second: null, timezone: null,
+    weekdays: 0,
+    year: null,
+    month: null,
+    day: null,
+    endOfMonth: false,
+    hour: null,
+    minute: null,
+    second: null,
+    timezone: null,
   };
   let body = text;
   if (/ utc$/i.test(body)) {
@@ -86,15 +134,22 @@ function parse(text: string): CalendarSpec {
   } else {
     const space = body.lastIndexOf(' ');
     const zone = body.slice(space + 1);
-    if (space >= 0 && /^[A-Za-z][\w+\-/]*$/.test(zone) && !isWeekdayList(zone) && !Object.hasOwn(SHORTHANDS, zone.toLowerCase())) {
-      if (!UTC_NAMES.has(zone)) throw new Reason(`time zone "${zone}" is not supported (Keel runs on UTC; write UTC or no zone)`);
+    if (
+      space >= 0 &&
+      /^[A-Za-z][\w+\-/]*$/.test(zone) &&
+      !isWeekdayList(zone) &&
+      !Object.hasOwn(SHORTHANDS, zone.toLowerCase())
+    ) {
+      if (!UTC_NAMES.has(zone))
+        throw new Reason(`time zone "${zone}" is not supported (Keel runs on UTC; write UTC or no zone)`);
       spec.timezone = zone;
       body = body.slice(0, space);
     }
   }
   if (body === '') throw new Reason('it is empty');
 
-  if (Object.hasOwn(SHORTHANDS, body.toLowerCase())) Object.assign(spec, structuredClone(SHORTHANDS[body.toLowerCase()]));
+  if (Object.hasOwn(SHORTHANDS, body.toLowerCase()))
+    Object.assign(spec, structuredClone(SHORTHANDS[body.toLowerCase()]));
   else {
     const c: Cursor = { s: body, i: 0 };
     spec.weekdays = parseWeekdays(c);
@@ -113,7 +168,7 @@ function isWeekdayList(word: string): boolean {
 // `Mon`, `Mon,Wed`, `Mon..Fri`, `Mon-Fri`; returns the bit set (0 when the text starts otherwise).
 function parseWeekdays(c: Cursor): number {
   let bits = 0;
-  let from = -1;  // the start of an open range
+  let from = -1; // the start of an open range
   for (let first = true; ; first = false) {
     const rest = c.s.slice(c.i).toLowerCase();
     const hit = WEEKDAY_NAMES.find(([name]) => rest.startsWith(name));
@@ -122,13 +177,14 @@ function parseWeekdays(c: Cursor): number {
       throw new Reason(`expected a weekday at "${c.s.slice(c.i)}"`);
     }
     const [name, nr] = hit;
-    if (!/^([-., ]|$)/.test(rest.slice(name.length))) throw new Reason(`unknown weekday "${c.s.slice(c.i).split(/[-., ]/)[0]}"`);
+    if (!/^([-., ]|$)/.test(rest.slice(name.length)))
+      throw new Reason(`unknown weekday "${c.s.slice(c.i).split(/[-., ]/)[0]}"`);
     if (from > nr) throw new Reason(`weekday range ${WEEKDAYS[from]}..${WEEKDAYS[nr]} runs backwards`);
     for (let d = from >= 0 ? from : nr; d <= nr; d++) bits |= 1 << d;
     c.i += name.length;
     const ch = c.s[c.i];
     if (ch === undefined) return bits;
-    if (ch === ' ') return skipSpaces(c), bits;
+    if (ch === ' ') return (skipSpaces(c), bits);
     if (ch === '.' || ch === '-') {
       if (from >= 0) throw new Reason('a weekday range cannot continue another range');
       if (ch === '.' && c.s[c.i + 1] !== '.') throw new Reason('expected ".." between weekdays');
@@ -140,7 +196,7 @@ function parseWeekdays(c: Cursor): number {
     }
     if (c.i >= c.s.length || c.s[c.i] === ' ') {
       if (from >= 0) throw new Reason('a weekday range has no end');
-      return skipSpaces(c), bits;
+      return (skipSpaces(c), bits);
     }
   }
 }
@@ -152,11 +208,11 @@ function skipSpaces(c: Cursor): void {
 // `[YYYY-]MM-DD`, `MM~DD` or `@EPOCH`; true when nothing may follow (the @ form carries its own time).
 function parseDate(c: Cursor, spec: CalendarSpec): boolean {
   if (c.i >= c.s.length) return false;
-  if (c.s[c.i] === '@') return parseEpoch(c, spec), true;
+  if (c.s[c.i] === '@') return (parseEpoch(c, spec), true);
   const start = c.i;
   const first = parseField(c, 'date or time', false);
   if (c.i >= c.s.length || c.s[c.i] === ':') {
-    c.i = start;  // a time, not a date
+    c.i = start; // a time, not a date
     return false;
   }
   separator(c, spec);
@@ -200,7 +256,8 @@ function parseEpoch(c: Cursor, spec: CalendarSpec): void {
 function parseTime(c: Cursor, spec: CalendarSpec): void {
   if (c.i >= c.s.length) return void Object.assign(spec, structuredClone(MIDNIGHT));
   spec.hour = parseField(c, 'hour', false);
-  if (c.s[c.i] !== ':') throw new Reason(c.i < c.s.length ? `unexpected "${c.s.slice(c.i)}"` : 'expected ":" after the hour');
+  if (c.s[c.i] !== ':')
+    throw new Reason(c.i < c.s.length ? `unexpected "${c.s.slice(c.i)}"` : 'expected ":" after the hour');
   c.i++;
   spec.minute = parseField(c, 'minute', false);
   if (c.i >= c.s.length) return void (spec.second = [c0(0)]);
@@ -213,7 +270,7 @@ function parseTime(c: Cursor, spec: CalendarSpec): void {
 function parseField(c: Cursor, what: string, seconds: boolean): CalendarField {
   if (c.s[c.i] === '*') {
     c.i++;
-    return seconds ? [{ start: 0, stop: null, repeat: 1 }] : null;  // systemd's "every second"
+    return seconds ? [{ start: 0, stop: null, repeat: 1 }] : null; // systemd's "every second"
   }
   const list: CalendarComponent[] = [];
   for (;;) {
@@ -240,7 +297,8 @@ function parseField(c: Cursor, what: string, seconds: boolean): CalendarField {
 
 function parseNumber(c: Cursor, what: string, seconds: boolean): number {
   const m = /^\d+/.exec(c.s.slice(c.i));
-  if (!m) throw new Reason(`expected a number for the ${what} ${c.i < c.s.length ? `at "${c.s.slice(c.i)}"` : 'at the end'}`);
+  if (!m)
+    throw new Reason(`expected a number for the ${what} ${c.i < c.s.length ? `at "${c.s.slice(c.i)}"` : 'at the end'}`);
   c.i += m[0].length;
   if (seconds && c.s[c.i] === '.' && c.s[c.i + 1] !== '.') throw new Reason('fractional seconds are not supported');
   const n = Number(m[0]);
@@ -261,7 +319,7 @@ function normalize(spec: CalendarSpec): void {
     if (!list) continue;
     for (const c of list) {
       if (c.stop === null) continue;
-      if (c.stop > c.start && c.repeat > 0) c.stop -= (c.stop - c.start) % c.repeat;  // end on a step
+      if (c.stop > c.start && c.repeat > 0) c.stop -= (c.stop - c.start) % c.repeat; // end on a step
       if (c.stop === c.start) [c.stop, c.repeat] = [null, 0];
     }
     list.sort((a, b) => a.start - b.start || (a.stop ?? -1) - (b.stop ?? -1) || a.repeat - b.repeat);
@@ -284,14 +342,15 @@ function validate(spec: CalendarSpec): void {
 }
 
 function checkField(list: CalendarField, what: string, from: number, to: number, endOfMonth: boolean): void {
-  if (endOfMonth) to -= 3;  // "~" counts at most 28 days back, so every month has the day
+  if (endOfMonth) to -= 3; // "~" counts at most 28 days back, so every month has the day
   const show = (n: number): string => (endOfMonth ? `~${n}` : `${n}`);
   for (const c of list ?? []) {
     for (const n of c.stop === null ? [c.start] : [c.start, c.stop]) {
       if (n < from || n > to) throw new Reason(`${what} ${show(n)} is out of range ${show(from)}..${show(to)}`);
     }
     if (c.repeat > to - from) throw new Reason(`${what} repetition /${c.repeat} is longer than ${from}..${to}`);
-    if (c.stop !== null && c.start + c.repeat > c.stop) throw new Reason(`${what} range ${show(c.start)}..${show(c.stop)} runs backwards`);
+    if (c.stop !== null && c.start + c.repeat > c.stop)
+      throw new Reason(`${what} range ${show(c.start)}..${show(c.stop)} runs backwards`);
     if (c.stop === null && c.repeat > 0 && (endOfMonth ? c.start - c.repeat < from : c.start + c.repeat > to)) {
       throw new Reason(`${what} ${show(c.start)}/${c.repeat} never repeats within ${show(from)}..${show(to)}`);
     }
@@ -301,7 +360,9 @@ function checkField(list: CalendarField, what: string, from: number, to: number,
 /** Prints the spec as `systemd-analyze calendar` prints "Normalized form": `Mon..Fri *-*-* 09:00:00`. */
 export function normalizeCalendar(spec: CalendarSpec): string {
   const days = spec.weekdays > 0 && spec.weekdays < 127 ? `${formatWeekdays(spec.weekdays)} ` : '';
-  const date = `${formatField(spec.year, 4)}-${formatField(spec.month, 2)}${spec.endOfMonth ? '~' : '-'}${formatField(spec.day, 2)}`;
+  const date =
+    `${formatField(spec.year, 4)}-${formatField(spec.month, 2)}` +
+    `${spec.endOfMonth ? '~' : '-'}${formatField(spec.day, 2)}`;
   const time = `${formatField(spec.hour, 2)}:${formatField(spec.minute, 2)}:${formatField(spec.second, 2, true)}`;
   return `${days}${date} ${time}${spec.timezone ? ` ${spec.timezone}` : ''}`;
 }
@@ -324,8 +385,14 @@ function formatField(list: CalendarField, width: number, seconds = false): strin
   // systemd prints the whole second list as "*" once it starts with "every second"
   if (seconds && list[0].start === 0 && list[0].stop === null && list[0].repeat === 1) return '*';
   const pad = (n: number): string => String(n).padStart(width, '0');
-  return list.map((c) => pad(c.start) + (c.stop !== null ? `..${pad(c.stop)}` : '')
-    + (c.repeat > 0 && !(c.stop !== null && c.repeat === 1) ? `/${c.repeat}` : '')).join(',');
+  return list
+    .map(
+      (c) =>
+        pad(c.start) +
+        (c.stop !== null ? `..${pad(c.stop)}` : '') +
+        (c.repeat > 0 && !(c.stop !== null && c.repeat === 1) ? `/${c.repeat}` : ''),
+    )
+    .join(',');
 }
 
 /** The first instant strictly after `afterMs` (epoch ms) at which the event elapses, or null if never. */
@@ -364,8 +431,14 @@ export function nextElapse(spec: CalendarSpec, afterMs: number): number | null {
 }
 
 function matches(list: CalendarField, v: number): boolean {
-  return !list || list.some((c) => v === c.start
-    || (c.repeat > 0 && v > c.start && (v - c.start) % c.repeat === 0 && (c.stop === null || v <= c.stop)));
+  return (
+    !list ||
+    list.some(
+      (c) =>
+        v === c.start ||
+        (c.repeat > 0 && v > c.start && (v - c.start) % c.repeat === 0 && (c.stop === null || v <= c.stop)),
+    )
+  );
 }
 
 // With "~" the days count back from the month's last day; turn them into days of this month as
@@ -373,9 +446,11 @@ function matches(list: CalendarField, v: number): boolean {
 function dayField(spec: CalendarSpec, length: number): CalendarField {
   if (!spec.endOfMonth || !spec.day) return spec.day;
   const back = (n: number): number => length + 1 - n;
-  return spec.day.map((c) => (c.stop === null
-    ? { start: back(c.start), stop: null, repeat: c.repeat }
-    : { start: back(c.stop), stop: back(c.start), repeat: c.repeat }));
+  return spec.day.map((c) =>
+    c.stop === null
+      ? { start: back(c.start), stop: null, repeat: c.repeat }
+      : { start: back(c.stop), stop: back(c.start), repeat: c.repeat },
+  );
 }
 
 function onWeekday(bits: number, y: number, mo: number, d: number): boolean {

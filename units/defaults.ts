@@ -7,8 +7,25 @@ type ListKey = 'requires' | 'wants' | 'after' | 'before' | 'conflicts';
 const SHUTDOWN = 'shutdown.target';
 const SYSINIT = 'sysinit.target';
 // systemd's fstype_is_network(): these file systems need the network before they can mount.
-const NETWORK_FS = new Set(['afs', 'ceph', 'cifs', 'smb3', 'smbfs', 'sshfs', 'ncpfs', 'ncp', 'nfs', 'nfs4', 'gfs', 'gfs2',
-  'glusterfs', 'pvfs2', 'ocfs2', 'lustre', 'davfs']);
+const NETWORK_FS = new Set([
+  'afs',
+  'ceph',
+  'cifs',
+  'smb3',
+  'smbfs',
+  'sshfs',
+  'ncpfs',
+  'ncp',
+  'nfs',
+  'nfs4',
+  'gfs',
+  'gfs2',
+  'glusterfs',
+  'pvfs2',
+  'ocfs2',
+  'lustre',
+  'davfs',
+]);
 
 /**
  * Returns a copy of `units` (same keys; aliases keep sharing one object) where every unit's deps
@@ -29,7 +46,17 @@ export function withDefaultDependencies(units: ReadonlyMap<string, UnitConfig>):
 /** The unit's deps plus its implicit and default ones (a fresh object; `u` is not touched). */
 function ownDeps(u: UnitConfig, units: ReadonlyMap<string, UnitConfig>): UnitDeps {
   const deps: UnitDeps = { ...u.deps };
-  for (const k of ['requires', 'requisite', 'wants', 'bindsTo', 'partOf', 'conflicts', 'after', 'before', 'onFailure'] as const) {
+  for (const k of [
+    'requires',
+    'requisite',
+    'wants',
+    'bindsTo',
+    'partOf',
+    'conflicts',
+    'after',
+    'before',
+    'onFailure',
+  ] as const) {
     deps[k] = [...u.deps[k]];
   }
   const add = (kind: ListKey, ...names: string[]) => {
@@ -39,12 +66,21 @@ function ownDeps(u: UnitConfig, units: ReadonlyMap<string, UnitConfig>): UnitDep
     for (const p of paths) {
       for (const prefix of pathPrefixes(p, self)) {
         const m = `${escapePath(prefix)}.mount`;
-        if (units.has(m)) { add('requires', m); add('after', m); }
+        if (units.has(m)) {
+          add('requires', m);
+          add('after', m);
+        }
       }
     }
   };
-  const shutdownOrder = () => { add('conflicts', SHUTDOWN); add('before', SHUTDOWN); };
-  const sysinit = () => { add('requires', SYSINIT); add('after', SYSINIT); };
+  const shutdownOrder = () => {
+    add('conflicts', SHUTDOWN);
+    add('before', SHUTDOWN);
+  };
+  const sysinit = () => {
+    add('requires', SYSINIT);
+    add('after', SYSINIT);
+  };
   const dd = u.defaultDependencies;
 
   // Implicit: always added, whatever DefaultDependencies= says.
@@ -54,7 +90,11 @@ function ownDeps(u: UnitConfig, units: ReadonlyMap<string, UnitConfig>): UnitDep
   switch (u.type) {
     case 'service':
     case 'container': // Keel's container units run as services do.
-      if (dd) { sysinit(); add('after', 'basic.target'); shutdownOrder(); }
+      if (dd) {
+        sysinit();
+        add('after', 'basic.target');
+        shutdownOrder();
+      }
       break;
     case 'target':
       if (dd && u.name !== SHUTDOWN) shutdownOrder();
@@ -62,20 +102,33 @@ function ownDeps(u: UnitConfig, units: ReadonlyMap<string, UnitConfig>): UnitDep
     case 'timer':
       add('before', triggered(u, u.timer?.unit));
       if (dd) {
-        sysinit(); add('before', 'timers.target'); shutdownOrder();
+        sysinit();
+        add('before', 'timers.target');
+        shutdownOrder();
         if (u.timer?.onCalendar.length) add('after', 'time-set.target', 'time-sync.target');
       }
       break;
     case 'socket':
       add('before', triggered(u, u.socket?.service));
-      mountsFor([...u.socket?.listenStream ?? [], ...u.socket?.listenDatagram ?? []].filter((p) => p.startsWith('/')), true);
-      if (dd) { sysinit(); add('before', 'sockets.target'); shutdownOrder(); }
+      mountsFor(
+        [...(u.socket?.listenStream ?? []), ...(u.socket?.listenDatagram ?? [])].filter((p) => p.startsWith('/')),
+        true,
+      );
+      if (dd) {
+        sysinit();
+        add('before', 'sockets.target');
+        shutdownOrder();
+      }
       break;
     case 'path': {
       add('before', triggered(u, u.path?.unit));
       const p = u.path;
       if (p) mountsFor([...p.pathExists, ...p.pathChanged, ...p.directoryNotEmpty], true);
-      if (dd) { sysinit(); add('before', 'paths.target'); shutdownOrder(); }
+      if (dd) {
+        sysinit();
+        add('before', 'paths.target');
+        shutdownOrder();
+      }
       break;
     }
     case 'mount': {
@@ -88,14 +141,21 @@ function ownDeps(u: UnitConfig, units: ReadonlyMap<string, UnitConfig>): UnitDep
         const network = NETWORK_FS.has(m.type ?? '') || opts.includes('_netdev');
         if (!opts.includes('nofail')) add('before', network ? 'remote-fs.target' : 'local-fs.target');
         add('after', network ? 'remote-fs-pre.target' : 'local-fs-pre.target');
-        if (network) { add('after', 'network.target', 'network-online.target'); add('wants', 'network-online.target'); }
-        add('conflicts', 'umount.target'); add('before', 'umount.target');
+        if (network) {
+          add('after', 'network.target', 'network-online.target');
+          add('wants', 'network-online.target');
+        }
+        add('conflicts', 'umount.target');
+        add('before', 'umount.target');
       }
       break;
     }
     case 'slice': {
       const parent = parentSlice(u.name);
-      if (parent && units.has(parent)) { add('requires', parent); add('after', parent); }
+      if (parent && units.has(parent)) {
+        add('requires', parent);
+        add('after', parent);
+      }
       if (dd) shutdownOrder();
       break;
     }
@@ -105,8 +165,10 @@ function ownDeps(u: UnitConfig, units: ReadonlyMap<string, UnitConfig>): UnitDep
       const where = whereOf(u.name);
       if (where) mountsFor([where], false);
       if (dd) {
-        add('before', 'local-fs.target'); add('after', 'local-fs-pre.target');
-        add('conflicts', 'umount.target'); add('before', 'umount.target');
+        add('before', 'local-fs.target');
+        add('after', 'local-fs-pre.target');
+        add('conflicts', 'umount.target');
+        add('before', 'umount.target');
       }
       break;
     }
@@ -121,7 +183,14 @@ function ownDeps(u: UnitConfig, units: ReadonlyMap<string, UnitConfig>): UnitDep
 /** systemd's unit_add_default_target_dependency: a target is ordered after what it pulls in. */
 function addTargetOrdering(t: UnitConfig, units: ReadonlyMap<string, UnitConfig>): void {
   const d = t.deps;
-  for (const name of [...d.requires, ...d.requisite, ...d.wants, ...d.bindsTo, ...d.partOf, ...d.wantedByLinks ?? []]) {
+  for (const name of [
+    ...d.requires,
+    ...d.requisite,
+    ...d.wants,
+    ...d.bindsTo,
+    ...d.partOf,
+    ...(d.wantedByLinks ?? []),
+  ]) {
     const u = units.get(name);
     if (!u || u.masked || !u.defaultDependencies || u.name === t.name) continue;
     // Don't create loops: the user ordered the target before this unit (either side may say so).

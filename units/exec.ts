@@ -9,7 +9,13 @@ const isSpace = (c: string | undefined) => c === undefined || c === ' ' || c ===
 
 /** The prefix characters of the first word, in the combinations systemd accepts (each once; +, ! and !! exclusive). */
 function stripPrefixes(word: string): { rest: string; cmd: Omit<ExecCommand, 'argv' | 'path'> } {
-  const cmd = { ignoreFailure: false, argv0Override: false, noSubstitution: false, privileged: false, privilegeMode: undefined as ExecCommand['privilegeMode'] };
+  const cmd = {
+    ignoreFailure: false,
+    argv0Override: false,
+    noSubstitution: false,
+    privileged: false,
+    privilegeMode: undefined as ExecCommand['privilegeMode'],
+  };
   let i = 0;
   for (; i < word.length; i++) {
     const c = word[i];
@@ -36,7 +42,11 @@ export function parseExecLine(value: string): ExecCommand[] {
   let pos = 0;
   for (;;) {
     let first;
-    try { first = extractWord(value, pos, WORD_FLAGS); } catch (e) { throw fail((e as { reason?: string }).reason ?? String(e)); }
+    try {
+      first = extractWord(value, pos, WORD_FLAGS);
+    } catch (e) {
+      throw fail((e as { reason?: string }).reason ?? String(e));
+    }
     if (!first) return commands;
     pos = first.next;
     if (first.word === ';') continue;
@@ -50,20 +60,26 @@ export function parseExecLine(value: string): ExecCommand[] {
     const argv = cmd.argv0Override ? [] : [path];
     let more = false;
     while (pos < value.length) {
-      if (value[pos] === ';' && isSpace(value[pos + 1])) {  // an unquoted lone ";" ends this command
+      if (value[pos] === ';' && isSpace(value[pos + 1])) {
+        // an unquoted lone ";" ends this command
         pos++;
         while (isSpace(value[pos]) && pos < value.length) pos++;
         more = true;
         break;
       }
-      if (value[pos] === '\\' && value[pos + 1] === ';' && isSpace(value[pos + 2])) {  // "\;" is a literal ";" argument
+      if (value[pos] === '\\' && value[pos + 1] === ';' && isSpace(value[pos + 2])) {
+        // "\;" is a literal ";" argument
         argv.push(';');
         pos += 2;
         while (isSpace(value[pos]) && pos < value.length) pos++;
         continue;
       }
       let w;
-      try { w = extractWord(value, pos, WORD_FLAGS); } catch (e) { throw fail((e as { reason?: string }).reason ?? String(e)); }
+      try {
+        w = extractWord(value, pos, WORD_FLAGS);
+      } catch (e) {
+        throw fail((e as { reason?: string }).reason ?? String(e));
+      }
       if (!w) break;
       argv.push(w.word);
       pos = w.next;

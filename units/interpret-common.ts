@@ -23,7 +23,10 @@ export type Handler = (a: Assignment, it: Interp) => void;
 /** Creates the shared state for one unit. */
 export function createInterp(unit: UnitConfig, spec: SpecifierContext): Interp {
   return {
-    unit, spec, seen: new Set(), execLines: new Map(),
+    unit,
+    spec,
+    seen: new Set(),
+    execLines: new Map(),
     report(a, severity, message) {
       unit.diagnostics.push({ file: a?.file ?? spec.fragmentPath ?? unit.name, line: a?.line ?? 0, severity, message });
     },
@@ -51,11 +54,19 @@ export function parseOr<T>(it: Interp, a: Assignment, parse: () => T, what = `${
 }
 
 /** Splits a value into words (quotes removed, C escapes decoded), reporting bad syntax. */
-export function words(it: Interp, a: Assignment, opts: { unquote?: boolean; cunescape?: boolean } = { unquote: true }): string[] | null {
+export function words(
+  it: Interp,
+  a: Assignment,
+  opts: { unquote?: boolean; cunescape?: boolean } = { unquote: true },
+): string[] | null {
   try {
     return splitWords(a.value, opts);
   } catch (e) {
-    it.report(a, 'error', `Invalid syntax, ignoring: ${a.value} (${(e as { reason?: string }).reason ?? 'bad quoting'})`);
+    it.report(
+      a,
+      'error',
+      `Invalid syntax, ignoring: ${a.value} (${(e as { reason?: string }).reason ?? 'bad quoting'})`,
+    );
     return null;
   }
 }
@@ -78,7 +89,10 @@ export function addPaths(it: Interp, a: Assignment, list: string[]): void {
   for (const raw of words(it, a) ?? []) {
     const p = expand(it, a, raw);
     if (p === null) continue;
-    if (!p.startsWith('/')) { it.report(a, 'error', `Path '${p}' is not absolute, ignoring.`); continue; }
+    if (!p.startsWith('/')) {
+      it.report(a, 'error', `Path '${p}' is not absolute, ignoring.`);
+      continue;
+    }
     if (!list.includes(p)) list.push(p);
   }
 }
@@ -86,7 +100,10 @@ export function addPaths(it: Interp, a: Assignment, list: string[]): void {
 /** Handler for a boolean directive setting `set(value)`. */
 export function boolHandler(set: (it: Interp, v: boolean) => void, dflt: boolean): Handler {
   return (a, it) => {
-    if (a.value === '') { set(it, dflt); return; }
+    if (a.value === '') {
+      set(it, dflt);
+      return;
+    }
     const v = parseOr(it, a, () => parseBoolean(a.value), `boolean value ${a.key}=`);
     if (v !== undefined) set(it, v);
   };

@@ -1,24 +1,82 @@
 // [Unit] and [Install]: description, dependencies, start limits, Condition*=/Assert*=, and the
 // enablement lists. Specifiers are expanded where systemd expands them (all of these).
 import type { Assignment, UnitDeps } from './types.js';
-import { addPaths, addUnitNames, boolHandler, expand, parseOr, words, type Handler, type Interp } from './interpret-common.js';
+import {
+  addPaths,
+  addUnitNames,
+  boolHandler,
+  expand,
+  parseOr,
+  words,
+  type Handler,
+  type Interp,
+} from './interpret-common.js';
 import { parseTimespan } from './timespan.js';
 import { parseInteger } from './values.js';
 import { isValidUnitName } from './names.js';
 
 const DEPS: Record<string, keyof Omit<UnitDeps, 'wantedByLinks'>> = {
-  Requires: 'requires', Requisite: 'requisite', Wants: 'wants', BindsTo: 'bindsTo', PartOf: 'partOf',
-  Conflicts: 'conflicts', After: 'after', Before: 'before', OnFailure: 'onFailure',
+  Requires: 'requires',
+  Requisite: 'requisite',
+  Wants: 'wants',
+  BindsTo: 'bindsTo',
+  PartOf: 'partOf',
+  Conflicts: 'conflicts',
+  After: 'after',
+  Before: 'before',
+  OnFailure: 'onFailure',
 };
 
 /** The Condition*=/Assert*= kinds of systemd 252, all evaluated by init/conditions.ts; others warn and are kept. */
-export const SUPPORTED_CONDITIONS = ['PathExists', 'PathIsDirectory', 'FileNotEmpty', 'DirectoryNotEmpty', 'KernelCommandLine',
-  'Virtualization', 'Capability', 'Host', 'FileIsExecutable', 'Architecture', 'Firmware', 'KernelVersion', 'Credential',
-  'Environment', 'Security', 'ACPower', 'NeedsUpdate', 'FirstBoot', 'PathExistsGlob', 'PathIsSymbolicLink', 'PathIsMountPoint',
-  'PathIsReadWrite', 'PathIsEncrypted', 'User', 'Group', 'ControlGroupController', 'Memory', 'CPUs', 'CPUFeature', 'OSRelease',
-  'MemoryPressure', 'CPUPressure', 'IOPressure', 'Null'];
-const PATH_CONDITIONS = ['PathExists', 'PathExistsGlob', 'PathIsDirectory', 'PathIsSymbolicLink', 'PathIsMountPoint',
-  'PathIsReadWrite', 'PathIsEncrypted', 'DirectoryNotEmpty', 'FileNotEmpty', 'FileIsExecutable', 'NeedsUpdate'];
+export const SUPPORTED_CONDITIONS = [
+  'PathExists',
+  'PathIsDirectory',
+  'FileNotEmpty',
+  'DirectoryNotEmpty',
+  'KernelCommandLine',
+  'Virtualization',
+  'Capability',
+  'Host',
+  'FileIsExecutable',
+  'Architecture',
+  'Firmware',
+  'KernelVersion',
+  'Credential',
+  'Environment',
+  'Security',
+  'ACPower',
+  'NeedsUpdate',
+  'FirstBoot',
+  'PathExistsGlob',
+  'PathIsSymbolicLink',
+  'PathIsMountPoint',
+  'PathIsReadWrite',
+  'PathIsEncrypted',
+  'User',
+  'Group',
+  'ControlGroupController',
+  'Memory',
+  'CPUs',
+  'CPUFeature',
+  'OSRelease',
+  'MemoryPressure',
+  'CPUPressure',
+  'IOPressure',
+  'Null',
+];
+const PATH_CONDITIONS = [
+  'PathExists',
+  'PathExistsGlob',
+  'PathIsDirectory',
+  'PathIsSymbolicLink',
+  'PathIsMountPoint',
+  'PathIsReadWrite',
+  'PathIsEncrypted',
+  'DirectoryNotEmpty',
+  'FileNotEmpty',
+  'FileIsExecutable',
+  'NeedsUpdate',
+];
 const URL = /^(https?:\/\/[^\s]+|file:[^\s]+|info:[^\s]+|man:[^\s]+)$/;
 
 const startLimitInterval: Handler = (a, it) => {
@@ -32,9 +90,15 @@ const startLimitBurst: Handler = (a, it) => {
 
 /** [Unit] directives. */
 export const UNIT_HANDLERS: Record<string, Handler> = {
-  Description: (a, it) => { const v = expand(it, a, a.value); if (v !== null) it.unit.description = v; },
+  Description: (a, it) => {
+    const v = expand(it, a, a.value);
+    if (v !== null) it.unit.description = v;
+  },
   Documentation: (a, it) => {
-    if (a.value === '') { it.unit.documentation = []; return; }
+    if (a.value === '') {
+      it.unit.documentation = [];
+      return;
+    }
     for (const w of words(it, a) ?? []) {
       const url = expand(it, a, w);
       if (url === null) continue;
@@ -42,8 +106,15 @@ export const UNIT_HANDLERS: Record<string, Handler> = {
       else if (!it.unit.documentation.includes(url)) it.unit.documentation.push(url);
     }
   },
-  ...Object.fromEntries(Object.entries(DEPS).map(([key, field]): [string, Handler] => [key, (a, it) => addUnitNames(it, a, it.unit.deps[field])])),
-  DefaultDependencies: boolHandler((it, v) => { it.unit.defaultDependencies = v; }, true),
+  ...Object.fromEntries(
+    Object.entries(DEPS).map(([key, field]): [string, Handler] => [
+      key,
+      (a, it) => addUnitNames(it, a, it.unit.deps[field]),
+    ]),
+  ),
+  DefaultDependencies: boolHandler((it, v) => {
+    it.unit.defaultDependencies = v;
+  }, true),
   RequiresMountsFor: (a, it) => {
     if (a.value === '') it.unit.requiresMountsFor = [];
     else addPaths(it, a, it.unit.requiresMountsFor);
@@ -59,7 +130,8 @@ export function interpretCondition(a: Assignment, it: Interp): boolean {
   if (!m) return false;
   const [, cls, kind] = m;
   const assert = cls === 'Assert';
-  if (a.value === '') {  // an empty assignment resets every condition (or assert) so far
+  if (a.value === '') {
+    // an empty assignment resets every condition (or assert) so far
     it.unit.conditions = it.unit.conditions.filter((c) => c.assert !== assert);
     return true;
   }
@@ -79,10 +151,15 @@ export function interpretCondition(a: Assignment, it: Interp): boolean {
   return true;
 }
 
-const installList = (field: 'wantedBy' | 'requiredBy' | 'alias' | 'also'): Handler => (a, it) => {
-  if (a.value === '') { it.unit.install[field] = []; return; }
-  addUnitNames(it, a, it.unit.install[field]);
-};
+const installList =
+  (field: 'wantedBy' | 'requiredBy' | 'alias' | 'also'): Handler =>
+  (a, it) => {
+    if (a.value === '') {
+      it.unit.install[field] = [];
+      return;
+    }
+    addUnitNames(it, a, it.unit.install[field]);
+  };
 
 /** [Install] directives. */
 export const INSTALL_HANDLERS: Record<string, Handler> = {
@@ -91,10 +168,16 @@ export const INSTALL_HANDLERS: Record<string, Handler> = {
   Alias: installList('alias'),
   Also: installList('also'),
   DefaultInstance: (a, it) => {
-    if (a.value === '') { it.unit.install.defaultInstance = null; return; }
+    if (a.value === '') {
+      it.unit.install.defaultInstance = null;
+      return;
+    }
     const v = expand(it, a, a.value);
     if (v === null) return;
-    if (!isValidUnitName(`x@${v}.service`)) { it.report(a, 'error', `Invalid DefaultInstance= value, ignoring: ${v}`); return; }
+    if (!isValidUnitName(`x@${v}.service`)) {
+      it.report(a, 'error', `Invalid DefaultInstance= value, ignoring: ${v}`);
+      return;
+    }
     it.unit.install.defaultInstance = v;
   },
 };

@@ -59,7 +59,9 @@ const SERVICE = words(`ExitType GuessMainPID RuntimeMaxSec RuntimeRandomizedExtr
 const TIMER = words('OnClockChange OnTimezoneChange WakeSystem RemainAfterElapse FixedRandomDelay');
 
 /** Socket listeners other than ListenStream/ListenDatagram (they still count as a Listen setting). */
-export const OTHER_LISTEN = words('ListenSequentialPacket ListenFIFO ListenSpecial ListenNetlink ListenMessageQueue ListenUSBFunction');
+export const OTHER_LISTEN = words(
+  'ListenSequentialPacket ListenFIFO ListenSpecial ListenNetlink ListenMessageQueue ListenUSBFunction',
+);
 
 const SOCKET = words(`SocketProtocol BindIPv6Only Backlog BindToDevice SocketUser SocketGroup DirectoryMode
   MaxConnections MaxConnectionsPerSource KeepAlive KeepAliveTimeSec KeepAliveIntervalSec KeepAliveProbes NoDelay
@@ -84,7 +86,17 @@ const TABLE: Record<string, Set<string>> = {
   Automount: new Set(AUTOMOUNT),
   Path: new Set(PATH),
   Slice: new Set([...CGROUP, 'CPUQuota', 'MemoryMax', 'TasksMax']),
-  Scope: new Set([...CGROUP, ...KILL, 'CPUQuota', 'MemoryMax', 'TasksMax', 'KillMode', 'KillSignal', 'SendSIGKILL', ...SCOPE]),
+  Scope: new Set([
+    ...CGROUP,
+    ...KILL,
+    'CPUQuota',
+    'MemoryMax',
+    'TasksMax',
+    'KillMode',
+    'KillSignal',
+    'SendSIGKILL',
+    ...SCOPE,
+  ]),
   Install: new Set(),
 };
 
@@ -95,6 +107,16 @@ export function isKnownUnsupported(section: string, key: string): boolean {
 
 /** The type-specific section of each unit type (`[Service]` for .service); targets have none. */
 export const TYPE_SECTION: Record<string, string | null> = {
-  service: 'Service', socket: 'Socket', mount: 'Mount', automount: 'Automount', swap: 'Swap', timer: 'Timer',
-  path: 'Path', slice: 'Slice', scope: 'Scope', target: null, device: null, container: 'Container',
+  service: 'Service',
+  socket: 'Socket',
+  mount: 'Mount',
+  automount: 'Automount',
+  swap: 'Swap',
+  timer: 'Timer',
+  path: 'Path',
+  slice: 'Slice',
+  scope: 'Scope',
+  target: null,
+  device: null,
+  container: 'Container',
 };

@@ -1,7 +1,15 @@
 // The unit search path as systemd sees it (unit_file_build_name_map, unit_file_find_fragment,
 // unit_file_find_dropin_paths): which file, mask or alias each name has, and where its drop-ins are.
 import { posix } from 'node:path';
-import { instanceOf, instantiate, isInstance, isTemplate, isValidUnitName, splitUnitName, templateOf } from './names.js';
+import {
+  instanceOf,
+  instantiate,
+  isInstance,
+  isTemplate,
+  isValidUnitName,
+  splitUnitName,
+  templateOf,
+} from './names.js';
 import { indexContainerUnits } from './quadlet-load.js';
 
 /** What load.ts needs from a file system; tests pass a fake, `keel analyze` the real one (real-fs.ts). */
@@ -16,22 +24,38 @@ export interface UnitFs {
 type Entry = { kind: 'file' | 'masked'; path: string } | { kind: 'alias'; target: string; finalPath: string };
 
 /** The name map of one search path, built once per load. */
-export interface UnitIndex { fs: UnitFs; searchPaths: string[]; ids: Map<string, Entry>; listings: Map<string, string[] | null> }
+export interface UnitIndex {
+  fs: UnitFs;
+  searchPaths: string[];
+  ids: Map<string, Entry>;
+  listings: Map<string, string[] | null>;
+}
 
 /** Where a name leads: its canonical name, fragment (or mask) and the other names it is known by. */
-export interface Resolved { name: string; fragment: string | null; masked: boolean; aliases: string[] }
+export interface Resolved {
+  name: string;
+  fragment: string | null;
+  masked: boolean;
+  aliases: string[];
+}
 
 /** Lists a directory (null when it does not exist or is not one), cached per index. */
 export function listDir(idx: UnitIndex, dir: string): string[] | null {
   if (!idx.listings.has(dir)) {
     let names: string[] | null = null;
-    try { names = idx.fs.readdir(dir).sort(); } catch { /* missing directories are normal in a search path */ }
+    try {
+      names = idx.fs.readdir(dir).sort();
+    } catch {
+      /* missing directories are normal in a search path */
+    }
     idx.listings.set(dir, names);
   }
   return idx.listings.get(dir)!;
 }
 
-/** Follows a symlink chain to its end ('/dev/null' for masks); relative targets are relative to the link's directory. */
+/**
+ * Follows a symlink chain to its end ('/dev/null' for masks); relative targets are relative to the link's directory.
+ */
 export function chaseLink(fs: UnitFs, p: string): string {
   for (let hops = 0; hops < 32; hops++) {
     if (p === '/dev/null') return p;
@@ -62,15 +86,19 @@ export function buildIndex(fs: UnitFs, searchPaths: string[]): UnitIndex {
       const p = posix.join(dir, entry);
       const st = fs.lstat(p);
       if (!st || st.isDirectory) continue;
-      if (!st.isSymbolicLink) { if (st.isFile) idx.ids.set(entry, { kind: 'file', path: p }); continue; }
+      if (!st.isSymbolicLink) {
+        if (st.isFile) idx.ids.set(entry, { kind: 'file', path: p });
+        continue;
+      }
       const finalPath = chaseLink(fs, p);
       const first = posix.basename(fs.readlink(p));
       if (finalPath === '/dev/null') idx.ids.set(entry, { kind: 'masked', path: p });
       else if (first !== entry && isValidUnitName(first)) {
         if (aliasCompatible(entry, first)) idx.ids.set(entry, { kind: 'alias', target: first, finalPath });
-      } else idx.ids.set(entry, { kind: 'file', path: finalPath });  // a linked unit file from elsewhere
+      } else idx.ids.set(entry, { kind: 'file', path: finalPath }); // a linked unit file from elsewhere
     }
-    indexContainerUnits(idx, dir, listDir(idx, dir) ?? []);  // Quadlet: NAME.container is NAME.service (units/quadlet.ts)
+    // Quadlet: NAME.container is NAME.service (units/quadlet.ts)
+    indexContainerUnits(idx, dir, listDir(idx, dir) ?? []);
   }
   return idx;
 }
@@ -120,14 +148,17 @@ function findDirs(idx: UnitIndex, dir: string, name: string, suffix: string, out
   const tpl = templateOf(name);
   if (tpl) findDirs(idx, dir, tpl, suffix, out);
   const parts = splitUnitName(name);
-  if (!parts) return;  // a type-level name such as "service"
+  if (!parts) return; // a type-level name such as "service"
   let prefix = parts.prefix;
   let chopped = false;
   for (;;) {
     const dash = prefix.lastIndexOf('-');
     if (dash <= 0) return;
-    if (dash + 1 < prefix.length || chopped) { prefix = prefix.slice(0, dash + 1); break; }
-    prefix = prefix.slice(0, dash);  // a trailing dash is chopped once: "foo-" looks for "foo"'s parents
+    if (dash + 1 < prefix.length || chopped) {
+      prefix = prefix.slice(0, dash + 1);
+      break;
+    }
+    prefix = prefix.slice(0, dash); // a trailing dash is chopped once: "foo-" looks for "foo"'s parents
     chopped = true;
   }
   const built = parts.instance !== null ? `${prefix}@${parts.instance}.${parts.suffix}` : `${prefix}.${parts.suffix}`;
@@ -142,7 +173,8 @@ export function dropInEntries(idx: UnitIndex, names: string[], suffix: string, f
   const dirs: string[] = [];
   for (const n of names) for (const sp of idx.searchPaths) findDirs(idx, sp, n, suffix, dirs);
   const type = splitUnitName(names[0])?.suffix;
-  for (const sp of idx.searchPaths) {  // the type-level directory ("service.d") comes last: most generic
+  for (const sp of idx.searchPaths) {
+    // the type-level directory ("service.d") comes last: most generic
     const p = posix.join(sp, `${type}${suffix}`);
     if (type && listDir(idx, p) && !dirs.includes(p)) dirs.push(p);
   }

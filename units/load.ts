@@ -9,7 +9,16 @@ import { parseUnitFile } from './quadlet-load.js';
 import type { QuadletOptions } from './quadlet.js';
 import { isTemplate, isValidUnitName, unitType } from './names.js';
 import type { SpecifierContext } from './specifiers.js';
-import { aliasesOf, buildIndex, chaseLink, dropInEntries, listDir, resolveName, type UnitFs, type UnitIndex } from './load-index.js';
+import {
+  aliasesOf,
+  buildIndex,
+  chaseLink,
+  dropInEntries,
+  listDir,
+  resolveName,
+  type UnitFs,
+  type UnitIndex,
+} from './load-index.js';
 
 export type { UnitFs } from './load-index.js';
 
@@ -27,7 +36,11 @@ export interface LoadOptions {
 /** Why a unit could not be loaded: 'not-found' (nothing provides it), 'bad-name', 'unsupported-type'. */
 export class UnitLoadError extends KeelError {
   declare readonly code: 'not-found' | 'bad-name' | 'unsupported-type';
-  constructor(code: 'not-found' | 'bad-name' | 'unsupported-type', readonly unit: string, message: string) {
+  constructor(
+    code: 'not-found' | 'bad-name' | 'unsupported-type',
+    readonly unit: string,
+    message: string,
+  ) {
     super(code, message);
     this.name = 'UnitLoadError';
   }
@@ -44,19 +57,36 @@ function fileState(fs: UnitFs, p: string): 'masked' | 'missing' | 'ok' {
 
 function specContext(opts: LoadOptions, unitName: string, fragmentPath: string | null): SpecifierContext {
   const s = opts.specifiers ?? {};
-  return { hostname: 'localhost', machineId: '', bootId: '', runtimeDir: '/run', ...s, unitName, ...(fragmentPath ? { fragmentPath } : {}) };
+  return {
+    hostname: 'localhost',
+    machineId: '',
+    bootId: '',
+    runtimeDir: '/run',
+    ...s,
+    unitName,
+    ...(fragmentPath ? { fragmentPath } : {}),
+  };
 }
 
 /** Adds .wants/ and .requires/ entries to the unit's dependencies (entries must be symlinks, as in systemd). */
 function addLinkedDeps(idx: UnitIndex, unit: UnitConfig, names: string[]): void {
-  for (const [suffix, field] of [['.wants', 'wants'], ['.requires', 'requires']] as const) {
+  for (const [suffix, field] of [
+    ['.wants', 'wants'],
+    ['.requires', 'requires'],
+  ] as const) {
     for (const p of dropInEntries(idx, names, suffix, null)) {
       const entry = posix.basename(p);
       const st = idx.fs.lstat(p);
       const warn = (message: string) => unit.diagnostics.push({ file: p, line: 0, severity: 'warning', message });
-      if (!st?.isSymbolicLink) { warn(`${field === 'wants' ? 'Wants' : 'Requires'} dependency dropin ${p} is not a symlink, ignoring.`); continue; }
+      if (!st?.isSymbolicLink) {
+        warn(`${field === 'wants' ? 'Wants' : 'Requires'} dependency dropin ${p} is not a symlink, ignoring.`);
+        continue;
+      }
       if (chaseLink(idx.fs, p) === '/dev/null') continue;
-      if (!isValidUnitName(entry)) { warn(`Dependency dropin ${p} is not a valid unit name, ignoring.`); continue; }
+      if (!isValidUnitName(entry)) {
+        warn(`Dependency dropin ${p} is not a valid unit name, ignoring.`);
+        continue;
+      }
       if (!unit.deps[field].includes(entry)) unit.deps[field].push(entry);
       unit.deps.wantedByLinks ??= [];
       if (!unit.deps.wantedByLinks.includes(entry)) unit.deps.wantedByLinks.push(entry);
@@ -66,14 +96,23 @@ function addLinkedDeps(idx: UnitIndex, unit: UnitConfig, names: string[]): void 
 
 /** Loads one unit from a prepared index. */
 function loadFromIndex(idx: UnitIndex, name: string, opts: LoadOptions): UnitConfig {
-  if (!isValidUnitName(name)) throw new UnitLoadError('bad-name', name, `cannot load unit ${JSON.stringify(name)}: not a valid unit name`);
+  if (!isValidUnitName(name))
+    throw new UnitLoadError('bad-name', name, `cannot load unit ${JSON.stringify(name)}: not a valid unit name`);
   let r = resolveName(idx, name);
-  if (!r && unitType(name) === 'slice') r = { name, fragment: null, masked: false, aliases: [] };  // slices exist without files
-  if (!r) throw new UnitLoadError('not-found', name, `cannot load unit ${name}: no unit file in ${idx.searchPaths.join(':')}`);
-  if (!unitType(r.name)) throw new UnitLoadError('unsupported-type', name, `cannot load unit ${name}: keel does not load this unit type`);
+  // slices exist without files
+  if (!r && unitType(name) === 'slice') r = { name, fragment: null, masked: false, aliases: [] };
+  if (!r)
+    throw new UnitLoadError(
+      'not-found',
+      name,
+      `cannot load unit ${name}: no unit file in ${idx.searchPaths.join(':')}`,
+    );
+  if (!unitType(r.name))
+    throw new UnitLoadError('unsupported-type', name, `cannot load unit ${name}: keel does not load this unit type`);
   const aliases = [...new Set([...r.aliases, ...aliasesOf(idx, r.name)])].filter((a) => a !== r!.name).sort();
   const state = r.fragment === null || r.masked ? null : fileState(idx.fs, r.fragment);
-  if (state === 'missing') throw new UnitLoadError('not-found', name, `cannot load unit ${name}: ${r.fragment} is a dangling link`);
+  if (state === 'missing')
+    throw new UnitLoadError('not-found', name, `cannot load unit ${name}: ${r.fragment} is a dangling link`);
   if (r.masked || state === 'masked') {
     const unit = defaultUnitConfig(r.name);
     return { ...unit, masked: true, fragmentPath: r.fragment, aliases };
@@ -81,7 +120,8 @@ function loadFromIndex(idx: UnitIndex, name: string, opts: LoadOptions): UnitCon
   const assignments: Assignment[] = [];
   const diagnostics: Diagnostic[] = [];
   const read = (p: string) => {
-    const parsed = parseUnitFile(idx.fs.readFile(p), p, opts.quadlet);  // parseUnitText, or a .container read as its service
+    // parseUnitText, or a .container read as its service
+    const parsed = parseUnitFile(idx.fs.readFile(p), p, opts.quadlet);
     assignments.push(...parsed.assignments);
     diagnostics.push(...parsed.diagnostics);
   };

@@ -3,17 +3,45 @@
 import type { UnitType } from './types.js';
 
 /** Every unit type systemd knows, plus Keel's own; only KEEL_UNIT_TYPES are loaded. */
-export const SYSTEMD_UNIT_TYPES = ['service', 'mount', 'swap', 'socket', 'target', 'device', 'automount', 'timer', 'path', 'slice', 'scope', 'container'] as const;
+export const SYSTEMD_UNIT_TYPES = [
+  'service',
+  'mount',
+  'swap',
+  'socket',
+  'target',
+  'device',
+  'automount',
+  'timer',
+  'path',
+  'slice',
+  'scope',
+  'container',
+] as const;
 
 /** The unit types Keel loads (units/types.ts UnitType). */
-export const KEEL_UNIT_TYPES: readonly UnitType[] = ['service', 'target', 'timer', 'socket', 'mount', 'path', 'slice', 'container', 'automount'];
+export const KEEL_UNIT_TYPES: readonly UnitType[] = [
+  'service',
+  'target',
+  'timer',
+  'socket',
+  'mount',
+  'path',
+  'slice',
+  'container',
+  'automount',
+];
 
 const UNIT_NAME_MAX = 255;
 const VALID_CHARS = /^[A-Za-z0-9:_.\\-]$/;
 const VALID_CHARS_WITH_AT = /^[A-Za-z0-9:_.\\@-]+$/;
 
 /** The parts of a unit name: `foo@bar.service` is prefix foo, instance bar, suffix service. */
-export interface UnitNameParts { prefix: string; instance: string | null; suffix: string; template: boolean }
+export interface UnitNameParts {
+  prefix: string;
+  instance: string | null;
+  suffix: string;
+  template: boolean;
+}
 
 /** Splits a unit name into its parts; null when it is not a valid unit name. */
 export function splitUnitName(name: string): UnitNameParts | null {
@@ -39,7 +67,7 @@ export function isValidUnitName(name: string): boolean {
 /** The Keel unit type of a name (`foo.timer` → 'timer'), or null for invalid names and types Keel does not load. */
 export function unitType(name: string): UnitType | null {
   const parts = splitUnitName(name);
-  return parts && (KEEL_UNIT_TYPES as readonly string[]).includes(parts.suffix) ? parts.suffix as UnitType : null;
+  return parts && (KEEL_UNIT_TYPES as readonly string[]).includes(parts.suffix) ? (parts.suffix as UnitType) : null;
 }
 
 /** Whether `name` is a template (`foo@.service`). */
@@ -68,7 +96,8 @@ export function instantiate(template: string, instance: string): string {
   const p = splitUnitName(template);
   if (!p?.template) throw new TypeError(`cannot instantiate ${JSON.stringify(template)}: not a template unit name`);
   const name = `${p.prefix}@${instance}.${p.suffix}`;
-  if (!isValidUnitName(name)) throw new TypeError(`cannot instantiate ${template}: ${JSON.stringify(instance)} is not a valid instance`);
+  if (!isValidUnitName(name))
+    throw new TypeError(`cannot instantiate ${template}: ${JSON.stringify(instance)} is not a valid instance`);
   return name;
 }
 
@@ -85,7 +114,10 @@ export function nameWithoutSuffix(name: string): string {
 
 const hex = (b: number) => `\\x${b.toString(16).padStart(2, '0')}`;
 
-/** Escapes a string for use in a unit name, as `systemd-escape` does: `/`→`-`, `-`→`\x2d`, a leading `.` and unsafe bytes → `\xNN`. */
+/**
+ * Escapes a string for use in a unit name, as `systemd-escape` does: `/`→`-`, `-`→`\x2d`, a leading `.` and unsafe
+ * bytes → `\xNN`.
+ */
 export function escapeUnitName(s: string): string {
   const bytes = Buffer.from(s, 'utf8');
   let out = '';
@@ -127,7 +159,10 @@ function isNormalized(p: string): boolean {
   return !p.split('/').some((c) => c === '..' || c === '.');
 }
 
-/** Escapes a path as `systemd-escape --path` does (`/` → `-`, `/foo-bar/baz/` → `foo\x2dbar-baz`); throws a TypeError for `..`. */
+/**
+ * Escapes a path as `systemd-escape --path` does (`/` → `-`, `/foo-bar/baz/` → `foo\x2dbar-baz`); throws a TypeError
+ * for `..`.
+ */
 export function escapePath(p: string): string {
   const s = simplifyPath(p);
   if (s === '' || s === '/') return '-';
@@ -135,13 +170,18 @@ export function escapePath(p: string): string {
   return escapeUnitName(s.replace(/^\/+/, ''));
 }
 
-/** Reverses escapePath (`-` → `/`, `foo\x2dbar-baz` → `/foo-bar/baz`); throws a TypeError when the result is no normalized path. */
+/**
+ * Reverses escapePath (`-` → `/`, `foo\x2dbar-baz` → `/foo-bar/baz`); throws a TypeError when the result is no
+ * normalized path.
+ */
 export function unescapePath(s: string): string {
   if (s === '') throw new TypeError('cannot unescape path "": empty');
   if (s === '-') return '/';
   const w = unescapeUnitName(s);
-  if (w.startsWith('/') || w.endsWith('/')) throw new TypeError(`cannot unescape path ${JSON.stringify(s)}: leading or trailing slash`);
+  if (w.startsWith('/') || w.endsWith('/'))
+    throw new TypeError(`cannot unescape path ${JSON.stringify(s)}: leading or trailing slash`);
   const path = `/${w}`;
-  if (!isNormalized(path) || path.includes('//')) throw new TypeError(`cannot unescape path ${JSON.stringify(s)}: ${JSON.stringify(path)} is not normalized`);
+  if (!isNormalized(path) || path.includes('//'))
+    throw new TypeError(`cannot unescape path ${JSON.stringify(s)}: ${JSON.stringify(path)} is not normalized`);
   return path;
 }

@@ -25,9 +25,10 @@ function continues(line: string): boolean {
 export function parseUnitText(text: string, file: string): { assignments: Assignment[]; diagnostics: Diagnostic[] } {
   const assignments: Assignment[] = [];
   const diagnostics: Diagnostic[] = [];
-  const diag = (line: number, severity: Diagnostic['severity'], message: string) => diagnostics.push({ file, line, severity, message });
+  const diag = (line: number, severity: Diagnostic['severity'], message: string) =>
+    diagnostics.push({ file, line, severity, message });
   const lines = text.replace(/^\uFEFF/, '').split(/\r\n|\r|\n/);
-  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();  // the final newline ends a line, it starts none
+  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop(); // the final newline ends a line, it starts none
   let section: string | null = null;
   let pending: { text: string; line: number } | null = null;
 
@@ -40,9 +41,15 @@ export function parseUnitText(text: string, file: string): { assignments: Assign
       return false;
     }
     if (l.startsWith('[')) {
-      if (!l.endsWith(']')) { diag(lineNo, 'error', `Invalid section header '${l}'`); return false; }
+      if (!l.endsWith(']')) {
+        diag(lineNo, 'error', `Invalid section header '${l}'`);
+        return false;
+      }
       const name = l.slice(1, -1);
-      if (UNSAFE.test(name)) { diag(lineNo, 'error', `Bad characters in section header '${l}'`); return false; }
+      if (UNSAFE.test(name)) {
+        diag(lineNo, 'error', `Bad characters in section header '${l}'`);
+        return false;
+      }
       section = name;
       return true;
     }
@@ -51,15 +58,21 @@ export function parseUnitText(text: string, file: string): { assignments: Assign
       return true;
     }
     const eq = l.indexOf('=');
-    if (eq < 0) { diag(lineNo, 'warning', "Missing '=', ignoring line."); return true; }
-    if (eq === 0) { diag(lineNo, 'warning', "Missing key name before '=', ignoring line."); return true; }
+    if (eq < 0) {
+      diag(lineNo, 'warning', "Missing '=', ignoring line.");
+      return true;
+    }
+    if (eq === 0) {
+      diag(lineNo, 'warning', "Missing key name before '=', ignoring line.");
+      return true;
+    }
     assignments.push({ section, key: strip(l.slice(0, eq)), value: strip(l.slice(eq + 1)), file, line: lineNo });
     return true;
   };
 
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
-    if (COMMENT.test(line)) continue;  // comments are skipped, inside continuations too
+    if (COMMENT.test(line)) continue; // comments are skipped, inside continuations too
     const joined: string = pending ? pending.text + line : line;
     const start: number = pending ? pending.line : i + 1;
     if (continues(joined)) {

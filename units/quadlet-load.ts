@@ -12,18 +12,28 @@ import { containerToService, type QuadletOptions } from './quadlet.js';
  * The loader's parse of a unit file (load.ts): parseUnitText, except that a .container fragment
  * is read as the service it generates, calling the CLI as `opts` says (LoadOptions.quadlet).
  */
-export function parseUnitFile(text: string, file: string, opts: QuadletOptions = {}): { assignments: Assignment[]; diagnostics: Diagnostic[] } {
+export function parseUnitFile(
+  text: string,
+  file: string,
+  opts: QuadletOptions = {},
+): { assignments: Assignment[]; diagnostics: Diagnostic[] } {
   if (!file.endsWith('.container')) return parseUnitText(text, file);
   const { assignments, diagnostics } = containerToService(file, text, opts);
   return { assignments, diagnostics };
 }
 
-/** The service a .container name stands for (`web.container` → `web.service`, `web@.container` → `web@.service`), or null. */
+/**
+ * The service a .container name stands for (`web.container` → `web.service`, `web@.container` → `web@.service`), or
+ * null.
+ */
 export function containerServiceName(name: string): string | null {
   return splitUnitName(name)?.suffix === 'container' ? `${name.slice(0, -'.container'.length)}.service` : null;
 }
 
-/** systemd's alias rule for a link NAME → target: a template only aliases a template, an instance an instance or template. */
+/**
+ * systemd's alias rule for a link NAME → target: a template only aliases a template, an instance an instance or
+ * template.
+ */
 function aliasFits(name: string, target: string): boolean {
   const s = splitUnitName(name);
   const d = splitUnitName(target);

@@ -24,7 +24,15 @@ import { parseUnitText } from './parse.js';
 import { splitWords } from './words.js';
 import { parseBoolean } from './values.js';
 import {
-  parseCpus, parseEnvAssignment, parseHostname, parseMemory, parseNetwork, parsePidsLimit, parsePublish, parseUsernsMode, parseVolume,
+  parseCpus,
+  parseEnvAssignment,
+  parseHostname,
+  parseMemory,
+  parseNetwork,
+  parsePidsLimit,
+  parsePublish,
+  parseUsernsMode,
+  parseVolume,
 } from '../containers/options.js';
 
 /** Where the keel CLI is in the image. */
@@ -51,20 +59,32 @@ export interface ContainerService {
 }
 
 /** Quadlet [Container] keys Keel does not implement: a warning, not "Unknown key". */
-const QUADLET_UNSUPPORTED = new Set(`AddDevice AddHost Annotation AutoUpdate CgroupsMode ContainersConfModule DNS DNSOption
-  DNSSearch EnvironmentHost ExposeHostPort GIDMap GlobalArgs Group GroupAdd HealthCmd HealthInterval HealthLogDestination
-  HealthMaxLogCount HealthMaxLogSize HealthOnFailure HealthRetries HealthStartPeriod HealthStartupCmd HealthStartupInterval
+const QUADLET_UNSUPPORTED = new Set(
+  (
+    `AddDevice AddHost Annotation AutoUpdate CgroupsMode ContainersConfModule DNS DNSOption
+  DNSSearch EnvironmentHost ExposeHostPort GIDMap GlobalArgs Group ` +
+    `GroupAdd HealthCmd HealthInterval HealthLogDestination
+  HealthMaxLogCount HealthMaxLogSize HealthOnFailure HealthRetries ` +
+    `HealthStartPeriod HealthStartupCmd HealthStartupInterval
   HealthStartupRetries HealthStartupSuccess HealthStartupTimeout HealthTimeout IP IP6 Label LogDriver LogOpt Mask Mount
   NetworkAlias NoNewPrivileges Notify Pod Pull ReadOnlyTmpfs ReloadCmd ReloadSignal Retry RetryDelay Rootfs RunInit
   SeccompProfile Secret SecurityLabelDisable SecurityLabelFileType SecurityLabelLevel SecurityLabelNested
-  SecurityLabelType ShmSize StartWithPod StopSignal SubGIDMap SubUIDMap Sysctl Timezone Tmpfs UIDMap Ulimit Unmask`.split(/\s+/));
+  SecurityLabelType ShmSize StartWithPod StopSignal SubGIDMap ` +
+    'SubUIDMap Sysctl Timezone Tmpfs UIDMap Ulimit Unmask'
+  ).split(/\s+/),
+);
 
 /** What [Container] asks for; lists in order, single values last-wins. */
 interface Spec {
   image: Assignment | null;
   exec: string[];
   name: Assignment | null;
-  single: Partial<Record<'entrypoint' | 'user' | 'workdir' | 'hostname' | 'network' | 'memory' | 'cpus' | 'pidsLimit' | 'userns', string>>;
+  single: Partial<
+    Record<
+      'entrypoint' | 'user' | 'workdir' | 'hostname' | 'network' | 'memory' | 'cpus' | 'pidsLimit' | 'userns',
+      string
+    >
+  >;
   readOnly: boolean;
   stopTimeout: string;
   env: string[];
@@ -84,7 +104,11 @@ function words(a: Assignment, report: Report): string[] | null {
   try {
     return splitWords(a.value, { unquote: true, cunescape: true });
   } catch (e) {
-    report(a, 'error', `Invalid syntax in ${a.key}=${a.value} (${(e as { reason?: string }).reason ?? 'bad quoting'}). Refusing.`);
+    report(
+      a,
+      'error',
+      `Invalid syntax in ${a.key}=${a.value} (${(e as { reason?: string }).reason ?? 'bad quoting'}). Refusing.`,
+    );
     return null;
   }
 }
@@ -94,57 +118,110 @@ const hostPath = (p: string, dir: string) => (p.startsWith('/') || p.startsWith(
 
 /** The reason keel run's own parser (containers/options.ts) refuses `v`, or null when it takes it. */
 function refusal(parse: (v: string) => unknown, v: string): string | null {
-  try { parse(v); return null; } catch (e) { return (e as Error).message; }
+  try {
+    parse(v);
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
 }
 
 /** keel run's parser as a check; a value with a %-specifier is left to keel run, once the specifier is expanded. */
 const asRun = (parse: (v: string) => unknown) => (v: string) => (v.includes('%') ? null : refusal(parse, v));
 
-const single = (field: keyof Spec['single'], check?: (v: string) => string | null): Handler => (a, s, x) => {
-  if (a.value === '') { delete s.single[field]; return; }
-  const why = check?.(a.value);
-  if (why) { x.report(a, 'error', `Invalid ${a.key}=${a.value}: ${why}. Refusing.`); return; }
-  s.single[field] = a.value;
-};
+const single =
+  (field: keyof Spec['single'], check?: (v: string) => string | null): Handler =>
+  (a, s, x) => {
+    if (a.value === '') {
+      delete s.single[field];
+      return;
+    }
+    const why = check?.(a.value);
+    if (why) {
+      x.report(a, 'error', `Invalid ${a.key}=${a.value}: ${why}. Refusing.`);
+      return;
+    }
+    s.single[field] = a.value;
+  };
 
-const list = (field: 'env' | 'envFiles' | 'volumes' | 'capAdd' | 'capDrop' | 'podmanArgs' | 'ports', each: (w: string, a: Assignment, x: { dir: string; report: Report }) => string | null = (w) => w): Handler => (a, s, x) => {
-  if (a.value === '') { s[field] = []; return; }
-  for (const w of words(a, x.report) ?? []) {
-    const v = each(w, a, x);
-    if (v !== null) s[field].push(v);
-  }
-};
+const list =
+  (
+    field: 'env' | 'envFiles' | 'volumes' | 'capAdd' | 'capDrop' | 'podmanArgs' | 'ports',
+    each: (w: string, a: Assignment, x: { dir: string; report: Report }) => string | null = (w) => w,
+  ): Handler =>
+  (a, s, x) => {
+    if (a.value === '') {
+      s[field] = [];
+      return;
+    }
+    for (const w of words(a, x.report) ?? []) {
+      const v = each(w, a, x);
+      if (v !== null) s[field].push(v);
+    }
+  };
 
 const HANDLERS: Record<string, Handler> = {
-  Image: (a, s) => { s.image = a.value === '' ? null : a; },
-  Exec: (a, s, x) => { const w = words(a, x.report); if (w) s.exec = w; },
-  ContainerName: (a, s) => { s.name = a.value === '' ? null : a; },
+  Image: (a, s) => {
+    s.image = a.value === '' ? null : a;
+  },
+  Exec: (a, s, x) => {
+    const w = words(a, x.report);
+    if (w) s.exec = w;
+  },
+  ContainerName: (a, s) => {
+    s.name = a.value === '' ? null : a;
+  },
   Entrypoint: single('entrypoint'),
   User: single('user'),
   WorkingDir: single('workdir'),
   // Values go through keel run's own parsers (containers/options.ts): the unit and the command line agree.
   HostName: single('hostname', asRun(parseHostname)),
-  Network: single('network', (v) => refusal(parseNetwork, v) && 'keel has the networks bridge, none and host (no named networks)'),
+  Network: single(
+    'network',
+    (v) => refusal(parseNetwork, v) && 'keel has the networks bridge, none and host (no named networks)',
+  ),
   Memory: single('memory', asRun(parseMemory)),
   CPUs: single('cpus', asRun(parseCpus)),
   PidsLimit: single('pidsLimit', asRun(parsePidsLimit)),
-  // keel run --userns: host, or remap (one range for all, docker's userns-remap); Quadlet's auto (a range per container) is taken as remap.
+  // keel run --userns: host, or remap (one range for all, docker's userns-remap); Quadlet's auto (a range per
+  // container) is taken as remap.
   UserNS: (a, s, x) => {
     const v = a.value === 'auto' ? 'remap' : a.value;
-    if (a.value === 'auto') x.report(a, 'warning', 'UserNS=auto: keel maps every container to one range (as UserNS=remap), not a range each.');
+    if (a.value === 'auto')
+      x.report(
+        a,
+        'warning',
+        'UserNS=auto: keel maps every container to one range (as UserNS=remap), not a range each.',
+      );
     const why = v === '' ? null : refusal(parseUsernsMode, v);
-    if (why) { x.report(a, 'error', `Invalid UserNS=${a.value}: ${why}; or auto. Refusing.`); return; }
+    if (why) {
+      x.report(a, 'error', `Invalid UserNS=${a.value}: ${why}; or auto. Refusing.`);
+      return;
+    }
     if (v === '') delete s.single.userns;
     else s.single.userns = v;
   },
   StopTimeout: (a, s, x) => {
-    if (a.value === '') { s.stopTimeout = '10'; return; }
-    if (!/^\d+$/.test(a.value)) { x.report(a, 'error', `Invalid StopTimeout=${a.value}: use whole seconds. Refusing.`); return; }
+    if (a.value === '') {
+      s.stopTimeout = '10';
+      return;
+    }
+    if (!/^\d+$/.test(a.value)) {
+      x.report(a, 'error', `Invalid StopTimeout=${a.value}: use whole seconds. Refusing.`);
+      return;
+    }
     s.stopTimeout = a.value;
   },
   ReadOnly: (a, s, x) => {
-    if (a.value === '') { s.readOnly = false; return; }
-    try { s.readOnly = parseBoolean(a.value); } catch { x.report(a, 'error', `Invalid ReadOnly=${a.value}: not a boolean. Refusing.`); }
+    if (a.value === '') {
+      s.readOnly = false;
+      return;
+    }
+    try {
+      s.readOnly = parseBoolean(a.value);
+    } catch {
+      x.report(a, 'error', `Invalid ReadOnly=${a.value}: not a boolean. Refusing.`);
+    }
   },
   Environment: list('env', (w, a, x) => {
     // keel run -e's rule for the name; a bare NAME (keel run: taken from its own environment) is no assignment here.
@@ -157,13 +234,18 @@ const HANDLERS: Record<string, Handler> = {
   EnvironmentFile: list('envFiles', (w, _a, x) => hostPath(w, x.dir)),
   Volume: list('volumes', (w, a, x) => {
     const parts = w.split(':');
-    const fail = (why: string) => { x.report(a, 'error', `Invalid Volume=${a.value}: ${why}. Refusing.`); return null; };
+    const fail = (why: string) => {
+      x.report(a, 'error', `Invalid Volume=${a.value}: ${why}. Refusing.`);
+      return null;
+    };
     if (parts.length < 2) return fail('use HOST-DIR:CONTAINER-DIR[:ro|rw] (keel has no anonymous volumes)');
     const why = refusal(parseVolume, w);
     if (why) return fail(why);
     const [host, ctr, mode] = parts;
-    if (!host.startsWith('/') && !host.startsWith('.') && !host.startsWith('%')) return fail(`${JSON.stringify(host)} is not a path (keel has no named volumes)`);
-    if (!ctr.startsWith('/') && !ctr.startsWith('%')) return fail(`container path ${JSON.stringify(ctr)} is not absolute`);
+    if (!host.startsWith('/') && !host.startsWith('.') && !host.startsWith('%'))
+      return fail(`${JSON.stringify(host)} is not a path (keel has no named volumes)`);
+    if (!ctr.startsWith('/') && !ctr.startsWith('%'))
+      return fail(`container path ${JSON.stringify(ctr)} is not absolute`);
     return [hostPath(host, x.dir), ctr, ...(mode ? [mode] : [])].join(':');
   }),
   AddCapability: list('capAdd'),
@@ -198,7 +280,12 @@ const literal = (w: string) => w.replace(/\$/g, '$$$$');
 
 /** The line the [Container] section starts on (0 without one): file-level diagnostics point there. */
 function containerHeaderLine(text: string): number {
-  return text.replace(/^\uFEFF/, '').split(/\r\n|\r|\n/).findIndex((l) => l.trim() === '[Container]') + 1;
+  return (
+    text
+      .replace(/^\uFEFF/, '')
+      .split(/\r\n|\r|\n/)
+      .findIndex((l) => l.trim() === '[Container]') + 1
+  );
 }
 
 /** Renders assignments as unit-file text, one section header per run. */
@@ -206,7 +293,10 @@ function render(file: string, assignments: Assignment[]): string {
   let out = `# Generated by keel from ${file}\n`;
   let section: string | null = null;
   for (const a of assignments) {
-    if (a.section !== section) { out += `${section === null ? '' : '\n'}[${a.section}]\n`; section = a.section; }
+    if (a.section !== section) {
+      out += `${section === null ? '' : '\n'}[${a.section}]\n`;
+      section = a.section;
+    }
     out += `${a.key}=${a.value}\n`;
   }
   return out;
@@ -218,7 +308,8 @@ function render(file: string, assignments: Assignment[]): string {
  * (ExecStartPre=-keel rm -f) and after (ExecStopPost=-keel rm -f), `keel stop -t 10` as ExecStop=,
  * Type=exec, KillMode=mixed, SuccessExitStatus=143 (a container that ends on SIGTERM stopped
  * cleanly; a stop by keel stop ends keel run itself by SIGTERM, clean whatever the container's status,
- * and keel stop returns only once keel run has ended, so the manager never signals it half-way) and Wants=/After=network-online.target, each overridable by the file's own sections.
+ * and keel stop returns only once keel run has ended, so the manager never signals it half-way) and
+ * Wants=/After=network-online.target, each overridable by the file's own sections.
  * Diagnostics name `file` and the line; errors refuse the unit.
  */
 export function containerToService(file: string, text: string, opts: QuadletOptions = {}): ContainerService {
@@ -226,31 +317,64 @@ export function containerToService(file: string, text: string, opts: QuadletOpti
   const diagnostics: Diagnostic[] = [...parsed.diagnostics];
   const header = containerHeaderLine(text);
   const report: Report = (a, severity, message) => diagnostics.push({ file, line: a.line, severity, message });
-  const s: Spec = { image: null, exec: [], name: null, single: {}, readOnly: false, stopTimeout: '10', env: [], envFiles: [], volumes: [], capAdd: [], capDrop: [], podmanArgs: [], ports: [] };
+  const s: Spec = {
+    image: null,
+    exec: [],
+    name: null,
+    single: {},
+    readOnly: false,
+    stopTimeout: '10',
+    env: [],
+    envFiles: [],
+    volumes: [],
+    capAdd: [],
+    capDrop: [],
+    podmanArgs: [],
+    ports: [],
+  };
   const x = { dir: posix.dirname(file), report };
   const passthrough: Assignment[] = [];
   for (const a of parsed.assignments) {
     if (a.section !== 'Container') {
       if (a.section === 'Service' && a.key === 'ExecStart') {
-        report(a, 'error', 'ExecStart= cannot be set for a .container unit: the container is its main process (use Exec= in [Container]). Refusing.');
+        report(
+          a,
+          'error',
+          'ExecStart= cannot be set for a .container unit: the container is its ' +
+            'main process (use Exec= in [Container]). Refusing.',
+        );
       } else passthrough.push(a);
       continue;
     }
     if (a.key.startsWith('X-')) continue;
     const handler = HANDLERS[a.key];
     if (handler) handler(a, s, x);
-    else if (QUADLET_UNSUPPORTED.has(a.key)) report(a, 'warning', `${a.key}= is a Quadlet key keel does not support, ignoring.`);
+    else if (QUADLET_UNSUPPORTED.has(a.key))
+      report(a, 'warning', `${a.key}= is a Quadlet key keel does not support, ignoring.`);
     else report(a, 'warning', `Unknown key name '${a.key}' in section 'Container', ignoring.`);
   }
   if (!s.image) {
-    diagnostics.push({ file, line: header, severity: 'error', message: `${file} has no Image= in [Container]: a .container unit needs the image to run. Refusing.` });
+    diagnostics.push({
+      file,
+      line: header,
+      severity: 'error',
+      message: `${file} has no Image= in [Container]: a .container unit needs the image to run. Refusing.`,
+    });
   }
-  const publish = parsed.assignments.find((a) => a.section === 'Container' && a.key === 'PublishPort' && a.value !== '');
+  const publish = parsed.assignments.find(
+    (a) => a.section === 'Container' && a.key === 'PublishPort' && a.value !== '',
+  );
   if (publish && s.ports.length && s.single.network && s.single.network !== 'bridge') {
-    report(publish, 'error', `PublishPort=${publish.value} needs Network=bridge (the default), not Network=${s.single.network}. Refusing.`);
+    report(
+      publish,
+      'error',
+      `PublishPort=${publish.value} needs Network=bridge (the default), not Network=${s.single.network}. Refusing.`,
+    );
   }
   const refused = diagnostics.some((d) => d.severity === 'error');
-  const at = (line: number) => (section: string, key: string, value: string): Assignment => ({ section, key, value, file, line });
+  const at =
+    (line: number) =>
+    (section: string, key: string, value: string): Assignment => ({ section, key, value, file, line });
   const gen = at(header);
   const bySection = (name: string) => passthrough.filter((a) => a.section === name);
   const others = passthrough.filter((a) => !['Unit', 'Service', 'Install'].includes(a.section));
@@ -262,26 +386,49 @@ export function containerToService(file: string, text: string, opts: QuadletOpti
   } else {
     const bin = quoteExecWord(opts.keelBin ?? DEFAULT_KEEL_BIN);
     const root = opts.containersRoot ? ['--root', opts.containersRoot] : [];
-    // As Quadlet: a template's (or an instance file's) container is systemd-PREFIX_INSTANCE, as '@' is no name character.
+    // As Quadlet: a template's (or an instance file's) container is systemd-PREFIX_INSTANCE, as '@' is no name
+    // character.
     const name = s.name?.value ?? (posix.basename(file).includes('@') ? 'systemd-%p_%i' : 'systemd-%N');
     const nameAt = at(s.name?.line ?? header);
-    const keel = (args: string[], raw: string[] = []) => [bin, ...args.map((w) => quoteExecWord(literal(w))), ...raw.map(quoteExecWord)].join(' ');
+    const keel = (args: string[], raw: string[] = []) =>
+      [bin, ...args.map((w) => quoteExecWord(literal(w))), ...raw.map(quoteExecWord)].join(' ');
     const o = s.single;
     // A value starting with '-' (PidsLimit=-1) must be joined to its option, or it reads as one.
-    const opt = (flag: string, v: string | undefined) => (v === undefined ? [] : v.startsWith('-') ? [`${flag}=${v}`] : [flag, v]);
+    const opt = (flag: string, v: string | undefined) =>
+      v === undefined ? [] : v.startsWith('-') ? [`${flag}=${v}`] : [flag, v];
     const runArgs = [
-      'run', ...root, '--rm', '--sigterm-on-stop', '--name', name,
-      ...s.env.flatMap((e) => ['-e', e]), ...s.envFiles.flatMap((f) => ['--env-file', f]), ...s.volumes.flatMap((v) => ['-v', v]),
-      ...opt('-w', o.workdir), ...opt('--user', o.user), ...opt('--hostname', o.hostname), ...opt('--entrypoint', o.entrypoint),
-      ...opt('--network', o.network), ...s.ports.flatMap((p) => ['-p', p]), ...(s.readOnly ? ['--read-only'] : []),
-      ...s.capAdd.flatMap((c) => ['--cap-add', c]), ...s.capDrop.flatMap((c) => ['--cap-drop', c]),
-      ...opt('--memory', o.memory), ...opt('--cpus', o.cpus), ...opt('--pids-limit', o.pidsLimit), ...opt('--userns', o.userns),
+      'run',
+      ...root,
+      '--rm',
+      '--sigterm-on-stop',
+      '--name',
+      name,
+      ...s.env.flatMap((e) => ['-e', e]),
+      ...s.envFiles.flatMap((f) => ['--env-file', f]),
+      ...s.volumes.flatMap((v) => ['-v', v]),
+      ...opt('-w', o.workdir),
+      ...opt('--user', o.user),
+      ...opt('--hostname', o.hostname),
+      ...opt('--entrypoint', o.entrypoint),
+      ...opt('--network', o.network),
+      ...s.ports.flatMap((p) => ['-p', p]),
+      ...(s.readOnly ? ['--read-only'] : []),
+      ...s.capAdd.flatMap((c) => ['--cap-add', c]),
+      ...s.capDrop.flatMap((c) => ['--cap-drop', c]),
+      ...opt('--memory', o.memory),
+      ...opt('--cpus', o.cpus),
+      ...opt('--pids-limit', o.pidsLimit),
+      ...opt('--userns', o.userns),
     ];
     const image = s.image!;
-    const run = `${keel(runArgs, s.podmanArgs)} ${quoteExecWord(literal(image.value))}${s.exec.map((w) => ` ${quoteExecWord(w)}`).join('')}`;
+    const run =
+      `${keel(runArgs, s.podmanArgs)} ${quoteExecWord(literal(image.value))}` +
+      `${s.exec.map((w) => ` ${quoteExecWord(w)}`).join('')}`;
     unit = [gen('Unit', 'Wants', 'network-online.target'), gen('Unit', 'After', 'network-online.target')];
     service = [
-      gen('Service', 'Type', 'exec'), gen('Service', 'KillMode', 'mixed'), gen('Service', 'SuccessExitStatus', '143'),
+      gen('Service', 'Type', 'exec'),
+      gen('Service', 'KillMode', 'mixed'),
+      gen('Service', 'SuccessExitStatus', '143'),
       nameAt('Service', 'ExecStartPre', `-${keel(['rm', ...root, '-f', name])}`),
       at(image.line)('Service', 'ExecStart', run),
       nameAt('Service', 'ExecStop', keel(['stop', ...root, '-t', s.stopTimeout, name])),
@@ -289,7 +436,12 @@ export function containerToService(file: string, text: string, opts: QuadletOpti
     ];
   }
   const assignments = [
-    ...unit, ...bySection('Unit'), ...service, ...(refused ? [] : bySection('Service')), ...bySection('Install'), ...others,
+    ...unit,
+    ...bySection('Unit'),
+    ...service,
+    ...(refused ? [] : bySection('Service')),
+    ...bySection('Install'),
+    ...others,
   ];
   return { unitText: render(file, assignments), assignments, diagnostics, refused };
 }

@@ -32,7 +32,10 @@ const parts = (ctx: SpecifierContext) => {
 };
 /** %j: the last dash-separated component of the prefix. */
 const lastComponent = (prefix: string) => prefix.slice(prefix.lastIndexOf('-') + 1);
-const osField = (key: string): Lookup => (ctx) => ctx.osRelease?.[key] ?? '';
+const osField =
+  (key: string): Lookup =>
+  (ctx) =>
+    ctx.osRelease?.[key] ?? '';
 
 const TABLE: Record<string, Lookup> = {
   n: (ctx) => ctx.unitName,
@@ -53,8 +56,12 @@ const TABLE: Record<string, Lookup> = {
   b: (ctx) => ctx.bootId,
   v: (ctx) => ctx.kernelRelease,
   a: (ctx) => ctx.architecture,
-  o: osField('ID'), w: osField('VERSION_ID'), B: osField('BUILD_ID'), W: osField('VARIANT_ID'),
-  M: osField('IMAGE_ID'), A: osField('IMAGE_VERSION'),
+  o: osField('ID'),
+  w: osField('VERSION_ID'),
+  B: osField('BUILD_ID'),
+  W: osField('VARIANT_ID'),
+  M: osField('IMAGE_ID'),
+  A: osField('IMAGE_VERSION'),
   t: (ctx) => ctx.runtimeDir,
   d: (ctx) => `${ctx.runtimeDir}/credentials/${ctx.unitName}`,
   E: () => '/etc',
@@ -80,14 +87,24 @@ export function expandSpecifiers(value: string, ctx: SpecifierContext): string {
   if (!value.includes('%')) return value;
   let out = '';
   for (let i = 0; i < value.length; i++) {
-    if (value[i] !== '%') { out += value[i]; continue; }
-    if (i + 1 >= value.length) { out += '%'; break; }
+    if (value[i] !== '%') {
+      out += value[i];
+      continue;
+    }
+    if (i + 1 >= value.length) {
+      out += '%';
+      break;
+    }
     const c = value[++i];
-    if (c === '%') { out += '%'; continue; }
+    if (c === '%') {
+      out += '%';
+      continue;
+    }
     const lookup = TABLE[c];
     if (!lookup) throw new TypeError(`cannot expand specifiers in ${JSON.stringify(value)}: unknown specifier %${c}`);
     const v = lookup(ctx);
-    if (v === undefined) throw new TypeError(`cannot expand specifiers in ${JSON.stringify(value)}: %${c} is not known here`);
+    if (v === undefined)
+      throw new TypeError(`cannot expand specifiers in ${JSON.stringify(value)}: %${c} is not known here`);
     out += v;
   }
   return out;

@@ -45,7 +45,7 @@ export interface TimerElapse {
  * Throws the TypeError of parseCalendar for an OnCalendar= the loader should have rejected.
  */
 export function nextTimerElapse(cfg: TimerConfig, facts: TimerFacts, random: () => number = Math.random): TimerElapse {
-  const offset = facts.nowRealtime - facts.nowMonotonic;  // realtime = monotonic + offset
+  const offset = facts.nowRealtime - facts.nowMonotonic; // realtime = monotonic + offset
   const lastTrigger = facts.lastTriggerMs;
   // Only a trigger of this activation has a monotonic time in systemd; a stamp from before has none.
   const lastTriggerMono = lastTrigger !== null && lastTrigger - offset >= facts.activatedMs ? lastTrigger - offset : 0;

@@ -22,14 +22,26 @@ export interface Transaction {
   missingWants: string[];
 }
 
-interface Job { unit: string; type: JobType; matters: boolean }
-interface Link { subject: Job; object: Job; matters: boolean; conflicts: boolean }
+interface Job {
+  unit: string;
+  type: JobType;
+  matters: boolean;
+}
+interface Link {
+  subject: Job;
+  object: Job;
+  matters: boolean;
+  conflicts: boolean;
+}
 
 const startish = (t: JobType | undefined) => t !== undefined && t !== 'stop';
 
 /** Builds the transaction for `anchor`; `active` holds the units running now (none at boot). */
-export function buildTransaction(units: ReadonlyMap<string, UnitConfig>, anchor: { unit: string; job: 'start' | 'stop' | 'restart' },
-  active: ReadonlySet<string> = new Set()): Transaction {
+export function buildTransaction(
+  units: ReadonlyMap<string, UnitConfig>,
+  anchor: { unit: string; job: 'start' | 'stop' | 'restart' },
+  active: ReadonlySet<string> = new Set(),
+): Transaction {
   const g = graph(units);
   const name = (n: string) => units.get(n)?.name ?? n;
   const jobs = new Map<string, Job[]>();
@@ -42,7 +54,8 @@ export function buildTransaction(units: ReadonlyMap<string, UnitConfig>, anchor:
   // The whole transaction fails: no jobs, and the anchor's failure (once) says why.
   const fail = (reason: string, cycle?: string[]): Transaction => {
     const unit = name(anchor.unit);
-    if (!failures.some((f) => f.unit === unit && f.reason === reason)) failures.push({ unit, reason, ...cycle && { cycle } });
+    if (!failures.some((f) => f.unit === unit && f.reason === reason))
+      failures.push({ unit, reason, ...(cycle && { cycle }) });
     const none = { jobs: new Map(), order: [], stopOrder: [], requiredBy: new Map() };
     return { anchor: unit, ...none, failures, brokenCycles, missingWants: [...missingWants] };
   };
@@ -50,7 +63,8 @@ export function buildTransaction(units: ReadonlyMap<string, UnitConfig>, anchor:
   // Deletes a job; with `deps`, also the jobs that hard-needed it (systemd's delete_dependencies).
   const del = (j: Job, deps: boolean): Job[] => {
     const list = jobs.get(j.unit)?.filter((k) => k !== j) ?? [];
-    if (list.length) jobs.set(j.unit, list); else jobs.delete(j.unit);
+    if (list.length) jobs.set(j.unit, list);
+    else jobs.delete(j.unit);
     const needers = links.filter((l) => l.object === j && l.matters).map((l) => l.subject);
     links = links.filter((l) => l.object !== j && l.subject !== j);
     const gone = [j];
@@ -62,7 +76,10 @@ export function buildTransaction(units: ReadonlyMap<string, UnitConfig>, anchor:
     for (let again = true; again;) {
       again = false;
       for (const j of [...jobs.values()].flat()) {
-        if (j !== anchorJob && !links.some((l) => l.object === j)) { del(j, true); again = true; }
+        if (j !== anchorJob && !links.some((l) => l.object === j)) {
+          del(j, true);
+          again = true;
+        }
       }
     }
   };
@@ -74,14 +91,22 @@ export function buildTransaction(units: ReadonlyMap<string, UnitConfig>, anchor:
     if (u.masked && type !== 'stop') return `Unit ${unit} is masked.`;
     let job = jobs.get(u.name)?.find((j) => j.type === type);
     const isNew = !job;
-    if (!job) { job = { unit: u.name, type, matters: false }; jobs.set(u.name, [...jobs.get(u.name) ?? [], job]); }
-    if (by) links.push({ subject: by, object: job, matters, conflicts }); else anchorJob = job;
+    if (!job) {
+      job = { unit: u.name, type, matters: false };
+      jobs.set(u.name, [...(jobs.get(u.name) ?? []), job]);
+    }
+    if (by) links.push({ subject: by, object: job, matters, conflicts });
+    else anchorJob = job;
     if (!isNew) return broken.get(job) ?? null;
     const j = job;
     const hard = (t: JobType, deps: string[], conflict = false) => {
       for (const d of deps) {
         const why = add(t, d, j, true, conflict);
-        if (why) { broken.set(j, why); failures.push({ unit: j.unit, reason: why }); return why; }
+        if (why) {
+          broken.set(j, why);
+          failures.push({ unit: j.unit, reason: why });
+          return why;
+        }
       }
       return null;
     };
@@ -89,7 +114,8 @@ export function buildTransaction(units: ReadonlyMap<string, UnitConfig>, anchor:
     if (type === 'start' || type === 'restart') {
       const why = hard('start', [...d.requires, ...d.bindsTo]);
       if (why) return why;
-      for (const w of [...d.wants, ...d.wantedByLinks ?? []]) if (add('start', w, j, false) && !units.has(w)) missingWants.add(w);
+      for (const w of [...d.wants, ...(d.wantedByLinks ?? [])])
+        if (add('start', w, j, false) && !units.has(w)) missingWants.add(w);
       const why2 = hard('verify-active', d.requisite) ?? hard('stop', d.conflicts, true);
       if (why2) return why2;
       for (const c of g.conflictedBy.get(u.name) ?? []) add('stop', c, j, false);
@@ -97,19 +123,27 @@ export function buildTransaction(units: ReadonlyMap<string, UnitConfig>, anchor:
     if (type === 'stop' || type === 'restart') {
       // A restart propagates as try-restart (a no-op for inactive units), never as a stop.
       const dependents = g.dependents.get(u.name) ?? [];
-      const why = type === 'restart' ? hard('restart', dependents.filter((x) => active.has(x))) : hard('stop', dependents);
+      const why =
+        type === 'restart'
+          ? hard(
+              'restart',
+              dependents.filter((x) => active.has(x)),
+            )
+          : hard('stop', dependents);
       if (why) return why;
     }
     return null;
   };
 
-  if (!units.has(anchor.unit)) return fail(`Unit ${anchor.unit} ${anchor.job === 'stop' ? 'not loaded' : 'not found'}.`);
+  if (!units.has(anchor.unit))
+    return fail(`Unit ${anchor.unit} ${anchor.job === 'stop' ? 'not loaded' : 'not found'}.`);
   const anchorWhy = add(anchor.job, anchor.unit, null, true);
   if (anchorWhy || !anchorJob) return fail(anchorWhy ?? `BUG: no anchor job for ${anchor.unit}`);
   for (const [j, why] of broken) {
     for (const k of del(j, true).slice(1)) if (!broken.has(k)) failures.push({ unit: k.unit, reason: why });
   }
-  if (!jobs.get(anchorJob.unit)?.includes(anchorJob)) throw new Error(`BUG: dropping failed jobs deleted the anchor ${anchorJob.unit}`);
+  if (!jobs.get(anchorJob.unit)?.includes(anchorJob))
+    throw new Error(`BUG: dropping failed jobs deleted the anchor ${anchorJob.unit}`);
   gc();
 
   // Which jobs matter: reached from the anchor through hard links only.
@@ -119,7 +153,8 @@ export function buildTransaction(units: ReadonlyMap<string, UnitConfig>, anchor:
     j.matters = true;
     for (const l of links) if (l.subject === j && l.matters) queue.push(l.object);
   }
-  const redundant = (j: Job) => j !== anchorJob && (j.type === 'stop' ? !active.has(j.unit) : j.type !== 'restart' && active.has(j.unit));
+  const redundant = (j: Job) =>
+    j !== anchorJob && (j.type === 'stop' ? !active.has(j.unit) : j.type !== 'restart' && active.has(j.unit));
   const dropRedundant = () => {
     for (const list of [...jobs.values()]) if (list.every(redundant)) for (const j of list) del(j, false);
   };
@@ -134,13 +169,25 @@ export function buildTransaction(units: ReadonlyMap<string, UnitConfig>, anchor:
       const other = list.find((j) => j.type !== 'stop');
       if (!stop || !other) continue;
       const conflicted = links.some((l) => l.object === stop && l.conflicts);
-      const victim = !stop.matters && !other.matters ? (conflicted ? other : stop) : !stop.matters ? stop : !other.matters ? other : null;
+      const victim =
+        !stop.matters && !other.matters
+          ? conflicted
+            ? other
+            : stop
+          : !stop.matters
+            ? stop
+            : !other.matters
+              ? other
+              : null;
       if (!victim) {
-        return fail(`Transaction contains conflicting jobs 'stop' and '${other.type}' for ${unit}. ` +
-          'Probably contradicting requirement dependencies configured.');
+        return fail(
+          `Transaction contains conflicting jobs 'stop' and '${other.type}' for ${unit}. ` +
+            'Probably contradicting requirement dependencies configured.',
+        );
       }
       del(victim, true);
-      if (!jobs.get(anchorJob.unit)?.includes(anchorJob)) throw new Error(`BUG: resolving a job conflict on ${unit} deleted the anchor`);
+      if (!jobs.get(anchorJob.unit)?.includes(anchorJob))
+        throw new Error(`BUG: resolving a job conflict on ${unit} deleted the anchor`);
       gc();
       again = true;
       break;
@@ -149,9 +196,16 @@ export function buildTransaction(units: ReadonlyMap<string, UnitConfig>, anchor:
   for (const list of jobs.values()) {
     if (list.length < 2) continue;
     const [keep, ...rest] = list.includes(anchorJob) ? [anchorJob, ...list.filter((j) => j !== anchorJob)] : list;
-    keep.type = list.some((j) => j.type === 'restart') ? 'restart' : list.some((j) => j.type === 'start') ? 'start' : keep.type;
+    keep.type = list.some((j) => j.type === 'restart')
+      ? 'restart'
+      : list.some((j) => j.type === 'start')
+        ? 'start'
+        : keep.type;
     keep.matters = list.some((j) => j.matters);
-    for (const l of links) { if (rest.includes(l.subject)) l.subject = keep; if (rest.includes(l.object)) l.object = keep; }
+    for (const l of links) {
+      if (rest.includes(l.subject)) l.subject = keep;
+      if (rest.includes(l.object)) l.object = keep;
+    }
     list.splice(0, list.length, keep);
   }
   links = links.filter((l) => l.subject !== l.object);
@@ -162,10 +216,14 @@ export function buildTransaction(units: ReadonlyMap<string, UnitConfig>, anchor:
     gc();
     const cycle = findCycle([...jobs.keys()], (u) => effectiveNext(u, g, (x) => jobs.get(x)?.[0].type));
     if (!cycle) break;
-    const victim = [...cycle].reverse().map((u) => jobs.get(u)![0]).find((j) => !j.matters);
+    const victim = [...cycle]
+      .reverse()
+      .map((u) => jobs.get(u)![0])
+      .find((j) => !j.matters);
     if (!victim) return fail(`Transaction order is cyclic: ${[...cycle, cycle[0]].join(' → ')}`, cycle);
     del(victim, true);
-    if (!jobs.has(anchorJob.unit)) throw new Error(`BUG: breaking an ordering cycle deleted the anchor ${anchorJob.unit}`);
+    if (!jobs.has(anchorJob.unit))
+      throw new Error(`BUG: breaking an ordering cycle deleted the anchor ${anchorJob.unit}`);
     brokenCycles.push({ cycle, deleted: victim.unit });
   }
 
@@ -182,14 +240,28 @@ export function buildTransaction(units: ReadonlyMap<string, UnitConfig>, anchor:
     if (!startish(t)) continue;
     const d = units.get(u)!.deps;
     for (const dep of new Set([...d.requires, ...d.bindsTo, ...d.requisite].map(name))) {
-      if (typeOf.has(dep) && dep !== u) requiredBy.set(dep, [...requiredBy.get(dep) ?? [], u]);
+      if (typeOf.has(dep) && dep !== u) requiredBy.set(dep, [...(requiredBy.get(dep) ?? []), u]);
     }
   }
-  return { anchor: anchorJob.unit, jobs: typeOf, order, stopOrder, requiredBy, failures, brokenCycles, missingWants: [...missingWants] };
+  return {
+    anchor: anchorJob.unit,
+    jobs: typeOf,
+    order,
+    stopOrder,
+    requiredBy,
+    failures,
+    brokenCycles,
+    missingWants: [...missingWants],
+  };
 }
 
 /** The jobs that may run now: all their ordering predecessors finished (either way). */
-export function ready(tx: Transaction, done: ReadonlySet<string>, failed: ReadonlySet<string>, running: ReadonlySet<string> = new Set()): string[] {
+export function ready(
+  tx: Transaction,
+  done: ReadonlySet<string>,
+  failed: ReadonlySet<string>,
+  running: ReadonlySet<string> = new Set(),
+): string[] {
   const finished = (u: string) => done.has(u) || failed.has(u);
   const blocked = new Set([...tx.order, ...tx.stopOrder].filter(([first]) => !finished(first)).map(([, then]) => then));
   return [...tx.jobs.keys()].filter((u) => !finished(u) && !running.has(u) && !blocked.has(u));
@@ -201,7 +273,10 @@ export function dependentsToFail(tx: Transaction, failedUnit: string): string[] 
   const queue = [failedUnit];
   for (let u = queue.shift(); u !== undefined; u = queue.shift()) {
     for (const d of tx.requiredBy.get(u) ?? []) {
-      if (d !== failedUnit && !out.includes(d) && startish(tx.jobs.get(d))) { out.push(d); queue.push(d); }
+      if (d !== failedUnit && !out.includes(d) && startish(tx.jobs.get(d))) {
+        out.push(d);
+        queue.push(d);
+      }
     }
   }
   return out;
@@ -228,8 +303,14 @@ function graph(units: ReadonlyMap<string, UnitConfig>): Graph {
     // Stop propagates to units that Requires=/BindsTo=/Requisite=/PartOf= this one (systemd PROPAGATE_STOP).
     for (const x of [...d.requires, ...d.bindsTo, ...d.requisite, ...d.partOf]) put(g.dependents, name(x), u.name);
     for (const x of d.conflicts) put(g.conflictedBy, name(x), u.name);
-    for (const x of d.before) { put(g.before, u.name, name(x)); put(g.after, name(x), u.name); }
-    for (const x of d.after) { put(g.before, name(x), u.name); put(g.after, u.name, name(x)); }
+    for (const x of d.before) {
+      put(g.before, u.name, name(x));
+      put(g.after, name(x), u.name);
+    }
+    for (const x of d.after) {
+      put(g.before, name(x), u.name);
+      put(g.after, u.name, name(x));
+    }
   }
   return g;
 }
@@ -252,12 +333,19 @@ function findCycle(nodes: string[], next: (u: string) => string[]): string[] | n
     path.push(u);
     for (const v of next(u)) {
       if (state.get(v) === 'open') return path.slice(path.indexOf(v));
-      if (!state.has(v)) { const c = visit(v); if (c) return c; }
+      if (!state.has(v)) {
+        const c = visit(v);
+        if (c) return c;
+      }
     }
     path.pop();
     state.set(u, 'done');
     return null;
   };
-  for (const u of nodes) if (!state.has(u)) { const c = visit(u); if (c) return c; }
+  for (const u of nodes)
+    if (!state.has(u)) {
+      const c = visit(u);
+      if (c) return c;
+    }
   return null;
 }

@@ -19,7 +19,8 @@ export interface Assignment {
 }
 
 /** The unit types Keel supervises ('automount' is loaded, so Debian's units parse, but not acted on). */
-export type UnitType = 'service' | 'target' | 'timer' | 'socket' | 'mount' | 'path' | 'slice' | 'container' | 'automount';
+export type UnitType =
+  'service' | 'target' | 'timer' | 'socket' | 'mount' | 'path' | 'slice' | 'container' | 'automount';
 
 /** A command line of an Exec*= directive, after prefix and quoting rules (variables still unexpanded). */
 export interface ExecCommand {
@@ -56,10 +57,10 @@ export interface UnitDeps {
 
 /** A Condition*= or Assert*= check. */
 export interface Check {
-  kind: string;          // e.g. 'PathExists', 'KernelCommandLine'
-  assert: boolean;       // Assert* (failure fails the unit) vs Condition* (skips it)
-  trigger: boolean;      // '|' prefix: any one of the triggering checks suffices
-  negate: boolean;       // '!' prefix
+  kind: string; // e.g. 'PathExists', 'KernelCommandLine'
+  assert: boolean; // Assert* (failure fails the unit) vs Condition* (skips it)
+  trigger: boolean; // '|' prefix: any one of the triggering checks suffices
+  negate: boolean; // '!' prefix
   value: string;
   file: string;
   line: number;
@@ -112,10 +113,10 @@ export interface ServiceConfig {
   /** Delegate=: 'all' controllers or the named ones (unset: no delegation). */
   delegate?: 'all' | string[];
   ttyPath: string | null;
-  memoryMax: number | null;   // bytes
+  memoryMax: number | null; // bytes
   /** MemoryMax=N%: percent of physical memory (memoryMax is then null). */
   memoryMaxPercent?: number;
-  cpuQuota: number | null;    // percent of one CPU (e.g. 50 for "50%")
+  cpuQuota: number | null; // percent of one CPU (e.g. 50 for "50%")
   tasksMax: number | null;
   /** TasksMax=N%: percent of the kernel's pid_max (tasksMax is then null). */
   tasksMaxPercent?: number;
@@ -124,7 +125,10 @@ export interface ServiceConfig {
 }
 
 /** A path of ReadOnlyPaths= and friends; optional: the "-" prefix, a missing path is skipped. */
-export interface SandboxPath { path: string; optional: boolean }
+export interface SandboxPath {
+  path: string;
+  optional: boolean;
+}
 
 /** The sandboxing settings of systemd.exec(5) that a mount namespace gives (and NoNewPrivileges=). */
 export interface SandboxConfig {
@@ -149,7 +153,7 @@ export interface TimerConfig {
   persistent: boolean;
   randomizedDelaySec: number;
   accuracySec: number;
-  unit: string;  // defaults to the timer's name with .service
+  unit: string; // defaults to the timer's name with .service
 }
 
 /** [Socket] settings. */
@@ -158,7 +162,7 @@ export interface SocketConfig {
   listenDatagram: string[];
   socketMode: number;
   accept: boolean;
-  service: string;  // defaults to the socket's name with .service (with Accept=yes the template PREFIX@.service)
+  service: string; // defaults to the socket's name with .service (with Accept=yes the template PREFIX@.service)
   /** SocketUser=, SocketGroup=: owner of the AF_UNIX socket file (null or absent: root). */
   socketUser?: string | null;
   socketGroup?: string | null;
@@ -167,13 +171,29 @@ export interface SocketConfig {
 }
 
 /** [Mount] settings. */
-export interface MountConfig { what: string; where: string; type: string | null; options: string | null }
+export interface MountConfig {
+  what: string;
+  where: string;
+  type: string | null;
+  options: string | null;
+}
 
 /** [Path] settings. */
-export interface PathConfig { pathExists: string[]; pathChanged: string[]; directoryNotEmpty: string[]; unit: string }
+export interface PathConfig {
+  pathExists: string[];
+  pathChanged: string[];
+  directoryNotEmpty: string[];
+  unit: string;
+}
 
 /** [Install] settings. */
-export interface InstallConfig { wantedBy: string[]; requiredBy: string[]; alias: string[]; also: string[]; defaultInstance: string | null }
+export interface InstallConfig {
+  wantedBy: string[];
+  requiredBy: string[];
+  alias: string[];
+  also: string[];
+  defaultInstance: string | null;
+}
 
 /** A fully loaded unit: everything the manager needs, nothing it has to parse again. */
 export interface UnitConfig {

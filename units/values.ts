@@ -27,7 +27,16 @@ export function parseMode(value: string): number {
   return n;
 }
 
-const SIZE_UNITS: Record<string, number> = { '': 1, B: 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40, P: 2 ** 50, E: 2 ** 60 };
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  B: 1,
+  K: 2 ** 10,
+  M: 2 ** 20,
+  G: 2 ** 30,
+  T: 2 ** 40,
+  P: 2 ** 50,
+  E: 2 ** 60,
+};
 
 /** parse_size with base 1024: "512", "64K", "1.5G". */
 export function parseSize(value: string): number {
@@ -37,7 +46,10 @@ export function parseSize(value: string): number {
 }
 
 /** A size, "N%" or "infinity": MemoryMax=, TasksMax= style. */
-export function parseSizeOrPercent(value: string, plain: (v: string) => number = parseSize): { value: number } | { percent: number } {
+export function parseSizeOrPercent(
+  value: string,
+  plain: (v: string) => number = parseSize,
+): { value: number } | { percent: number } {
   if (value === 'infinity') return { value: Infinity };
   const pm = /^(\d+(?:\.\d+)?)%$/.exec(value);
   if (pm) {
@@ -50,7 +62,8 @@ export function parseSizeOrPercent(value: string, plain: (v: string) => number =
 
 /** A resource limit "soft:hard" or one value for both; "infinity" is Infinity. */
 export function parseLimit(value: string, sizes: boolean): [number, number] {
-  const one = (v: string) => (v === 'infinity' ? Infinity : sizes ? parseSize(v) : parseInteger(v, 0, Number.MAX_SAFE_INTEGER, 'resource limit'));
+  const one = (v: string) =>
+    v === 'infinity' ? Infinity : sizes ? parseSize(v) : parseInteger(v, 0, Number.MAX_SAFE_INTEGER, 'resource limit');
   const parts = value.split(':');
   if (parts.length > 2) throw bad('resource limit', value);
   try {
@@ -58,12 +71,45 @@ export function parseLimit(value: string, sizes: boolean): [number, number] {
     const hard = parts.length === 2 ? one(parts[1]) : soft;
     if (soft > hard) throw bad('resource limit', value);
     return [soft, hard];
-  } catch { throw bad('resource limit', value); }
+  } catch {
+    throw bad('resource limit', value);
+  }
 }
 
-const SIGNALS = ['', 'HUP', 'INT', 'QUIT', 'ILL', 'TRAP', 'ABRT', 'BUS', 'FPE', 'KILL', 'USR1', 'SEGV', 'USR2', 'PIPE',
-  'ALRM', 'TERM', 'STKFLT', 'CHLD', 'CONT', 'STOP', 'TSTP', 'TTIN', 'TTOU', 'URG', 'XCPU', 'XFSZ', 'VTALRM', 'PROF',
-  'WINCH', 'IO', 'PWR', 'SYS'];
+const SIGNALS = [
+  '',
+  'HUP',
+  'INT',
+  'QUIT',
+  'ILL',
+  'TRAP',
+  'ABRT',
+  'BUS',
+  'FPE',
+  'KILL',
+  'USR1',
+  'SEGV',
+  'USR2',
+  'PIPE',
+  'ALRM',
+  'TERM',
+  'STKFLT',
+  'CHLD',
+  'CONT',
+  'STOP',
+  'TSTP',
+  'TTIN',
+  'TTOU',
+  'URG',
+  'XCPU',
+  'XFSZ',
+  'VTALRM',
+  'PROF',
+  'WINCH',
+  'IO',
+  'PWR',
+  'SYS',
+];
 const SIGRTMIN = 34;
 const SIGRTMAX = 64;
 
@@ -92,23 +138,84 @@ export function parseSignal(value: string): string {
 
 /** Exit status names systemd accepts (LSB, BSD sysexits and its own), src/basic/exit-status.c. */
 const EXIT_STATUS: Record<string, number> = {
-  SUCCESS: 0, FAILURE: 1, INVALIDARGUMENT: 2, NOTIMPLEMENTED: 3, NOPERMISSION: 4, NOTINSTALLED: 5, NOTCONFIGURED: 6,
-  NOTRUNNING: 7, USAGE: 64, DATAERR: 65, NOINPUT: 66, NOUSER: 67, NOHOST: 68, UNAVAILABLE: 69, SOFTWARE: 70,
-  OSERR: 71, OSFILE: 72, CANTCREAT: 73, IOERR: 74, TEMPFAIL: 75, PROTOCOL: 76, NOPERM: 77, CONFIG: 78,
-  CHDIR: 200, NICE: 201, FDS: 202, EXEC: 203, MEMORY: 204, LIMITS: 205, OOM_ADJUST: 206, SIGNAL_MASK: 207,
-  STDIN: 208, STDOUT: 209, CHROOT: 210, IOPRIO: 211, TIMERSLACK: 212, SECUREBITS: 213, SETSCHEDULER: 214,
-  CPUAFFINITY: 215, GROUP: 216, USER: 217, CAPABILITIES: 218, CGROUP: 219, SETSID: 220, CONFIRM: 221, STDERR: 222,
-  PAM: 224, NETWORK: 225, NAMESPACE: 226, NO_NEW_PRIVILEGES: 227, SECCOMP: 228, SELINUX_CONTEXT: 229,
-  PERSONALITY: 230, APPARMOR_PROFILE: 231, ADDRESS_FAMILIES: 232, RUNTIME_DIRECTORY: 233, CHOWN: 235,
-  SMACK_PROCESS_LABEL: 236, KEYRING: 237, STATE_DIRECTORY: 238, CACHE_DIRECTORY: 239, LOGS_DIRECTORY: 240,
-  CONFIGURATION_DIRECTORY: 241, NUMA_POLICY: 242, CREDENTIALS: 243, BPF: 245, EXCEPTION: 255,
+  SUCCESS: 0,
+  FAILURE: 1,
+  INVALIDARGUMENT: 2,
+  NOTIMPLEMENTED: 3,
+  NOPERMISSION: 4,
+  NOTINSTALLED: 5,
+  NOTCONFIGURED: 6,
+  NOTRUNNING: 7,
+  USAGE: 64,
+  DATAERR: 65,
+  NOINPUT: 66,
+  NOUSER: 67,
+  NOHOST: 68,
+  UNAVAILABLE: 69,
+  SOFTWARE: 70,
+  OSERR: 71,
+  OSFILE: 72,
+  CANTCREAT: 73,
+  IOERR: 74,
+  TEMPFAIL: 75,
+  PROTOCOL: 76,
+  NOPERM: 77,
+  CONFIG: 78,
+  CHDIR: 200,
+  NICE: 201,
+  FDS: 202,
+  EXEC: 203,
+  MEMORY: 204,
+  LIMITS: 205,
+  OOM_ADJUST: 206,
+  SIGNAL_MASK: 207,
+  STDIN: 208,
+  STDOUT: 209,
+  CHROOT: 210,
+  IOPRIO: 211,
+  TIMERSLACK: 212,
+  SECUREBITS: 213,
+  SETSCHEDULER: 214,
+  CPUAFFINITY: 215,
+  GROUP: 216,
+  USER: 217,
+  CAPABILITIES: 218,
+  CGROUP: 219,
+  SETSID: 220,
+  CONFIRM: 221,
+  STDERR: 222,
+  PAM: 224,
+  NETWORK: 225,
+  NAMESPACE: 226,
+  NO_NEW_PRIVILEGES: 227,
+  SECCOMP: 228,
+  SELINUX_CONTEXT: 229,
+  PERSONALITY: 230,
+  APPARMOR_PROFILE: 231,
+  ADDRESS_FAMILIES: 232,
+  RUNTIME_DIRECTORY: 233,
+  CHOWN: 235,
+  SMACK_PROCESS_LABEL: 236,
+  KEYRING: 237,
+  STATE_DIRECTORY: 238,
+  CACHE_DIRECTORY: 239,
+  LOGS_DIRECTORY: 240,
+  CONFIGURATION_DIRECTORY: 241,
+  NUMA_POLICY: 242,
+  CREDENTIALS: 243,
+  BPF: 245,
+  EXCEPTION: 255,
 };
 
 /** One word of SuccessExitStatus=: an exit code (0-255 or a name) or a signal. */
 export function parseExitStatusOrSignal(value: string): { code: number } | { signal: string } {
   if (/^\d+$/.test(value)) return { code: parseInteger(value, 0, 255, 'exit status') };
   if (value in EXIT_STATUS) return { code: EXIT_STATUS[value] };
-  try { return { signal: parseSignal(value) }; } catch { throw bad('exit status or signal', value); }
+  try {
+    return { signal: parseSignal(value) };
+  } catch {
+    throw bad('exit status or signal', value);
+  }
 }
 
 /** Whether a string is a valid environment variable name. */

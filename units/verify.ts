@@ -18,10 +18,29 @@ export interface VerifyHost {
 }
 
 /** The outcome for one file: report lines ("FILE:LINE: message") and whether any was an error. */
-export interface VerifyResult { lines: string[]; errors: number; warnings: number }
+export interface VerifyResult {
+  lines: string[];
+  errors: number;
+  warnings: number;
+}
 
-const EXEC_LISTS = ['execCondition', 'execStartPre', 'execStart', 'execStartPost', 'execReload', 'execStop', 'execStopPost'] as const;
-const REQUIRED_DEPS = [['requires', 'Requires'], ['requisite', 'Requisite'], ['wants', 'Wants'], ['bindsTo', 'BindsTo'], ['partOf', 'PartOf'], ['onFailure', 'OnFailure']] as const;
+const EXEC_LISTS = [
+  'execCondition',
+  'execStartPre',
+  'execStart',
+  'execStartPost',
+  'execReload',
+  'execStop',
+  'execStopPost',
+] as const;
+const REQUIRED_DEPS = [
+  ['requires', 'Requires'],
+  ['requisite', 'Requisite'],
+  ['wants', 'Wants'],
+  ['bindsTo', 'BindsTo'],
+  ['partOf', 'PartOf'],
+  ['onFailure', 'OnFailure'],
+] as const;
 /** Units that exist without a file: devices, scopes and slices are made by the manager. */
 const SYNTHESISED = new Set(['device', 'scope', 'slice']);
 
@@ -48,20 +67,31 @@ export function verifyUnitFile(file: string, host: VerifyHost): VerifyResult {
   const res: VerifyResult = { lines: [], errors: 0, warnings: 0 };
   const add = (severity: Diagnostic['severity'], line: string) => {
     res.lines.push(line);
-    if (severity === 'error') res.errors++; else res.warnings++;
+    if (severity === 'error') res.errors++;
+    else res.warnings++;
   };
   const base = posix.basename(file);
   const unitName = containerServiceName(base) ?? base;
   const name = isTemplate(unitName) ? instantiate(unitName, 'i') : unitName;
-  const opts: LoadOptions = { searchPaths: [posix.dirname(posix.resolve(file)), ...host.searchPaths], specifiers: host.specifiers, quadlet: host.quadlet };
+  const opts: LoadOptions = {
+    searchPaths: [posix.dirname(posix.resolve(file)), ...host.searchPaths],
+    specifiers: host.specifiers,
+    quadlet: host.quadlet,
+  };
   let unit: UnitConfig;
   try {
     unit = loadUnit(name, host.fs, opts);
   } catch (e) {
-    add('error', `${file}: ${e instanceof UnitLoadError ? e.message : `cannot load unit ${name}: ${(e as Error).message}`}`);
+    add(
+      'error',
+      `${file}: ${e instanceof UnitLoadError ? e.message : `cannot load unit ${name}: ${(e as Error).message}`}`,
+    );
     return res;
   }
-  if (unit.masked) { add('error', `Unit ${unit.name} is masked.`); return res; }
+  if (unit.masked) {
+    add('error', `Unit ${unit.name} is masked.`);
+    return res;
+  }
   // The loader prefers NAME.service to a NAME.container beside it: that file, not this one, is the unit.
   if (unitName !== base && unit.fragmentPath !== posix.resolve(file)) {
     add('error', `${file}: not used: ${unit.fragmentPath} takes the place of ${unitName}.`);

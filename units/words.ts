@@ -14,11 +14,23 @@ export interface ExtractFlags {
 /** Decodes one C escape starting after the backslash; returns [bytes, length consumed] or null when invalid. */
 export function cunescapeOne(s: string, i: number): [number[], number] | null {
   const c = s[i];
-  const simple: Record<string, string> = { a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\', '"': '"', "'": "'", s: ' ' };
+  const simple: Record<string, string> = {
+    a: '\x07',
+    b: '\b',
+    f: '\f',
+    n: '\n',
+    r: '\r',
+    t: '\t',
+    v: '\v',
+    '\\': '\\',
+    '"': '"',
+    "'": "'",
+    s: ' ',
+  };
   if (c !== undefined && c in simple) return [[simple[c].charCodeAt(0)], 1];
   if (c === 'x') {
     const h = s.slice(i + 1, i + 3);
-    if (!/^[0-9a-fA-F]{2}$/.test(h) || parseInt(h, 16) === 0) return null;  // NUL bytes are refused
+    if (!/^[0-9a-fA-F]{2}$/.test(h) || parseInt(h, 16) === 0) return null; // NUL bytes are refused
     return [[parseInt(h, 16)], 3];
   }
   if (c === 'u' || c === 'U') {
@@ -42,25 +54,36 @@ export function cunescapeOne(s: string, i: number): [number[], number] | null {
 const WHITESPACE = ' \t\n\r';
 const codePointAt = (s: string, i: number) => String.fromCodePoint(s.codePointAt(i)!);
 /** Appends the UTF-8 bytes of one character; returns how many extra UTF-16 units it took. */
-const pushChar = (out: number[], ch: string) => { for (const b of Buffer.from(ch, 'utf8')) out.push(b); return ch.length - 1; };
+const pushChar = (out: number[], ch: string) => {
+  for (const b of Buffer.from(ch, 'utf8')) out.push(b);
+  return ch.length - 1;
+};
 
 /**
  * Extracts the word starting at `pos` (leading whitespace skipped). Returns the word and the position
  * of the next word (trailing whitespace skipped), null when only whitespace is left, or throws a
  * TypeError ("unterminated quote", "bad escape") naming the text.
  */
-export function extractWord(text: string, pos: number, flags: ExtractFlags = {}): { word: string; next: number } | null {
+export function extractWord(
+  text: string,
+  pos: number,
+  flags: ExtractFlags = {},
+): { word: string; next: number } | null {
   let i = pos;
   while (i < text.length && WHITESPACE.includes(text[i])) i++;
   if (i >= text.length) return null;
   const out: number[] = [];
   let quote: string | null = null;
-  const fail = (why: string) => Object.assign(new TypeError(`cannot split ${JSON.stringify(text)}: ${why}`), { reason: why });
+  const fail = (why: string) =>
+    Object.assign(new TypeError(`cannot split ${JSON.stringify(text)}: ${why}`), { reason: why });
   for (; i < text.length; i++) {
     const c = text[i];
     if (c === '\\') {
       if (i + 1 >= text.length) {
-        if (flags.relax) { i++; break; }
+        if (flags.relax) {
+          i++;
+          break;
+        }
         throw fail('trailing backslash');
       }
       if (flags.cunescape) {

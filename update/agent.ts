@@ -34,7 +34,13 @@ export interface AgentEnv {
 }
 
 /** What a check found. */
-export interface CheckResult { manifest: UpdateManifest; manifestSha256: string; imageUrl: string; current: string; newer: boolean }
+export interface CheckResult {
+  manifest: UpdateManifest;
+  manifestSha256: string;
+  imageUrl: string;
+  current: string;
+  newer: boolean;
+}
 
 /** The agent's phase, kept in status.json for `keel update status`. */
 export interface AgentStatus {
@@ -50,7 +56,11 @@ export interface AgentStatus {
 /** The booted slot, or an error: updates need to know which slot is safe to overwrite. */
 export function requireBooted(env: AgentEnv): Slot {
   const s = bootedSlot(env.cmdline);
-  if (!s) throw new UpdateError('ENOSLOT', 'cannot update: this boot did not come from an A/B slot (no keel.slot= on the kernel command line)');
+  if (!s)
+    throw new UpdateError(
+      'ENOSLOT',
+      'cannot update: this boot did not come from an A/B slot (no keel.slot= on the kernel command line)',
+    );
   return s;
 }
 
@@ -61,7 +71,12 @@ export function currentVersion(state: SlotState, booted: Slot, osVersion: string
 
 /** The group's directory on the server: SERVER/GROUP/. */
 export function groupUrl(cfg: UpdateConfig): string {
-  if (!cfg.server) throw new UpdateError('ENOSERVER', 'cannot check for updates: no update server is configured (SERVER= in /etc/keel/update.conf, or coreos.update.server in cloud-config)');
+  if (!cfg.server)
+    throw new UpdateError(
+      'ENOSERVER',
+      'cannot check for updates: no update server is configured (SERVER= in ' +
+        '/etc/keel/update.conf, or coreos.update.server in cloud-config)',
+    );
   return `${cfg.server.replace(/\/+$/, '')}/${encodeURIComponent(cfg.group)}/`;
 }
 
@@ -74,8 +89,11 @@ export async function checkForUpdate(cfg: UpdateConfig, env: AgentEnv, signal?: 
   const manifest = verifyManifest(bytes, sig.toString('utf8'), env.publicKey);
   const current = currentVersion(readSlotState(env.esp).state, booted, env.osVersion);
   return {
-    manifest, manifestSha256: sha256Hex(bytes),
-    imageUrl: new URL(manifest.image, base).toString(), current, newer: compareVersions(manifest.version, current) > 0,
+    manifest,
+    manifestSha256: sha256Hex(bytes),
+    imageUrl: new URL(manifest.image, base).toString(),
+    current,
+    newer: compareVersions(manifest.version, current) > 0,
   };
 }
 
@@ -83,13 +101,19 @@ export async function checkForUpdate(cfg: UpdateConfig, env: AgentEnv, signal?: 
 export function writeStatus(env: AgentEnv, s: Omit<AgentStatus, 'at'>): void {
   const file = join(env.stateDir, 'status.json');
   const prev = readStatus(env.stateDir);
-  const data = JSON.stringify({ ...(prev?.lastCheck ? { lastCheck: prev.lastCheck } : {}), ...s, at: new Date().toISOString() }) + '\n';
+  const data =
+    JSON.stringify({ ...(prev?.lastCheck ? { lastCheck: prev.lastCheck } : {}), ...s, at: new Date().toISOString() }) +
+    '\n';
   writeAtomic(file, data, env.fs ? { fs: env.fs } : {});
 }
 
 /** The last status written, or null. */
 export function readStatus(stateDir: string): AgentStatus | null {
-  try { return JSON.parse(readFileSync(join(stateDir, 'status.json'), 'utf8')); } catch { return null; }
+  try {
+    return JSON.parse(readFileSync(join(stateDir, 'status.json'), 'utf8'));
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -141,23 +165,42 @@ export async function applyUpdate(cfg: UpdateConfig, env: AgentEnv, o: ApplyOpti
     const { state } = readSlotState(env.esp);
     if (!o.force && !check.newer) {
       if (compareVersions(manifest.version, check.current) < 0) {
-        throw new UpdateError('EDOWNGRADE', `cannot apply update ${manifest.version}: it is older than the running ${check.current} (an operator can force it with keel update apply --force)`);
+        throw new UpdateError(
+          'EDOWNGRADE',
+          `cannot apply update ${manifest.version}: it is older than the running ` +
+            `${check.current} (an operator can force it with keel update apply --force)`,
+        );
       }
       writeStatus(env, { phase: 'idle' });
       return { status: 'up-to-date', current: check.current };
     }
     if (!state[booted].ok) {
-      throw new UpdateError('ETRIAL', `cannot apply update ${manifest.version} yet: this boot (slot ${booted}) is not committed, and slot ${target} is the system to fall back to`);
+      throw new UpdateError(
+        'ETRIAL',
+        `cannot apply update ${manifest.version} yet: this boot (slot ${booted}) is not ` +
+          `committed, and slot ${target} is the system to fall back to`,
+      );
     }
     const t = state[target];
-    if (state.order[0] === target && !t.ok && t.tries > 0 && t.hash === manifest.verity!.rootHash && t.version === manifest.version) {
+    if (
+      state.order[0] === target &&
+      !t.ok &&
+      t.tries > 0 &&
+      t.hash === manifest.verity!.rootHash &&
+      t.version === manifest.version
+    ) {
       writeStatus(env, { phase: 'staged', version: manifest.version, slot: target });
       return { status: 'already-staged', version: manifest.version, slot: target };
     }
     const part = env.partition(target);
-    if (!part) throw new UpdateError('ENOPART', `cannot apply update ${manifest.version}: partition USR-${target} not found`);
+    if (!part)
+      throw new UpdateError('ENOPART', `cannot apply update ${manifest.version}: partition USR-${target} not found`);
     if (manifest.size > part.size) {
-      throw new UpdateError('ETOOBIG', `cannot apply update ${manifest.version}: the image is ${manifest.size} bytes, slot ${target} holds ${part.size}`);
+      throw new UpdateError(
+        'ETOOBIG',
+        `cannot apply update ${manifest.version}: the image is ` +
+          `${manifest.size} bytes, slot ${target} holds ${part.size}`,
+      );
     }
     // From here the target slot is being overwritten: it must not be bootable until proven.
     if (t.ok || t.tries > 0 || t.hash || state.order[0] !== booted) {
@@ -168,30 +211,56 @@ export async function applyUpdate(cfg: UpdateConfig, env: AgentEnv, o: ApplyOpti
     writeStatus(env, { phase: 'downloading', version: manifest.version, slot: target });
     let lastWrite = 0;
     const dl = await downloadToTarget({
-      url: check.imageUrl, manifest, manifestSha256: check.manifestSha256, target: part.path, targetSize: part.size,
-      checkpointFile: join(env.stateDir, 'checkpoint.json'), signal: o.signal, ...(env.fs ? { fs: env.fs } : {}),
+      url: check.imageUrl,
+      manifest,
+      manifestSha256: check.manifestSha256,
+      target: part.path,
+      targetSize: part.size,
+      checkpointFile: join(env.stateDir, 'checkpoint.json'),
+      signal: o.signal,
+      ...(env.fs ? { fs: env.fs } : {}),
       progress: (p) => {
         o.progress?.(p);
         if (Date.now() - lastWrite > 1000) {
           lastWrite = Date.now();
-          writeStatus(env, { phase: 'downloading', version: manifest.version, slot: target, progress: { doneBytes: p.doneBytes, totalBytes: p.totalBytes, bytesPerSecond: p.bytesPerSecond } });
+          writeStatus(env, {
+            phase: 'downloading',
+            version: manifest.version,
+            slot: target,
+            progress: { doneBytes: p.doneBytes, totalBytes: p.totalBytes, bytesPerSecond: p.bytesPerSecond },
+          });
         }
       },
     });
-    if (dl.resumedChunks) env.log(`resumed update ${manifest.version}: ${dl.resumedChunks} chunks were already written`);
+    if (dl.resumedChunks)
+      env.log(`resumed update ${manifest.version}: ${dl.resumedChunks} chunks were already written`);
     writeStatus(env, { phase: 'verifying', version: manifest.version, slot: target });
     const back = await readBack(part.path, manifest);
     const tree = back.ok ? verifyVerity(part.path, manifest.verity!.hashOffset, manifest.verity!.rootHash) : back;
     if (!tree.ok) {
       rmSync(join(env.stateDir, 'checkpoint.json'), { force: true });
-      throw new UpdateError('EVERIFY', `cannot apply update ${manifest.version}: slot ${target} does not read back as written: ${tree.reason}`);
+      throw new UpdateError(
+        'EVERIFY',
+        `cannot apply update ${manifest.version}: slot ${target} does not read back as written: ${tree.reason}`,
+      );
     }
-    const next = withSlot(readSlotState(env.esp).state, target, { ok: false, tries: NEW_SLOT_TRIES, hash: manifest.verity!.rootHash, version: manifest.version }, [target, booted]);
+    const next = withSlot(
+      readSlotState(env.esp).state,
+      target,
+      { ok: false, tries: NEW_SLOT_TRIES, hash: manifest.verity!.rootHash, version: manifest.version },
+      [target, booted],
+    );
     writeSlotState(env.esp, next);
     rmSync(join(env.stateDir, 'checkpoint.json'), { force: true });
     env.log(`update ${manifest.version} staged in slot ${target}: it boots next, with ${NEW_SLOT_TRIES} tries`);
     writeStatus(env, { phase: 'staged', version: manifest.version, slot: target });
-    return { status: 'staged', version: manifest.version, slot: target, resumedChunks: dl.resumedChunks, seconds: (performance.now() - t0) / 1000 };
+    return {
+      status: 'staged',
+      version: manifest.version,
+      slot: target,
+      resumedChunks: dl.resumedChunks,
+      seconds: (performance.now() - t0) / 1000,
+    };
   } catch (e) {
     writeStatus(env, { phase: 'error', error: (e as Error).message });
     throw e;

@@ -8,7 +8,14 @@ import type { Slot, SlotState } from '../slots/rule.js';
 import { bootedSlot, otherSlot, readSlotState, withSlot, writeSlotState } from '../slots/store.js';
 
 /** What happened to an earlier update, as `keel update status` shows it. */
-export interface RollbackRecord { at: string; failed: Slot; failedVersion?: string; running: Slot; runningVersion?: string; reason?: string }
+export interface RollbackRecord {
+  at: string;
+  failed: Slot;
+  failedVersion?: string;
+  running: Slot;
+  runningVersion?: string;
+  reason?: string;
+}
 
 /** Keeps the last rollback for `keel update status` (rollback.json in the agent's state). */
 function recordRollback(stateDir: string, r: RollbackRecord): void {
@@ -17,7 +24,10 @@ function recordRollback(stateDir: string, r: RollbackRecord): void {
 }
 
 /** What the gate decides at boot, before any unit runs. Pure. */
-export function bootVerdict(state: SlotState, booted: Slot): { trial: boolean; rollback: RollbackRecord | null; next: SlotState | null } {
+export function bootVerdict(
+  state: SlotState,
+  booted: Slot,
+): { trial: boolean; rollback: RollbackRecord | null; next: SlotState | null } {
   const first = state.order[0];
   let next: SlotState | null = null;
   let rollback: RollbackRecord | null = null;
@@ -25,7 +35,9 @@ export function bootVerdict(state: SlotState, booted: Slot): { trial: boolean; r
     // GRUB passed over the first slot: its tries ran out (or it failed to load). Say so once,
     // and put the running slot first again so the next boot does not try the bad one.
     rollback = {
-      at: new Date().toISOString(), failed: first, running: booted,
+      at: new Date().toISOString(),
+      failed: first,
+      running: booted,
       ...(state[first].version ? { failedVersion: state[first].version } : {}),
       ...(state[booted].version ? { runningVersion: state[booted].version } : {}),
     };
@@ -60,14 +72,21 @@ export interface GateOptions {
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Reports a rollback (journal and rollback.json) and fixes ORDER; says whether this boot is a trial. */
-export function reportRollback(o: Pick<GateOptions, 'esp' | 'cmdline' | 'stateDir' | 'log'>): { booted: Slot | null; trial: boolean } {
+export function reportRollback(o: Pick<GateOptions, 'esp' | 'cmdline' | 'stateDir' | 'log'>): {
+  booted: Slot | null;
+  trial: boolean;
+} {
   const booted = bootedSlot(o.cmdline);
   if (!booted) return { booted: null, trial: false };
   const { state } = readSlotState(o.esp);
   const v = bootVerdict(state, booted);
   if (v.rollback) {
     const r = v.rollback;
-    o.log(`rollback: slot ${r.failed}${r.failedVersion ? ` (version ${r.failedVersion})` : ''} did not boot; running slot ${r.running}${r.runningVersion ? ` (version ${r.runningVersion})` : ''}`);
+    o.log(
+      `rollback: slot ${r.failed}` +
+        `${r.failedVersion ? ` (version ${r.failedVersion})` : ''} did not boot; ` +
+        `running slot ${r.running}${r.runningVersion ? ` (version ${r.runningVersion})` : ''}`,
+    );
     recordRollback(o.stateDir, r);
   }
   if (v.next) writeSlotState(o.esp, v.next);
@@ -86,7 +105,10 @@ export async function runBootGate(o: GateOptions, booted: Slot): Promise<'commit
     o.log(`slot ${booted} marked bad: ${why}; rebooting into slot ${other}`);
     // The next boot comes from the first slot in ORDER, so it reports nothing: record it here.
     recordRollback(o.stateDir, {
-      at: new Date().toISOString(), failed: booted, running: other, reason: why,
+      at: new Date().toISOString(),
+      failed: booted,
+      running: other,
+      reason: why,
       ...(state[booted].version ? { failedVersion: state[booted].version } : {}),
       ...(state[other].version ? { runningVersion: state[other].version } : {}),
     });
@@ -94,7 +116,8 @@ export async function runBootGate(o: GateOptions, booted: Slot): Promise<'commit
     return 'bad';
   };
   const result = await o.units.startBootComplete();
-  if (result !== 'done') return bad(`boot-complete.target failed (${result}; failed: ${o.units.failedHealthUnits().join(', ') || 'none'})`);
+  if (result !== 'done')
+    return bad(`boot-complete.target failed (${result}; failed: ${o.units.failedHealthUnits().join(', ') || 'none'})`);
   // The wait is counted in time slept, not read from the wall clock: early in a boot the clock
   // may still be stepped (NTP, RTC), which would cut the wait short or stretch it for hours.
   for (let left = o.healthySeconds * 1000; left > 0;) {
@@ -111,6 +134,10 @@ export async function runBootGate(o: GateOptions, booted: Slot): Promise<'commit
   if (failed.length) return bad(`${failed.join(', ')} failed`);
   const { state } = readSlotState(o.esp);
   writeSlotState(o.esp, withSlot(state, booted, { ok: true, tries: 0 }, [booted, otherSlot(booted)]));
-  o.log(`boot committed: slot ${booted}${state[booted].version ? ` (version ${state[booted].version})` : ''} is good after ${o.healthySeconds}s healthy`);
+  o.log(
+    `boot committed: slot ${booted}` +
+      `${state[booted].version ? ` (version ${state[booted].version})` : ''} is good ` +
+      `after ${o.healthySeconds}s healthy`,
+  );
   return 'committed';
 }

@@ -26,7 +26,13 @@ export const STRATEGIES: readonly RebootStrategy[] = ['reboot', 'off', 'etcd-loc
 
 /** code: 'syntax' (not KEY=VALUE), 'bad-value', or 'unreadable' (line 0). */
 export class UpdateConfigError extends KeelError {
-  constructor(code: string, readonly file: string, readonly line: number, message: string, cause?: unknown) {
+  constructor(
+    code: string,
+    readonly file: string,
+    readonly line: number,
+    message: string,
+    cause?: unknown,
+  ) {
     super(code, line > 0 ? `${file}:${line}: ${message}` : `${file}: ${message}`, { path: file, cause });
     this.name = 'UpdateConfigError';
   }
@@ -34,13 +40,20 @@ export class UpdateConfigError extends KeelError {
 
 export function defaultUpdateConfig(): UpdateConfig {
   return {
-    server: null, group: 'stable', strategy: 'reboot', window: null,
+    server: null,
+    group: 'stable',
+    strategy: 'reboot',
+    window: null,
     etcd: { endpoints: ['http://127.0.0.1:2379'], group: null },
-    checkIntervalSeconds: 3600, healthySeconds: 60,
+    checkIntervalSeconds: 3600,
+    healthySeconds: 60,
   };
 }
 
-interface Entry { value: string; line: number }
+interface Entry {
+  value: string;
+  line: number;
+}
 
 /** Reads a double-quoted value's content up to its closing quote; returns [content, rest of line]. */
 function readDoubleQuoted(s: string): [string, string] | null {
@@ -79,7 +92,12 @@ function readEntries(text: string, file: string): Map<string, Entry> {
     const m = /^([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$/.exec(line);
     const value = m ? unquote(m[2]) : null;
     if (!m || value === null) {
-      throw new UpdateConfigError('syntax', file, i + 1, `expected KEY=VALUE with an optionally quoted value, got ${JSON.stringify(line)}`);
+      throw new UpdateConfigError(
+        'syntax',
+        file,
+        i + 1,
+        `expected KEY=VALUE with an optionally quoted value, got ${JSON.stringify(line)}`,
+      );
     }
     entries.set(m[1], { value, line: i + 1 });
   });
@@ -90,7 +108,11 @@ type Bad = (key: string, e: Entry, why: string) => UpdateConfigError;
 
 function httpUrl(key: string, e: Entry, s: string, bad: Bad): string {
   let u: URL | null = null;
-  try { u = new URL(s); } catch { /* reported below */ }
+  try {
+    u = new URL(s);
+  } catch {
+    /* reported below */
+  }
   if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) throw bad(key, e, 'is not an http:// or https:// URL');
   return s;
 }
@@ -103,7 +125,10 @@ function integer(key: string, e: Entry, min: number, bad: Bad): number {
 /** Both window keys or neither (locksmithd refuses one alone); the legacy REBOOT_WINDOW_* names are read too. */
 function parseWindowKeys(get: (k: string) => Entry | undefined, file: string, bad: Bad): UpdateConfig['window'] {
   const pick = (k: string): [string, Entry] | null => {
-    for (const name of [`LOCKSMITHD_${k}`, k]) { const e = get(name); if (e) return [name, e]; }
+    for (const name of [`LOCKSMITHD_${k}`, k]) {
+      const e = get(name);
+      if (e) return [name, e];
+    }
     return null;
   };
   const start = pick('REBOOT_WINDOW_START');
@@ -115,8 +140,14 @@ function parseWindowKeys(get: (k: string) => Entry | undefined, file: string, ba
     throw new UpdateConfigError('bad-value', file, e.line, `${k} is set without ${other}: set both or neither`);
   }
   const check = ([k, e]: [string, Entry], what: string, parse: (s: string) => unknown) => {
-    try { parse(e.value); } catch (err) {
-      throw bad(k, e, `is not a valid reboot window ${what}: ${err instanceof RebootWindowError ? err.reason : String(err)}`);
+    try {
+      parse(e.value);
+    } catch (err) {
+      throw bad(
+        k,
+        e,
+        `is not a valid reboot window ${what}: ${err instanceof RebootWindowError ? err.reason : String(err)}`,
+      );
     }
   };
   check(start, 'start', parseWindowStart);
@@ -127,7 +158,10 @@ function parseWindowKeys(get: (k: string) => Entry | undefined, file: string, ba
 function parseEtcd(get: (k: string) => Entry | undefined, bad: Bad, cfg: UpdateConfig): void {
   const ep = get('LOCKSMITHD_ENDPOINT');
   if (ep) {
-    const list = ep.value.split(',').map((s) => s.trim()).filter(Boolean);
+    const list = ep.value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (list.length === 0) throw bad('LOCKSMITHD_ENDPOINT', ep, 'lists no endpoint');
     cfg.etcd.endpoints = list.map((u) => httpUrl('LOCKSMITHD_ENDPOINT', ep, u, bad));
   }
@@ -135,22 +169,30 @@ function parseEtcd(get: (k: string) => Entry | undefined, bad: Bad, cfg: UpdateC
   const user = get('LOCKSMITHD_ETCD_USERNAME');
   const pass = get('LOCKSMITHD_ETCD_PASSWORD');
   if (pass && !user) throw bad('LOCKSMITHD_ETCD_PASSWORD', pass, 'is set without LOCKSMITHD_ETCD_USERNAME');
-  if (user) { cfg.etcd.username = user.value; cfg.etcd.password = pass?.value ?? ''; }
+  if (user) {
+    cfg.etcd.username = user.value;
+    cfg.etcd.password = pass?.value ?? '';
+  }
 }
 
 /** Parses update.conf text; `file` is used in errors. An empty value means the default, as in locksmithd. */
 export function parseUpdateConf(text: string, file: string): UpdateConfig {
   const entries = readEntries(text, file);
   // Empty assignments (REBOOT_STRATEGY=) count as unset.
-  const get = (k: string) => { const e = entries.get(k); return e && e.value !== '' ? e : undefined; };
-  const bad: Bad = (key, e, why) => new UpdateConfigError('bad-value', file, e.line, `${key}=${JSON.stringify(e.value)} ${why}`);
+  const get = (k: string) => {
+    const e = entries.get(k);
+    return e && e.value !== '' ? e : undefined;
+  };
+  const bad: Bad = (key, e, why) =>
+    new UpdateConfigError('bad-value', file, e.line, `${key}=${JSON.stringify(e.value)} ${why}`);
   const cfg = defaultUpdateConfig();
   const server = get('SERVER');
   if (server) cfg.server = httpUrl('SERVER', server, server.value, bad);
   cfg.group = get('GROUP')?.value ?? cfg.group;
   const strategy = get('REBOOT_STRATEGY');
   if (strategy) {
-    if (!STRATEGIES.includes(strategy.value as RebootStrategy)) throw bad('REBOOT_STRATEGY', strategy, `is not one of ${STRATEGIES.join(', ')}`);
+    if (!STRATEGIES.includes(strategy.value as RebootStrategy))
+      throw bad('REBOOT_STRATEGY', strategy, `is not one of ${STRATEGIES.join(', ')}`);
     cfg.strategy = strategy.value as RebootStrategy;
   }
   cfg.window = parseWindowKeys(get, file, bad);

@@ -19,7 +19,12 @@ export interface Checkpoint {
   done: number[];
 }
 
-export interface DownloadProgress { doneBytes: number; totalBytes: number; resumedBytes: number; bytesPerSecond: number }
+export interface DownloadProgress {
+  doneBytes: number;
+  totalBytes: number;
+  resumedBytes: number;
+  bytesPerSecond: number;
+}
 
 export interface DownloadOptions {
   /** The image URL. */
@@ -49,7 +54,11 @@ export interface DownloadOptions {
 
 const defaultNow = (): number => performance.now();
 
-export interface DownloadResult { resumedChunks: number; downloadedBytes: number; seconds: number }
+export interface DownloadResult {
+  resumedChunks: number;
+  downloadedBytes: number;
+  seconds: number;
+}
 
 const BACKOFF_FIRST_MS = 200;
 const BACKOFF_MAX_MS = 5000;
@@ -62,7 +71,11 @@ export async function downloadToTarget(o: DownloadOptions): Promise<DownloadResu
   const started = (o.now ?? defaultNow)();
   checkManifestShape(o.manifest);
   if (o.manifest.size > o.targetSize) {
-    throw new UpdateError('ETOOBIG', `cannot write ${o.url} to ${o.target}: the image is ${o.manifest.size} bytes, the target holds only ${o.targetSize}`);
+    throw new UpdateError(
+      'ETOOBIG',
+      `cannot write ${o.url} to ${o.target}: the image is ` +
+        `${o.manifest.size} bytes, the target holds only ${o.targetSize}`,
+    );
   }
   const fh = await openTarget(o.target);
   try {
@@ -76,15 +89,25 @@ export async function downloadToTarget(o: DownloadOptions): Promise<DownloadResu
 }
 
 function checkManifestShape(m: UpdateManifest): void {
-  if (!Number.isSafeInteger(m.size) || m.size < 0 || !Number.isSafeInteger(m.chunkSize) || m.chunkSize <= 0 ||
-    m.chunks.length !== Math.ceil(m.size / m.chunkSize)) {
-    throw new UpdateError('EMANIFEST', `cannot download the update: the manifest's size, chunk size and chunk count disagree`);
+  if (
+    !Number.isSafeInteger(m.size) ||
+    m.size < 0 ||
+    !Number.isSafeInteger(m.chunkSize) ||
+    m.chunkSize <= 0 ||
+    m.chunks.length !== Math.ceil(m.size / m.chunkSize)
+  ) {
+    throw new UpdateError(
+      'EMANIFEST',
+      `cannot download the update: the manifest's size, chunk size and chunk count disagree`,
+    );
   }
 }
 
 async function openTarget(target: string): Promise<FileHandle> {
   // 'r+': the target is a block device in production; it must be neither created nor truncated.
-  try { return await open(target, 'r+'); } catch (e) {
+  try {
+    return await open(target, 'r+');
+  } catch (e) {
     throw new UpdateError('ETARGET', `cannot open the target ${target}: ${errorText(e)}`, { cause: e });
   }
 }
@@ -110,7 +133,11 @@ class Download {
   private downloadedBytes = 0;
   private lastProgress = -Infinity;
 
-  constructor(private readonly o: DownloadOptions, private readonly fh: FileHandle, private readonly started: number) {
+  constructor(
+    private readonly o: DownloadOptions,
+    private readonly fh: FileHandle,
+    private readonly started: number,
+  ) {
     this.m = o.manifest;
   }
 
@@ -141,7 +168,8 @@ class Download {
 
   private markDone(i: number, synced: boolean): void {
     this.written.add(i);
-    if (synced) this.synced.add(i); else this.unsynced.push(i);
+    if (synced) this.synced.add(i);
+    else this.unsynced.push(i);
     const { start, end } = chunkBounds(this.m, i);
     this.doneBytes += end - start;
   }
@@ -158,9 +186,18 @@ class Download {
         } catch (e) {
           if (this.o.signal?.aborted) throw this.abortError();
           if (!this.retryable(e)) throw e;
-          if (this.written.size > before) { failures = 0; delay = BACKOFF_FIRST_MS; }
+          if (this.written.size > before) {
+            failures = 0;
+            delay = BACKOFF_FIRST_MS;
+          }
           if (++failures > (this.o.retries ?? 5)) {
-            throw new UpdateError('EDOWNLOAD', `cannot download ${this.o.url}: ${failures} attempt${failures === 1 ? '' : 's'} in a row failed; last error: ${(e as Error).message}`, { cause: e });
+            throw new UpdateError(
+              'EDOWNLOAD',
+              `cannot download ${this.o.url}: ${failures} ` +
+                `attempt${failures === 1 ? '' : 's'} in a row failed; last error: ` +
+                `${(e as Error).message}`,
+              { cause: e },
+            );
           }
           await this.backoff(delay);
           delay = Math.min(delay * 2, BACKOFF_MAX_MS);
@@ -175,7 +212,11 @@ class Download {
   }
 
   private async backoff(ms: number): Promise<void> {
-    try { await sleep(ms, undefined, { signal: this.o.signal }); } catch { throw this.abortError(); }
+    try {
+      await sleep(ms, undefined, { signal: this.o.signal });
+    } catch {
+      throw this.abortError();
+    }
   }
 
   private abortError(): UpdateError {
@@ -185,13 +226,17 @@ class Download {
   private retryable(e: unknown): boolean {
     if (!(e instanceof KeelError)) return false;
     switch (e.code) {
-      case 'ENETWORK': case 'ETIMEOUT': return true;
+      case 'ENETWORK':
+      case 'ETIMEOUT':
+        return true;
       case 'EHTTP': {
         const status = isHttpError(e) ? e.status : undefined;
         return status === undefined || status >= 500 || status === 408 || status === 429;
       }
-      case 'ECHUNK': return true; // accept() throws ECHUNKFATAL once a chunk has failed too often
-      default: return false;
+      case 'ECHUNK':
+        return true; // accept() throws ECHUNKFATAL once a chunk has failed too often
+      default:
+        return false;
     }
   }
 
@@ -211,7 +256,8 @@ class Download {
     const end = chunkBounds(this.m, last).end - 1;
     const res = await httpGet(this.o.url, {
       headers: { range: `bytes=${start}-${end}` },
-      ...(this.o.signal ? { signal: this.o.signal } : {}), ...(this.o.timeoutMs !== undefined ? { idleTimeoutMs: this.o.timeoutMs } : {}),
+      ...(this.o.signal ? { signal: this.o.signal } : {}),
+      ...(this.o.timeoutMs !== undefined ? { idleTimeoutMs: this.o.timeoutMs } : {}),
     });
     try {
       const bodyStart = this.checkResponse(res, start, end);
@@ -223,7 +269,11 @@ class Download {
 
   /** Checks the response against the manifest and the range asked for; returns the image offset its body starts at. */
   private checkResponse(res: HttpResponse, start: number, end: number): number {
-    const says = (n: number) => new UpdateError('ESIZE', `cannot download ${this.o.url}: server says ${n} bytes, the signed manifest says ${this.m.size}`);
+    const says = (n: number) =>
+      new UpdateError(
+        'ESIZE',
+        `cannot download ${this.o.url}: server says ${n} bytes, the signed manifest says ${this.m.size}`,
+      );
     const contentRange = res.header('content-range') ?? '';
     if (res.status === 200) {
       // The server ignored Range: the body is the whole image, and consume() skips what is already on the target.
@@ -233,11 +283,18 @@ class Download {
     }
     const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(contentRange);
     if (res.status !== 206 || !range) {
-      throw new UpdateError('EPROTOCOL', `cannot download ${this.o.url}: asked for bytes ${start}-${end}, the server answered ${res.status} with content-range "${contentRange}"`);
+      throw new UpdateError(
+        'EPROTOCOL',
+        `cannot download ${this.o.url}: asked for bytes ${start}-${end}, the server ` +
+          `answered ${res.status} with content-range "${contentRange}"`,
+      );
     }
     if (range[3] !== '*' && Number(range[3]) !== this.m.size) throw says(Number(range[3]));
     if (Number(range[1]) !== start) {
-      throw new UpdateError('EPROTOCOL', `cannot download ${this.o.url}: asked for bytes ${start}-${end}, the server sent ${range[1]}-${range[2]}`);
+      throw new UpdateError(
+        'EPROTOCOL',
+        `cannot download ${this.o.url}: asked for bytes ${start}-${end}, the server sent ${range[1]}-${range[2]}`,
+      );
     }
     return start;
   }
@@ -249,7 +306,11 @@ class Download {
       for await (const part of res.chunks()) {
         this.downloadedBytes += part.length;
         for (const c of cutter.push(part)) await this.accept(c.index, c.data);
-        if (cutter.overflow) throw new UpdateError('ESIZE', `cannot download ${this.o.url}: server sent more bytes than the ${this.m.size} the signed manifest says`);
+        if (cutter.overflow)
+          throw new UpdateError(
+            'ESIZE',
+            `cannot download ${this.o.url}: server sent more bytes than the ${this.m.size} the signed manifest says`,
+          );
         if (this.written.size === this.m.chunks.length) return;
       }
     } catch (e) {
@@ -257,7 +318,11 @@ class Download {
       throw new UpdateError('ENETWORK', `cannot download ${this.o.url}: ${errorText(e)}`, { cause: e });
     }
     if (cutter.offset < expectedEnd) {
-      throw new UpdateError('ENETWORK', `cannot download ${this.o.url}: the connection closed after ${cutter.offset - bodyStart} of ${expectedEnd - bodyStart} bytes`);
+      throw new UpdateError(
+        'ENETWORK',
+        `cannot download ${this.o.url}: the connection closed after ` +
+          `${cutter.offset - bodyStart} of ${expectedEnd - bodyStart} bytes`,
+      );
     }
   }
 
@@ -269,8 +334,11 @@ class Download {
       const times = (this.mismatches.get(i) ?? 0) + 1;
       this.mismatches.set(i, times);
       const fatal = times > MISMATCH_RETRIES;
-      throw new UpdateError(fatal ? 'ECHUNKFATAL' : 'ECHUNK',
-        `cannot accept chunk ${i} of ${this.o.url}: its sha256 is ${actual}, the signed manifest says ${this.m.chunks[i]}${fatal ? ` (${times} times)` : ''}`);
+      throw new UpdateError(
+        fatal ? 'ECHUNKFATAL' : 'ECHUNK',
+        `cannot accept chunk ${i} of ${this.o.url}: its sha256 is ${actual}, the signed ` +
+          `manifest says ${this.m.chunks[i]}${fatal ? ` (${times} times)` : ''}`,
+      );
     }
     await this.writeAt(data, chunkBounds(this.m, i).start, i);
     this.markDone(i, false);
@@ -292,7 +360,9 @@ class Download {
   /** fdatasyncs the target, then records the chunks written since the last flush in the checkpoint. */
   private async flush(): Promise<void> {
     if (!this.unsynced.length) return;
-    try { await this.fh.datasync(); } catch (e) {
+    try {
+      await this.fh.datasync();
+    } catch (e) {
       throw new UpdateError('EWRITE', `cannot sync ${this.o.target}: ${errorText(e)}`, { cause: e });
     }
     for (const i of this.unsynced) this.synced.add(i);
@@ -301,7 +371,11 @@ class Download {
   }
 
   private async saveCheckpoint(): Promise<void> {
-    const cp: Checkpoint = { manifestSha256: this.o.manifestSha256, target: this.o.target, done: [...this.synced].sort((a, b) => a - b) };
+    const cp: Checkpoint = {
+      manifestSha256: this.o.manifestSha256,
+      target: this.o.target,
+      done: [...this.synced].sort((a, b) => a - b),
+    };
     writeCheckpoint(this.o.checkpointFile, cp, this.o.fs);
   }
 
@@ -311,11 +385,20 @@ class Download {
     if (!final && now - this.lastProgress < PROGRESS_INTERVAL_MS) return;
     this.lastProgress = now;
     const seconds = (now - this.started) / 1000;
-    this.o.progress({ doneBytes: this.doneBytes, totalBytes: this.m.size, resumedBytes: this.resumedBytes, bytesPerSecond: seconds > 0 ? this.downloadedBytes / seconds : 0 });
+    this.o.progress({
+      doneBytes: this.doneBytes,
+      totalBytes: this.m.size,
+      resumedBytes: this.resumedBytes,
+      bytesPerSecond: seconds > 0 ? this.downloadedBytes / seconds : 0,
+    });
   }
 
   result(): DownloadResult {
-    return { resumedChunks: this.resumedChunks, downloadedBytes: this.downloadedBytes, seconds: ((this.o.now ?? defaultNow)() - this.started) / 1000 };
+    return {
+      resumedChunks: this.resumedChunks,
+      downloadedBytes: this.downloadedBytes,
+      seconds: ((this.o.now ?? defaultNow)() - this.started) / 1000,
+    };
   }
 }
 
@@ -329,7 +412,10 @@ class ChunkCutter {
   private buf: Buffer | null = null;
   private fill = 0;
 
-  constructor(private readonly m: UpdateManifest, first: number) {
+  constructor(
+    private readonly m: UpdateManifest,
+    first: number,
+  ) {
     this.index = first;
     this.offset = first * m.chunkSize;
   }
@@ -337,15 +423,22 @@ class ChunkCutter {
   *push(data: Buffer): Generator<{ index: number; data: Buffer }> {
     let pos = 0;
     while (pos < data.length) {
-      if (this.index >= this.m.chunks.length) { this.overflow += data.length - pos; return; }
+      if (this.index >= this.m.chunks.length) {
+        this.overflow += data.length - pos;
+        return;
+      }
       const { start, end } = chunkBounds(this.m, this.index);
       this.buf ??= Buffer.allocUnsafe(end - start);
       const n = Math.min(data.length - pos, this.buf.length - this.fill);
       data.copy(this.buf, this.fill, pos, pos + n);
-      this.fill += n; pos += n; this.offset += n;
+      this.fill += n;
+      pos += n;
+      this.offset += n;
       if (this.fill === this.buf.length) {
         const chunk = { index: this.index, data: this.buf };
-        this.index++; this.buf = null; this.fill = 0;
+        this.index++;
+        this.buf = null;
+        this.fill = 0;
         yield chunk;
       }
     }
@@ -353,9 +446,18 @@ class ChunkCutter {
 }
 
 /** The done chunks of the checkpoint in `file` if it is for this update and target, else none. */
-async function loadCheckpoint(file: string, manifestSha256: string, target: string, chunkCount: number): Promise<number[]> {
+async function loadCheckpoint(
+  file: string,
+  manifestSha256: string,
+  target: string,
+  chunkCount: number,
+): Promise<number[]> {
   let cp: Partial<Checkpoint>;
-  try { cp = JSON.parse(await readFile(file, 'utf8')); } catch { return []; }
+  try {
+    cp = JSON.parse(await readFile(file, 'utf8'));
+  } catch {
+    return [];
+  }
   if (!cp || cp.manifestSha256 !== manifestSha256 || cp.target !== target || !Array.isArray(cp.done)) return [];
   const done = cp.done.filter((i) => Number.isSafeInteger(i) && i >= 0 && i < chunkCount);
   return [...new Set(done)].sort((a, b) => a - b);
@@ -376,12 +478,19 @@ function writeCheckpoint(file: string, cp: Checkpoint, fs: AtomicFs | undefined)
  * when that differs is it read again, chunk by chunk, to name the first bad chunk (one hashing
  * pass in the usual case: under emulation hashing, not the disk, is what takes the time).
  */
-export async function readBack(target: string, manifest: UpdateManifest): Promise<{ ok: true } | { ok: false; reason: string }> {
+export async function readBack(
+  target: string,
+  manifest: UpdateManifest,
+): Promise<{ ok: true } | { ok: false; reason: string }> {
   const whole = createHash('sha256');
   let read = 0;
   try {
     if (manifest.size > 0) {
-      for await (const part of createReadStream(target, { start: 0, end: manifest.size - 1, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+      for await (const part of createReadStream(target, {
+        start: 0,
+        end: manifest.size - 1,
+        highWaterMark: 1 << 20,
+      }) as AsyncIterable<Buffer>) {
         whole.update(part);
         read += part.length;
       }
@@ -389,22 +498,37 @@ export async function readBack(target: string, manifest: UpdateManifest): Promis
   } catch (e) {
     return { ok: false, reason: `cannot read ${target}: ${errorText(e)}` };
   }
-  if (read < manifest.size) return { ok: false, reason: `${target} ends after ${read} bytes, the image has ${manifest.size}` };
+  if (read < manifest.size)
+    return { ok: false, reason: `${target} ends after ${read} bytes, the image has ${manifest.size}` };
   const actual = whole.digest('hex');
   if (actual === manifest.sha256) return { ok: true };
-  return (await badChunk(target, manifest)) ?? { ok: false, reason: `${target} has sha256 ${actual}, the signed manifest says ${manifest.sha256}` };
+  return (
+    (await badChunk(target, manifest)) ?? {
+      ok: false,
+      reason: `${target} has sha256 ${actual}, the signed manifest says ${manifest.sha256}`,
+    }
+  );
 }
 
 /** The first chunk of the target whose hash is not the manifest's, as readBack's reason; null if all match. */
 async function badChunk(target: string, manifest: UpdateManifest): Promise<{ ok: false; reason: string } | null> {
   const cutter = new ChunkCutter(manifest, 0);
   try {
-    for await (const part of createReadStream(target, { start: 0, end: manifest.size - 1, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    for await (const part of createReadStream(target, {
+      start: 0,
+      end: manifest.size - 1,
+      highWaterMark: 1 << 20,
+    }) as AsyncIterable<Buffer>) {
       for (const c of cutter.push(part)) {
         const actual = sha256Hex(c.data);
         if (actual !== manifest.chunks[c.index]) {
           const { start, end } = chunkBounds(manifest, c.index);
-          return { ok: false, reason: `chunk ${c.index} (bytes ${start}-${end - 1}) of ${target} has sha256 ${actual}, the signed manifest says ${manifest.chunks[c.index]}` };
+          return {
+            ok: false,
+            reason:
+              `chunk ${c.index} (bytes ${start}-${end - 1}) of ${target} has sha256 ` +
+              `${actual}, the signed manifest says ${manifest.chunks[c.index]}`,
+          };
         }
       }
     }

@@ -11,7 +11,11 @@ import { isHttpError, request } from '../lib/http.js';
 
 export const KEY_PREFIX = 'coreos.com/updateengine/rebootlock';
 
-export interface Semaphore { semaphore: number; max: number; holders: string[] }
+export interface Semaphore {
+  semaphore: number;
+  max: number;
+  holders: string[];
+}
 
 export interface RebootLockOptions {
   endpoints: string[];
@@ -24,10 +28,18 @@ export interface RebootLockOptions {
   timeoutMs?: number;
 }
 
-/** code: 'unreachable' (no endpoint answered), 'http' (etcd refused), 'bad-value' (the key is no semaphore), 'contended'. */
+/**
+ * code: 'unreachable' (no endpoint answered), 'http' (etcd refused), 'bad-value' (the key is no semaphore),
+ * 'contended'.
+ */
 export class EtcdLockError extends KeelError {
   declare readonly code: 'unreachable' | 'http' | 'bad-value' | 'contended';
-  constructor(code: 'unreachable' | 'http' | 'bad-value' | 'contended', readonly key: string, message: string, readonly endpoint?: string) {
+  constructor(
+    code: 'unreachable' | 'http' | 'bad-value' | 'contended',
+    readonly key: string,
+    message: string,
+    readonly endpoint?: string,
+  ) {
     super(code, message);
     this.name = 'EtcdLockError';
   }
@@ -45,10 +57,22 @@ export function semaphoreKey(group: string | null): string {
   return group ? `${KEY_PREFIX}/groups/${queryEscape(group)}/semaphore` : `${KEY_PREFIX}/semaphore`;
 }
 
-interface Reply { status: number; body: string; endpoint: string }
+interface Reply {
+  status: number;
+  body: string;
+  endpoint: string;
+}
 /** The parts of a v2 answer we use ({} when the body is no JSON). */
-interface V2Body { errorCode?: number; message?: string; node?: { dir?: boolean; value?: string; modifiedIndex?: number } }
-export interface EtcdNode { value: string; index: number; endpoint: string }
+interface V2Body {
+  errorCode?: number;
+  message?: string;
+  node?: { dir?: boolean; value?: string; modifiedIndex?: number };
+}
+export interface EtcdNode {
+  value: string;
+  index: number;
+  endpoint: string;
+}
 /** A v2 write's precondition: the modifiedIndex we read, or "must not exist yet". */
 type Precondition = { prevIndex: number } | { prevExist: false };
 
@@ -73,7 +97,11 @@ export class EtcdV2 {
   /** The endpoint that answered last is tried first next time (the Go client pins one likewise). */
   private first = 0;
 
-  constructor(private readonly endpoints: string[], private readonly auth: string | null, private readonly timeoutMs: number) {
+  constructor(
+    private readonly endpoints: string[],
+    private readonly auth: string | null,
+    private readonly timeoutMs: number,
+  ) {
     if (endpoints.length === 0) throw new KeelError('EARG', 'cannot reach etcd: no endpoints given');
   }
 
@@ -84,9 +112,20 @@ export class EtcdV2 {
     if (r.status === 404 && j.errorCode === KEY_NOT_FOUND) return null;
     if (r.status !== 200) throw this.httpError(r, key, j);
     const n = j.node;
-    if (n?.dir) throw new EtcdLockError('bad-value', key, `etcd key ${key} at ${r.endpoint} is a directory, not a value`, r.endpoint);
+    if (n?.dir)
+      throw new EtcdLockError(
+        'bad-value',
+        key,
+        `etcd key ${key} at ${r.endpoint} is a directory, not a value`,
+        r.endpoint,
+      );
     if (typeof n?.value !== 'string' || typeof n.modifiedIndex !== 'number') {
-      throw new EtcdLockError('http', key, `etcd at ${r.endpoint} answered GET ${key} with no node: ${r.body.slice(0, 200)}`, r.endpoint);
+      throw new EtcdLockError(
+        'http',
+        key,
+        `etcd at ${r.endpoint} answered GET ${key} with no node: ${r.body.slice(0, 200)}`,
+        r.endpoint,
+      );
     }
     return { value: n.value, index: n.modifiedIndex, endpoint: r.endpoint };
   }
@@ -114,7 +153,10 @@ export class EtcdV2 {
         const r = await this.send(endpoint, method, key, body);
         // A 5xx is this member's trouble (no leader, shutting down): another may answer. Sending a
         // conditional PUT again elsewhere is safe: had it landed, the retry's precondition fails.
-        if (r.status >= 500) { failures.push(`${endpoint}: HTTP ${r.status} ${r.body.trim().slice(0, 200)}`); continue; }
+        if (r.status >= 500) {
+          failures.push(`${endpoint}: HTTP ${r.status} ${r.body.trim().slice(0, 200)}`);
+          continue;
+        }
         this.first = i;
         return r;
       } catch (e) {
@@ -132,7 +174,12 @@ export class EtcdV2 {
     if (body !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
     if (this.auth) headers.authorization = this.auth;
     try {
-      const res = await request(url, { method, headers, ...(body !== undefined ? { body } : {}), timeoutMs: this.timeoutMs });
+      const res = await request(url, {
+        method,
+        headers,
+        ...(body !== undefined ? { body } : {}),
+        timeoutMs: this.timeoutMs,
+      });
       return { status: res.status, body: await res.text(MAX_REPLY_BYTES), endpoint };
     } catch (e) {
       // request() names method and URL; the per-endpoint list wants only the reason.
@@ -141,10 +188,17 @@ export class EtcdV2 {
   }
 
   private httpError(r: Reply, key: string, j: V2Body): EtcdLockError {
-    const what = j.message ? `${j.message}${j.errorCode ? ` (etcd error ${j.errorCode})` : ''}` : r.body.trim().slice(0, 200);
+    const what = j.message
+      ? `${j.message}${j.errorCode ? ` (etcd error ${j.errorCode})` : ''}`
+      : r.body.trim().slice(0, 200);
     // etcd 3.x without --enable-v2 has no /v2/keys route at all.
     const hint = r.status === 404 && j.errorCode === undefined ? ' (is etcd started with --enable-v2=true?)' : '';
-    return new EtcdLockError('http', key, `etcd at ${r.endpoint} refused ${key}: HTTP ${r.status} ${what}${hint}`, r.endpoint);
+    return new EtcdLockError(
+      'http',
+      key,
+      `etcd at ${r.endpoint} refused ${key}: HTTP ${r.status} ${what}${hint}`,
+      r.endpoint,
+    );
   }
 }
 
@@ -152,12 +206,24 @@ const isCount = (n: unknown): n is number => Number.isInteger(n);
 
 /** Parses the semaphore document; locksmith writes "holders":null for an empty list. */
 function parseSemaphore({ value, endpoint }: EtcdNode, key: string): Semaphore {
-  const bad = (why: string) => new EtcdLockError('bad-value', key, `etcd key ${key} at ${endpoint} holds no reboot semaphore (${why}): ${value.slice(0, 200)}`, endpoint);
+  const bad = (why: string) =>
+    new EtcdLockError(
+      'bad-value',
+      key,
+      `etcd key ${key} at ${endpoint} holds no reboot semaphore (${why}): ${value.slice(0, 200)}`,
+      endpoint,
+    );
   let j: { semaphore?: unknown; max?: unknown; holders?: unknown } | null;
-  try { j = JSON.parse(value); } catch (e) { throw bad(`bad JSON: ${(e as Error).message}`); }
-  if (!j || typeof j !== 'object' || !isCount(j.semaphore) || !isCount(j.max)) throw bad('"semaphore" and "max" must be integers');
+  try {
+    j = JSON.parse(value);
+  } catch (e) {
+    throw bad(`bad JSON: ${(e as Error).message}`);
+  }
+  if (!j || typeof j !== 'object' || !isCount(j.semaphore) || !isCount(j.max))
+    throw bad('"semaphore" and "max" must be integers');
   const holders = j.holders ?? [];
-  if (!Array.isArray(holders) || !holders.every((h) => typeof h === 'string')) throw bad('"holders" must be a list of machine ids');
+  if (!Array.isArray(holders) || !holders.every((h) => typeof h === 'string'))
+    throw bad('"holders" must be a list of machine ids');
   return { semaphore: j.semaphore as number, max: j.max as number, holders };
 }
 
@@ -176,7 +242,8 @@ export class RebootLock {
     if (!o.id) throw new KeelError('EARG', 'cannot take the reboot lock: an empty machine id cannot hold it');
     this.key = semaphoreKey(o.group);
     this.id = o.id;
-    const auth = o.username !== undefined ? 'Basic ' + Buffer.from(`${o.username}:${o.password ?? ''}`).toString('base64') : null;
+    const auth =
+      o.username !== undefined ? 'Basic ' + Buffer.from(`${o.username}:${o.password ?? ''}`).toString('base64') : null;
     this.etcd = new EtcdV2(o.endpoints, auth, o.timeoutMs ?? 5000);
   }
 
@@ -220,7 +287,8 @@ export class RebootLock {
       const node = await this.etcd.get(this.key);
       if (!node && !create) return decide({ ...DEFAULT_SEMAPHORE, holders: [] }).result;
       if (!node) {
-        await this.etcd.put(this.key, JSON.stringify(DEFAULT_SEMAPHORE), { prevExist: false }); // false: another created it
+        // false: another created it
+        await this.etcd.put(this.key, JSON.stringify(DEFAULT_SEMAPHORE), { prevExist: false });
         continue;
       }
       const d = decide(parseSemaphore(node, this.key));
@@ -228,6 +296,10 @@ export class RebootLock {
       if (await this.etcd.put(this.key, JSON.stringify(d.next), { prevIndex: node.index })) return d.result;
       await sleep(5 + Math.random() * 20);
     }
-    throw new EtcdLockError('contended', this.key, `gave up on etcd key ${this.key} after ${MAX_ATTEMPTS} conflicting updates`);
+    throw new EtcdLockError(
+      'contended',
+      this.key,
+      `gave up on etcd key ${this.key} after ${MAX_ATTEMPTS} conflicting updates`,
+    );
   }
 }

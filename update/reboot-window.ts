@@ -21,7 +21,10 @@ export interface RebootWindow {
 
 /** A bad window start, length or duration; `reason` is the message without the value. */
 export class RebootWindowError extends KeelError {
-  constructor(readonly reason: string, message: string) {
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
     super('EWINDOW', message);
     this.name = 'RebootWindowError';
   }
@@ -32,7 +35,14 @@ const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
 
 /** Go's time.ParseDuration units, in milliseconds. */
 const UNITS: Record<string, number> = {
-  ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3600_000,
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  μs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3600_000,
 };
 
 /**
@@ -62,7 +72,8 @@ export function parseGoDuration(s: string): number {
 
 /** Parses "HH:MM" or "Day HH:MM" (Day = sun..sat, any case), as locksmith's parseStart. */
 export function parseWindowStart(start: string): { weekday: number | null; minutes: number } {
-  const bad = (why: string) => new RebootWindowError(why, `invalid reboot window start ${JSON.stringify(start)}: ${why}`);
+  const bad = (why: string) =>
+    new RebootWindowError(why, `invalid reboot window start ${JSON.stringify(start)}: ${why}`);
   const f = start.trim().split(/\s+/).filter(Boolean);
   if (f.length < 1 || f.length > 2) throw bad('expected "HH:MM" or "Day HH:MM", e.g. "Thu 23:00"');
   let weekday: number | null = null;
@@ -83,7 +94,8 @@ export function parseWindowStart(start: string): { weekday: number | null; minut
  * could never be hit, and one longer than a week would overlap its own next opening.
  */
 export function parseWindowLength(length: string): number {
-  const bad = (why: string) => new RebootWindowError(why, `invalid reboot window length ${JSON.stringify(length)}: ${why}`);
+  const bad = (why: string) =>
+    new RebootWindowError(why, `invalid reboot window length ${JSON.stringify(length)}: ${why}`);
   let ms: number;
   try {
     ms = parseGoDuration(length.trim());
@@ -102,7 +114,15 @@ export function parseWindow(start: string, length: string): RebootWindow {
 
 /** The opening on the local calendar day `dayDiff` days from `now`'s (Date normalizes overflowing days). */
 function openingOn(w: RebootWindow, now: Date, dayDiff: number): Date {
-  return new Date(now.getFullYear(), now.getMonth(), now.getDate() + dayDiff, Math.floor(w.minutes / 60), w.minutes % 60, 0, 0);
+  return new Date(
+    now.getFullYear(),
+    now.getMonth(),
+    now.getDate() + dayDiff,
+    Math.floor(w.minutes / 60),
+    w.minutes % 60,
+    0,
+    0,
+  );
 }
 
 /** Days between occurrences. */

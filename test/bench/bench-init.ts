@@ -6,11 +6,17 @@ import { join } from 'node:path';
 import { ContainedInit, testTarget } from '../init/contained-init.js';
 import { repoRoot } from '../../builder/bundle.js';
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 
 function ctxSwitches(pid: number): number {
   const s = readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8');
-  return Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(s)![1]) + Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(s)![1]);
+  return (
+    Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(s)![1]) + Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(s)![1])
+  );
 }
 
 async function main(): Promise<void> {
@@ -29,7 +35,10 @@ async function main(): Promise<void> {
     bootMs.push(performance.now() - t0);
     if (run === 0) {
       // The init's host pid: the only node process whose parent is the unshare we started.
-      const pids = readFileSync('/proc/self/task/' + process.pid + '/children', 'utf8').trim().split(/\s+/).map(Number);
+      const pids = readFileSync('/proc/self/task/' + process.pid + '/children', 'utf8')
+        .trim()
+        .split(/\s+/)
+        .map(Number);
       const unshare = pids.find((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'unshare')!;
       const pid1 = Number(readFileSync(`/proc/${unshare}/task/${unshare}/children`, 'utf8').trim().split(/\s+/)[0]);
       // Let the boot's tail settle (journal writes, cgroup events) before counting idle wakeups.
@@ -48,8 +57,12 @@ async function main(): Promise<void> {
     await init.stop();
   }
   const figures = {
-    date: new Date().toISOString(), node: process.version,
-    bootTo100ServicesMs: median(bootMs), pid1RssMiBWith100Units: rssKiB / 1024, restartLatencyMs: median(restartMs), idleWakeupsPerSecond: wakeups,
+    date: new Date().toISOString(),
+    node: process.version,
+    bootTo100ServicesMs: median(bootMs),
+    pid1RssMiBWith100Units: rssKiB / 1024,
+    restartLatencyMs: median(restartMs),
+    idleWakeupsPerSecond: wakeups,
   };
   const rows: [string, string][] = [
     ['init start to target with 100 services (median of 3)', `${figures.bootTo100ServicesMs.toFixed(0)} ms`],
@@ -64,4 +77,7 @@ async function main(): Promise<void> {
   writeFileSync(join(dir, 'init-latest.json'), JSON.stringify(figures, null, 2) + '\n');
 }
 
-main().catch((e) => { process.stderr.write(`bench-init: ${e.stack ?? e}\n`); process.exitCode = 1; });
+main().catch((e) => {
+  process.stderr.write(`bench-init: ${e.stack ?? e}\n`);
+  process.exitCode = 1;
+});

@@ -1,7 +1,19 @@
 // make bench, updates: the time to apply the built image's payload (download from loopback,
 // write with fdatasync, read back and check the verity tree) against a plain copy of the same
 // bytes to the same kind of target, and the payload's size. On the host, medians of RUNS.
-import { closeSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasyncSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../../builder/bundle.js';
@@ -14,17 +26,29 @@ import { Vm } from '../e2e/vm.js';
 
 const RUNS = Number(process.env.KEEL_BENCH_RUNS ?? 3);
 const SLOT = 256 * 2 ** 20;
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 
 /** A machine on disk: an ESP with both grubenv copies and two slot files. */
 function machine(dir: string): AgentEnv {
   mkdirSync(join(dir, 'esp/keel'), { recursive: true });
-  for (const f of ['grubenv', 'grubenv2']) writeFileSync(join(dir, 'esp/keel', f), encodeGrubenv(initialGrubenv({ version: '0.1.0' })));
-  for (const s of ['A', 'B']) { writeFileSync(join(dir, `usr-${s}`), ''); truncateSync(join(dir, `usr-${s}`), SLOT); }
+  for (const f of ['grubenv', 'grubenv2'])
+    writeFileSync(join(dir, 'esp/keel', f), encodeGrubenv(initialGrubenv({ version: '0.1.0' })));
+  for (const s of ['A', 'B']) {
+    writeFileSync(join(dir, `usr-${s}`), '');
+    truncateSync(join(dir, `usr-${s}`), SLOT);
+  }
   return {
-    esp: join(dir, 'esp'), cmdline: 'keel.slot=A', stateDir: join(dir, 'state'),
+    esp: join(dir, 'esp'),
+    cmdline: 'keel.slot=A',
+    stateDir: join(dir, 'state'),
     publicKey: readFileSync(join(repoRoot(), 'keys/keel-update.pub'), 'utf8'),
-    partition: (s) => ({ path: join(dir, `usr-${s}`), size: SLOT }), osVersion: '0.1.0', log: () => {},
+    partition: (s) => ({ path: join(dir, `usr-${s}`), size: SLOT }),
+    osVersion: '0.1.0',
+    log: () => {},
   };
 }
 
@@ -34,9 +58,12 @@ function plainCopy(from: string, to: string): number {
   const data = readFileSync(from);
   const fd = openSync(to, 'r+');
   try {
-    for (let off = 0; off < data.length; off += 1 << 20) writeSync(fd, data, off, Math.min(1 << 20, data.length - off), off);
+    for (let off = 0; off < data.length; off += 1 << 20)
+      writeSync(fd, data, off, Math.min(1 << 20, data.length - off), off);
     fdatasyncSync(fd);
-  } finally { closeSync(fd); }
+  } finally {
+    closeSync(fd);
+  }
   return (performance.now() - t0) / 1000;
 }
 
@@ -47,7 +74,10 @@ async function inGuest(image: string, server: UpdateServer): Promise<{ apply: nu
   writeFileSync(ud, updateUserData(server, { REBOOT_STRATEGY: 'off', CHECK_INTERVAL: 100000 }));
   const vm = Vm.start({ image, userData: ud });
   const secs = async (cmd: string) => {
-    const r = await vm.sh(`s=$(cut -d" " -f1 /proc/uptime); ${cmd} >/dev/null 2>&1; e=$?; echo $s $(cut -d" " -f1 /proc/uptime) $e`, 600_000);
+    const r = await vm.sh(
+      `s=$(cut -d" " -f1 /proc/uptime); ${cmd} >/dev/null 2>&1; e=$?; echo $s $(cut -d" " -f1 /proc/uptime) $e`,
+      600_000,
+    );
     const [a, b, code] = r.out.trim().split(' ').map(Number);
     if (code !== 0) throw new Error(`${cmd} failed in the guest (${code})`);
     return b - a;
@@ -59,7 +89,9 @@ async function inGuest(image: string, server: UpdateServer): Promise<{ apply: nu
     for (let i = 0; i < RUNS; i++) {
       server.publish(image, `0.2.${i}`);
       apply.push(await secs('keel update apply --no-reboot'));
-      copy.push(await secs(`wget -q -O - ${server.guestUrl}/stable/usr-0.2.${i}.img | dd of=/dev/vda4 bs=1M conv=fsync`));
+      copy.push(
+        await secs(`wget -q -O - ${server.guestUrl}/stable/usr-0.2.${i}.img | dd of=/dev/vda4 bs=1M conv=fsync`),
+      );
     }
     return { apply, copy };
   } finally {
@@ -93,7 +125,10 @@ async function main(): Promise<void> {
     const manifest = statSync(join(dir, 'srv/stable/manifest.json')).size;
     const guest = await inGuest(image, server);
     const rows: [string, string][] = [
-      ['payload (USR squashfs + verity tree)', `${(bytes / 2 ** 20).toFixed(1)} MiB + manifest ${(manifest / 1024).toFixed(1)} KiB`],
+      [
+        'payload (USR squashfs + verity tree)',
+        `${(bytes / 2 ** 20).toFixed(1)} MiB + manifest ${(manifest / 1024).toFixed(1)} KiB`,
+      ],
       [`apply: download, write, verify (median of ${RUNS})`, `${median(apply).toFixed(2)} s`],
       [`plain copy of the same bytes (median of ${RUNS})`, `${median(copy).toFixed(2)} s`],
       [`in QEMU: keel update apply (median of ${RUNS})`, `${median(guest.apply).toFixed(2)} s`],
@@ -103,11 +138,28 @@ async function main(): Promise<void> {
     process.stdout.write(rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n');
     const out = join(repoRoot(), 'out/bench');
     mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'update-latest.json'), JSON.stringify({ date: new Date().toISOString(), payloadBytes: bytes, manifestBytes: manifest, applySeconds: apply, copySeconds: copy, guest }, null, 2) + '\n');
+    writeFileSync(
+      join(out, 'update-latest.json'),
+      JSON.stringify(
+        {
+          date: new Date().toISOString(),
+          payloadBytes: bytes,
+          manifestBytes: manifest,
+          applySeconds: apply,
+          copySeconds: copy,
+          guest,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
   } finally {
     server.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-main().catch((e) => { process.stderr.write(`bench-update: ${e.stack ?? e}\n`); process.exitCode = 1; });
+main().catch((e) => {
+  process.stderr.write(`bench-update: ${e.stack ?? e}\n`);
+  process.exitCode = 1;
+});

@@ -9,7 +9,11 @@ import { probeKvm } from '../../builder/qemu.js';
 import { Vm } from '../e2e/vm.js';
 
 const BOOTS = Number(process.env.KEEL_BENCH_BOOTS ?? 3);
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 const mib = (b: number) => b / 2 ** 20;
 
 async function bootOnce(image: string, uefi: boolean): Promise<{ ready: number; init: number; usedMiB: number }> {
@@ -62,7 +66,10 @@ async function main(): Promise<void> {
   rmSync(out, { recursive: true, force: true });
   const rows: [string, string][] = [
     ['USR squashfs', `${figures.usrSquashfsMiB.toFixed(1)} MiB`],
-    ['image (apparent / allocated)', `${figures.imageApparentMiB.toFixed(0)} / ${figures.imageAllocatedMiB.toFixed(1)} MiB`],
+    [
+      'image (apparent / allocated)',
+      `${figures.imageApparentMiB.toFixed(0)} / ${figures.imageAllocatedMiB.toFixed(1)} MiB`,
+    ],
     ['qcow2', `${figures.qcow2MiB.toFixed(1)} MiB`],
     ['cold build', `${figures.coldBuildSeconds.toFixed(1)} s`],
     ['warm build (init changed)', `${figures.warmBuildSeconds.toFixed(1)} s`],
@@ -81,4 +88,7 @@ async function main(): Promise<void> {
   process.stdout.write(`written ${file}\n`);
 }
 
-main().catch((e) => { process.stderr.write(`bench: ${e.stack ?? e}\n`); process.exitCode = 1; });
+main().catch((e) => {
+  process.stderr.write(`bench: ${e.stack ?? e}\n`);
+  process.exitCode = 1;
+});

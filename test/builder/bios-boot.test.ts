@@ -36,19 +36,34 @@ describe('builder/bios-boot', () => {
     assert.equal(out.subarray(500, 512).toString('hex'), '010800000000000003002008');
     assert.equal(out.readBigUInt64LE(500), 2049n);
     assert.equal(out.readUInt16LE(508), 3);
-    assert.ok(out.subarray(0, 500).equals(core.subarray(0, 500)) && out.subarray(512).equals(core.subarray(512)), 'only the entry changes');
+    assert.ok(
+      out.subarray(0, 500).equals(core.subarray(0, 500)) && out.subarray(512).equals(core.subarray(512)),
+      'only the entry changes',
+    );
     assert.equal(core.readBigUInt64LE(500), 2n, 'input left untouched');
     assert.equal(patchCoreImg(syntheticCore(1024), 34n).readUInt16LE(508), 1);
   });
 
   it('refuses what is not a diskboot core.img', () => {
-    assert.throws(() => patchCoreImg(syntheticCore(512), 2048n), { code: 'EBIOSBOOT', message: /512 bytes is too small/ });
-    assert.throws(() => patchCoreImg(Buffer.alloc(4096), 2048n), { code: 'EBIOSBOOT', message: /load segment 0x0, expected 0x820/ });
+    assert.throws(() => patchCoreImg(syntheticCore(512), 2048n), {
+      code: 'EBIOSBOOT',
+      message: /512 bytes is too small/,
+    });
+    assert.throws(() => patchCoreImg(Buffer.alloc(4096), 2048n), {
+      code: 'EBIOSBOOT',
+      message: /load segment 0x0, expected 0x820/,
+    });
     const noTerminator = syntheticCore(4096);
     noTerminator.writeUInt16LE(5, 496);
     assert.throws(() => patchCoreImg(noTerminator, 2048n), { code: 'EBIOSBOOT', message: /terminator/ });
-    assert.throws(() => patchCoreImg(syntheticCore(1024), 2048 as unknown as bigint), { name: 'TypeError', message: /received 2048/ });
-    assert.throws(() => patchCoreImg(syntheticCore(512 * 0x10002), 1n), { code: 'EBIOSBOOT', message: /65537 sectors/ });
+    assert.throws(() => patchCoreImg(syntheticCore(1024), 2048 as unknown as bigint), {
+      name: 'TypeError',
+      message: /received 2048/,
+    });
+    assert.throws(() => patchCoreImg(syntheticCore(512 * 0x10002), 1n), {
+      code: 'EBIOSBOOT',
+      message: /65537 sectors/,
+    });
   });
 
   it('installs boot code into the protective MBR, keeping the partition table', () => {
@@ -76,14 +91,20 @@ describe('builder/bios-boot', () => {
   it('refuses bad boot code arguments', () => {
     const mbr = Buffer.alloc(512);
     assert.throws(() => installBootCode(mbr, Buffer.alloc(446), 1n), { name: 'TypeError', message: /446 bytes/ });
-    assert.throws(() => installBootCode(Buffer.alloc(4096), syntheticBootImg(), 1n), { name: 'TypeError', message: /4096 bytes/ });
+    assert.throws(() => installBootCode(Buffer.alloc(4096), syntheticBootImg(), 1n), {
+      name: 'TypeError',
+      message: /4096 bytes/,
+    });
     assert.throws(() => installBootCode(mbr, Buffer.alloc(512), 1n), { code: 'EBIOSBOOT', message: /0x55AA/ });
     assert.throws(() => installBootCode(mbr, syntheticBootImg(), 0n), { name: 'TypeError', message: /received 0/ });
   });
 
   describe("with GRUB's own images", function () {
     before(function () {
-      assert.ok(existsSync(join(GRUB_PC, 'boot.img')) && existsSync(join(GRUB_PC, 'diskboot.img')), 'GRUB i386-pc images missing: run make deps (grub-pc-bin)');
+      assert.ok(
+        existsSync(join(GRUB_PC, 'boot.img')) && existsSync(join(GRUB_PC, 'diskboot.img')),
+        'GRUB i386-pc images missing: run make deps (grub-pc-bin)',
+      );
     });
 
     it('finds the kernel sector field where boot.img keeps its default (1)', () => {
@@ -97,11 +118,25 @@ describe('builder/bios-boot', () => {
     it("accepts diskboot.img and matches grub-mkimage's own length", function () {
       const diskboot = readFileSync(join(GRUB_PC, 'diskboot.img'));
       assert.equal(patchCoreImg(Buffer.concat([diskboot, Buffer.alloc(3000)]), 100n).readUInt16LE(508), 6);
-      assert.ok(!spawnSync('grub-mkimage', ['--version'], { stdio: 'ignore' }).error, 'grub-mkimage missing: run make deps (grub-common)');
+      assert.ok(
+        !spawnSync('grub-mkimage', ['--version'], { stdio: 'ignore' }).error,
+        'grub-mkimage missing: run make deps (grub-common)',
+      );
       const dir = mkdtempSync(join(tmpdir(), 'keel-core-'));
       try {
         const file = join(dir, 'core.img');
-        execFileSync('grub-mkimage', ['-O', 'i386-pc', '-d', GRUB_PC, '-o', file, '-p', '/keel', 'biosdisk', 'part_gpt']);
+        execFileSync('grub-mkimage', [
+          '-O',
+          'i386-pc',
+          '-d',
+          GRUB_PC,
+          '-o',
+          file,
+          '-p',
+          '/keel',
+          'biosdisk',
+          'part_gpt',
+        ]);
         const core = readFileSync(file);
         const out = patchCoreImg(core, 6144n);
         assert.equal(out.readUInt16LE(508), core.readUInt16LE(508), 'grub-mkimage fills in the same length');

@@ -11,10 +11,15 @@ import { bundleCli, bundleInit, nativeAddon } from '../../builder/bundle.js';
 describe('builder: the init and CLI bundles load', function () {
   this.timeout(60_000);
   let dir: string;
-  before(() => { dir = mkdtempSync(join(tmpdir(), 'keel-bundle-')); });
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'keel-bundle-'));
+  });
   after(() => rmSync(dir, { recursive: true, force: true }));
   const node = (file: string, args: string[]) =>
-    spawnSync(process.execPath, [file, ...args], { encoding: 'utf8', env: { ...process.env, KEEL_NATIVE: nativeAddon() } });
+    spawnSync(process.execPath, [file, ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, KEEL_NATIVE: nativeAddon() },
+    });
 
   it('the init bundle imports every module and says it must run as PID 1', async () => {
     const out = join(dir, 'init.mjs');

@@ -18,7 +18,19 @@ const SAMPLE: CpioEntry[] = [
   { path: 'root', type: 'directory', mode: 0o700 },
   { path: 'etc-old', type: 'file', mode: 0o600, uid: 1000, gid: 1000, data: Buffer.alloc(0) },
 ];
-const ORDER = ['bin', 'bin/busybox', 'bin/sh', 'dev', 'dev/console', 'dev/sda', 'etc', 'etc/passwd', 'etc-old', 'init', 'root'];
+const ORDER = [
+  'bin',
+  'bin/busybox',
+  'bin/sh',
+  'dev',
+  'dev/console',
+  'dev/sda',
+  'etc',
+  'etc/passwd',
+  'etc-old',
+  'init',
+  'root',
+];
 
 // The c_ino and c_mtime header fields of every record, read straight from the bytes.
 function headerFields(buf: Buffer): { name: string; ino: number; mtime: number }[] {
@@ -35,20 +47,60 @@ function headerFields(buf: Buffer): { name: string; ino: number; mtime: number }
 describe('builder/cpio', () => {
   it('round-trips through parseCpio, with parents added and paths made relative', async () => {
     const entries = parseCpio(await packCpio(SAMPLE, { mtime: MTIME }));
-    assert.deepEqual(entries.map((e) => e.path), ORDER);
+    assert.deepEqual(
+      entries.map((e) => e.path),
+      ORDER,
+    );
     const byPath = new Map(entries.map((e) => [e.path, e]));
     assert.deepEqual(byPath.get('bin'), { path: 'bin', type: 'directory', mode: 0o755, uid: 0, gid: 0 });
-    assert.deepEqual(byPath.get('init'), { path: 'init', type: 'file', mode: 0o755, uid: 0, gid: 0, data: SAMPLE[0]!.data });
+    assert.deepEqual(byPath.get('init'), {
+      path: 'init',
+      type: 'file',
+      mode: 0o755,
+      uid: 0,
+      gid: 0,
+      data: SAMPLE[0]!.data,
+    });
     assert.deepEqual(byPath.get('bin/busybox')!.data, SAMPLE[1]!.data);
     assert.deepEqual(byPath.get('root'), { path: 'root', type: 'directory', mode: 0o700, uid: 0, gid: 0 });
-    assert.deepEqual(byPath.get('etc-old'), { path: 'etc-old', type: 'file', mode: 0o600, uid: 1000, gid: 1000, data: Buffer.alloc(0) });
+    assert.deepEqual(byPath.get('etc-old'), {
+      path: 'etc-old',
+      type: 'file',
+      mode: 0o600,
+      uid: 1000,
+      gid: 1000,
+      data: Buffer.alloc(0),
+    });
   });
 
   it('keeps symlinks and device nodes', async () => {
     const byPath = new Map(parseCpio(await packCpio(SAMPLE, { mtime: MTIME })).map((e) => [e.path, e]));
-    assert.deepEqual(byPath.get('bin/sh'), { path: 'bin/sh', type: 'symlink', mode: 0o777, uid: 0, gid: 0, linkname: 'busybox' });
-    assert.deepEqual(byPath.get('dev/console'), { path: 'dev/console', type: 'char', mode: 0o600, uid: 0, gid: 0, devmajor: 5, devminor: 1 });
-    assert.deepEqual(byPath.get('dev/sda'), { path: 'dev/sda', type: 'block', mode: 0o660, uid: 0, gid: 6, devmajor: 8, devminor: 0 });
+    assert.deepEqual(byPath.get('bin/sh'), {
+      path: 'bin/sh',
+      type: 'symlink',
+      mode: 0o777,
+      uid: 0,
+      gid: 0,
+      linkname: 'busybox',
+    });
+    assert.deepEqual(byPath.get('dev/console'), {
+      path: 'dev/console',
+      type: 'char',
+      mode: 0o600,
+      uid: 0,
+      gid: 0,
+      devmajor: 5,
+      devminor: 1,
+    });
+    assert.deepEqual(byPath.get('dev/sda'), {
+      path: 'dev/sda',
+      type: 'block',
+      mode: 0o660,
+      uid: 0,
+      gid: 6,
+      devmajor: 8,
+      devminor: 0,
+    });
   });
 
   it('writes the same bytes every time, whatever the input order (golden)', async () => {
@@ -57,20 +109,27 @@ describe('builder/cpio', () => {
     assert.ok(a.equals(b));
     assert.ok(a.equals(golden('initramfs-small.cpio')), 'differs from test/golden/initramfs-small.cpio');
     assert.equal(a.length % 512, 0);
-    assert.deepEqual(headerFields(a).map((h) => h.ino), [...ORDER.map((_, i) => i + 1), 0]);
+    assert.deepEqual(
+      headerFields(a).map((h) => h.ino),
+      [...ORDER.map((_, i) => i + 1), 0],
+    );
     assert.equal(headerFields(a).at(-1)!.name, 'TRAILER!!!');
   });
 
   // cpio-stream treats falsy fields as missing: mtime 0 became the current time, mode 0 became 0644.
   it('keeps mtime 0 and mode 0 instead of cpio-stream defaults', async () => {
     const buf = await packCpio([{ path: 'locked', type: 'file', mode: 0, data: Buffer.from('x') }], { mtime: 0 });
-    assert.deepEqual(headerFields(buf).map((h) => h.mtime), [0, 0]);
+    assert.deepEqual(
+      headerFields(buf).map((h) => h.mtime),
+      [0, 0],
+    );
     assert.equal(parseCpio(buf)[0]!.mode, 0);
   });
 
   it('rejects entries it cannot pack faithfully', async () => {
     const file = (path: string): CpioEntry => ({ path, type: 'file', mode: 0o644, data: Buffer.alloc(0) });
-    const rejects = (entries: CpioEntry[], message: RegExp) => assert.rejects(packCpio(entries, { mtime: 0 }), { name: 'TypeError', message });
+    const rejects = (entries: CpioEntry[], message: RegExp) =>
+      assert.rejects(packCpio(entries, { mtime: 0 }), { name: 'TypeError', message });
     await rejects([file('a'), file('/a')], /appears twice/);
     await rejects([file('../etc/shadow')], /\.\./);
     await rejects([file('café')], /ASCII/);
@@ -97,7 +156,11 @@ describe('builder/cpio', () => {
       const archive = await packCpio(SAMPLE, { mtime: MTIME });
       const names = execFileSync('cpio', ['-it', '--quiet'], { input: archive, encoding: 'utf8' });
       assert.deepEqual(names.trimEnd().split('\n'), ORDER);
-      const long = execFileSync('cpio', ['-itv', '--quiet'], { input: archive, encoding: 'utf8', env: { ...process.env, TZ: 'UTC', LC_ALL: 'C' } });
+      const long = execFileSync('cpio', ['-itv', '--quiet'], {
+        input: archive,
+        encoding: 'utf8',
+        env: { ...process.env, TZ: 'UTC', LC_ALL: 'C' },
+      });
       assert.match(long, /^crw------- +1 root +root +5, +1 .* dev\/console$/m);
       assert.match(long, /^brw-rw---- +1 root +\S+ +8, +0 .* dev\/sda$/m);
       assert.match(long, /^lrwxrwxrwx .* bin\/sh -> busybox$/m);

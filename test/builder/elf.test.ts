@@ -27,12 +27,17 @@ describe('builder/elf and check-libs', () => {
       mkdirSync(join(tree, 'usr/bin'), { recursive: true });
       copyFileSync('/usr/bin/ls', join(tree, 'usr/bin/ls'));
       const missing = missingLibraries(tree);
-      assert.ok(missing.some((m) => m.file === '/usr/bin/ls' && m.lib === 'libc.so.6'), JSON.stringify(missing));
+      assert.ok(
+        missing.some((m) => m.file === '/usr/bin/ls' && m.lib === 'libc.so.6'),
+        JSON.stringify(missing),
+      );
       mkdirSync(join(tree, 'usr/lib/x86_64-linux-gnu'), { recursive: true });
-      for (const m of missing) copyFileSync(join('/usr/lib/x86_64-linux-gnu', m.lib), join(tree, 'usr/lib/x86_64-linux-gnu', m.lib));
+      for (const m of missing)
+        copyFileSync(join('/usr/lib/x86_64-linux-gnu', m.lib), join(tree, 'usr/lib/x86_64-linux-gnu', m.lib));
       // The copied libraries need their own dependencies too; copy until closed.
       for (let left = missingLibraries(tree); left.length; left = missingLibraries(tree)) {
-        for (const m of left) copyFileSync(join('/usr/lib/x86_64-linux-gnu', m.lib), join(tree, 'usr/lib/x86_64-linux-gnu', m.lib));
+        for (const m of left)
+          copyFileSync(join('/usr/lib/x86_64-linux-gnu', m.lib), join(tree, 'usr/lib/x86_64-linux-gnu', m.lib));
       }
       assert.deepEqual(missingLibraries(tree), []);
     } finally {

@@ -4,7 +4,8 @@ import { parseStanza } from '../../builder/fetch.js';
 
 // Two stanzas as apt-cache show prints them when two versions are on offer (no Translation-en,
 // so the long description is inline).
-const SHOW = `Package: e2fsprogs
+const SHOW =
+  `Package: e2fsprogs
 Version: 1.47.0-2+b2
 Essential: yes
 Installed-Size: 1530
@@ -12,7 +13,8 @@ Maintainer: Theodore Y. Ts'o <tytso@mit.edu>
 Architecture: amd64
 Replaces: hurd (<= 20040301-1), libblkid1 (<< 1.38+1.39-WIP-2005.12.10-2), libuuid1 (<< 1.38+1.39-WIP-2005.12.10-2)
 Depends: logsave
-Pre-Depends: libblkid1 (>= 2.36), libc6 (>= 2.34), libcom-err2 (>= 1.43.9), libext2fs2 (= 1.47.0-2+b2), libss2 (>= 1.38), libuuid1 (>= 2.16)
+Pre-Depends: libblkid1 (>= 2.36), libc6 (>= 2.34), libcom-err2 (>= 1.43.9), ` +
+  `libext2fs2 (= 1.47.0-2+b2), libss2 (>= 1.38), libuuid1 (>= 2.16)
 Recommends: e2fsprogs-l10n
 Suggests: gpart, parted, fuse2fs, e2fsck-static
 Description: ext2/ext3/ext4 file system utilities
@@ -56,16 +58,22 @@ describe('builder/fetch parseStanza', () => {
   });
 
   it('joins a multi-line Description, continuation lines trimmed', () => {
-    assert.equal(f.Description, [
-      'ext2/ext3/ext4 file system utilities',
-      'The ext2, ext3 and ext4 file systems are successors of the original ext',
-      '("extended") file system. They are the main file system types used for',
-      'hard disks on Debian and other Linux systems.',
-      '.',
-      'This package contains programs for creating, checking, and maintaining',
-      'ext2/3/4-based file systems.',
-    ].join('\n'));
-    assert.equal(f.Tag, 'admin::filesystem, implemented-in::c, interface::commandline,\nrole::program, scope::utility, works-with::file');
+    assert.equal(
+      f.Description,
+      [
+        'ext2/ext3/ext4 file system utilities',
+        'The ext2, ext3 and ext4 file systems are successors of the original ext',
+        '("extended") file system. They are the main file system types used for',
+        'hard disks on Debian and other Linux systems.',
+        '.',
+        'This package contains programs for creating, checking, and maintaining',
+        'ext2/3/4-based file systems.',
+      ].join('\n'),
+    );
+    assert.equal(
+      f.Tag,
+      'admin::filesystem, implemented-in::c, interface::commandline,\nrole::program, scope::utility, works-with::file',
+    );
   });
 
   it('keeps colons inside values', () => {
@@ -75,7 +83,10 @@ describe('builder/fetch parseStanza', () => {
   });
 
   it('reads an epoch version as it is', () => {
-    assert.equal(parseStanza('Package: busybox-static\nVersion: 1:1.35.0-4+deb12u1+b1\n').Version, '1:1.35.0-4+deb12u1+b1');
+    assert.equal(
+      parseStanza('Package: busybox-static\nVersion: 1:1.35.0-4+deb12u1+b1\n').Version,
+      '1:1.35.0-4+deb12u1+b1',
+    );
   });
 
   it('skips blank lines before the first stanza', () => {

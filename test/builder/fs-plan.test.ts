@@ -3,7 +3,18 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import {
-  existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,7 +147,10 @@ describe('builder/fs-plan', () => {
       });
 
       it('symlink and remove leave the cached file as it was', () => {
-        applyFsPlan(root, [{ op: 'symlink', path: 'etc/motd', target: '/run/motd' }, { op: 'remove', path: 'etc/passwd' }]);
+        applyFsPlan(root, [
+          { op: 'symlink', path: 'etc/motd', target: '/run/motd' },
+          { op: 'remove', path: 'etc/passwd' },
+        ]);
         assert.equal(readlinkSync(join(root, 'etc/motd')), '/run/motd');
         assert.equal(readFileSync(join(cache, 'etc/motd'), 'utf8'), 'cached motd\n');
         assert.equal(readFileSync(join(cache, 'etc/passwd'), 'utf8'), 'cached passwd\n');
@@ -155,10 +169,22 @@ describe('builder/fs-plan', () => {
     it('prints each op as a shell command', () => {
       assert.equal(opToShell({ op: 'mkdir', path: 'var/lib/keel' }), "mkdir -p -m 0755 'var/lib/keel'");
       assert.equal(opToShell({ op: 'mkdir', path: 'tmp', mode: 0o1777 }), "mkdir -p -m 1777 'tmp'");
-      assert.equal(opToShell({ op: 'symlink', path: 'bin', target: 'usr/bin' }), "mkdir -p '.' && rm -rf 'bin' && ln -s 'usr/bin' 'bin'");
-      assert.equal(opToShell({ op: 'write', path: 'etc/hostname', content: 'keel\n', mode: 0o600 }), "mkdir -p 'etc' && rm -f 'etc/hostname' && printf %s 'keel\n'... > 'etc/hostname' && chmod 0600 'etc/hostname'");
-      assert.equal(opToShell({ op: 'copy', path: 'a', from: '/src/a' }), "mkdir -p '.' && rm -f 'a' && cp '/src/a' 'a'");
-      assert.equal(opToShell({ op: 'copy', path: 'a', from: '/src/a', mode: 0o755 }), "mkdir -p '.' && rm -f 'a' && cp '/src/a' 'a' && chmod 0755 'a'");
+      assert.equal(
+        opToShell({ op: 'symlink', path: 'bin', target: 'usr/bin' }),
+        "mkdir -p '.' && rm -rf 'bin' && ln -s 'usr/bin' 'bin'",
+      );
+      assert.equal(
+        opToShell({ op: 'write', path: 'etc/hostname', content: 'keel\n', mode: 0o600 }),
+        "mkdir -p 'etc' && rm -f 'etc/hostname' && printf %s 'keel\n'... > 'etc/hostname' && chmod 0600 'etc/hostname'",
+      );
+      assert.equal(
+        opToShell({ op: 'copy', path: 'a', from: '/src/a' }),
+        "mkdir -p '.' && rm -f 'a' && cp '/src/a' 'a'",
+      );
+      assert.equal(
+        opToShell({ op: 'copy', path: 'a', from: '/src/a', mode: 0o755 }),
+        "mkdir -p '.' && rm -f 'a' && cp '/src/a' 'a' && chmod 0755 'a'",
+      );
       assert.equal(opToShell({ op: 'remove', path: 'usr/share/doc' }), "rm -rf 'usr/share/doc'");
     });
 
@@ -191,12 +217,22 @@ describe('builder/fs-plan', () => {
       const r = spawnSync('/bin/sh', ['-ec', ops.map(opToShell).join('\n')], { cwd: shellRoot, encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       applyFsPlan(root, [...ops]);
-      const listing = (base: string) => ['usr', 'usr/lib', 'etc', 'lib', 'etc/x y', 'gone'].map((p) => {
-        const f = join(base, p);
-        const st = lstatSync(f, { throwIfNoEntry: false });
-        if (!st) return `${p}: absent`;
-        return `${p}: ${st.isSymbolicLink() ? `-> ${readlinkSync(f)}` : st.isDirectory() ? `dir ${mode(f).toString(8)}` : `file ${mode(f).toString(8)} ${readFileSync(f, 'utf8')}`}`;
-      });
+      const listing = (base: string) =>
+        ['usr', 'usr/lib', 'etc', 'lib', 'etc/x y', 'gone'].map((p) => {
+          const f = join(base, p);
+          const st = lstatSync(f, { throwIfNoEntry: false });
+          if (!st) return `${p}: absent`;
+          return (
+            `${p}: ` +
+            `${
+              st.isSymbolicLink()
+                ? `-> ${readlinkSync(f)}`
+                : st.isDirectory()
+                  ? `dir ${mode(f).toString(8)}`
+                  : `file ${mode(f).toString(8)}` + ` ${readFileSync(f, 'utf8')}`
+            }`
+          );
+        });
       assert.deepEqual(listing(shellRoot), listing(root));
     });
   });

@@ -6,7 +6,12 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { buildGpt, layoutPartitions, parseGpt, relocateBackup, type GptImage } from '../../builder/gpt.js';
 import {
-  deterministicGuid, GPT_TYPE_BIOS_BOOT, GPT_TYPE_COREOS_RESIZE, GPT_TYPE_COREOS_USR, GPT_TYPE_EFI_SYSTEM, GPT_TYPE_LINUX_FILESYSTEM,
+  deterministicGuid,
+  GPT_TYPE_BIOS_BOOT,
+  GPT_TYPE_COREOS_RESIZE,
+  GPT_TYPE_COREOS_USR,
+  GPT_TYPE_EFI_SYSTEM,
+  GPT_TYPE_LINUX_FILESYSTEM,
 } from '../../builder/guid.js';
 
 // The golden tables were written by sfdisk itself from test/golden/gpt-16m.sfdisk (see its header),
@@ -48,19 +53,32 @@ function writeDisk(path: string, size: number, image: GptImage): void {
 describe('builder/gpt', () => {
   it('lays partitions out in list order from 1 MiB, aligned, with room for the backup table', () => {
     const { partitions, diskSizeBytes } = layoutPartitions(specs);
-    assert.deepEqual(partitions.map((p) => [p.index, p.offsetBytes / MiB, p.firstLba, p.lastLba]), [
-      [1, 1, 2048n, 6143n], [2, 3, 6144n, 8191n], [3, 4, 8192n, 16383n],
-      [4, 8, 16384n, 24575n], [6, 12, 24576n, 26623n], [9, 13, 26624n, 30719n],
-    ]);
+    assert.deepEqual(
+      partitions.map((p) => [p.index, p.offsetBytes / MiB, p.firstLba, p.lastLba]),
+      [
+        [1, 1, 2048n, 6143n],
+        [2, 3, 6144n, 8191n],
+        [3, 4, 8192n, 16383n],
+        [4, 8, 16384n, 24575n],
+        [6, 12, 24576n, 26623n],
+        [9, 13, 26624n, 30719n],
+      ],
+    );
     assert.equal(diskSizeBytes, 16 * MiB); // 15 MiB of partitions + 33 sectors, rounded up
   });
 
   it('aligns odd sizes and honours alignBytes', () => {
-    const { partitions, diskSizeBytes } = layoutPartitions([
-      { name: 'a', typeGuid: GPT_TYPE_LINUX_FILESYSTEM, guid: deterministicGuid('s', 'a'), sizeBytes: 512 },
-      { name: 'b', typeGuid: GPT_TYPE_LINUX_FILESYSTEM, guid: deterministicGuid('s', 'b'), sizeBytes: 4 * MiB },
-    ], { alignBytes: 4 * MiB });
-    assert.deepEqual(partitions.map((p) => p.offsetBytes / MiB), [4, 8]);
+    const { partitions, diskSizeBytes } = layoutPartitions(
+      [
+        { name: 'a', typeGuid: GPT_TYPE_LINUX_FILESYSTEM, guid: deterministicGuid('s', 'a'), sizeBytes: 512 },
+        { name: 'b', typeGuid: GPT_TYPE_LINUX_FILESYSTEM, guid: deterministicGuid('s', 'b'), sizeBytes: 4 * MiB },
+      ],
+      { alignBytes: 4 * MiB },
+    );
+    assert.deepEqual(
+      partitions.map((p) => p.offsetBytes / MiB),
+      [4, 8],
+    );
     assert.equal(diskSizeBytes, 16 * MiB);
     assert.throws(() => layoutPartitions([{ ...specs[0]!, sizeBytes: 1000 }]), { name: 'TypeError', message: /1000/ });
     assert.throws(() => layoutPartitions(specs, { alignBytes: 1000 }), { name: 'TypeError', message: /1000/ });
@@ -89,14 +107,26 @@ describe('builder/gpt', () => {
     assert.equal(gpt.firstUsableLba, 34n);
     assert.equal(gpt.lastUsableLba, 32734n);
     const { partitions } = layoutPartitions(specs);
-    assert.deepEqual(gpt.partitions, partitions.map((p) => ({
-      index: p.index, name: p.name, typeGuid: p.typeGuid, guid: p.guid, firstLba: p.firstLba, lastLba: p.lastLba, attributes: p.attributes ?? 0n,
-    })));
+    assert.deepEqual(
+      gpt.partitions,
+      partitions.map((p) => ({
+        index: p.index,
+        name: p.name,
+        typeGuid: p.typeGuid,
+        guid: p.guid,
+        firstLba: p.firstLba,
+        lastLba: p.lastLba,
+        attributes: p.attributes ?? 0n,
+      })),
+    );
   });
 
   it('rejects a damaged table with the reason', () => {
     const disk = Buffer.from(golden('gpt-16m.primary.bin'));
-    assert.throws(() => parseGpt(disk.subarray(0, 900)), { code: 'EGPT', message: /cannot parse GPT: need at least 1024 bytes/ });
+    assert.throws(() => parseGpt(disk.subarray(0, 900)), {
+      code: 'EGPT',
+      message: /cannot parse GPT: need at least 1024 bytes/,
+    });
     assert.throws(() => parseGpt(disk.subarray(0, 4096)), { code: 'EGPT', message: /entry array/ });
     const entry = Buffer.from(disk);
     entry[1024 + 56] ^= 1; // a name byte of entry 1
@@ -112,11 +142,20 @@ describe('builder/gpt', () => {
     const diskGuid = deterministicGuid(SEED, 'disk');
     const build = (ps: typeof partitions) => () => buildGpt({ diskSizeBytes, diskGuid, partitions: ps });
     assert.throws(build([...partitions, { ...partitions[0]!, index: 7 }]), { name: 'TypeError', message: /overlaps/ });
-    assert.throws(build([partitions[0]!, { ...partitions[1]!, index: 1 }]), { name: 'TypeError', message: /index 1 is used twice/ });
-    assert.throws(build([{ ...partitions[5]!, lastLba: 32735n }]), { name: 'TypeError', message: /outside the usable 34\.\.32734/ });
+    assert.throws(build([partitions[0]!, { ...partitions[1]!, index: 1 }]), {
+      name: 'TypeError',
+      message: /index 1 is used twice/,
+    });
+    assert.throws(build([{ ...partitions[5]!, lastLba: 32735n }]), {
+      name: 'TypeError',
+      message: /outside the usable 34\.\.32734/,
+    });
     assert.throws(build([{ ...partitions[0]!, index: 129 }]), { name: 'TypeError', message: /received 129/ });
     assert.throws(build([{ ...partitions[0]!, name: 'x'.repeat(37) }]), { name: 'TypeError', message: /36 UTF-16/ });
-    assert.throws(() => buildGpt({ diskSizeBytes: 1000, diskGuid, partitions: [] }), { name: 'TypeError', message: /1000/ });
+    assert.throws(() => buildGpt({ diskSizeBytes: 1000, diskGuid, partitions: [] }), {
+      name: 'TypeError',
+      message: /1000/,
+    });
   });
 
   it('moves the backup to the end of a grown disk as sfdisk --relocate does (golden)', () => {
@@ -128,7 +167,10 @@ describe('builder/gpt', () => {
     assert.equal(gpt.backupLba, 65535n);
     assert.equal(gpt.lastUsableLba, 65502n);
     assert.equal(grown.primary.readUInt32LE(458), 65535, 'protective MBR covers the new size');
-    assert.throws(() => relocateBackup(golden('gpt-16m.primary.bin'), 15 * MiB), { code: 'EGPT', message: /partition 9 ends at LBA 30719/ });
+    assert.throws(() => relocateBackup(golden('gpt-16m.primary.bin'), 15 * MiB), {
+      code: 'EGPT',
+      message: /partition 9 ends at LBA 30719/,
+    });
   });
 
   it('works with 4 KiB sectors', () => {
@@ -138,7 +180,17 @@ describe('builder/gpt', () => {
     assert.equal(image.backup.length, 5 * 4096);
     const gpt = parseGpt(image.primary, 4096);
     assert.equal(gpt.firstUsableLba, 6n);
-    assert.deepEqual(gpt.partitions.map((p) => [p.index, p.firstLba]), [[1, 256n], [2, 768n], [3, 1024n], [4, 2048n], [6, 3072n], [9, 3328n]]);
+    assert.deepEqual(
+      gpt.partitions.map((p) => [p.index, p.firstLba]),
+      [
+        [1, 256n],
+        [2, 768n],
+        [3, 1024n],
+        [4, 2048n],
+        [6, 3072n],
+        [9, 3328n],
+      ],
+    );
   });
 
   describe('read by the real tools', function () {

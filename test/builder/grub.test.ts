@@ -19,7 +19,12 @@ function entry(cfg: string, id: string): string {
 
 function grubScriptCheck(): string | null {
   for (const d of ['/usr/bin', '/usr/sbin', '/bin', '/sbin']) {
-    try { accessSync(join(d, 'grub-script-check'), constants.X_OK); return join(d, 'grub-script-check'); } catch { /* next */ }
+    try {
+      accessSync(join(d, 'grub-script-check'), constants.X_OK);
+      return join(d, 'grub-script-check');
+    } catch {
+      /* next */
+    }
   }
   return null;
 }
@@ -28,15 +33,34 @@ describe('builder/grub', () => {
   const cfg = grubConfig(CMDLINE);
 
   it('has an entry per slot, each booting its USR partition', () => {
-    const a = entry(cfg, 'keel-a').split('\n').map((l) => l.trim());
-    const b = entry(cfg, 'keel-b').split('\n').map((l) => l.trim());
-    assert.deepEqual(a, ['set root=($keel_disk,gpt3)', 'echo "keel: booting slot A"', `linux /boot/vmlinuz keel.usr=USR-A keel.slot=A keel.verity=$KEEL_A_HASH $keel_trial ${CMDLINE} $keel_oem_cmdline`, 'initrd /boot/initrd']);
-    assert.deepEqual(b, ['set root=($keel_disk,gpt4)', 'echo "keel: booting slot B"', `linux /boot/vmlinuz keel.usr=USR-B keel.slot=B keel.verity=$KEEL_B_HASH $keel_trial ${CMDLINE} $keel_oem_cmdline`, 'initrd /boot/initrd']);
+    const a = entry(cfg, 'keel-a')
+      .split('\n')
+      .map((l) => l.trim());
+    const b = entry(cfg, 'keel-b')
+      .split('\n')
+      .map((l) => l.trim());
+    assert.deepEqual(a, [
+      'set root=($keel_disk,gpt3)',
+      'echo "keel: booting slot A"',
+      'linux /boot/vmlinuz keel.usr=USR-A keel.slot=A ' +
+        `keel.verity=$KEEL_A_HASH $keel_trial ${CMDLINE} $keel_oem_cmdline`,
+      'initrd /boot/initrd',
+    ]);
+    assert.deepEqual(b, [
+      'set root=($keel_disk,gpt4)',
+      'echo "keel: booting slot B"',
+      'linux /boot/vmlinuz keel.usr=USR-B keel.slot=B ' +
+        `keel.verity=$KEEL_B_HASH $keel_trial ${CMDLINE} $keel_oem_cmdline`,
+      'initrd /boot/initrd',
+    ]);
   });
 
   it('uses the partition numbers the disk layout gives USR-A and USR-B', () => {
     const parts = keelPartitions({ esp: 1, biosBoot: 1, usr: 1, oem: 1, root: 1 }, 'seed');
-    for (const [slot, id] of [['A', 'keel-a'], ['B', 'keel-b']]) {
+    for (const [slot, id] of [
+      ['A', 'keel-a'],
+      ['B', 'keel-b'],
+    ]) {
       const index = parts.find((p) => p.name === `USR-${slot}`)!.index;
       assert.match(entry(cfg, id), new RegExp(`set root=\\(\\$keel_disk,gpt${index}\\)`));
       assert.match(entry(cfg, id), new RegExp(` keel\\.usr=USR-${slot} `));
@@ -63,7 +87,10 @@ describe('builder/grub', () => {
   it('loads keel/grubenv from the ESP when it is there', () => {
     assert.match(cfg, /^set keel_esp=\$root$/m);
     // The first good copy of the two wins; only Keel's variables are read from it.
-    assert.match(cfg, /^if load_env -f \(\$keel_esp\)\/keel\/grubenv KEEL_ORDER KEEL_A_OK KEEL_A_TRIES KEEL_A_HASH KEEL_B_OK KEEL_B_TRIES KEEL_B_HASH; then/m);
+    assert.match(
+      cfg,
+      /^if load_env -f \(\$keel_esp\)\/keel\/grubenv KEEL_ORDER KEEL_A_OK KEEL_A_TRIES KEEL_A_HASH KEEL_B_OK KEEL_B_TRIES KEEL_B_HASH; then/m,
+    );
     assert.match(cfg, /^elif load_env -f \(\$keel_esp\)\/keel\/grubenv2 /m);
     assert.ok(cfg.indexOf('load_env') < cfg.indexOf('menuentry'));
   });
@@ -75,21 +102,44 @@ describe('builder/grub', () => {
   });
 
   it('finds the ESP by label in the early config and hands over to keel/grub.cfg', () => {
-    assert.equal(earlyConfig(), `search --no-floppy --label ${ESP_LABEL} --set=root\nset prefix=($root)/keel\nconfigfile ($root)/keel/grub.cfg\n`);
+    assert.equal(
+      earlyConfig(),
+      `search --no-floppy --label ${ESP_LABEL} --set=root\nset prefix=($root)/keel\nconfigfile ($root)/keel/grub.cfg\n`,
+    );
     assert.equal(ESP_LABEL, 'KEEL-ESP');
   });
 
   it('builds in the module of every command the configs use', () => {
     for (const [platform, mods] of Object.entries(GRUB_MODULES)) {
-      for (const m of ['search', 'search_label', 'configfile', 'regexp', 'loadenv', 'test', 'linux', 'serial', 'terminal', 'echo', 'part_gpt', 'fat', 'squash4']) {
+      for (const m of [
+        'search',
+        'search_label',
+        'configfile',
+        'regexp',
+        'loadenv',
+        'test',
+        'linux',
+        'serial',
+        'terminal',
+        'echo',
+        'part_gpt',
+        'fat',
+        'squash4',
+      ]) {
         assert.ok((mods as readonly string[]).includes(m), `${platform} lacks ${m}`);
       }
     }
   });
 
-  it('starts grubenv with slot A good and fits GRUB\'s 1024-byte block', () => {
+  it("starts grubenv with slot A good and fits GRUB's 1024-byte block", () => {
     const env = initialGrubenv();
-    assert.deepEqual(Object.fromEntries(env), { KEEL_ORDER: 'A B', KEEL_A_OK: '1', KEEL_A_TRIES: '0', KEEL_B_OK: '0', KEEL_B_TRIES: '0' });
+    assert.deepEqual(Object.fromEntries(env), {
+      KEEL_ORDER: 'A B',
+      KEEL_A_OK: '1',
+      KEEL_A_TRIES: '0',
+      KEEL_B_OK: '0',
+      KEEL_B_TRIES: '0',
+    });
     const block = encodeGrubenv(env);
     assert.equal(block.length, 1024);
     assert.deepEqual([...decodeGrubenv(block)], env);
@@ -97,7 +147,9 @@ describe('builder/grub', () => {
 
   describe('grub-script-check', () => {
     let dir: string;
-    beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'keel-grub-')); });
+    beforeEach(() => {
+      dir = mkdtempSync(join(tmpdir(), 'keel-grub-'));
+    });
     afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
     const check = (tool: string, text: string) => {
@@ -113,7 +165,11 @@ describe('builder/grub', () => {
         const r = check(tool!, text);
         assert.equal(r.status, 0, r.stdout + r.stderr);
       }
-      assert.notEqual(check(tool!, cfg.replace(/\n\}\n$/, '\n')).status, 0, 'grub-script-check must reject an unclosed menuentry');
+      assert.notEqual(
+        check(tool!, cfg.replace(/\n\}\n$/, '\n')).status,
+        0,
+        'grub-script-check must reject an unclosed menuentry',
+      );
     });
   });
 });

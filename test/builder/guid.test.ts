@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import {
-  bytesToGuid, deterministicGuid, guidToBytes, isGuid,
-  GPT_TYPE_BIOS_BOOT, GPT_TYPE_COREOS_RESIZE, GPT_TYPE_COREOS_USR, GPT_TYPE_EFI_SYSTEM, GPT_TYPE_LINUX_FILESYSTEM,
+  bytesToGuid,
+  deterministicGuid,
+  guidToBytes,
+  isGuid,
+  GPT_TYPE_BIOS_BOOT,
+  GPT_TYPE_COREOS_RESIZE,
+  GPT_TYPE_COREOS_USR,
+  GPT_TYPE_EFI_SYSTEM,
+  GPT_TYPE_LINUX_FILESYSTEM,
 } from '../../builder/guid.js';
 
 describe('builder/guid', () => {
@@ -13,7 +20,13 @@ describe('builder/guid', () => {
   });
 
   it('round-trips and prints uppercase', () => {
-    for (const g of [GPT_TYPE_EFI_SYSTEM, GPT_TYPE_BIOS_BOOT, GPT_TYPE_COREOS_USR, GPT_TYPE_COREOS_RESIZE, GPT_TYPE_LINUX_FILESYSTEM]) {
+    for (const g of [
+      GPT_TYPE_EFI_SYSTEM,
+      GPT_TYPE_BIOS_BOOT,
+      GPT_TYPE_COREOS_USR,
+      GPT_TYPE_COREOS_RESIZE,
+      GPT_TYPE_LINUX_FILESYSTEM,
+    ]) {
       assert.equal(bytesToGuid(guidToBytes(g)), g);
       assert.equal(bytesToGuid(guidToBytes(g.toLowerCase())), g);
     }
@@ -38,7 +51,10 @@ describe('builder/guid', () => {
   });
 
   it('rejects malformed input with a TypeError naming it', () => {
-    assert.throws(() => guidToBytes('C12A7328F81F11D2BA4B00A0C93EC93B'), { name: 'TypeError', message: /C12A7328F81F11D2BA4B00A0C93EC93B/ });
+    assert.throws(() => guidToBytes('C12A7328F81F11D2BA4B00A0C93EC93B'), {
+      name: 'TypeError',
+      message: /C12A7328F81F11D2BA4B00A0C93EC93B/,
+    });
     assert.throws(() => guidToBytes('G12A7328-F81F-11D2-BA4B-00A0C93EC93B'), TypeError);
     assert.throws(() => bytesToGuid(Buffer.alloc(15)), { name: 'TypeError', message: /15 bytes/ });
     assert.throws(() => deterministicGuid(1 as unknown as string, 'x'), { name: 'TypeError', message: /number/ });

@@ -7,7 +7,15 @@ import { BuildError } from '../../builder/errors.js';
 import { HOST_FILES, requireHostFile, run, TOOL_PACKAGES, which } from '../../builder/host-tools.js';
 
 const SBIN_AND_BIN = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
-const installed = (tool: string) => SBIN_AND_BIN.some((d) => { try { accessSync(join(d, tool), constants.X_OK); return true; } catch { return false; } });
+const installed = (tool: string) =>
+  SBIN_AND_BIN.some((d) => {
+    try {
+      accessSync(join(d, tool), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 
 /** Asserts `fn` throws a BuildError with `code` and returns it. */
 function buildError(fn: () => unknown, code: string): BuildError {
@@ -29,7 +37,8 @@ describe('builder/host-tools', () => {
     savedPath = process.env.PATH;
   });
   afterEach(() => {
-    if (savedPath === undefined) delete process.env.PATH; else process.env.PATH = savedPath;
+    if (savedPath === undefined) delete process.env.PATH;
+    else process.env.PATH = savedPath;
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -66,7 +75,11 @@ describe('builder/host-tools', () => {
       try {
         process.env.PATH = dir;
         const e = buildError(() => which(tool), 'ENOTOOL');
-        assert.equal(e.message, 'cannot find host tool keel-test-absent-tool: install the Debian package keel-test-pkg (apt-get install keel-test-pkg, or make deps)');
+        assert.equal(
+          e.message,
+          'cannot find host tool keel-test-absent-tool: install the Debian package ' +
+            'keel-test-pkg (apt-get install keel-test-pkg, or make deps)',
+        );
       } finally {
         delete TOOL_PACKAGES[tool];
       }
@@ -104,7 +117,10 @@ describe('builder/host-tools', () => {
       const missing = join(dir, 'absent.fd');
       HOST_FILES[missing] = 'ovmf-test';
       try {
-        assert.equal(buildError(() => requireHostFile(missing), 'ENOTOOL').message, `cannot find ${missing}: install the Debian package ovmf-test`);
+        assert.equal(
+          buildError(() => requireHostFile(missing), 'ENOTOOL').message,
+          `cannot find ${missing}: install the Debian package ovmf-test`,
+        );
       } finally {
         delete HOST_FILES[missing];
       }
@@ -130,7 +146,10 @@ describe('builder/host-tools', () => {
     });
 
     it('reports a tool killed by a signal', async () => {
-      await assert.rejects(run('sh', ['-c', 'kill -9 $$']), (e: any) => e instanceof BuildError && e.code === 'ETOOL' && /SIGKILL/.test(e.message));
+      await assert.rejects(
+        run('sh', ['-c', 'kill -9 $$']),
+        (e: any) => e instanceof BuildError && e.code === 'ETOOL' && /SIGKILL/.test(e.message),
+      );
     });
 
     it('rejects with ENOTOOL when the tool is missing', async () => {

@@ -30,7 +30,9 @@ function defError(doc: unknown, file = '/defs/keel.yaml'): BuildError {
 
 describe('builder/image-def', () => {
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'keel-imagedef-')); });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'keel-imagedef-'));
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('loads the real image/keel.yaml with sizes in bytes', () => {
@@ -38,12 +40,19 @@ describe('builder/image-def', () => {
     assert.equal(def.file, KEEL_YAML);
     assert.equal(def.name, 'keel');
     assert.match(def.version, /^\d+\.\d+\.\d+/);
-    assert.deepEqual(def.partitions, { esp: 32 * MiB, biosBoot: 2 * MiB, usr: 256 * MiB, oem: 16 * MiB, root: 512 * MiB });
+    assert.deepEqual(def.partitions, {
+      esp: 32 * MiB,
+      biosBoot: 2 * MiB,
+      usr: 256 * MiB,
+      oem: 16 * MiB,
+      root: 512 * MiB,
+    });
     // The kernel package is named after its release, as Debian names linux-image packages.
     assert.equal(def.kernel.package, `linux-image-${def.kernel.release}`);
     assert.match(def.kernel.cmdline, /console=ttyS0/);
     // The initramfs must be able to reach USR (squashfs on virtio) and set up the /etc overlay.
-    for (const m of ['virtio_pci', 'virtio_blk', 'squashfs', 'overlay']) assert.ok(def.kernel.initramfsModules.includes(m), m);
+    for (const m of ['virtio_pci', 'virtio_blk', 'squashfs', 'overlay'])
+      assert.ok(def.kernel.initramfsModules.includes(m), m);
     assert.match(def.node.version, /^\d+\.\d+\.\d+$/);
     const names = def.packages.map((p) => p.name);
     assert.ok(names.includes('busybox-static') && names.includes('e2fsprogs'), names.join(' '));
@@ -57,8 +66,12 @@ describe('builder/image-def', () => {
 
   it('fills in defaults for optional fields', () => {
     const doc = realDoc();
-    delete doc.kernel.cmdline; delete doc.kernel.initramfsModules; delete doc.kernel.usrModules;
-    delete doc.exclude; delete doc.files; delete doc.units;
+    delete doc.kernel.cmdline;
+    delete doc.kernel.initramfsModules;
+    delete doc.kernel.usrModules;
+    delete doc.exclude;
+    delete doc.files;
+    delete doc.units;
     doc.partitions = { esp: 4096, biosBoot: '1M', usr: ' 2 GiB ', oem: '1KB', root: '0' };
     const def = checkImageDef(doc, '/defs/keel.yaml');
     assert.equal(def.kernel.cmdline, 'console=ttyS0,115200');
@@ -117,7 +130,9 @@ describe('builder/image-def', () => {
   });
 
   it('rejects a version YAML read as a number (an unquoted 1.0)', () => {
-    const doc = yaml.load(readFileSync(KEEL_YAML, 'utf8').replace(/^version: .*$/m, 'version: 1.0'), { schema: yaml.CORE_SCHEMA });
+    const doc = yaml.load(readFileSync(KEEL_YAML, 'utf8').replace(/^version: .*$/m, 'version: 1.0'), {
+      schema: yaml.CORE_SCHEMA,
+    });
     const e = defError(doc);
     assert.match(e.message, /^ {2}version: must be string \(got 1\)$/m);
   });
@@ -128,36 +143,51 @@ describe('builder/image-def', () => {
     doc.bogus = true;
     delete doc.node;
     doc.packages[0].version = 'not a version';
-    const lines = defError(doc).message.split('\n').slice(1).map((l) => l.trim());
-    assert.ok(lines.some((l) => l.startsWith('partitions.usr:')), lines.join('\n'));
+    const lines = defError(doc)
+      .message.split('\n')
+      .slice(1)
+      .map((l) => l.trim());
+    assert.ok(
+      lines.some((l) => l.startsWith('partitions.usr:')),
+      lines.join('\n'),
+    );
     assert.ok(lines.includes('bogus: unknown field'), lines.join('\n'));
     assert.ok(lines.includes('(top level): missing required field "node"'), lines.join('\n'));
-    assert.ok(lines.some((l) => l.startsWith('packages.0.version:') && l.includes('"not a version"')), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.startsWith('packages.0.version:') && l.includes('"not a version"')),
+      lines.join('\n'),
+    );
     assert.equal(new Set(lines).size, lines.length, 'a line is repeated');
   });
 
   it('gives EIMAGEDEF naming the path when the file cannot be read', () => {
     const path = join(dir, 'missing.yaml');
-    assert.throws(() => loadImageDef(path), (e: any) => {
-      assert.ok(e instanceof BuildError);
-      assert.equal(e.code, 'EIMAGEDEF');
-      assert.equal(e.path, path);
-      assert.equal(e.message, `cannot read image definition ${path}: ENOENT`);
-      return true;
-    });
+    assert.throws(
+      () => loadImageDef(path),
+      (e: any) => {
+        assert.ok(e instanceof BuildError);
+        assert.equal(e.code, 'EIMAGEDEF');
+        assert.equal(e.path, path);
+        assert.equal(e.message, `cannot read image definition ${path}: ENOENT`);
+        return true;
+      },
+    );
   });
 
   it('gives EIMAGEDEF naming the path on a YAML syntax error', () => {
     const path = join(dir, 'broken.yaml');
     writeFileSync(path, 'name: keel\nkernel: { package: [x\n');
-    assert.throws(() => loadImageDef(path), (e: any) => {
-      assert.ok(e instanceof BuildError);
-      assert.equal(e.code, 'EIMAGEDEF');
-      assert.equal(e.path, path);
-      assert.ok(e.message.startsWith(`cannot parse image definition ${path}: `), e.message);
-      assert.ok(e.cause instanceof Error);
-      return true;
-    });
+    assert.throws(
+      () => loadImageDef(path),
+      (e: any) => {
+        assert.ok(e instanceof BuildError);
+        assert.equal(e.code, 'EIMAGEDEF');
+        assert.equal(e.path, path);
+        assert.ok(e.message.startsWith(`cannot parse image definition ${path}: `), e.message);
+        assert.ok(e.cause instanceof Error);
+        return true;
+      },
+    );
   });
 
   it('validates a file on disk and resolves files relative to it', () => {
@@ -165,6 +195,9 @@ describe('builder/image-def', () => {
     writeFileSync(path, readFileSync(KEEL_YAML, 'utf8').replace(/^files: .*$/m, 'files: ../tree'));
     assert.equal(loadImageDef(path).filesDir, join(dirname(dir), 'tree'));
     writeFileSync(path, readFileSync(KEEL_YAML, 'utf8').replace('usr: 256MiB', 'usr: lots'));
-    assert.throws(() => loadImageDef(path), (e: any) => e.code === 'EIMAGEDEF' && e.path === path && /partitions\.usr.*"lots"/.test(e.message));
+    assert.throws(
+      () => loadImageDef(path),
+      (e: any) => e.code === 'EIMAGEDEF' && e.path === path && /partitions\.usr.*"lots"/.test(e.message),
+    );
   });
 });

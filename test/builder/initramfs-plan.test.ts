@@ -13,7 +13,12 @@ const script = () => renderInitScript(earlyBootPlan({ modules: MODULES, init: IN
 
 function findTool(name: string): string | null {
   for (const dir of ['/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
-    try { accessSync(join(dir, name), constants.X_OK); return join(dir, name); } catch { /* next */ }
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      /* next */
+    }
   }
   return null;
 }
@@ -40,7 +45,9 @@ function findPartFunction(): string {
 
 describe('builder/initramfs-plan', () => {
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'keel-initplan-')); });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'keel-initplan-'));
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('renders a script /bin/sh -n accepts (and sh -n catches a broken one)', () => {
@@ -65,7 +72,10 @@ describe('builder/initramfs-plan', () => {
     const lines = script().split('\n');
     assert.equal(lines[0], '#!/bin/sh');
     const probes = lines.filter((l) => l.startsWith('modprobe '));
-    assert.deepEqual(probes, MODULES.map((m) => `modprobe -q ${m}`));
+    assert.deepEqual(
+      probes,
+      MODULES.map((m) => `modprobe -q ${m}`),
+    );
     const firstFind = lines.findIndex((l) => l.includes('$(find_part '));
     assert.ok(lines.indexOf(`modprobe -q ${MODULES.at(-1)}`) < firstFind);
   });
@@ -84,12 +94,24 @@ describe('builder/initramfs-plan', () => {
   it('mounts the /etc overlay from inside the new root, with layers on ROOT', () => {
     const lines = script().split('\n');
     const overlay = lines.findIndex((l) => l.includes('-t overlay'));
-    assert.equal(lines[overlay],
-      'chroot /sysroot /bin/mount -t overlay -o lowerdir=/etc,upperdir=/var/lib/keel/overlay/etc/upper,workdir=/var/lib/keel/overlay/etc/work overlay /etc || fatal "cannot mount overlay on /etc"');
+    assert.equal(
+      lines[overlay],
+      'chroot /sysroot /bin/mount -t overlay -o ' +
+        'lowerdir=/etc,upperdir=/var/lib/keel/overlay/etc/upper,workdir=/var/lib/keel/overlay/etc/work ' +
+        'overlay /etc || fatal "cannot mount overlay on /etc"',
+    );
     const root = lines.findIndex((l) => l.includes('$ROOT_DEV /sysroot/var ||'));
-    const upper = lines.indexOf('mkdir -p /sysroot/var/lib/keel/overlay/etc/upper || fatal "cannot create /sysroot/var/lib/keel/overlay/etc/upper"');
-    const work = lines.indexOf('mkdir -p /sysroot/var/lib/keel/overlay/etc/work || fatal "cannot create /sysroot/var/lib/keel/overlay/etc/work"');
-    assert.ok(root < upper && upper < overlay && work < overlay, `root=${root} upper=${upper} work=${work} overlay=${overlay}`);
+    const upper = lines.indexOf(
+      'mkdir -p /sysroot/var/lib/keel/overlay/etc/upper || fatal "cannot ' +
+        'create /sysroot/var/lib/keel/overlay/etc/upper"',
+    );
+    const work = lines.indexOf(
+      'mkdir -p /sysroot/var/lib/keel/overlay/etc/work || fatal "cannot create /sysroot/var/lib/keel/overlay/etc/work"',
+    );
+    assert.ok(
+      root < upper && upper < overlay && work < overlay,
+      `root=${root} upper=${upper} work=${work} overlay=${overlay}`,
+    );
   });
 
   it('ends by moving /proc and /sys and exec-ing switch_root to the given init', () => {
@@ -126,8 +148,14 @@ describe('builder/initramfs-plan', () => {
 
   it('takes the slot, its root hash and the trial flag from the command line', () => {
     const cmdline = join(dir, 'cmdline');
-    const body = swap(stepToShell({ kind: 'read-cmdline' }), '/proc/cmdline', cmdline) + '\necho "$USR_LABEL|$USR_HASH|$USR_VERIFY"';
-    writeFileSync(cmdline, `BOOT_IMAGE=/boot/vmlinuz keel.usr=USR-B keel.slot=B keel.verity=${'ab'.repeat(32)} keel.verify=full console=ttyS0,115200\n`);
+    const body =
+      swap(stepToShell({ kind: 'read-cmdline' }), '/proc/cmdline', cmdline) +
+      '\necho "$USR_LABEL|$USR_HASH|$USR_VERIFY"';
+    writeFileSync(
+      cmdline,
+      'BOOT_IMAGE=/boot/vmlinuz keel.usr=USR-B keel.slot=B ' +
+        `keel.verity=${'ab'.repeat(32)} keel.verify=full console=ttyS0,115200\n`,
+    );
     assert.equal(sh(body).stdout, `USR-B|${'ab'.repeat(32)}|full\n`);
     writeFileSync(cmdline, 'console=ttyS0,115200 quiet\n');
     assert.equal(sh(body).stdout, 'USR-A||\n');
@@ -140,8 +168,14 @@ describe('builder/initramfs-plan', () => {
       const bin = join(dir, 'bin');
       mkdirSync(bin, { recursive: true });
       const dev = fake.dev ?? join(dir, 'dm-0');
-      writeFileSync(join(bin, 'keel-verity'), `#!/bin/sh\necho "$@" > ${join(dir, 'args')}\necho ${dev}\nexit ${fake.exit}\n`, { mode: 0o755 });
-      const body = `fatal() { echo "FATAL: $*"; exit 9; }\n${vars}\nUSR_DEV=/dev/vda3\nUSR_LABEL=USR-B\n${verityStep().replace(/>\/dev\/console/g, '')}\necho "dev=$USR_DEV"`;
+      writeFileSync(
+        join(bin, 'keel-verity'),
+        `#!/bin/sh\necho "$@" > ${join(dir, 'args')}\necho ${dev}\nexit ${fake.exit}\n`,
+        { mode: 0o755 },
+      );
+      const body =
+        `fatal() { echo "FATAL: $*"; exit 9; }\n${vars}\nUSR_DEV=/dev/vda3\nUSR_LABEL=USR-B\n` +
+        `${verityStep().replace(/>\/dev\/console/g, '')}\necho "dev=$USR_DEV"`;
       return sh(body, { PATH: `${bin}:${process.env.PATH}` });
     }
 
@@ -154,7 +188,10 @@ describe('builder/initramfs-plan', () => {
 
     it('refuses to boot without a root hash, or when keel-verity fails', () => {
       assert.match(run('USR_HASH=', { exit: 0 }).stdout, /FATAL: no dm-verity root hash for USR-B/);
-      assert.match(run(`USR_HASH=${'cd'.repeat(32)}`, { exit: 1 }).stdout, /FATAL: cannot open USR-B through dm-verity/);
+      assert.match(
+        run(`USR_HASH=${'cd'.repeat(32)}`, { exit: 1 }).stdout,
+        /FATAL: cannot open USR-B through dm-verity/,
+      );
     });
 
     it('reads all of USR on a trial boot and refuses a slot that does not read back', () => {
@@ -206,7 +243,11 @@ describe('builder/initramfs-plan', () => {
     });
 
     it('waits for a partition that appears later', async () => {
-      const child = new Promise<string>((res, rej) => execFile('/bin/sh', ['-c', `${fn()}find_part DATA`], { timeout: 8000 }, (err, out) => (err ? rej(err) : res(out))));
+      const child = new Promise<string>((res, rej) =>
+        execFile('/bin/sh', ['-c', `${fn()}find_part DATA`], { timeout: 8000 }, (err, out) =>
+          err ? rej(err) : res(out),
+        ),
+      );
       await new Promise((r) => setTimeout(r, 300));
       addBlock('vdc1', uevent('vdc1', 'PARTN=1\nPARTNAME=DATA\n'));
       assert.equal(await child, '/dev/vdc1\n');
@@ -216,7 +257,11 @@ describe('builder/initramfs-plan', () => {
   describe('mkfs-if-blank and the ext4 magic', () => {
     const check = () => {
       const text = stepToShell({ kind: 'mkfs-if-blank', device: '$DEV', label: 'ROOT' });
-      return swap(swap(text, 'chroot /sysroot /usr/sbin/mkfs.ext4 -q -F -L ROOT $DEV', 'echo MKFS'), '>/dev/console', '>&2');
+      return swap(
+        swap(text, 'chroot /sysroot /usr/sbin/mkfs.ext4 -q -F -L ROOT $DEV', 'echo MKFS'),
+        '>/dev/console',
+        '>&2',
+      );
     };
     const run = (file: string) => {
       const r = sh(check(), { DEV: file });

@@ -3,15 +3,21 @@ import assert from 'node:assert/strict';
 import { moduleClosure, moduleName, modulesDepFor, parseModulesDep } from '../../builder/modules.js';
 
 // Lines as depmod writes them for Debian's 6.1 cloud kernel (uncompressed .ko, deps after ": ").
-const MODULES_DEP = `kernel/fs/squashfs/squashfs.ko:
+const MODULES_DEP =
+  `kernel/fs/squashfs/squashfs.ko:
 kernel/fs/overlayfs/overlay.ko:
-kernel/drivers/virtio/virtio_pci.ko: kernel/drivers/virtio/virtio_pci_legacy_dev.ko kernel/drivers/virtio/virtio_pci_modern_dev.ko kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
+kernel/drivers/virtio/virtio_pci.ko: ` +
+  'kernel/drivers/virtio/virtio_pci_legacy_dev.ko ' +
+  'kernel/drivers/virtio/virtio_pci_modern_dev.ko kernel/drivers/virtio/virtio.ko ' +
+  `kernel/drivers/virtio/virtio_ring.ko
 kernel/drivers/virtio/virtio.ko: kernel/drivers/virtio/virtio_ring.ko
 kernel/drivers/virtio/virtio_ring.ko:
 kernel/drivers/virtio/virtio_pci_modern_dev.ko:
 kernel/drivers/virtio/virtio_pci_legacy_dev.ko:
 kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
-kernel/drivers/scsi/virtio_scsi.ko: kernel/drivers/scsi/scsi_mod.ko kernel/drivers/scsi/scsi_common.ko kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
+kernel/drivers/scsi/virtio_scsi.ko: kernel/drivers/scsi/scsi_mod.ko ` +
+  'kernel/drivers/scsi/scsi_common.ko kernel/drivers/virtio/virtio.ko ' +
+  `kernel/drivers/virtio/virtio_ring.ko
 kernel/drivers/scsi/sd_mod.ko: kernel/drivers/scsi/scsi_mod.ko kernel/drivers/scsi/scsi_common.ko
 kernel/drivers/scsi/scsi_mod.ko: kernel/drivers/scsi/scsi_common.ko
 kernel/drivers/scsi/scsi_common.ko:
@@ -46,7 +52,12 @@ describe('builder/modules', () => {
 
   it('parses modules.dep, with and without dependencies', () => {
     assert.equal(deps.size, 14);
-    assert.deepEqual(deps.get(`${V}virtio_pci.ko`), [`${V}virtio_pci_legacy_dev.ko`, `${V}virtio_pci_modern_dev.ko`, `${V}virtio.ko`, `${V}virtio_ring.ko`]);
+    assert.deepEqual(deps.get(`${V}virtio_pci.ko`), [
+      `${V}virtio_pci_legacy_dev.ko`,
+      `${V}virtio_pci_modern_dev.ko`,
+      `${V}virtio.ko`,
+      `${V}virtio_ring.ko`,
+    ]);
     assert.deepEqual(deps.get('kernel/fs/squashfs/squashfs.ko'), []);
     assert.deepEqual(parseModulesDep('\n# comment\na.ko:  b.ko\tc.ko \n'), new Map([['a.ko', ['b.ko', 'c.ko']]]));
   });
@@ -55,9 +66,15 @@ describe('builder/modules', () => {
     const { paths, missing } = moduleClosure(deps, ['virtio_pci', 'virtio_blk', 'virtio_scsi', 'sd_mod']);
     assert.deepEqual(missing, []);
     assert.deepEqual(paths, [
-      `${V}virtio_pci_legacy_dev.ko`, `${V}virtio_pci_modern_dev.ko`, `${V}virtio_ring.ko`, `${V}virtio.ko`, `${V}virtio_pci.ko`,
+      `${V}virtio_pci_legacy_dev.ko`,
+      `${V}virtio_pci_modern_dev.ko`,
+      `${V}virtio_ring.ko`,
+      `${V}virtio.ko`,
+      `${V}virtio_pci.ko`,
       'kernel/drivers/block/virtio_blk.ko',
-      'kernel/drivers/scsi/scsi_common.ko', 'kernel/drivers/scsi/scsi_mod.ko', 'kernel/drivers/scsi/virtio_scsi.ko',
+      'kernel/drivers/scsi/scsi_common.ko',
+      'kernel/drivers/scsi/scsi_mod.ko',
+      'kernel/drivers/scsi/virtio_scsi.ko',
       'kernel/drivers/scsi/sd_mod.ko',
     ]);
     assertLoadOrder(deps, paths);
@@ -66,7 +83,13 @@ describe('builder/modules', () => {
   it('takes names in any spelling modprobe accepts, and a name twice only once', () => {
     const { paths, missing } = moduleClosure(deps, ['snd_hda_intel', 'virtio-blk', 'virtio_blk', 'squashfs.ko']);
     assert.deepEqual(missing, []);
-    assert.deepEqual(paths, ['kernel/sound/pci/hda/snd-hda-intel.ko.xz', `${V}virtio_ring.ko`, `${V}virtio.ko`, 'kernel/drivers/block/virtio_blk.ko', 'kernel/fs/squashfs/squashfs.ko']);
+    assert.deepEqual(paths, [
+      'kernel/sound/pci/hda/snd-hda-intel.ko.xz',
+      `${V}virtio_ring.ko`,
+      `${V}virtio.ko`,
+      'kernel/drivers/block/virtio_blk.ko',
+      'kernel/fs/squashfs/squashfs.ko',
+    ]);
   });
 
   it('reports names missing from modules.dep as given (they may be built in)', () => {
@@ -77,13 +100,16 @@ describe('builder/modules', () => {
 
   it('writes the subset as busybox modprobe reads it ("path: dep dep")', () => {
     const { paths } = moduleClosure(deps, ['virtio_blk', 'squashfs']);
-    assert.equal(modulesDepFor(deps, paths), [
-      'kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko',
-      'kernel/drivers/virtio/virtio.ko: kernel/drivers/virtio/virtio_ring.ko',
-      'kernel/drivers/virtio/virtio_ring.ko:',
-      'kernel/fs/squashfs/squashfs.ko:',
-      '',
-    ].join('\n'));
+    assert.equal(
+      modulesDepFor(deps, paths),
+      [
+        'kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko',
+        'kernel/drivers/virtio/virtio.ko: kernel/drivers/virtio/virtio_ring.ko',
+        'kernel/drivers/virtio/virtio_ring.ko:',
+        'kernel/fs/squashfs/squashfs.ko:',
+        '',
+      ].join('\n'),
+    );
   });
 
   it('writes a self-contained subset that parses back to the same dependencies', () => {

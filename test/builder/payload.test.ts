@@ -2,13 +2,22 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CHUNK_SIZE, compareVersions, generateKeys, manifestFor, signManifest, verifyManifest } from '../../builder/payload.js';
+import {
+  CHUNK_SIZE,
+  compareVersions,
+  generateKeys,
+  manifestFor,
+  signManifest,
+  verifyManifest,
+} from '../../builder/payload.js';
 
 const VERITY = { rootHash: 'ab'.repeat(32), hashOffset: 4096, salt: '00'.repeat(32) };
 
 describe('builder/payload (signed update manifests)', () => {
   let dir: string;
-  before(() => { dir = mkdtempSync(join(tmpdir(), 'keel-payload-')); });
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'keel-payload-'));
+  });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('makes an ed25519 key pair with a private key only its owner reads', () => {
@@ -29,13 +38,19 @@ describe('builder/payload (signed update manifests)', () => {
   it('rejects a tampered manifest, a missing signature and another key', () => {
     const k = generateKeys(join(dir, 'k3'));
     const other = generateKeys(join(dir, 'k4'));
-    const { bytes, signature } = signManifest(manifestFor(Buffer.alloc(8192), '1.0.0', 'usr.img', CHUNK_SIZE, VERITY), readFileSync(k.privateKey, 'utf8'));
+    const { bytes, signature } = signManifest(
+      manifestFor(Buffer.alloc(8192), '1.0.0', 'usr.img', CHUNK_SIZE, VERITY),
+      readFileSync(k.privateKey, 'utf8'),
+    );
     const pub = readFileSync(k.publicKey, 'utf8');
     assert.equal(verifyManifest(bytes, signature, pub).version, '1.0.0');
     const tampered = Buffer.from(bytes.toString().replace('1.0.0', '9.0.0'));
     assert.throws(() => verifyManifest(tampered, signature, pub), /signature does not verify/);
     assert.throws(() => verifyManifest(bytes, '', pub), /signature does not verify/);
-    assert.throws(() => verifyManifest(bytes, signature, readFileSync(other.publicKey, 'utf8')), /signature does not verify/);
+    assert.throws(
+      () => verifyManifest(bytes, signature, readFileSync(other.publicKey, 'utf8')),
+      /signature does not verify/,
+    );
   });
 
   it('rejects a signed manifest without a verity root hash, or with an image name that is a path', () => {
@@ -46,7 +61,10 @@ describe('builder/payload (signed update manifests)', () => {
     assert.throws(() => verifyManifest(noVerity.bytes, noVerity.signature, pub), /manifest is malformed/);
     const path = signManifest(manifestFor(Buffer.alloc(8192), '1.0.0', '../../etc/shadow', CHUNK_SIZE, VERITY), priv);
     assert.throws(() => verifyManifest(path.bytes, path.signature, pub), /manifest is malformed/);
-    const outside = signManifest(manifestFor(Buffer.alloc(8192), '1.0.0', 'usr.img', CHUNK_SIZE, { ...VERITY, hashOffset: 8192 }), priv);
+    const outside = signManifest(
+      manifestFor(Buffer.alloc(8192), '1.0.0', 'usr.img', CHUNK_SIZE, { ...VERITY, hashOffset: 8192 }),
+      priv,
+    );
     assert.throws(() => verifyManifest(outside.bytes, outside.signature, pub), /manifest is malformed/);
   });
 
@@ -76,7 +94,12 @@ describe('builder/serve (update directory over HTTP with Range)', () => {
       assert.equal((await fetch(`http://127.0.0.1:${port}/usr.img`, { headers: { range: 'bytes=20-' } })).status, 416);
       // A raw request (fetch would normalise the dots away before sending).
       const { request } = await import('node:http');
-      const status = await new Promise<number>((resolve) => request({ host: '127.0.0.1', port, path: '/../../etc/passwd' }, (r) => { r.resume(); resolve(r.statusCode ?? 0); }).end());
+      const status = await new Promise<number>((resolve) =>
+        request({ host: '127.0.0.1', port, path: '/../../etc/passwd' }, (r) => {
+          r.resume();
+          resolve(r.statusCode ?? 0);
+        }).end(),
+      );
       assert.equal(status, 403);
       assert.equal((await fetch(`http://127.0.0.1:${port}/missing`)).status, 404);
       assert.deepEqual(parseRange('bytes=-3', 10), { start: 7, end: 9 });

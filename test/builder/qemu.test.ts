@@ -29,7 +29,10 @@ describe('builder/qemu qemuArgs', () => {
   });
 
   it('refuses UEFI without a writable vars file with a TypeError', () => {
-    assert.throws(() => qemuArgs({ ...base, uefi: true }), (e: any) => e instanceof TypeError && /OVMF vars/.test(e.message));
+    assert.throws(
+      () => qemuArgs({ ...base, uefi: true }),
+      (e: any) => e instanceof TypeError && /OVMF vars/.test(e.message),
+    );
   });
 
   it('hands user-data over fw_cfg as opt/keel/user-data with an absolute path', () => {
@@ -42,9 +45,15 @@ describe('builder/qemu qemuArgs', () => {
   it('forwards SSH from the host loopback only', () => {
     const args = qemuArgs({ ...base, sshPort: 2222 });
     assert.deepEqual(valuesOf(args, '-netdev'), ['user,id=n0,hostfwd=tcp:127.0.0.1:2222-:22']);
-    assert.deepEqual(valuesOf(args, '-device').filter((d) => d.startsWith('virtio-net')), ['virtio-net-pci,netdev=n0']);
+    assert.deepEqual(
+      valuesOf(args, '-device').filter((d) => d.startsWith('virtio-net')),
+      ['virtio-net-pci,netdev=n0'],
+    );
     assert.deepEqual(valuesOf(qemuArgs(base), '-netdev'), ['user,id=n0']);
-    assert.deepEqual(valuesOf(qemuArgs({ ...base, sshPort: 2222, hostForwards: [{ host: 18080, guest: 8080 }] }), '-netdev'), ['user,id=n0,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:18080-:8080']);
+    assert.deepEqual(
+      valuesOf(qemuArgs({ ...base, sshPort: 2222, hostForwards: [{ host: 18080, guest: 8080 }] }), '-netdev'),
+      ['user,id=n0,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:18080-:8080'],
+    );
   });
 
   it('uses -cpu max under TCG and -cpu host under KVM', () => {

@@ -33,12 +33,15 @@ describe('builder/size', () => {
 
   it('throws a TypeError naming the value it cannot read', () => {
     for (const bad of ['lots', '1.5G', '-1', '10XB', '', 'MiB', '1 2M', '0x10']) {
-      assert.throws(() => parseSize(bad), (e: any) => {
-        assert.ok(e instanceof TypeError, `${bad}: ${e}`);
-        assert.ok(e.message.includes(JSON.stringify(bad)), e.message);
-        assert.match(e.message, /^not a size: /);
-        return true;
-      });
+      assert.throws(
+        () => parseSize(bad),
+        (e: any) => {
+          assert.ok(e instanceof TypeError, `${bad}: ${e}`);
+          assert.ok(e.message.includes(JSON.stringify(bad)), e.message);
+          assert.match(e.message, /^not a size: /);
+          return true;
+        },
+      );
     }
   });
 

@@ -13,7 +13,10 @@ describe('cli/analyze-timeline', () => {
     assert.equal(blame(T).split('\n')[0].trim(), '2.500s slow.service');
   });
   it('follows the After= dependency that became active last', () => {
-    assert.equal(criticalChain(T, 'multi-user.target'), 'multi-user.target @2.630s\n  └─slow.service @2.620s +2.500s\n    └─sysinit.target @100ms\n');
+    assert.equal(
+      criticalChain(T, 'multi-user.target'),
+      'multi-user.target @2.630s\n  └─slow.service @2.620s +2.500s\n    └─sysinit.target @100ms\n',
+    );
   });
   it('says when the target was reached, or that it was not', () => {
     assert.match(startupTime(T, 'multi-user.target'), /Startup finished in 2\.630s/);

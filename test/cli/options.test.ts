@@ -4,7 +4,11 @@ import assert from 'node:assert/strict';
 import { bindOptionValues } from '../../cli/main.js';
 
 describe('cli: option values', () => {
-  const options = { since: { type: 'string', short: 'S' }, lines: { type: 'string', short: 'n' }, follow: { type: 'boolean', short: 'f' } } as const;
+  const options = {
+    since: { type: 'string', short: 'S' },
+    lines: { type: 'string', short: 'n' },
+    follow: { type: 'boolean', short: 'f' },
+  } as const;
 
   it('binds a value that starts with a dash to its option, long or short', () => {
     assert.deepEqual(bindOptionValues(['--since', '-5min', '-b'], options), ['--since=-5min', '-b']);
@@ -14,6 +18,6 @@ describe('cli: option values', () => {
   it('leaves flags, bound values, positionals and everything after -- alone', () => {
     assert.deepEqual(bindOptionValues(['-f', '--since=today', 'pinger'], options), ['-f', '--since=today', 'pinger']);
     assert.deepEqual(bindOptionValues(['--', '--since', '-x'], options), ['--', '--since', '-x']);
-    assert.deepEqual(bindOptionValues(['--since'], options), ['--since'], 'a missing value is still parseArgs\' error');
+    assert.deepEqual(bindOptionValues(['--since'], options), ['--since'], "a missing value is still parseArgs' error");
   });
 });

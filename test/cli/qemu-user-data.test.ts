@@ -11,7 +11,11 @@ describe('keel qemu --user-data', () => {
     try {
       const bad = join(dir, 'bad.yml');
       writeFileSync(bad, '#cloud-config\nwrite_files:\n  - path: /etc/x\n    encoding: nope\n    content: x\n');
-      const r = spawnSync(process.execPath, [join(repoRoot(), 'bin/keel'), 'qemu', '--image', join(dir, 'missing.img'), '--user-data', bad], { encoding: 'utf8' });
+      const r = spawnSync(
+        process.execPath,
+        [join(repoRoot(), 'bin/keel'), 'qemu', '--image', join(dir, 'missing.img'), '--user-data', bad],
+        { encoding: 'utf8' },
+      );
       assert.equal(r.status, 1);
       assert.match(r.stderr, new RegExp(`${bad}:4:5: error: invalid value nope`));
       assert.match(r.stderr, /not booting/);

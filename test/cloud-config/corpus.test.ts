@@ -6,12 +6,26 @@ import { join } from 'node:path';
 import { formatReport, validateCloudConfig } from '../../cloud-config/validate.js';
 import { CLOUD_CORPUS } from './corpus-path.js';
 
-interface Row { file: string; status: string; entries: string[]; prepend: boolean }
+interface Row {
+  file: string;
+  status: string;
+  entries: string[];
+  prepend: boolean;
+}
 
-const ROWS: Row[] = readFileSync(join(CLOUD_CORPUS, 'EXPECTED-VALIDATOR.tsv'), 'utf8').trim().split('\n').slice(1).map((l) => {
-  const [file, status, entries, mode] = l.split('\t');
-  return { file, status, entries: entries === '-' ? [] : entries.split(/; (?=line \d+: )/), prepend: mode.includes("'#cloud-config\\n' prepended") };
-});
+const ROWS: Row[] = readFileSync(join(CLOUD_CORPUS, 'EXPECTED-VALIDATOR.tsv'), 'utf8')
+  .trim()
+  .split('\n')
+  .slice(1)
+  .map((l) => {
+    const [file, status, entries, mode] = l.split('\t');
+    return {
+      file,
+      status,
+      entries: entries === '-' ? [] : entries.split(/; (?=line \d+: )/),
+      prepend: mode.includes("'#cloud-config\\n' prepended"),
+    };
+  });
 
 describe('cloud-config: coreos-cloudinit validator corpus', () => {
   it('has the 88 snippets the README describes, each on disk', () => {

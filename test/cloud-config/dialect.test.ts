@@ -1,15 +1,27 @@
 // What user-data is (first line, after gunzip) and the $private_ipv4-style substitutions.
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
-import { detectUserData, IGNITION_NOT_SUPPORTED, NOT_CLOUD_CONFIG, substituteVariables } from '../../cloud-config/dialect.js';
+import {
+  detectUserData,
+  IGNITION_NOT_SUPPORTED,
+  NOT_CLOUD_CONFIG,
+  substituteVariables,
+} from '../../cloud-config/dialect.js';
 import { formatReport, validateCloudConfig } from '../../cloud-config/validate.js';
 
 const kind = (s: string | Buffer) => detectUserData(s).kind;
 
 describe('cloud-config dialect: detecting user-data', () => {
   it('reads #cloud-config alone on the first line as cloud-config, trailing blanks and CRLF included', () => {
-    for (const s of ['#cloud-config\nhostname: a\n', '#cloud-config', '#cloud-config\r\nhostname: a\r\n', '#cloud-config \t\nx: 1']) assert.equal(kind(s), 'cloud-config', JSON.stringify(s));
-    for (const s of [' #cloud-config\n', '#cloud-configs\n', '# cloud-config\n', 'hostname: a\n#cloud-config\n']) assert.equal(kind(s), 'unknown', JSON.stringify(s));
+    for (const s of [
+      '#cloud-config\nhostname: a\n',
+      '#cloud-config',
+      '#cloud-config\r\nhostname: a\r\n',
+      '#cloud-config \t\nx: 1',
+    ])
+      assert.equal(kind(s), 'cloud-config', JSON.stringify(s));
+    for (const s of [' #cloud-config\n', '#cloud-configs\n', '# cloud-config\n', 'hostname: a\n#cloud-config\n'])
+      assert.equal(kind(s), 'unknown', JSON.stringify(s));
   });
 
   it('reads a first line starting with #! as a script, keeping its text', () => {
@@ -17,17 +29,30 @@ describe('cloud-config dialect: detecting user-data', () => {
   });
 
   it('recognises Ignition JSON and says Keel does not support it', () => {
-    for (const s of ['{"ignition":{"version":"3.0.0"}}', '{"ignitionVersion":1}', '{"ignitionVersion":0}', ' {"Ignition": {"version": "2.2.0"}, "storage": {}}\n']) {
+    for (const s of [
+      '{"ignition":{"version":"3.0.0"}}',
+      '{"ignitionVersion":1}',
+      '{"ignitionVersion":0}',
+      ' {"Ignition": {"version": "2.2.0"}, "storage": {}}\n',
+    ]) {
       assert.deepEqual(detectUserData(s), { kind: 'ignition', text: s, message: IGNITION_NOT_SUPPORTED }, s);
     }
     assert.equal(IGNITION_NOT_SUPPORTED, 'Ignition configs are not supported by Keel, use cloud-config');
-    for (const s of ['{}', '{"ignitionVersion":"1"}', '{"ignition":3}', '[{"ignition":{}}]', '{"ignition"']) assert.equal(kind(s), 'unknown', s);
+    for (const s of ['{}', '{"ignitionVersion":"1"}', '{"ignition":3}', '[{"ignition":{}}]', '{"ignition"'])
+      assert.equal(kind(s), 'unknown', s);
   });
 
-  it('rejects anything else with coreos-cloudinit\'s message', () => {
-    assert.deepEqual(detectUserData('hostname: a\n'), { kind: 'unknown', text: 'hostname: a\n', message: NOT_CLOUD_CONFIG });
+  it("rejects anything else with coreos-cloudinit's message", () => {
+    assert.deepEqual(detectUserData('hostname: a\n'), {
+      kind: 'unknown',
+      text: 'hostname: a\n',
+      message: NOT_CLOUD_CONFIG,
+    });
     assert.equal(NOT_CLOUD_CONFIG, 'must be "#cloud-config" or begin with "#!"');
-    assert.equal(formatReport(validateCloudConfig('hostname: a\n').report), 'line 1: error: must be "#cloud-config" or begin with "#!"\n');
+    assert.equal(
+      formatReport(validateCloudConfig('hostname: a\n').report),
+      'line 1: error: must be "#cloud-config" or begin with "#!"\n',
+    );
   });
 
   it('calls empty user-data empty, and reports nothing for it', () => {
@@ -59,8 +84,10 @@ describe('cloud-config dialect: variable substitution', () => {
   const env = { privateIpv4: '10.0.0.2', publicIpv4: '203.0.113.7', privateIpv6: 'fd00::2', publicIpv6: '2001:db8::7' };
 
   it('replaces the four addresses wherever they appear', () => {
-    assert.equal(substituteVariables('a: $private_ipv4:2379\nb: http://$public_ipv4/\nc: [$private_ipv6]\nd: $public_ipv6', env),
-      'a: 10.0.0.2:2379\nb: http://203.0.113.7/\nc: [fd00::2]\nd: 2001:db8::7');
+    assert.equal(
+      substituteVariables('a: $private_ipv4:2379\nb: http://$public_ipv4/\nc: [$private_ipv6]\nd: $public_ipv6', env),
+      'a: 10.0.0.2:2379\nb: http://203.0.113.7/\nc: [fd00::2]\nd: 2001:db8::7',
+    );
     assert.equal(substituteVariables('$private_ipv4', env), '10.0.0.2');
   });
 
@@ -78,7 +105,7 @@ describe('cloud-config dialect: variable substitution', () => {
     assert.equal(substituteVariables('x $public_ipv4', { publicIpv4: "$&$1$'" }), "x $&$1$'");
   });
 
-  it('has coreos-cloudinit\'s quirk: of two names back to back, the second stays', () => {
+  it("has coreos-cloudinit's quirk: of two names back to back, the second stays", () => {
     assert.equal(substituteVariables('$private_ipv4$private_ipv4', env), '10.0.0.2$private_ipv4');
   });
 });

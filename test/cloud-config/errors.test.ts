@@ -16,13 +16,26 @@ const code = (code: string, message: RegExp) => (e: unknown) => {
   assert.match((e as Error).message, message);
   return true;
 };
-const db = { passwd: 'root:x:0:0::/root:/bin/sh\n', shadow: 'root:*:1:0:99999:7:::\n', group: 'root:x:0:\nusers:x:100:\n' };
+const db = {
+  passwd: 'root:x:0:0::/root:/bin/sh\n',
+  shadow: 'root:*:1:0:99999:7:::\n',
+  group: 'root:x:0:\nusers:x:100:\n',
+};
 
 describe('cloud-config errors: KeelError codes', () => {
   it('decodeContent: EENCODING for an unknown encoding, EDECODE for bad base64 or gzip', () => {
-    assert.throws(() => decodeContent('x', 'rot13'), code('EENCODING', /^cannot decode content as rot13: unsupported encoding$/));
-    assert.throws(() => decodeContent('!!', 'base64'), code('EDECODE', /^cannot decode content as base64: not valid base64$/));
-    assert.throws(() => decodeContent('aGVsbG8K', 'gzip+base64'), code('EDECODE', /^cannot decode content as gzip\+base64: /));
+    assert.throws(
+      () => decodeContent('x', 'rot13'),
+      code('EENCODING', /^cannot decode content as rot13: unsupported encoding$/),
+    );
+    assert.throws(
+      () => decodeContent('!!', 'base64'),
+      code('EDECODE', /^cannot decode content as base64: not valid base64$/),
+    );
+    assert.throws(
+      () => decodeContent('aGVsbG8K', 'gzip+base64'),
+      code('EDECODE', /^cannot decode content as gzip\+base64: /),
+    );
   });
 
   it('decodeGoContent returns (not throws) EDECODE and EENCODING KeelErrors', () => {
@@ -31,15 +44,33 @@ describe('cloud-config errors: KeelError codes', () => {
   });
 
   it('parsePermissions: EPERMISSIONS naming the value', () => {
-    assert.throws(() => parsePermissions('0999'), code('EPERMISSIONS', /^cannot parse permissions "0999": want an octal mode/));
+    assert.throws(
+      () => parsePermissions('0999'),
+      code('EPERMISSIONS', /^cannot parse permissions "0999": want an octal mode/),
+    );
   });
 
   it('upsertUser: EUSERNAME, ENOGROUP (primary and supplementary), ENOID', () => {
-    assert.throws(() => upsertUser(db, { name: 'bad name' }), code('EUSERNAME', /^cannot create user bad name: invalid user name/));
-    assert.throws(() => upsertUser(db, { name: 'u', primary_group: 'nope' }), code('ENOGROUP', /^cannot create user u: primary group "nope"/));
-    assert.throws(() => upsertUser(db, { name: 'u', groups: ['nope'] }), code('ENOGROUP', /^cannot create user u: group "nope" does not exist$/));
-    const full = { ...db, passwd: db.passwd + Array.from({ length: 900 }, (_, i) => `s${i}:x:${100 + i}:0::/:/bin/sh\n`).join('') };
-    assert.throws(() => upsertUser(full, { name: 'sys', system: true }), code('ENOID', /^cannot create user sys: no free id between 100 and 999$/));
+    assert.throws(
+      () => upsertUser(db, { name: 'bad name' }),
+      code('EUSERNAME', /^cannot create user bad name: invalid user name/),
+    );
+    assert.throws(
+      () => upsertUser(db, { name: 'u', primary_group: 'nope' }),
+      code('ENOGROUP', /^cannot create user u: primary group "nope"/),
+    );
+    assert.throws(
+      () => upsertUser(db, { name: 'u', groups: ['nope'] }),
+      code('ENOGROUP', /^cannot create user u: group "nope" does not exist$/),
+    );
+    const full = {
+      ...db,
+      passwd: db.passwd + Array.from({ length: 900 }, (_, i) => `s${i}:x:${100 + i}:0::/:/bin/sh\n`).join(''),
+    };
+    assert.throws(
+      () => upsertUser(full, { name: 'sys', system: true }),
+      code('ENOID', /^cannot create user sys: no free id between 100 and 999$/),
+    );
   });
 
   it('stepError keeps a KeelError that already names the step, and wraps anything else keeping its code', () => {
@@ -47,15 +78,23 @@ describe('cloud-config errors: KeelError codes', () => {
     assert.equal(stepError('write /usr/x', own), own);
     const inner = stepError('write /etc/x', new KeelError('EDECODE', 'cannot decode content as gz: bad'));
     assert.deepEqual([inner.code, inner.message], ['EDECODE', 'cannot write /etc/x: cannot decode content as gz: bad']);
-    const errno = stepError('write /etc/x', Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES', path: '/etc/x' }));
-    assert.deepEqual([errno.code, errno.path, errno.message], ['EACCES', '/etc/x', 'cannot write /etc/x: EACCES: permission denied']);
+    const errno = stepError(
+      'write /etc/x',
+      Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES', path: '/etc/x' }),
+    );
+    assert.deepEqual(
+      [errno.code, errno.path, errno.message],
+      ['EACCES', '/etc/x', 'cannot write /etc/x: EACCES: permission denied'],
+    );
     assert.equal(stepError('reload units', new Error('boom')).code, 'EAPPLY');
   });
 });
 
 describe('cloud-config errors: a user-data error names file, line and column', () => {
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'keel-userdata-')); });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'keel-userdata-'));
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('gives a YAML syntax error as EUSERDATA with the file, line and column', () => {

@@ -12,55 +12,113 @@ import { goQuote } from '../../cloud-config/rules.js';
 
 describe('cloud-config validate: the report', () => {
   it('prints line N: kind: message, one entry a line', () => {
-    assert.equal(formatReport([{ line: 3, kind: 'warning', message: 'unrecognized key "x"' }, { line: 4, kind: 'error', message: 'invalid value y' }]),
-      'line 3: warning: unrecognized key "x"\nline 4: error: invalid value y\n');
+    assert.equal(
+      formatReport([
+        { line: 3, kind: 'warning', message: 'unrecognized key "x"' },
+        { line: 4, kind: 'error', message: 'invalid value y' },
+      ]),
+      'line 3: warning: unrecognized key "x"\nline 4: error: invalid value y\n',
+    );
     assert.equal(formatReport([]), '');
   });
 
   it('orders entries by line, then error, info, warning; and gives columns', () => {
-    const v = validateCloudConfig('#cloud-config\ncoreos:\n  write_files: []\n  units:\n    - command: lol\nwrite_files:\n  - encoding: b64\n    content: "!"\n');
-    assert.deepEqual(v.report.map((e) => `${e.line}:${e.column} ${e.kind} ${e.message}`), [
-      "3:3 info write_files doesn't belong under coreos",
-      '3:3 warning unrecognized key "write_files"',
-      '5:7 error invalid value lol',
-      '8:5 error content cannot be decoded as "b64"',
-    ]);
+    const v = validateCloudConfig(
+      '#cloud-config\ncoreos:\n  write_files: []\n  units:\n    - command: lol\n' +
+        'write_files:\n  - encoding: b64\n    content: "!"\n',
+    );
+    assert.deepEqual(
+      v.report.map((e) => `${e.line}:${e.column} ${e.kind} ${e.message}`),
+      [
+        "3:3 info write_files doesn't belong under coreos",
+        '3:3 warning unrecognized key "write_files"',
+        '5:7 error invalid value lol',
+        '8:5 error content cannot be decoded as "b64"',
+      ],
+    );
   });
 
   it('gives scripts and empty user-data no report and no config', () => {
-    for (const s of ['#!/bin/sh\nexit 1\n', '']) assert.deepEqual(validateCloudConfig(s), { kind: s ? 'script' : 'empty', report: [], config: null });
+    for (const s of ['#!/bin/sh\nexit 1\n', ''])
+      assert.deepEqual(validateCloudConfig(s), { kind: s ? 'script' : 'empty', report: [], config: null });
   });
 
   it('gives Ignition no report (as coreos-cloudinit) but a notice that Keel does not take it', () => {
-    assert.deepEqual(validateCloudConfig('{"ignition":{"version":"3.0.0"}}'),
-      { kind: 'ignition', report: [], config: null, notice: 'Ignition configs are not supported by Keel, use cloud-config' });
+    assert.deepEqual(validateCloudConfig('{"ignition":{"version":"3.0.0"}}'), {
+      kind: 'ignition',
+      report: [],
+      config: null,
+      notice: 'Ignition configs are not supported by Keel, use cloud-config',
+    });
   });
 
   it('gives a config with the warnings, and with errors too (the caller decides not to apply)', () => {
-    const v = validateCloudConfig('#cloud-config\nhostname: a\nbogus: 1\ncoreos:\n  units:\n    - name: x.service\n      command: bounce\n');
+    const v = validateCloudConfig(
+      '#cloud-config\nhostname: a\nbogus: 1\ncoreos:\n  units:\n    - name: x.service\n      command: bounce\n',
+    );
     assert.deepEqual(v.config, { hostname: 'a', coreos: { units: [{ name: 'x.service', command: 'bounce' }] } });
     assert.ok(v.report.some((e) => e.kind === 'error'));
   });
 
   it('reads a document that is not a mapping as an empty config, as coreos-cloudinit did', () => {
-    for (const s of ['#cloud-config\n', '#cloud-config\n- a\n', '#cloud-config\njust text\n']) assert.deepEqual(validateCloudConfig(s).config, {}, s);
+    for (const s of ['#cloud-config\n', '#cloud-config\n- a\n', '#cloud-config\njust text\n'])
+      assert.deepEqual(validateCloudConfig(s).config, {}, s);
   });
 });
 
 describe('cloud-config validate: Go behaviours reproduced', () => {
   it('url.ParseRequestURI for the discovery URL', () => {
-    for (const ok of ['https://discovery.etcd.io/0000', 'http://custom.domain/mytoken', '/abs/path', 'mailto:x@y', 'http://[::1]:4001/x', 'http://u:p@h:1/?q', 'etcd:', '*']) assert.ok(goParseRequestURI(ok), ok);
-    for (const bad of ['disco', '', 'discovery.etcd.io/x', 'http://a b/', 'http://h:port/', 'http://h/%zz', '://x', 'http://h\n/', '1http://x']) assert.ok(!goParseRequestURI(bad), bad);
+    for (const ok of [
+      'https://discovery.etcd.io/0000',
+      'http://custom.domain/mytoken',
+      '/abs/path',
+      'mailto:x@y',
+      'http://[::1]:4001/x',
+      'http://u:p@h:1/?q',
+      'etcd:',
+      '*',
+    ])
+      assert.ok(goParseRequestURI(ok), ok);
+    for (const bad of [
+      'disco',
+      '',
+      'discovery.etcd.io/x',
+      'http://a b/',
+      'http://h:port/',
+      'http://h/%zz',
+      '://x',
+      'http://h\n/',
+      '1http://x',
+    ])
+      assert.ok(!goParseRequestURI(bad), bad);
   });
 
   it('path.Dir for the /usr check, /usrlocal included as coreos-cloudinit had it', () => {
-    assert.deepEqual(['/usr/x', '/tmp/../usr/x', '/usr', '/usr/', 'usr/x', '/a//b/', ''].map(goDir), ['/usr', '/usr', '/', '/usr', 'usr', '/a/b', '.']);
-    assert.deepEqual(validateCloudConfig('#cloud-config\nwrite_files:\n  - path: /usrlocal/x\n').report.map((e) => e.message), ['file cannot be written to a read-only filesystem']);
+    assert.deepEqual(['/usr/x', '/tmp/../usr/x', '/usr', '/usr/', 'usr/x', '/a//b/', ''].map(goDir), [
+      '/usr',
+      '/usr',
+      '/',
+      '/usr',
+      'usr',
+      '/a/b',
+      '.',
+    ]);
+    assert.deepEqual(
+      validateCloudConfig('#cloud-config\nwrite_files:\n  - path: /usrlocal/x\n').report.map((e) => e.message),
+      ['file cannot be written to a read-only filesystem'],
+    );
   });
 
   it('%q and %v', () => {
     assert.equal(goQuote('a"b\\c\td\x01é'), '"a\\"b\\\\c\\td\\x01é"');
-    assert.deepEqual([1.5, 100, 1e21, 1e-5, 0.0001, 2.5e-7].map(goFloat), ['1.5', '100', '1e+21', '1e-05', '0.0001', '2.5e-07']);
+    assert.deepEqual([1.5, 100, 1e21, 1e-5, 0.0001, 2.5e-7].map(goFloat), [
+      '1.5',
+      '100',
+      '1e+21',
+      '1e-05',
+      '0.0001',
+      '2.5e-07',
+    ]);
   });
 
   it('DecodeContent refuses unknown encodings', () => {
@@ -77,12 +135,26 @@ describe('keel validate FILE', () => {
   const realErr = process.stderr.write;
   const run = async (name: string, content: string | Buffer) => {
     writeFileSync(join(dir, name), content);
-    out = ''; err = '';
-    process.stdout.write = ((s: string) => { out += s; return true; }) as typeof process.stdout.write;
-    process.stderr.write = ((s: string) => { err += s; return true; }) as typeof process.stderr.write;
-    try { return await verb.run({}, [join(dir, name)]); } finally { process.stdout.write = realOut; process.stderr.write = realErr; }
+    out = '';
+    err = '';
+    process.stdout.write = ((s: string) => {
+      out += s;
+      return true;
+    }) as typeof process.stdout.write;
+    process.stderr.write = ((s: string) => {
+      err += s;
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      return await verb.run({}, [join(dir, name)]);
+    } finally {
+      process.stdout.write = realOut;
+      process.stderr.write = realErr;
+    }
   };
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'keel-validate-')); });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'keel-validate-'));
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('prints nothing and exits 0 for a clean cloud-config (gzipped too)', async () => {
@@ -106,9 +178,17 @@ describe('keel validate FILE', () => {
   });
 
   it('exits 2 when the file cannot be read, and refuses anything but one file', async () => {
-    out = ''; err = '';
-    process.stderr.write = ((s: string) => { err += s; return true; }) as typeof process.stderr.write;
-    try { assert.equal(await verb.run({}, ['/nonexistent/user-data']), 2); } finally { process.stderr.write = realErr; }
+    out = '';
+    err = '';
+    process.stderr.write = ((s: string) => {
+      err += s;
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      assert.equal(await verb.run({}, ['/nonexistent/user-data']), 2);
+    } finally {
+      process.stderr.write = realErr;
+    }
     assert.equal(err, 'keel validate: cannot read /nonexistent/user-data: ENOENT\n');
     await assert.rejects(verb.run({}, []), TypeError);
     await assert.rejects(verb.run({}, ['a', 'b']), TypeError);

@@ -51,8 +51,19 @@ describeAsRoot('containers/archive', function () {
   });
   afterEach(() => removeDir(root));
 
-  const layerFile = (img: { layers: { diffId: string }[] }, n: number, path: string): string => fs.readFileSync(join(store.layerDir(img.layers[n].diffId), path), 'utf8');
-  const configDigest = (): string => JSON.parse(fs.readFileSync(join(layout, 'blobs/sha256', JSON.parse(fs.readFileSync(join(layout, 'index.json'), 'utf8')).manifests[0].digest.slice(7)), 'utf8')).config.digest;
+  const layerFile = (img: { layers: { diffId: string }[] }, n: number, path: string): string =>
+    fs.readFileSync(join(store.layerDir(img.layers[n].diffId), path), 'utf8');
+  const configDigest = (): string =>
+    JSON.parse(
+      fs.readFileSync(
+        join(
+          layout,
+          'blobs/sha256',
+          JSON.parse(fs.readFileSync(join(layout, 'index.json'), 'utf8')).manifests[0].digest.slice(7),
+        ),
+        'utf8',
+      ),
+    ).config.digest;
 
   it('loads a docker-save archive (uncompressed layers, legacy layout with symlinks)', async () => {
     const [img] = await loadArchive(store, dockerTar);
@@ -117,7 +128,12 @@ describeAsRoot('containers/archive', function () {
       assert.ok(inspected.Env.includes('KEEL=1'), inspected.Env);
       // A copy reads every blob and checks it against the manifest and the config's diff_ids.
       const copied = join(work, `copied-${format}`);
-      run('skopeo', ['copy', '-q', `${transport}:${saved}${format === 'docker' ? ':myimg:v1' : ':v1'}`, `oci:${copied}:c`]);
+      run('skopeo', [
+        'copy',
+        '-q',
+        `${transport}:${saved}${format === 'docker' ? ':myimg:v1' : ':v1'}`,
+        `oci:${copied}:c`,
+      ]);
       assert.match(run('umoci', ['stat', '--image', `${copied}:c`]), /LAYER/);
 
       const fresh = new ImageStore(fs.mkdtempSync(join(work, 'fresh-')));
@@ -126,7 +142,8 @@ describeAsRoot('containers/archive', function () {
       assert.equal(loaded[0].id, img.id);
       assert.deepEqual(fresh.resolve('myimg:v1').refs, ['docker.io/library/myimg:v1', 'localhost:5000/other:2']);
       assert.equal(fs.readFileSync(join(fresh.layerDirs(loaded[0])[1], 'etc/new'), 'utf8'), 'new\n');
-      if (format === 'oci') assert.equal(loaded[0].manifestDigest, img.manifestDigest, 'OCI manifests are kept byte for byte');
+      if (format === 'oci')
+        assert.equal(loaded[0].manifestDigest, img.manifestDigest, 'OCI manifests are kept byte for byte');
       removeDir(fresh.root);
     });
   }
@@ -140,36 +157,67 @@ describeAsRoot('containers/archive', function () {
     assert.equal(manifest[0].Config, `blobs/sha256/${img.id.slice(7)}`);
   });
 
-  it('loads an image with a zstd layer where Node has zstd; elsewhere refuses it naming the layer and the Node needed', async () => {
-    const dir = fs.mkdtempSync(join(work, 'zstd-'));
-    const archive = await makeZstdArchive(dir);
-    if (typeof (zlib as unknown as Record<string, unknown>).createZstdDecompress === 'function') {
-      const [img] = await loadArchive(store, archive.file);
-      assert.equal(img.id, archive.id);
-      assert.deepEqual(img.layers.map((l) => l.mediaType), ['application/vnd.oci.image.layer.v1.tar+gzip', 'application/vnd.oci.image.layer.v1.tar+zstd']);
-      assert.equal(fs.readFileSync(join(store.layerDirs(img)[1], ZSTD_MARKER.path), 'utf8'), `${ZSTD_MARKER.content}\n`);
-      return;
-    }
-    await assert.rejects(loadArchive(store, archive.file), {
-      code: 'EUNSUPPORTED',
-      message: new RegExp(`^cannot open layer \\S*${archive.zstdDigest.slice(7)}: zstd needs Node 22\\.15 or later \\(this is ${process.version.replace(/\./g, '\\.')}\\)$`),
-    });
-    assert.deepEqual(store.list(), [], 'nothing of the refused image is kept');
-    assert.deepEqual(fs.readdirSync(join(root, 'blobs/sha256')), []);
-  });
+  it(
+    'loads an image with a zstd layer where Node has zstd; elsewhere ' +
+      'refuses it naming the layer and the Node needed',
+    async () => {
+      const dir = fs.mkdtempSync(join(work, 'zstd-'));
+      const archive = await makeZstdArchive(dir);
+      if (typeof (zlib as unknown as Record<string, unknown>).createZstdDecompress === 'function') {
+        const [img] = await loadArchive(store, archive.file);
+        assert.equal(img.id, archive.id);
+        assert.deepEqual(
+          img.layers.map((l) => l.mediaType),
+          ['application/vnd.oci.image.layer.v1.tar+gzip', 'application/vnd.oci.image.layer.v1.tar+zstd'],
+        );
+        assert.equal(
+          fs.readFileSync(join(store.layerDirs(img)[1], ZSTD_MARKER.path), 'utf8'),
+          `${ZSTD_MARKER.content}\n`,
+        );
+        return;
+      }
+      await assert.rejects(loadArchive(store, archive.file), {
+        code: 'EUNSUPPORTED',
+        message: new RegExp(
+          `^cannot open layer \\S*${archive.zstdDigest.slice(7)}: zstd needs Node 22\\.15 or ` +
+            `later \\(this is ${process.version.replace(/\./g, '\\.')}\\)$`,
+        ),
+      });
+      assert.deepEqual(store.list(), [], 'nothing of the refused image is kept');
+      assert.deepEqual(fs.readdirSync(join(root, 'blobs/sha256')), []);
+    },
+  );
 
   it('refuses hostile archives and bad blobs, leaving the store as it was', async () => {
     const outside = join(work, 'keel-archive-evil');
     const evil = join(work, 'evil.tar');
-    fs.writeFileSync(evil, rawTar([{ name: 'manifest.json', data: '[]' }, { name: '../keel-archive-evil', data: 'x' }]));
-    await assert.rejects(loadArchive(store, evil), { code: 'EUNSAFE', message: /cannot load archive .*evil\.tar: cannot unpack entry \.\.\/keel-archive-evil/ });
+    fs.writeFileSync(
+      evil,
+      rawTar([
+        { name: 'manifest.json', data: '[]' },
+        { name: '../keel-archive-evil', data: 'x' },
+      ]),
+    );
+    await assert.rejects(loadArchive(store, evil), {
+      code: 'EUNSAFE',
+      message: /cannot load archive .*evil\.tar: cannot unpack entry \.\.\/keel-archive-evil/,
+    });
     assert.equal(fs.existsSync(outside), false);
     assert.equal(fs.existsSync(join(root, 'keel-archive-evil')), false);
 
     const escape = join(work, 'escape.tar');
-    fs.writeFileSync(escape, rawTar([{ name: 'manifest.json', data: JSON.stringify([{ Config: '../../../etc/passwd', Layers: [] }]) }]));
+    fs.writeFileSync(
+      escape,
+      rawTar([{ name: 'manifest.json', data: JSON.stringify([{ Config: '../../../etc/passwd', Layers: [] }]) }]),
+    );
     await assert.rejects(loadArchive(store, escape), { code: 'EUNSAFE' });
-    fs.writeFileSync(escape, rawTar([{ name: 'cfg', type: '2', linkname: '/etc/passwd' }, { name: 'manifest.json', data: JSON.stringify([{ Config: 'cfg', Layers: [] }]) }]));
+    fs.writeFileSync(
+      escape,
+      rawTar([
+        { name: 'cfg', type: '2', linkname: '/etc/passwd' },
+        { name: 'manifest.json', data: JSON.stringify([{ Config: 'cfg', Layers: [] }]) },
+      ]),
+    );
     await assert.rejects(loadArchive(store, escape), { code: 'EUNSAFE', message: /cfg leads outside the archive/ });
 
     // An OCI archive whose layer blob was altered: its digest no longer matches.
@@ -183,7 +231,10 @@ describeAsRoot('containers/archive', function () {
     fs.appendFileSync(layer, 'junk');
     const tampered = join(work, 'tampered.tar');
     run('tar', ['-cf', tampered, '-C', dir, '.']);
-    await assert.rejects(loadArchive(store, tampered), { code: 'EDIGEST', message: new RegExp(manifest.layers[1].digest) });
+    await assert.rejects(loadArchive(store, tampered), {
+      code: 'EDIGEST',
+      message: new RegExp(manifest.layers[1].digest),
+    });
 
     // A docker-save archive whose top layer is not the one the config's diff_ids name.
     const swapped = join(work, 'swapped');

@@ -9,6 +9,11 @@ export async function addBusybox(store: ImageStore, busyboxPath: string, mtime: 
   await store.putBlob(layer, sha256(layer));
   await store.putBlob(config, sha256(config));
   await store.putBlob(manifest, sha256(manifest));
-  return store.addImage({ manifest, manifestDigest: sha256(manifest), config, refs: [BUSYBOX_REF],
-    layers: [{ digest: sha256(layer), mediaType: MEDIA_TYPES.ociLayerGzip, size: layer.length }] });
+  return store.addImage({
+    manifest,
+    manifestDigest: sha256(manifest),
+    config,
+    refs: [BUSYBOX_REF],
+    layers: [{ digest: sha256(layer), mediaType: MEDIA_TYPES.ociLayerGzip, size: layer.length }],
+  });
 }

@@ -15,7 +15,6 @@ import { eventually, KEEL, keelAt, monitorRunning, outputIncludes } from './help
 import { OPTION_TABLE } from './options-table.js';
 import { describeAsRoot } from '../needs.js';
 
-
 describeAsRoot('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
   this.timeout(60_000);
   let root: string;
@@ -38,19 +37,34 @@ describeAsRoot('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
   });
 
   it('reports exit codes exactly (a signal from outside as 128+N: see stop below)', () => {
-    for (const code of [0, 1, 42, 255]) assert.equal(keel('run', '--rm', 'busybox', 'sh', '-c', `exit ${code}`).code, code);
+    for (const code of [0, 1, 42, 255])
+      assert.equal(keel('run', '--rm', 'busybox', 'sh', '-c', `exit ${code}`).code, code);
     // As PID 1 of its namespace, a process cannot be killed from inside by a signal it has no
     // handler for (the kernel drops it), as under docker.
     assert.equal(keel('run', '--rm', 'busybox', 'sh', '-c', 'kill -9 $$; echo survived').out, 'survived\n');
   });
 
   it('keel run -d, then ps, logs, stop, ps -a, rm', async () => {
-    const r = keel('run', '-d', '--name', 'pinger', 'busybox', '/bin/sh', '-c', 'while true; do echo ping; sleep 1; done');
+    const r = keel(
+      'run',
+      '-d',
+      '--name',
+      'pinger',
+      'busybox',
+      '/bin/sh',
+      '-c',
+      'while true; do echo ping; sleep 1; done',
+    );
     assert.equal(r.code, 0, r.err);
     const id = r.out.trim();
     assert.match(id, /^[0-9a-f]{64}$/);
-    await eventually('two pings in the log', () => (/^ping\nping\n/.test(keel('logs', 'pinger').out) ? true : undefined));
-    assert.match(keel('ps').out, new RegExp(`^${id.slice(0, 12)} +busybox +"/bin/sh -c while tr…" .* Up .* pinger$`, 'm'));
+    await eventually('two pings in the log', () =>
+      /^ping\nping\n/.test(keel('logs', 'pinger').out) ? true : undefined,
+    );
+    assert.match(
+      keel('ps').out,
+      new RegExp(`^${id.slice(0, 12)} +busybox +"/bin/sh -c while tr…" .* Up .* pinger$`, 'm'),
+    );
     const logs = keel('logs', id.slice(0, 6)).out;
     assert.match(logs, /^ping\nping\n/);
     const stopped = keel('stop', '-t', '1', 'pinger');
@@ -69,14 +83,31 @@ describeAsRoot('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
     const how = flag ? 'and --sigterm-on-stop ends it by SIGTERM' : 'which exits 137 as docker run';
     it(`keel stop returns once the foreground keel run has ended too, ${how}`, async () => {
       const name = flag ? 'fg-term' : 'fg-plain';
-      const args = ['run', '--root', root, '--rm', ...(flag ? ['--sigterm-on-stop'] : []), '--name', name, '--network', 'none',
-        'busybox', 'sh', '-c', 'echo ready; sleep 300'];
+      const args = [
+        'run',
+        '--root',
+        root,
+        '--rm',
+        ...(flag ? ['--sigterm-on-stop'] : []),
+        '--name',
+        name,
+        '--network',
+        'none',
+        'busybox',
+        'sh',
+        '-c',
+        'echo ready; sleep 300',
+      ];
       const run = spawn(KEEL, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       let err = '';
-      run.stderr.on('data', (b: Buffer) => { err += b; });
+      run.stderr.on('data', (b: Buffer) => {
+        err += b;
+      });
       const ended = once(run, 'exit');
       await new Promise<void>((res, rej) => {
-        run.stdout.on('data', (b: Buffer) => { if (String(b).includes('ready')) res(); });
+        run.stdout.on('data', (b: Buffer) => {
+          if (String(b).includes('ready')) res();
+        });
         run.once('exit', () => rej(new Error(`keel run ended before the container was ready: ${err}`)));
       });
       // spawnSync blocks our event loop, so keel run, once ended, stays a zombie until we reap it.
@@ -108,8 +139,17 @@ describeAsRoot('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
     }
   });
 
-  it('keel attach follows a running container\'s output until it exits, with its exit status', async () => {
-    keel('run', '-d', '--name', 'counter', 'busybox', 'sh', '-c', 'sleep 1; for i in 1 2 3; do echo n$i; sleep 0.3; done; exit 5');
+  it("keel attach follows a running container's output until it exits, with its exit status", async () => {
+    keel(
+      'run',
+      '-d',
+      '--name',
+      'counter',
+      'busybox',
+      'sh',
+      '-c',
+      'sleep 1; for i in 1 2 3; do echo n$i; sleep 0.3; done; exit 5',
+    );
     const r = keel('attach', 'counter');
     assert.equal(r.out, 'n1\nn2\nn3\n', r.err);
     assert.equal(r.code, 5);
@@ -118,17 +158,42 @@ describeAsRoot('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
     assert.match(gone.err, /container counter is not running/);
     keel('rm', 'counter');
     // --rm removes it (state and all) as it exits: the status comes from its monitor over attach.sock.
-    keel('run', '-d', '--rm', '--name', 'brief', '--network', 'none', 'busybox', 'sh', '-c', 'sleep 1; echo bye; exit 7');
+    keel(
+      'run',
+      '-d',
+      '--rm',
+      '--name',
+      'brief',
+      '--network',
+      'none',
+      'busybox',
+      'sh',
+      '-c',
+      'sleep 1; echo bye; exit 7',
+    );
     const brief = keel('attach', 'brief');
     assert.deepEqual([brief.code, brief.out], [7, 'bye\n'], brief.err);
     assert.doesNotMatch(keel('ps', '-a').out, /brief/);
   });
 
-  it('keel attach passes our SIGINT to a container without a terminal (docker\'s --sig-proxy)', async () => {
-    keel('run', '-d', '--name', 'trapper', '--network', 'none', 'busybox', 'sh', '-c', 'trap "echo got INT; exit 3" INT; while true; do echo tick; sleep 0.1; done');
+  it("keel attach passes our SIGINT to a container without a terminal (docker's --sig-proxy)", async () => {
+    keel(
+      'run',
+      '-d',
+      '--name',
+      'trapper',
+      '--network',
+      'none',
+      'busybox',
+      'sh',
+      '-c',
+      'trap "echo got INT; exit 3" INT; while true; do echo tick; sleep 0.1; done',
+    );
     const attach = spawn(KEEL, ['attach', '--root', root, 'trapper'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    attach.stdout.on('data', (c: Buffer) => { out += c; });
+    attach.stdout.on('data', (c: Buffer) => {
+      out += c;
+    });
     const ended = new Promise<number | null>((r) => attach.on('exit', (code) => r(code)));
     // Attached (its signal handlers in place) once it copies output; then the signal goes to the container, not to us.
     await outputIncludes(attach, () => out, 'tick\n');
@@ -141,37 +206,81 @@ describeAsRoot('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
 
   // The monitor records the exit once the container's last output is in its log; a process that
   // is gone is not yet an exit (db.state() then says exited, with no status).
-  it('keel attach waits for the exit to be recorded, not just the process gone (it once said 0 for an exit 5)', async () => {
-    const db = new ContainerDb(root);
-    const c = db.create({
-      name: 'late', image: 'busybox', imageId: 'none', argv: ['sleep', '30'], env: [], cwd: '/', user: '', hostname: '', network: 'none',
-      volumes: [], ports: [], restart: { policy: 'no', max: 0 }, readOnly: false, capAdd: [], capDrop: [], privileged: false,
-      memory: null, cpus: null, pidsLimit: null, tty: false, interactive: false, autoRemove: false,
-    });
-    // The container's process is a sleep of ours; this test plays its monitor.
-    const sleeper = spawn('sleep', ['30']);
-    await once(sleeper, 'spawn');
-    const log = db.path(c.id, 'container.log');
-    writeFileSync(log, 'before attach\n');
-    db.setState(c.id, { status: 'running', pid: sleeper.pid!, startTime: processStartTime(sleeper.pid!)!, startedAt: new Date().toISOString(), finishedAt: null, exitCode: null, signal: null, restartCount: 0, error: null });
-    const attach = spawn(KEEL, ['attach', '--root', root, 'late'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    attach.stdout.on('data', (b: Buffer) => { out += b; });
-    const exited = once(attach, 'exit');
-    // Attached once it copies what is appended to the log (it starts at the end of the log).
-    const feed = setInterval(() => appendFileSync(log, 'during attach\n'), 50);
-    try { await outputIncludes(attach, () => out, 'during attach\n'); } finally { clearInterval(feed); }
-    sleeper.kill('SIGKILL');
-    await once(sleeper, 'exit');
-    // Still following with the process gone and no exit recorded: it prints what comes next.
-    appendFileSync(log, 'process gone\n');
-    await outputIncludes(attach, () => out, 'process gone\n');
-    appendFileSync(log, 'last words\n');
-    db.setState(c.id, { ...db.state(c.id), status: 'exited', exitCode: 5, finishedAt: new Date().toISOString(), error: null });
-    const [code] = await exited;
-    assert.match(out, /^(during attach\n)+process gone\nlast words\n$/);
-    assert.equal(code, 5);
-  });
+  it(
+    'keel attach waits for the exit to be recorded, not just the ' + 'process gone (it once said 0 for an exit 5)',
+    async () => {
+      const db = new ContainerDb(root);
+      const c = db.create({
+        name: 'late',
+        image: 'busybox',
+        imageId: 'none',
+        argv: ['sleep', '30'],
+        env: [],
+        cwd: '/',
+        user: '',
+        hostname: '',
+        network: 'none',
+        volumes: [],
+        ports: [],
+        restart: { policy: 'no', max: 0 },
+        readOnly: false,
+        capAdd: [],
+        capDrop: [],
+        privileged: false,
+        memory: null,
+        cpus: null,
+        pidsLimit: null,
+        tty: false,
+        interactive: false,
+        autoRemove: false,
+      });
+      // The container's process is a sleep of ours; this test plays its monitor.
+      const sleeper = spawn('sleep', ['30']);
+      await once(sleeper, 'spawn');
+      const log = db.path(c.id, 'container.log');
+      writeFileSync(log, 'before attach\n');
+      db.setState(c.id, {
+        status: 'running',
+        pid: sleeper.pid!,
+        startTime: processStartTime(sleeper.pid!)!,
+        startedAt: new Date().toISOString(),
+        finishedAt: null,
+        exitCode: null,
+        signal: null,
+        restartCount: 0,
+        error: null,
+      });
+      const attach = spawn(KEEL, ['attach', '--root', root, 'late'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      attach.stdout.on('data', (b: Buffer) => {
+        out += b;
+      });
+      const exited = once(attach, 'exit');
+      // Attached once it copies what is appended to the log (it starts at the end of the log).
+      const feed = setInterval(() => appendFileSync(log, 'during attach\n'), 50);
+      try {
+        await outputIncludes(attach, () => out, 'during attach\n');
+      } finally {
+        clearInterval(feed);
+      }
+      sleeper.kill('SIGKILL');
+      await once(sleeper, 'exit');
+      // Still following with the process gone and no exit recorded: it prints what comes next.
+      appendFileSync(log, 'process gone\n');
+      await outputIncludes(attach, () => out, 'process gone\n');
+      appendFileSync(log, 'last words\n');
+      db.setState(c.id, {
+        ...db.state(c.id),
+        status: 'exited',
+        exitCode: 5,
+        finishedAt: new Date().toISOString(),
+        error: null,
+      });
+      const [code] = await exited;
+      assert.match(out, /^(during attach\n)+process gone\nlast words\n$/);
+      assert.equal(code, 5);
+    },
+  );
 
   it('removes a --rm container, and refuses to remove a running one without -f', async () => {
     keel('run', '--rm', '--name', 'gone', 'busybox', 'true');
@@ -187,8 +296,25 @@ describeAsRoot('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
   it('passes -e, --env-file, -w, -u, --hostname and --entrypoint through', () => {
     const envFile = join(dir, 'env');
     writeFileSync(envFile, '# comment\nFROM_FILE=yes\n');
-    const r = keel('run', '--rm', '-e', 'A=1', '--env-file', envFile, '-w', '/tmp', '-u', 'nobody', '--hostname', 'box',
-      '--entrypoint', '/bin/sh', 'busybox', '-c', 'echo $A $FROM_FILE $(pwd) $(id -u):$(id -g) $(hostname)');
+    const r = keel(
+      'run',
+      '--rm',
+      '-e',
+      'A=1',
+      '--env-file',
+      envFile,
+      '-w',
+      '/tmp',
+      '-u',
+      'nobody',
+      '--hostname',
+      'box',
+      '--entrypoint',
+      '/bin/sh',
+      'busybox',
+      '-c',
+      'echo $A $FROM_FILE $(pwd) $(id -u):$(id -g) $(hostname)',
+    );
     assert.equal(r.code, 0, r.err);
     assert.equal(r.out, '1 yes /tmp 65534:65534 box\n');
   });
@@ -227,50 +353,116 @@ describeAsRoot('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
     assert.match(clash.err, /the container name "flaky" is already in use/);
   });
 
-  it('refuses bad --cpus, --pids-limit, --memory, --restart and --hostname values by name and value, creating nothing', () => {
-    const before = keel('ps', '-aq').out;
-    for (const [args, message] of [
-      [['--cpus', 'abc'], /invalid --cpus "abc" \(use a number of CPUs such as 0.5 or 2, at least 0.01; 0 for no limit\)/],
-      [['--cpus', '0.001'], /invalid --cpus "0.001"/],
-      [['--pids-limit', 'x'], /invalid --pids-limit "x" \(use a number of processes; 0 or -1 for no limit\)/],
-      [['--memory', 'lots'], /invalid --memory "lots"/],
-      [['--restart', 'sometimes'], /invalid --restart "sometimes"/],
-      [['--hostname', 'bad host!'], /invalid --hostname "bad host!" \(use letters, digits and '-'/],
-      [['--hostname', `${'a'.repeat(60)}.example`], /invalid --hostname "a{60}\.example"/],
-    ] as const) {
-      const r = keel('run', '--rm', '--network', 'none', ...args, 'busybox', 'true');
-      assert.equal(r.code, 1, args.join(' '));
-      assert.match(r.err, message);
-    }
-    assert.equal(keel('ps', '-aq').out, before);
-    // docker's "no limit" spellings.
-    const free = keel('run', '-d', '--name', 'unlimited', '--network', 'none', '--cpus', '0', '--pids-limit=-1', 'busybox', 'sleep', '5');
-    assert.equal(free.code, 0, free.err);
-    const { config } = new ContainerDb(root).resolve('unlimited');
-    assert.deepEqual([config.cpus, config.pidsLimit], [null, null]);
-    assert.equal(keel('rm', '-f', 'unlimited').code, 0);
-  });
+  it(
+    'refuses bad --cpus, --pids-limit, --memory, --restart and ' +
+      '--hostname values by name and value, creating nothing',
+    () => {
+      const before = keel('ps', '-aq').out;
+      for (const [args, message] of [
+        [
+          ['--cpus', 'abc'],
+          /invalid --cpus "abc" \(use a number of CPUs such as 0.5 or 2, at least 0.01; 0 for no limit\)/,
+        ],
+        [['--cpus', '0.001'], /invalid --cpus "0.001"/],
+        [['--pids-limit', 'x'], /invalid --pids-limit "x" \(use a number of processes; 0 or -1 for no limit\)/],
+        [['--memory', 'lots'], /invalid --memory "lots"/],
+        [['--restart', 'sometimes'], /invalid --restart "sometimes"/],
+        [['--hostname', 'bad host!'], /invalid --hostname "bad host!" \(use letters, digits and '-'/],
+        [['--hostname', `${'a'.repeat(60)}.example`], /invalid --hostname "a{60}\.example"/],
+      ] as const) {
+        const r = keel('run', '--rm', '--network', 'none', ...args, 'busybox', 'true');
+        assert.equal(r.code, 1, args.join(' '));
+        assert.match(r.err, message);
+      }
+      assert.equal(keel('ps', '-aq').out, before);
+      // docker's "no limit" spellings.
+      const free = keel(
+        'run',
+        '-d',
+        '--name',
+        'unlimited',
+        '--network',
+        'none',
+        '--cpus',
+        '0',
+        '--pids-limit=-1',
+        'busybox',
+        'sleep',
+        '5',
+      );
+      assert.equal(free.code, 0, free.err);
+      const { config } = new ContainerDb(root).resolve('unlimited');
+      assert.deepEqual([config.cpus, config.pidsLimit], [null, null]);
+      assert.equal(keel('rm', '-f', 'unlimited').code, 0);
+    },
+  );
 
-  it('keel run -d says when its monitor ends before starting the container, instead of waiting and printing the id', async () => {
-    const db = new ContainerDb(root);
-    const config = db.create({
-      name: 'orphan', image: 'busybox', imageId: 'sha256:0', argv: ['true'], env: [], cwd: '/', user: '', hostname: '', network: 'none',
-      volumes: [], ports: [], restart: { policy: 'no', max: 0 }, readOnly: false, capAdd: [], capDrop: [], privileged: false,
-      memory: null, cpus: null, pidsLimit: null, tty: false, interactive: false, autoRemove: false,
-    });
-    await assert.rejects(waitForStart(db, config, spawn('sh', ['-c', 'exit 3'])),
-      { message: 'keel run: the monitor of container orphan ended (exit status 3) before starting it; the container is left created (keel rm orphan)' });
-    assert.equal(db.state(config.id).status, 'created');
-    db.remove(config.id);
-  });
+  it(
+    'keel run -d says when its monitor ends before starting the ' + 'container, instead of waiting and printing the id',
+    async () => {
+      const db = new ContainerDb(root);
+      const config = db.create({
+        name: 'orphan',
+        image: 'busybox',
+        imageId: 'sha256:0',
+        argv: ['true'],
+        env: [],
+        cwd: '/',
+        user: '',
+        hostname: '',
+        network: 'none',
+        volumes: [],
+        ports: [],
+        restart: { policy: 'no', max: 0 },
+        readOnly: false,
+        capAdd: [],
+        capDrop: [],
+        privileged: false,
+        memory: null,
+        cpus: null,
+        pidsLimit: null,
+        tty: false,
+        interactive: false,
+        autoRemove: false,
+      });
+      await assert.rejects(waitForStart(db, config, spawn('sh', ['-c', 'exit 3'])), {
+        message:
+          'keel run: the monitor of container orphan ended (exit status 3) before ' +
+          'starting it; the container is left created (keel rm orphan)',
+      });
+      assert.equal(db.state(config.id).status, 'created');
+      db.remove(config.id);
+    },
+  );
 
-  it('reads --env-file itself: a missing one is keel\'s error, not node\'s (node takes --env-file anywhere on its command line)', () => {
-    const r = keel('run', '--rm', '--network', 'none', '--env-file', join(dir, 'missing.env'), 'busybox', 'true');
-    assert.deepEqual([r.code, r.err], [1, `keel: cannot read --env-file ${join(dir, 'missing.env')}: no such file\n`]);
-  });
+  it(
+    "reads --env-file itself: a missing one is keel's error, not node's " +
+      '(node takes --env-file anywhere on its command line)',
+    () => {
+      const r = keel('run', '--rm', '--network', 'none', '--env-file', join(dir, 'missing.env'), 'busybox', 'true');
+      assert.deepEqual(
+        [r.code, r.err],
+        [1, `keel: cannot read --env-file ${join(dir, 'missing.env')}: no such file\n`],
+      );
+    },
+  );
 
   it('refuses bad numbers for logs -n/--tail and stop -t, and names what inspect cannot find', () => {
-    assert.equal(keel('run', '-d', '--name', 'talker', '--network', 'none', 'busybox', 'sh', '-c', 'echo a; echo b; echo c; sleep 60').code, 0);
+    assert.equal(
+      keel(
+        'run',
+        '-d',
+        '--name',
+        'talker',
+        '--network',
+        'none',
+        'busybox',
+        'sh',
+        '-c',
+        'echo a; echo b; echo c; sleep 60',
+      ).code,
+      0,
+    );
     for (let i = 0; i < 50 && !keel('logs', 'talker').out.includes('c'); i++) spawnSync('sleep', ['0.1']);
     assert.equal(keel('logs', '--tail', '1', 'talker').out, 'c\n');
     assert.equal(keel('logs', '-n', 'all', 'talker').out, 'a\nb\nc\n');
@@ -297,15 +489,28 @@ describeAsRoot('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
     assert.equal(run.stdout, 'loaded\n', run.stderr);
     const rmi = spawnSync(KEEL, ['rmi', '--root', other, 'busybox'], { encoding: 'utf8' });
     assert.match(rmi.stdout, /^Untagged: busybox:latest\nDeleted: sha256:/);
-    assert.match(spawnSync(KEEL, ['images', '--root', other], { encoding: 'utf8' }).stdout, /^REPOSITORY +TAG +IMAGE ID +CREATED +SIZE\n$/);
+    assert.match(
+      spawnSync(KEEL, ['images', '--root', other], { encoding: 'utf8' }).stdout,
+      /^REPOSITORY +TAG +IMAGE ID +CREATED +SIZE\n$/,
+    );
   });
 });
 
 describe('cli/main splitAtPositional (options stop at the image)', () => {
-  const opts = { detach: { type: 'boolean' as const, short: 'd' }, name: { type: 'string' as const }, env: { type: 'string' as const, short: 'e', multiple: true as const } };
-  it('keeps the command\'s own options for the command', () => {
-    assert.deepEqual(splitAtPositional(['-d', '--name', 'x', 'busybox', '/bin/sh', '-c', 'echo'], opts, 1), [['-d', '--name', 'x', 'busybox'], ['/bin/sh', '-c', 'echo']]);
-    assert.deepEqual(splitAtPositional(['-e', 'A=1', '-dexy', 'img', '-d'], opts, 1), [['-e', 'A=1', '-dexy', 'img'], ['-d']]);
+  const opts = {
+    detach: { type: 'boolean' as const, short: 'd' },
+    name: { type: 'string' as const },
+    env: { type: 'string' as const, short: 'e', multiple: true as const },
+  };
+  it("keeps the command's own options for the command", () => {
+    assert.deepEqual(splitAtPositional(['-d', '--name', 'x', 'busybox', '/bin/sh', '-c', 'echo'], opts, 1), [
+      ['-d', '--name', 'x', 'busybox'],
+      ['/bin/sh', '-c', 'echo'],
+    ]);
+    assert.deepEqual(splitAtPositional(['-e', 'A=1', '-dexy', 'img', '-d'], opts, 1), [
+      ['-e', 'A=1', '-dexy', 'img'],
+      ['-d'],
+    ]);
     assert.deepEqual(splitAtPositional(['--name=x', 'img'], opts, 1), [['--name=x', 'img'], []]);
     assert.deepEqual(splitAtPositional(['-d', '--', 'img', '-x'], opts, 1), [['-d'], ['img', '-x']]);
   });

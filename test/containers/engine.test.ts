@@ -9,23 +9,50 @@ import { removeDir, tempDir } from './helpers.js';
 
 describe('containers/engine: finished()', () => {
   let root: string;
-  before(() => { root = tempDir('keel-engine-'); });
+  before(() => {
+    root = tempDir('keel-engine-');
+  });
   after(() => removeDir(root));
 
   it('records the exit of a reaped process without a "process is gone" error', () => {
     const db = new ContainerDb(root);
     const c = db.create({
-      image: 'busybox', imageId: 'sha256:0', argv: ['true'], env: [], cwd: '/', user: '', hostname: '', network: 'none',
-      volumes: [], ports: [], restart: { policy: 'no', max: 0 }, readOnly: false, capAdd: [], capDrop: [], privileged: false,
-      memory: null, cpus: null, pidsLimit: null, tty: false, interactive: false, autoRemove: false,
+      image: 'busybox',
+      imageId: 'sha256:0',
+      argv: ['true'],
+      env: [],
+      cwd: '/',
+      user: '',
+      hostname: '',
+      network: 'none',
+      volumes: [],
+      ports: [],
+      restart: { policy: 'no', max: 0 },
+      readOnly: false,
+      capAdd: [],
+      capDrop: [],
+      privileged: false,
+      memory: null,
+      cpus: null,
+      pidsLimit: null,
+      tty: false,
+      interactive: false,
+      autoRemove: false,
     });
     // A process that ran and was reaped, as the monitor's container is when finished() is called.
     const pid = spawnSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).stdout.trim();
     const startTime = '1';
     assert.equal(processStartTime(Number(pid)), null, 'the process is gone');
     db.setState(c.id, {
-      status: 'running', pid: Number(pid), startTime, startedAt: new Date().toISOString(), finishedAt: null,
-      exitCode: null, signal: null, restartCount: 0, error: null,
+      status: 'running',
+      pid: Number(pid),
+      startTime,
+      startedAt: new Date().toISOString(),
+      finishedAt: null,
+      exitCode: null,
+      signal: null,
+      restartCount: 0,
+      error: null,
     });
     const s = finished(db, c.id, { code: 3, signal: null });
     assert.equal(s.error, null);

@@ -57,7 +57,11 @@ export function removeDir(dir: string): void {
 
 function ownerRwxDirs(dir: string): void {
   let st;
-  try { st = lstatSync(dir); } catch { return; } // already gone
+  try {
+    st = lstatSync(dir);
+  } catch {
+    return;
+  } // already gone
   if (!st.isDirectory()) return;
   chmodSync(dir, st.mode | 0o700);
   for (const name of readdirSync(dir)) ownerRwxDirs(join(dir, name));
@@ -95,14 +99,25 @@ export function umociImage(layout: string, tag: string, steps: ((rootfs: string)
 }
 
 /** Puts the blobs of `layout:tag` into the store and registers the image (as a pull would). */
-export async function addFromLayout(store: ImageStore, layout: string, tag: string, refs: string[]): Promise<ImageRecord> {
+export async function addFromLayout(
+  store: ImageStore,
+  layout: string,
+  tag: string,
+  refs: string[],
+): Promise<ImageRecord> {
   const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
   const desc = index.manifests.find((m: any) => m.annotations?.['org.opencontainers.image.ref.name'] === tag);
   const blob = (digest: string): Buffer => readFileSync(join(layout, 'blobs', 'sha256', digest.slice(7)));
   const manifest = blob(desc.digest);
   const m = JSON.parse(manifest.toString());
   for (const l of m.layers) await store.putBlob(blob(l.digest), l.digest);
-  return store.addImage({ manifest, manifestDigest: desc.digest, config: blob(m.config.digest), layers: m.layers, refs });
+  return store.addImage({
+    manifest,
+    manifestDigest: desc.digest,
+    config: blob(m.config.digest),
+    layers: m.layers,
+    refs,
+  });
 }
 
 export function isRoot(): boolean {
@@ -113,8 +128,16 @@ export function isRoot(): boolean {
 export const KEEL = join(repoRoot(), 'bin/keel');
 
 /** `keel VERB --root ROOT ARGS...` run to its end: exit status, stdout, stderr. */
-export function keelAt(root: string, [verb, ...args]: string[], input?: string): { code: number | null; out: string; err: string } {
-  const r = spawnSync(KEEL, [verb, '--root', root, ...args], { encoding: 'utf8', timeout: 45_000, ...(input !== undefined ? { input } : {}) });
+export function keelAt(
+  root: string,
+  [verb, ...args]: string[],
+  input?: string,
+): { code: number | null; out: string; err: string } {
+  const r = spawnSync(KEEL, [verb, '--root', root, ...args], {
+    encoding: 'utf8',
+    timeout: 45_000,
+    ...(input !== undefined ? { input } : {}),
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -130,11 +153,26 @@ export async function eventually<T>(what: string, check: () => T | undefined, ms
 }
 
 /** Resolves once `text()` contains `s`; rejects if `child` exits first. */
-export function outputIncludes(child: import('node:child_process').ChildProcess, text: () => string, s: string): Promise<void> {
+export function outputIncludes(
+  child: import('node:child_process').ChildProcess,
+  text: () => string,
+  s: string,
+): Promise<void> {
   return new Promise((resolve, reject) => {
-    const check = () => { if (text().includes(s)) { done(); resolve(); } };
-    const onExit = (code: number | null) => { done(); reject(new Error(`exited (${code}) before printing ${JSON.stringify(s)}: ${JSON.stringify(text())}`)); };
-    const done = () => { child.stdout?.off('data', check); child.off('exit', onExit); };
+    const check = () => {
+      if (text().includes(s)) {
+        done();
+        resolve();
+      }
+    };
+    const onExit = (code: number | null) => {
+      done();
+      reject(new Error(`exited (${code}) before printing ${JSON.stringify(s)}: ${JSON.stringify(text())}`));
+    };
+    const done = () => {
+      child.stdout?.off('data', check);
+      child.off('exit', onExit);
+    };
     child.stdout?.on('data', check);
     child.once('exit', onExit);
     check();
@@ -145,7 +183,11 @@ export function outputIncludes(child: import('node:child_process').ChildProcess,
 export function monitorRunning(id: string): boolean {
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     let cmd = '';
-    try { cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { continue; }
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
     if (cmd.includes('container-monitor') && cmd.includes(id)) return true;
   }
   return false;

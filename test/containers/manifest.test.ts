@@ -16,23 +16,26 @@ const fails = (code: string, message: RegExp) => (e: unknown) =>
   e instanceof PullFailure && e.code === code && message.test(e.message);
 
 describe('containers/manifest', () => {
-  it('takes the media type from the field, then Content-Type, then the shape; refuses schema 1 and unknown types', () => {
-    assert.equal(
-      manifestMediaType({ mediaType: MEDIA_TYPES.dockerManifest }, 'application/json', 'm'),
-      MEDIA_TYPES.dockerManifest,
-    );
-    assert.equal(manifestMediaType({}, `${MEDIA_TYPES.ociIndex}; charset=utf-8`, 'm'), MEDIA_TYPES.ociIndex);
-    assert.equal(manifestMediaType({ manifests: [] }, 'application/json', 'm'), MEDIA_TYPES.ociIndex);
-    assert.equal(manifestMediaType({ config: {}, layers: [] }, undefined, 'm'), MEDIA_TYPES.ociManifest);
-    assert.throws(
-      () => manifestMediaType({ schemaVersion: 1 }, undefined, 'manifest x'),
-      fails('EUNSUPPORTED', /^manifest x is a Docker schema 1 manifest/),
-    );
-    assert.throws(
-      () => manifestMediaType({ mediaType: 'text/plain' }, undefined, 'm'),
-      fails('EUNSUPPORTED', /unsupported media type text\/plain/),
-    );
-  });
+  it(
+    'takes the media type from the field, then Content-Type, then the ' + 'shape; refuses schema 1 and unknown types',
+    () => {
+      assert.equal(
+        manifestMediaType({ mediaType: MEDIA_TYPES.dockerManifest }, 'application/json', 'm'),
+        MEDIA_TYPES.dockerManifest,
+      );
+      assert.equal(manifestMediaType({}, `${MEDIA_TYPES.ociIndex}; charset=utf-8`, 'm'), MEDIA_TYPES.ociIndex);
+      assert.equal(manifestMediaType({ manifests: [] }, 'application/json', 'm'), MEDIA_TYPES.ociIndex);
+      assert.equal(manifestMediaType({ config: {}, layers: [] }, undefined, 'm'), MEDIA_TYPES.ociManifest);
+      assert.throws(
+        () => manifestMediaType({ schemaVersion: 1 }, undefined, 'manifest x'),
+        fails('EUNSUPPORTED', /^manifest x is a Docker schema 1 manifest/),
+      );
+      assert.throws(
+        () => manifestMediaType({ mediaType: 'text/plain' }, undefined, 'm'),
+        fails('EUNSUPPORTED', /unsupported media type text\/plain/),
+      );
+    },
+  );
 
   it('checks descriptors: sha256 digests only (they become file names), sizes, and a container config', () => {
     const config = { mediaType: MEDIA_TYPES.ociConfig, digest: D(1), size: 10 };

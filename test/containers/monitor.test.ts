@@ -16,7 +16,8 @@ import { KEEL, keelAt } from './helpers.js';
 import { describeAsRoot } from '../needs.js';
 
 // Each run appends to /ctl/runs; it exits 3, or with /ctl/hold there it waits for a SIGTERM (exit 143).
-const COMMAND = 'echo run >> /ctl/runs; if [ -e /ctl/hold ]; then trap "exit 143" TERM; sleep 300 & wait $!; fi; exit 3';
+const COMMAND =
+  'echo run >> /ctl/runs; if [ -e /ctl/hold ]; then trap "exit 143" TERM; sleep 300 & wait $!; fi; exit 3';
 
 /** A monitor under test: the points it says, in order, and its exit. */
 interface Monitored {
@@ -50,9 +51,28 @@ describeAsRoot('keel container-monitor: a stopped container stays stopped (as ro
     const ctl = join(dir, `ctl-${name}`);
     mkdirSync(ctl);
     const config = new ContainerDb(root).create({
-      name, image: 'busybox', imageId, argv: ['sh', '-c', COMMAND], env: [], cwd: '/', user: '', hostname: '', network: 'none',
-      volumes: [{ host: ctl, container: '/ctl', ro: false }], ports: [], restart: { policy: 'always', max: 0 }, readOnly: false,
-      capAdd: [], capDrop: [], privileged: false, memory: null, cpus: null, pidsLimit: null, tty: false, interactive: false, autoRemove: false,
+      name,
+      image: 'busybox',
+      imageId,
+      argv: ['sh', '-c', COMMAND],
+      env: [],
+      cwd: '/',
+      user: '',
+      hostname: '',
+      network: 'none',
+      volumes: [{ host: ctl, container: '/ctl', ro: false }],
+      ports: [],
+      restart: { policy: 'always', max: 0 },
+      readOnly: false,
+      capAdd: [],
+      capDrop: [],
+      privileged: false,
+      memory: null,
+      cpus: null,
+      pidsLimit: null,
+      tty: false,
+      interactive: false,
+      autoRemove: false,
     });
     beforeMonitor?.(config.id);
     const sockPath = join(dir, `${name}.sock`);
@@ -60,12 +80,20 @@ describeAsRoot('keel container-monitor: a stopped container stays stopped (as ro
     server.listen(sockPath);
     await once(server, 'listening');
     const child = spawn(KEEL, ['container-monitor', '--root', root, config.id], {
-      stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, KEEL_PROGRAM: 'keel', KEEL_MONITOR_HOOKS: sockPath },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, KEEL_PROGRAM: 'keel', KEEL_MONITOR_HOOKS: sockPath },
     });
     let err = '';
-    child.stderr!.on('data', (b: Buffer) => { err += b; });
+    child.stderr!.on('data', (b: Buffer) => {
+      err += b;
+    });
     const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-    const [conn] = (await Promise.race([once(server, 'connection'), exited.then(() => { throw new Error(`the monitor ended: ${err}`); })])) as [Socket];
+    const [conn] = (await Promise.race([
+      once(server, 'connection'),
+      exited.then(() => {
+        throw new Error(`the monitor ended: ${err}`);
+      }),
+    ])) as [Socket];
     const lines: string[] = [];
     const waiters: ((l: string) => void)[] = [];
     let buf = '';
@@ -75,23 +103,36 @@ describeAsRoot('keel container-monitor: a stopped container stays stopped (as ro
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         const w = waiters.shift();
-        if (w) w(line); else lines.push(line);
+        if (w) w(line);
+        else lines.push(line);
       }
     });
     conn.on('error', () => {});
     return {
-      config, ctl, child, exited,
+      config,
+      ctl,
+      child,
+      exited,
       next() {
         if (lines.length) return Promise.resolve(lines.shift()!);
         let timer: NodeJS.Timeout;
         return new Promise<string>((ok, fail) => {
-          waiters.push((l) => { clearTimeout(timer); ok(l); });
+          waiters.push((l) => {
+            clearTimeout(timer);
+            ok(l);
+          });
           timer = setTimeout(() => fail(new Error(`the monitor said nothing more in 30 s (stderr: ${err})`)), 30_000);
         });
       },
-      go() { conn.write('go\n'); },
+      go() {
+        conn.write('go\n');
+      },
       stderr: () => err,
-      close() { if (child.exitCode === null) child.kill('SIGKILL'); conn.destroy(); server.close(); },
+      close() {
+        if (child.exitCode === null) child.kill('SIGKILL');
+        conn.destroy();
+        server.close();
+      },
     };
   }
 
@@ -111,7 +152,7 @@ describeAsRoot('keel container-monitor: a stopped container stays stopped (as ro
     return code as number | null;
   };
 
-  it('a SIGTERM to the monitor during a restart\'s wait is not followed by another start', async () => {
+  it("a SIGTERM to the monitor during a restart's wait is not followed by another start", async () => {
     const m = await monitor();
     try {
       await until(m, 'sleep 1');
@@ -122,10 +163,12 @@ describeAsRoot('keel container-monitor: a stopped container stays stopped (as ro
       assert.deepEqual(await m.exited, [0, null], m.stderr());
       assert.equal(runs(m), 1);
       assert.deepEqual([state(m).status, state(m).exitCode], ['exited', 3]);
-    } finally { m.close(); }
+    } finally {
+      m.close();
+    }
   });
 
-  it('keel stop during a restart\'s wait: no other start, and the wait ends without waiting it out', async () => {
+  it("keel stop during a restart's wait: no other start, and the wait ends without waiting it out", async () => {
     const m = await monitor();
     try {
       await until(m, 'sleep 1');
@@ -135,7 +178,9 @@ describeAsRoot('keel container-monitor: a stopped container stays stopped (as ro
       assert.deepEqual(await m.exited, [0, null], m.stderr());
       assert.equal(runs(m), 1);
       assert.deepEqual([state(m).status, state(m).exitCode], ['exited', 3]);
-    } finally { m.close(); }
+    } finally {
+      m.close();
+    }
   });
 
   it('a SIGTERM to the monitor while it starts a run stops that run at once, and no other comes', async () => {
@@ -150,7 +195,9 @@ describeAsRoot('keel container-monitor: a stopped container stays stopped (as ro
       assert.deepEqual(await m.exited, [0, null], m.stderr());
       assert.equal(state(m).status, 'exited');
       assert.equal(state(m).restartCount, 1);
-    } finally { m.close(); }
+    } finally {
+      m.close();
+    }
   });
 
   it('keel stop while the monitor starts a run (keel stop found nothing running) stops that run at once', async () => {
@@ -164,23 +211,31 @@ describeAsRoot('keel container-monitor: a stopped container stays stopped (as ro
       assert.deepEqual(await m.exited, [0, null], m.stderr());
       assert.equal(state(m).status, 'exited');
       assert.equal(state(m).restartCount, 1);
-    } finally { m.close(); }
+    } finally {
+      m.close();
+    }
   });
 
-  it('a SIGTERM to the monitor while it starts the first run (before its own handler was in place, it killed the monitor)', async () => {
-    const m = await monitor();
-    try {
-      // Its first point comes once the handler is in place, just before the first start.
-      assert.equal(await m.next(), 'start 0');
-      writeFileSync(join(m.ctl, 'hold'), '');
-      m.child.kill('SIGTERM');
-      assert.equal(await m.next(), 'SIGTERM');
-      m.go();
-      await until(m, 'end');
-      assert.deepEqual(await m.exited, [0, null], m.stderr());
-      assert.deepEqual([state(m).status, state(m).restartCount], ['exited', 0]);
-    } finally { m.close(); }
-  });
+  it(
+    'a SIGTERM to the monitor while it starts the first run (before its ' +
+      'own handler was in place, it killed the monitor)',
+    async () => {
+      const m = await monitor();
+      try {
+        // Its first point comes once the handler is in place, just before the first start.
+        assert.equal(await m.next(), 'start 0');
+        writeFileSync(join(m.ctl, 'hold'), '');
+        m.child.kill('SIGTERM');
+        assert.equal(await m.next(), 'SIGTERM');
+        m.go();
+        await until(m, 'end');
+        assert.deepEqual(await m.exited, [0, null], m.stderr());
+        assert.deepEqual([state(m).status, state(m).restartCount], ['exited', 0]);
+      } finally {
+        m.close();
+      }
+    },
+  );
 
   it('a SIGTERM to the monitor during a later run ends it for good', async () => {
     const m = await monitor();
@@ -196,10 +251,12 @@ describeAsRoot('keel container-monitor: a stopped container stays stopped (as ro
       assert.deepEqual(await m.exited, [0, null], m.stderr());
       assert.deepEqual([state(m).status, state(m).exitCode, state(m).restartCount], ['exited', 143, 2]);
       assert.equal(runs(m), 3);
-    } finally { m.close(); }
+    } finally {
+      m.close();
+    }
   });
 
-  it('a SIGTERM to the monitor while it handles a later run\'s exit: no restart', async () => {
+  it("a SIGTERM to the monitor while it handles a later run's exit: no restart", async () => {
     const m = await monitor();
     try {
       await until(m, 'exited 2');
@@ -210,53 +267,83 @@ describeAsRoot('keel container-monitor: a stopped container stays stopped (as ro
       assert.deepEqual(await m.exited, [0, null], m.stderr());
       assert.deepEqual([state(m).status, state(m).exitCode, state(m).restartCount], ['exited', 3, 2]);
       assert.equal(runs(m), 3);
-    } finally { m.close(); }
+    } finally {
+      m.close();
+    }
   });
 
-  it('keel stop before the first start: the monitor does not start it, and says why (keel run -d reports it)', async () => {
-    const db = new ContainerDb(root);
-    const m = await monitor((id) => db.requestStop(id));
-    try {
-      assert.equal(await m.next(), 'end');
-      assert.deepEqual(await m.exited, [0, null], m.stderr());
-      assert.equal(existsSync(join(m.ctl, 'runs')), false);
-      assert.deepEqual([state(m).status, state(m).startedAt, state(m).error], ['exited', null, 'stopped before it started']);
-    } finally { m.close(); }
-  });
-
-  it('one SIGTERM handler for all runs: eleven restarts add no listener each (node warned of a leak at the eleventh)', async () => {
-    const m = await monitor();
-    try {
-      await until(m, 'sleep 11');
-      m.child.kill('SIGTERM');
-      assert.equal(await m.next(), 'SIGTERM');
-      m.go();
-      assert.equal(await m.next(), 'end');
-      assert.deepEqual(await m.exited, [0, null], m.stderr());
-      assert.doesNotMatch(m.stderr(), /MaxListenersExceededWarning/);
-      assert.equal(runs(m), 11);
-    } finally { m.close(); }
-  });
-
-  it('keel ps shows a container waiting to restart as docker does: Restarting (CODE) N ago; inspect says restarting', async () => {
-    const m = await monitor();
-    try {
-      await until(m, 'sleep 1');
-      const id = m.config.id.slice(0, 12);
-      for (const args of [['ps'], ['ps', '-a']]) {
-        assert.match(keelAt(root, args).out, new RegExp(`^${id} .* Restarting \\(3\\) (Less than a second|\\d+ seconds) ago +${m.config.name}$`, 'm'));
+  it(
+    'keel stop before the first start: the monitor does not start ' + 'it, and says why (keel run -d reports it)',
+    async () => {
+      const db = new ContainerDb(root);
+      const m = await monitor((id) => db.requestStop(id));
+      try {
+        assert.equal(await m.next(), 'end');
+        assert.deepEqual(await m.exited, [0, null], m.stderr());
+        assert.equal(existsSync(join(m.ctl, 'runs')), false);
+        assert.deepEqual(
+          [state(m).status, state(m).startedAt, state(m).error],
+          ['exited', null, 'stopped before it started'],
+        );
+      } finally {
+        m.close();
       }
-      const [info] = JSON.parse(keelAt(root, ['inspect', m.config.name]).out);
-      assert.deepEqual([info.state.status, info.state.exitCode], ['restarting', 3]);
-      const [listed] = JSON.parse(keelAt(root, ['ps', '--format', 'json']).out).filter((c: ContainerConfig) => c.id === m.config.id);
-      assert.equal(listed.state.status, 'restarting');
-      const rm = keelAt(root, ['rm', m.config.name]);
-      assert.deepEqual([rm.code, rm.err], [1, `keel rm: cannot remove restarting container ${m.config.name}: stop it first, or use keel rm -f\n`]);
-      // A monitor killed while it waits leaves no container that says it is restarting.
-      m.child.kill('SIGKILL');
-      await m.exited;
-      assert.match(keelAt(root, ['ps', '-a']).out, new RegExp(`^${id} .* Exited \\(3\\) .* ${m.config.name}$`, 'm'));
-      assert.equal(existsSync(join(m.ctl, 'hold')), false);
-    } finally { m.close(); }
-  });
+    },
+  );
+
+  it(
+    'one SIGTERM handler for all runs: eleven restarts add no listener ' +
+      'each (node warned of a leak at the eleventh)',
+    async () => {
+      const m = await monitor();
+      try {
+        await until(m, 'sleep 11');
+        m.child.kill('SIGTERM');
+        assert.equal(await m.next(), 'SIGTERM');
+        m.go();
+        assert.equal(await m.next(), 'end');
+        assert.deepEqual(await m.exited, [0, null], m.stderr());
+        assert.doesNotMatch(m.stderr(), /MaxListenersExceededWarning/);
+        assert.equal(runs(m), 11);
+      } finally {
+        m.close();
+      }
+    },
+  );
+
+  it(
+    'keel ps shows a container waiting to restart as docker does: ' +
+      'Restarting (CODE) N ago; inspect says restarting',
+    async () => {
+      const m = await monitor();
+      try {
+        await until(m, 'sleep 1');
+        const id = m.config.id.slice(0, 12);
+        for (const args of [['ps'], ['ps', '-a']]) {
+          assert.match(
+            keelAt(root, args).out,
+            new RegExp(`^${id} .* Restarting \\(3\\) (Less than a second|\\d+ seconds) ago +${m.config.name}$`, 'm'),
+          );
+        }
+        const [info] = JSON.parse(keelAt(root, ['inspect', m.config.name]).out);
+        assert.deepEqual([info.state.status, info.state.exitCode], ['restarting', 3]);
+        const [listed] = JSON.parse(keelAt(root, ['ps', '--format', 'json']).out).filter(
+          (c: ContainerConfig) => c.id === m.config.id,
+        );
+        assert.equal(listed.state.status, 'restarting');
+        const rm = keelAt(root, ['rm', m.config.name]);
+        assert.deepEqual(
+          [rm.code, rm.err],
+          [1, `keel rm: cannot remove restarting container ${m.config.name}: stop it first, or use keel rm -f\n`],
+        );
+        // A monitor killed while it waits leaves no container that says it is restarting.
+        m.child.kill('SIGKILL');
+        await m.exited;
+        assert.match(keelAt(root, ['ps', '-a']).out, new RegExp(`^${id} .* Exited \\(3\\) .* ${m.config.name}$`, 'm'));
+        assert.equal(existsSync(join(m.ctl, 'hold')), false);
+      } finally {
+        m.close();
+      }
+    },
+  );
 });

@@ -2,7 +2,12 @@
 // row is a [Container] key, the keel run option it becomes, a value, and whether keel takes it.
 // Used by the pure test (units/quadlet) and the CLI test (the real keel run).
 
-export interface OptionRow { key: string; option: string; value: string; ok: boolean }
+export interface OptionRow {
+  key: string;
+  option: string;
+  value: string;
+  ok: boolean;
+}
 
 const rows = (key: string, option: string, good: string[], bad: string[]): OptionRow[] => [
   ...good.map((value) => ({ key, option, value, ok: true })),
@@ -15,8 +20,12 @@ export const OPTION_TABLE: OptionRow[] = [
   ...rows('Memory', '--memory', ['64m', '1g', '1048576', '1.5g'], ['lots', '64x', '-1m']),
   ...rows('PidsLimit', '--pids-limit', ['0', '-1', '100'], ['x', '-2', '1.5']),
   ...rows('HostName', '--hostname', ['web', 'a.example'], ['bad host!', `${'a'.repeat(60)}.example`, '-lead']),
-  ...rows('PublishPort', '-p', ['8080:80', '127.0.0.1:8080:80/udp'],
-    ['70000:80', '80', '8080:80/sctp', '1-2:3', '999.1.1.1:80:80', '0:80']),
+  ...rows(
+    'PublishPort',
+    '-p',
+    ['8080:80', '127.0.0.1:8080:80/udp'],
+    ['70000:80', '80', '8080:80/sctp', '1-2:3', '999.1.1.1:80:80', '0:80'],
+  ),
   ...rows('Network', '--network', ['bridge', 'none', 'host'], ['mynet', 'container:x']),
   ...rows('UserNS', '--userns', ['host', 'remap'], ['keep-id', 'nomap']),
   ...rows('Volume', '-v', ['/tmp:/data', '/tmp:/data:ro', '/tmp:/data:rw'], ['/tmp:/data:z', '/a:/b:ro:x']),

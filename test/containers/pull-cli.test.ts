@@ -30,16 +30,32 @@ describe('keel pull / keel run from a registry (docker-registry on loopback)', f
     const archive = join(dir, 'busybox-oci.tar');
     assert.equal(keel(src, 'save', '--format', 'oci', '-o', archive, 'busybox').code, 0);
     ref = `127.0.0.1:${registry.port}/tools/busybox:1.0`;
-    execFileSync('skopeo', ['--insecure-policy', 'copy', '--quiet', '--dest-tls-verify=false', `oci-archive:${archive}`, `docker://${ref}`]);
+    execFileSync('skopeo', [
+      '--insecure-policy',
+      'copy',
+      '--quiet',
+      '--dest-tls-verify=false',
+      `oci-archive:${archive}`,
+      `docker://${ref}`,
+    ]);
   });
-  after(async () => { await registry?.stop(); rmSync(dir, { recursive: true, force: true }); });
+  after(async () => {
+    await registry?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   itAsRoot('pulls an image by reference and runs it', () => {
     const root = join(dir, 'a');
     const r = keel(root, 'pull', '--insecure', ref);
     assert.equal(r.code, 0, r.err);
-    assert.match(r.out, /^Digest: sha256:[0-9a-f]{64}\nStatus: downloaded 127\.0\.0\.1:\d+\/tools\/busybox:1\.0\nsha256:[0-9a-f]{64}\n$/);
-    assert.match(keel(root, 'images').out, new RegExp(`^127\\.0\\.0\\.1:${registry.port}/tools/busybox +1\\.0 +[0-9a-f]{12} `, 'm'));
+    assert.match(
+      r.out,
+      /^Digest: sha256:[0-9a-f]{64}\nStatus: downloaded 127\.0\.0\.1:\d+\/tools\/busybox:1\.0\nsha256:[0-9a-f]{64}\n$/,
+    );
+    assert.match(
+      keel(root, 'images').out,
+      new RegExp(`^127\\.0\\.0\\.1:${registry.port}/tools/busybox +1\\.0 +[0-9a-f]{12} `, 'm'),
+    );
     const run = keel(root, 'run', '--rm', ref, 'echo', 'pulled');
     assert.equal(run.out, 'pulled\n', run.err);
   });

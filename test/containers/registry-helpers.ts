@@ -8,20 +8,38 @@ import { join } from 'node:path';
 
 // --- The real registry as a child process -------------------------------------------------------
 
-export interface RegistryProcess { port: number; url: string; stop: () => Promise<void> }
+export interface RegistryProcess {
+  port: number;
+  url: string;
+  stop: () => Promise<void>;
+}
 
 export async function startRegistry(dir: string, extraConfig: string): Promise<RegistryProcess> {
   await mkdir(join(dir, 'storage'), { recursive: true });
   const port = await freePort();
   const config = join(dir, 'config.yml');
-  await writeFile(config, [
-    'version: 0.1', 'log:', '  level: error', '  accesslog:', '    disabled: true',
-    'storage:', '  filesystem:', `    rootdirectory: ${join(dir, 'storage')}`,
-    'http:', `  addr: 127.0.0.1:${port}`, extraConfig, '',
-  ].join('\n'));
+  await writeFile(
+    config,
+    [
+      'version: 0.1',
+      'log:',
+      '  level: error',
+      '  accesslog:',
+      '    disabled: true',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${join(dir, 'storage')}`,
+      'http:',
+      `  addr: 127.0.0.1:${port}`,
+      extraConfig,
+      '',
+    ].join('\n'),
+  );
   const child = spawn('/usr/bin/docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
   const url = `http://127.0.0.1:${port}`;
   await waitUntilAnswering(`${url}/v2/`, child, () => stderr);
   return { port, url, stop: () => stopChild(child) };
@@ -34,7 +52,9 @@ async function waitUntilAnswering(url: string, child: ChildProcess, stderr: () =
     try {
       await fetch(url);
       return;
-    } catch { await new Promise((r) => setTimeout(r, 50)); }
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
   child.kill();
   throw new Error(`docker-registry did not answer ${url} within 10 s: ${stderr()}`);
@@ -58,4 +78,3 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
     });
   });
 }
-

@@ -27,7 +27,10 @@ describe('containers/reference parseReference', () => {
 
   it('applies Docker Hub defaults to a bare name', () => {
     assert.deepEqual(parseReference('busybox'), {
-      registry: 'docker.io', repository: 'library/busybox', tag: 'latest', digest: null,
+      registry: 'docker.io',
+      repository: 'library/busybox',
+      tag: 'latest',
+      digest: null,
       normalized: 'docker.io/library/busybox:latest',
     });
   });
@@ -35,7 +38,11 @@ describe('containers/reference parseReference', () => {
   it('reads user/app:tag, registries with ports, IPs and localhost', () => {
     assert.equal(parseReference('user/app:1').normalized, 'docker.io/user/app:1');
     assert.deepEqual(parseReference('localhost:5000/app'), {
-      registry: 'localhost:5000', repository: 'app', tag: 'latest', digest: null, normalized: 'localhost:5000/app:latest',
+      registry: 'localhost:5000',
+      repository: 'app',
+      tag: 'latest',
+      digest: null,
+      normalized: 'localhost:5000/app:latest',
     });
     const r = parseReference('127.0.0.1:5000/a/b:t');
     assert.equal(r.registry, '127.0.0.1:5000');
@@ -74,25 +81,39 @@ describe('containers/reference parseReference', () => {
       ['my app', /white space/],
     ];
     for (const [ref, message] of bad) {
-      assert.throws(() => parseReference(ref), (e: unknown) => isContainerError(e, 'EREFERENCE') && message.test(e.message) &&
-        e.message.startsWith(`invalid image reference "${ref}"`), ref);
+      assert.throws(
+        () => parseReference(ref),
+        (e: unknown) =>
+          isContainerError(e, 'EREFERENCE') &&
+          message.test(e.message) &&
+          e.message.startsWith(`invalid image reference "${ref}"`),
+        ref,
+      );
     }
   });
 });
 
 describe('containers/registry-client helpers', () => {
   it('parses WWW-Authenticate challenges', () => {
-    assert.deepEqual(parseChallenges('Bearer realm="https://auth.example/token",service="reg",scope="repository:a/b:pull,push"'), [
-      { scheme: 'bearer', params: { realm: 'https://auth.example/token', service: 'reg', scope: 'repository:a/b:pull,push' } },
-    ]);
+    assert.deepEqual(
+      parseChallenges('Bearer realm="https://auth.example/token",service="reg",scope="repository:a/b:pull,push"'),
+      [
+        {
+          scheme: 'bearer',
+          params: { realm: 'https://auth.example/token', service: 'reg', scope: 'repository:a/b:pull,push' },
+        },
+      ],
+    );
     assert.deepEqual(parseChallenges('Basic realm="x \\"y\\"", Bearer realm=r'), [
-      { scheme: 'basic', params: { realm: 'x "y"' } }, { scheme: 'bearer', params: { realm: 'r' } },
+      { scheme: 'basic', params: { realm: 'x "y"' } },
+      { scheme: 'bearer', params: { realm: 'r' } },
     ]);
   });
 
   it('knows loopback hosts', () => {
     for (const h of ['127.0.0.1', '127.1.2.3', 'localhost', '[::1]', '::1']) assert.ok(isLoopback(h), h);
-    for (const h of ['10.0.0.1', '128.0.0.1', 'example.com', 'localhost.example.com', '[::2]', '::']) assert.ok(!isLoopback(h), h);
+    for (const h of ['10.0.0.1', '128.0.0.1', 'example.com', 'localhost.example.com', '[::2]', '::'])
+      assert.ok(!isLoopback(h), h);
   });
 });
 
@@ -109,17 +130,25 @@ describe('containers/registry pullImage (real docker-registry on loopback)', fun
 
   before(async function () {
     const missing = REQUIRED_TOOLS.filter((t) => !existsSync(t));
-    if (missing.length) throw new Error(`missing ${missing.join(', ')}: apt-get install docker-registry skopeo openssl`);
+    if (missing.length)
+      throw new Error(`missing ${missing.join(', ')}: apt-get install docker-registry skopeo openssl`);
     work = await mkdtemp(join(tmpdir(), 'keel-registry-test-'));
     layout = await writeLayout(join(work, 'layout'));
     tokenServer = await startTokenServer(work);
     servers.push(tokenServer.server);
     [plain, secured] = await Promise.all([
       startRegistry(join(work, 'plain'), ''),
-      startRegistry(join(work, 'secured'), [
-        'auth:', '  token:', `    realm: ${tokenServer.url}/token`, `    service: ${TOKEN_SERVICE}`,
-        `    issuer: ${TOKEN_ISSUER}`, `    rootcertbundle: ${tokenServer.certFile}`,
-      ].join('\n')),
+      startRegistry(
+        join(work, 'secured'),
+        [
+          'auth:',
+          '  token:',
+          `    realm: ${tokenServer.url}/token`,
+          `    service: ${TOKEN_SERVICE}`,
+          `    issuer: ${TOKEN_ISSUER}`,
+          `    rootcertbundle: ${tokenServer.certFile}`,
+        ].join('\n'),
+      ),
     ]);
     const host = `127.0.0.1:${plain.port}`;
     await Promise.all([
@@ -128,13 +157,22 @@ describe('containers/registry pullImage (real docker-registry on loopback)', fun
       skopeo('copy', '--all', 'oci:' + layout.dir + ':multi', `docker://${host}/multi:latest`),
       skopeo('copy', '--format', 'v2s2', 'oci:' + layout.dir + ':amd64', `docker://${host}/dlist:amd64`),
       skopeo('copy', '--format', 'v2s2', 'oci:' + layout.dir + ':arm64', `docker://${host}/dlist:arm64`),
-      skopeo('copy', '--dest-creds', `${USER}:${PASSWORD}`, 'oci:' + layout.dir + ':amd64', `docker://127.0.0.1:${secured.port}/private/app:latest`),
+      skopeo(
+        'copy',
+        '--dest-creds',
+        `${USER}:${PASSWORD}`,
+        'oci:' + layout.dir + ':amd64',
+        `docker://127.0.0.1:${secured.port}/private/app:latest`,
+      ),
     ]);
     await putDockerManifestList(plain.url, 'dlist', ['amd64', 'arm64']);
   });
 
   after(async () => {
-    for (const s of servers) { s.closeAllConnections(); s.close(); }
+    for (const s of servers) {
+      s.closeAllConnections();
+      s.close();
+    }
     await Promise.all([plain?.stop(), secured?.stop()]);
     if (work) await rm(work, { recursive: true, force: true });
   });
@@ -142,21 +180,40 @@ describe('containers/registry pullImage (real docker-registry on loopback)', fun
   it('pulls an OCI image: manifest, config and layers, verified into blobDir/sha256', async () => {
     const blobDir = newBlobDir();
     const seen: PullProgress[] = [];
-    const img = await pullImage(`127.0.0.1:${plain.port}/app:oci`, { insecure: true, blobDir, progress: (p) => seen.push(p) });
+    const img = await pullImage(`127.0.0.1:${plain.port}/app:oci`, {
+      insecure: true,
+      blobDir,
+      progress: (p) => seen.push(p),
+    });
     const amd = layout.images.amd64;
     assert.equal(img.ref, `127.0.0.1:${plain.port}/app:oci`);
     assert.equal(img.manifestDigest, amd.manifestDigest);
     assert.deepEqual(img.manifest, amd.manifest);
     assert.deepEqual(img.config, amd.config);
     assert.equal(img.indexDigest, undefined);
-    assert.deepEqual(img.layers, amd.layers.map((l) => ({ digest: l.digest, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: l.bytes.length })));
+    assert.deepEqual(
+      img.layers,
+      amd.layers.map((l) => ({
+        digest: l.digest,
+        mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+        size: l.bytes.length,
+      })),
+    );
     for (const l of amd.layers) assert.deepEqual(await readFile(join(blobDir, 'sha256', l.digest.slice(7))), l.bytes);
     assert.deepEqual(await readFile(join(blobDir, 'sha256', amd.configDigest.slice(7))), amd.config);
-    assert.deepEqual((await readdir(join(blobDir, 'sha256'))).filter((f) => f.startsWith('.')), [], 'no temporary files left');
+    assert.deepEqual(
+      (await readdir(join(blobDir, 'sha256'))).filter((f) => f.startsWith('.')),
+      [],
+      'no temporary files left',
+    );
     const big = amd.layers[1] as Blob;
     const bigProgress = seen.filter((p) => p.digest === big.digest);
     assert.ok(bigProgress.length >= 2, 'progress of the big layer is reported');
-    assert.deepEqual(bigProgress.at(-1), { digest: big.digest, doneBytes: big.bytes.length, totalBytes: big.bytes.length });
+    assert.deepEqual(bigProgress.at(-1), {
+      digest: big.digest,
+      doneBytes: big.bytes.length,
+      totalBytes: big.bytes.length,
+    });
   });
 
   it('pulls a Docker schema 2 image', async () => {
@@ -164,7 +221,10 @@ describe('containers/registry pullImage (real docker-registry on loopback)', fun
     const manifest = JSON.parse(img.manifest.toString()) as { mediaType: string };
     assert.equal(manifest.mediaType, 'application/vnd.docker.distribution.manifest.v2+json');
     assert.equal(img.manifestDigest, sha256(img.manifest));
-    assert.deepEqual(img.layers.map((l) => l.digest), layout.images.amd64.layers.map((l) => l.digest));
+    assert.deepEqual(
+      img.layers.map((l) => l.digest),
+      layout.images.amd64.layers.map((l) => l.digest),
+    );
     assert.ok(img.layers.every((l) => l.mediaType === 'application/vnd.docker.image.rootfs.diff.tar.gzip'));
   });
 
@@ -174,24 +234,44 @@ describe('containers/registry pullImage (real docker-registry on loopback)', fun
     assert.equal(amd.manifestDigest, layout.images.amd64.manifestDigest);
     assert.equal(amd.indexDigest, layout.indexDigest);
     assert.equal((JSON.parse(amd.config.toString()) as { architecture: string }).architecture, 'amd64');
-    const arm = await pullImage(ref, { insecure: true, blobDir: newBlobDir(), platform: { os: 'linux', architecture: 'arm64' } });
+    const arm = await pullImage(ref, {
+      insecure: true,
+      blobDir: newBlobDir(),
+      platform: { os: 'linux', architecture: 'arm64' },
+    });
     assert.equal(arm.manifestDigest, layout.images.arm64.manifestDigest);
-    const armV8 = await pullImage(ref, { insecure: true, blobDir: newBlobDir(), platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } });
+    const armV8 = await pullImage(ref, {
+      insecure: true,
+      blobDir: newBlobDir(),
+      platform: { os: 'linux', architecture: 'arm64', variant: 'v8' },
+    });
     assert.equal(armV8.manifestDigest, layout.images.arm64.manifestDigest);
   });
 
   it('names the available platforms when the wanted one is not in the index', async () => {
     const blobDir = newBlobDir();
-    await assert.rejects(pullImage(`127.0.0.1:${plain.port}/multi:latest`, { insecure: true, blobDir, platform: { os: 'linux', architecture: 's390x' } }),
-      (e: unknown) => isContainerError(e, 'EPLATFORM') &&
-        e.message === `cannot pull 127.0.0.1:${plain.port}/multi:latest: no image for linux/s390x in the index; it has linux/amd64, linux/arm64/v8`);
+    await assert.rejects(
+      pullImage(`127.0.0.1:${plain.port}/multi:latest`, {
+        insecure: true,
+        blobDir,
+        platform: { os: 'linux', architecture: 's390x' },
+      }),
+      (e: unknown) =>
+        isContainerError(e, 'EPLATFORM') &&
+        e.message ===
+          `cannot pull 127.0.0.1:${plain.port}/multi:latest: no image for ` +
+            'linux/s390x in the index; it has linux/amd64, linux/arm64/v8',
+    );
     assert.ok(!existsSync(blobDir), 'nothing downloaded');
   });
 
   it('chooses linux/amd64 from a Docker manifest list PUT through the registry API', async () => {
     const img = await pullImage(`127.0.0.1:${plain.port}/dlist:latest`, { insecure: true, blobDir: newBlobDir() });
     assert.equal((JSON.parse(img.config.toString()) as { architecture: string }).architecture, 'amd64');
-    assert.equal((JSON.parse(img.manifest.toString()) as { mediaType: string }).mediaType, 'application/vnd.docker.distribution.manifest.v2+json');
+    assert.equal(
+      (JSON.parse(img.manifest.toString()) as { mediaType: string }).mediaType,
+      'application/vnd.docker.distribution.manifest.v2+json',
+    );
     assert.ok(img.indexDigest?.startsWith('sha256:'));
   });
 
@@ -201,11 +281,19 @@ describe('containers/registry pullImage (real docker-registry on loopback)', fun
     assert.equal(img.manifestDigest, digest);
     assert.equal(img.ref, `127.0.0.1:${plain.port}/app@${digest}`);
     const missing = `sha256:${'0'.repeat(64)}`;
-    await assert.rejects(pullImage(`127.0.0.1:${plain.port}/app@${missing}`, { insecure: true, blobDir: newBlobDir() }),
-      (e: unknown) => isContainerError(e, 'ENOTFOUND') && e.message.startsWith(`cannot pull 127.0.0.1:${plain.port}/app@${missing}: manifest ${missing} not found`) &&
-        /MANIFEST_UNKNOWN/.test(e.message));
-    await assert.rejects(pullImage(`127.0.0.1:${plain.port}/app:nope`, { insecure: true, blobDir: newBlobDir() }),
-      (e: unknown) => isContainerError(e, 'ENOTFOUND') && /manifest nope not found in 127\.0\.0\.1:\d+\/app \(404 MANIFEST_UNKNOWN/.test(e.message));
+    await assert.rejects(
+      pullImage(`127.0.0.1:${plain.port}/app@${missing}`, { insecure: true, blobDir: newBlobDir() }),
+      (e: unknown) =>
+        isContainerError(e, 'ENOTFOUND') &&
+        e.message.startsWith(`cannot pull 127.0.0.1:${plain.port}/app@${missing}: manifest ${missing} not found`) &&
+        /MANIFEST_UNKNOWN/.test(e.message),
+    );
+    await assert.rejects(
+      pullImage(`127.0.0.1:${plain.port}/app:nope`, { insecure: true, blobDir: newBlobDir() }),
+      (e: unknown) =>
+        isContainerError(e, 'ENOTFOUND') &&
+        /manifest nope not found in 127\.0\.0\.1:\d+\/app \(404 MANIFEST_UNKNOWN/.test(e.message),
+    );
   });
 
   it('does not fetch blobs that are already in blobDir, and fetches a damaged one again', async () => {
@@ -232,23 +320,36 @@ describe('containers/registry pullImage (real docker-registry on loopback)', fun
     const big = layout.images.amd64.layers[1] as Blob;
     const tampered = Buffer.from(big.bytes);
     tampered[tampered.length >> 1] ^= 0xff;
-    const proxy = await startProxy(plain.port, (path, body) => path.endsWith(`/blobs/${big.digest}`) ? tampered : body);
+    const proxy = await startProxy(plain.port, (path, body) =>
+      path.endsWith(`/blobs/${big.digest}`) ? tampered : body,
+    );
     servers.push(proxy.server);
     const blobDir = newBlobDir();
-    await assert.rejects(pullImage(`127.0.0.1:${proxy.port}/app:oci`, { insecure: true, blobDir }),
-      (e: unknown) => isContainerError(e, 'EDIGEST') &&
-        e.message === `cannot pull 127.0.0.1:${proxy.port}/app:oci: digest mismatch for blob ${big.digest}: expected ${big.digest}, got ${sha256(tampered)}`);
+    await assert.rejects(
+      pullImage(`127.0.0.1:${proxy.port}/app:oci`, { insecure: true, blobDir }),
+      (e: unknown) =>
+        isContainerError(e, 'EDIGEST') &&
+        e.message ===
+          `cannot pull 127.0.0.1:${proxy.port}/app:oci: digest mismatch for blob ` +
+            `${big.digest}: expected ${big.digest}, got ${sha256(tampered)}`,
+    );
     const left = await readdir(join(blobDir, 'sha256'));
     assert.ok(!left.some((f) => f.includes(big.digest.slice(7))), `nothing of the layer is left: ${left.join(', ')}`);
   });
 
   it('rejects a blob longer than its descriptor says', async () => {
     const small = layout.images.amd64.layers[0] as Blob;
-    const proxy = await startProxy(plain.port, (path, body) => path.endsWith(`/blobs/${small.digest}`) ? Buffer.concat([body, Buffer.from('x')]) : body);
+    const proxy = await startProxy(plain.port, (path, body) =>
+      path.endsWith(`/blobs/${small.digest}`) ? Buffer.concat([body, Buffer.from('x')]) : body,
+    );
     servers.push(proxy.server);
     const blobDir = newBlobDir();
-    await assert.rejects(pullImage(`127.0.0.1:${proxy.port}/app:oci`, { insecure: true, blobDir }),
-      (e: unknown) => isContainerError(e, 'ESIZE') && e.message.includes(`size mismatch for blob ${small.digest}: the manifest says ${small.bytes.length} bytes`));
+    await assert.rejects(
+      pullImage(`127.0.0.1:${proxy.port}/app:oci`, { insecure: true, blobDir }),
+      (e: unknown) =>
+        isContainerError(e, 'ESIZE') &&
+        e.message.includes(`size mismatch for blob ${small.digest}: the manifest says ${small.bytes.length} bytes`),
+    );
     assert.ok(!(await readdir(join(blobDir, 'sha256'))).some((f) => f.includes(small.digest.slice(7))));
   });
 
@@ -261,18 +362,35 @@ describe('containers/registry pullImage (real docker-registry on loopback)', fun
       return altered(body);
     });
     servers.push(byDigest.server);
-    await assert.rejects(pullImage(`127.0.0.1:${byDigest.port}/app@${digest}`, { insecure: true, blobDir: newBlobDir() }),
-      (e: unknown) => isContainerError(e, 'EDIGEST') && e.message.includes(`digest mismatch for manifest ${digest}: expected ${digest}, got ${sha256(altered(layout.images.amd64.manifest))}`));
-    const byTag = await startProxy(plain.port, (path, body) => path.includes('/manifests/') ? altered(body) : body);
+    await assert.rejects(
+      pullImage(`127.0.0.1:${byDigest.port}/app@${digest}`, { insecure: true, blobDir: newBlobDir() }),
+      (e: unknown) =>
+        isContainerError(e, 'EDIGEST') &&
+        e.message.includes(
+          `digest mismatch for manifest ${digest}: expected ${digest}, got ` +
+            `${sha256(altered(layout.images.amd64.manifest))}`,
+        ),
+    );
+    const byTag = await startProxy(plain.port, (path, body) => (path.includes('/manifests/') ? altered(body) : body));
     servers.push(byTag.server);
-    await assert.rejects(pullImage(`127.0.0.1:${byTag.port}/app:oci`, { insecure: true, blobDir: newBlobDir() }),
-      (e: unknown) => isContainerError(e, 'EDIGEST') &&
-        e.message.includes(`the registry announced ${digest} (Docker-Content-Digest), the bytes hash to ${sha256(altered(layout.images.amd64.manifest))}`));
+    await assert.rejects(
+      pullImage(`127.0.0.1:${byTag.port}/app:oci`, { insecure: true, blobDir: newBlobDir() }),
+      (e: unknown) =>
+        isContainerError(e, 'EDIGEST') &&
+        e.message.includes(
+          `the registry announced ${digest} (Docker-Content-Digest), the bytes hash ` +
+            `to ${sha256(altered(layout.images.amd64.manifest))}`,
+        ),
+    );
   });
 
   it('pulls from a token-auth registry with credentials, one token for the whole pull', async () => {
     tokenServer.requests.length = 0;
-    const img = await pullImage(`127.0.0.1:${secured.port}/private/app`, { insecure: true, blobDir: newBlobDir(), auth: { username: USER, password: PASSWORD } });
+    const img = await pullImage(`127.0.0.1:${secured.port}/private/app`, {
+      insecure: true,
+      blobDir: newBlobDir(),
+      auth: { username: USER, password: PASSWORD },
+    });
     assert.equal(img.manifestDigest, layout.images.amd64.manifestDigest);
     assert.equal(tokenServer.requests.length, 1, 'the token is cached for the scope');
     const q = tokenServer.requests[0] as URL;
@@ -282,55 +400,109 @@ describe('containers/registry pullImage (real docker-registry on loopback)', fun
 
   it('says 401 when the registry refuses an anonymous token, and names a refused password', async () => {
     const ref = `127.0.0.1:${secured.port}/private/app:latest`;
-    await assert.rejects(pullImage(ref, { insecure: true, blobDir: newBlobDir() }),
-      (e: unknown) => isContainerError(e, 'EAUTH') &&
-        /^cannot pull 127\.0\.0\.1:\d+\/private\/app:latest: manifest latest: the registry answered 401 Unauthorized after authenticating without credentials: UNAUTHORIZED/.test(e.message));
-    await assert.rejects(pullImage(ref, { insecure: true, blobDir: newBlobDir(), auth: { username: USER, password: 'wrong' } }),
-      (e: unknown) => isContainerError(e, 'EAUTH') && e.message.includes(`the token server ${tokenServer.url} refused the credentials of ${USER} (401`));
+    await assert.rejects(
+      pullImage(ref, { insecure: true, blobDir: newBlobDir() }),
+      (e: unknown) =>
+        isContainerError(e, 'EAUTH') &&
+        /^cannot pull 127\.0\.0\.1:\d+\/private\/app:latest: manifest latest: the registry answered 401 Unauthorized after authenticating without credentials: UNAUTHORIZED/.test(
+          e.message,
+        ),
+    );
+    await assert.rejects(
+      pullImage(ref, { insecure: true, blobDir: newBlobDir(), auth: { username: USER, password: 'wrong' } }),
+      (e: unknown) =>
+        isContainerError(e, 'EAUTH') &&
+        e.message.includes(`the token server ${tokenServer.url} refused the credentials of ${USER} (401`),
+    );
   });
 
-  it('follows a blob redirect to another origin (a CDN on another port) without sending it the Authorization header', async () => {
-    const cdn = await startCdn(layout.dir);
-    servers.push(cdn.server);
-    // In front of the token-auth registry: blob GETs are answered with 307 to the "CDN", another origin (port).
-    const proxy = await startProxy(secured.port, undefined, (req, res) => {
-      if (!req.url?.includes('/blobs/sha256:')) return false;
-      res.writeHead(307, { location: `http://127.0.0.1:${cdn.port}/cdn/${req.url.split('/blobs/sha256:')[1]}?expires=1` }).end();
-      return true;
-    });
-    servers.push(proxy.server);
-    const blobDir = newBlobDir();
-    const img = await pullImage(`127.0.0.1:${proxy.port}/private/app:latest`, { insecure: true, blobDir, auth: { username: USER, password: PASSWORD } });
-    assert.equal(img.layers.length, 2);
-    for (const l of layout.images.amd64.layers) assert.deepEqual(await readFile(join(blobDir, 'sha256', l.digest.slice(7))), l.bytes);
-    const blobRequests = proxy.log.filter((r) => r.path.includes('/blobs/'));
-    assert.equal(blobRequests.length, 3);
-    assert.ok(blobRequests.every((r) => r.authorization?.startsWith('Bearer ')), 'the registry host gets the token');
-    assert.equal(cdn.log.length, 3);
-    assert.deepEqual(cdn.log.filter((r) => r.authorization !== undefined), [], 'the other origin never sees Authorization');
-  });
+  it(
+    'follows a blob redirect to another origin (a CDN on another port) ' +
+      'without sending it the Authorization header',
+    async () => {
+      const cdn = await startCdn(layout.dir);
+      servers.push(cdn.server);
+      // In front of the token-auth registry: blob GETs are answered with 307 to the "CDN", another origin (port).
+      const proxy = await startProxy(secured.port, undefined, (req, res) => {
+        if (!req.url?.includes('/blobs/sha256:')) return false;
+        res
+          .writeHead(307, {
+            location: `http://127.0.0.1:${cdn.port}/cdn/${req.url.split('/blobs/sha256:')[1]}?expires=1`,
+          })
+          .end();
+        return true;
+      });
+      servers.push(proxy.server);
+      const blobDir = newBlobDir();
+      const img = await pullImage(`127.0.0.1:${proxy.port}/private/app:latest`, {
+        insecure: true,
+        blobDir,
+        auth: { username: USER, password: PASSWORD },
+      });
+      assert.equal(img.layers.length, 2);
+      for (const l of layout.images.amd64.layers)
+        assert.deepEqual(await readFile(join(blobDir, 'sha256', l.digest.slice(7))), l.bytes);
+      const blobRequests = proxy.log.filter((r) => r.path.includes('/blobs/'));
+      assert.equal(blobRequests.length, 3);
+      assert.ok(
+        blobRequests.every((r) => r.authorization?.startsWith('Bearer ')),
+        'the registry host gets the token',
+      );
+      assert.equal(cdn.log.length, 3);
+      assert.deepEqual(
+        cdn.log.filter((r) => r.authorization !== undefined),
+        [],
+        'the other origin never sees Authorization',
+      );
+    },
+  );
 
   it('refuses plain HTTP to a registry off loopback before connecting', async () => {
-    await assert.rejects(pullImage('registry.example.invalid:5000/app', { insecure: true, blobDir: newBlobDir() }),
-      (e: unknown) => isContainerError(e, 'EINSECURE') &&
-        e.message === 'cannot pull registry.example.invalid:5000/app:latest: plain HTTP (insecure) is allowed only for registries on loopback (127.0.0.0/8, ::1, localhost) or listed in insecure-registries of /etc/docker/daemon.json, not for registry.example.invalid:5000');
+    await assert.rejects(
+      pullImage('registry.example.invalid:5000/app', { insecure: true, blobDir: newBlobDir() }),
+      (e: unknown) =>
+        isContainerError(e, 'EINSECURE') &&
+        e.message ===
+          'cannot pull registry.example.invalid:5000/app:latest: plain HTTP (insecure) is ' +
+            'allowed only for registries on loopback (127.0.0.0/8, ::1, localhost) or listed in ' +
+            'insecure-registries of /etc/docker/daemon.json, not for registry.example.invalid:5000',
+    );
   });
 
-  it('speaks plain HTTP, without --insecure, to a registry listed in docker\'s insecure-registries', async () => {
-    const img = await pullImage(`127.0.0.1:${plain.port}/app:v2s2`, { insecureRegistries: [`127.0.0.1:${plain.port}`], blobDir: newBlobDir() });
+  it("speaks plain HTTP, without --insecure, to a registry listed in docker's insecure-registries", async () => {
+    const img = await pullImage(`127.0.0.1:${plain.port}/app:v2s2`, {
+      insecureRegistries: [`127.0.0.1:${plain.port}`],
+      blobDir: newBlobDir(),
+    });
     assert.equal(img.manifestDigest, sha256(img.manifest));
-    await assert.rejects(pullImage('registry.example.invalid:5000/app', { insecure: true, insecureRegistries: ['registry.example.invalid:5001'], blobDir: newBlobDir() }),
-      (e: unknown) => isContainerError(e, 'EINSECURE'));
+    await assert.rejects(
+      pullImage('registry.example.invalid:5000/app', {
+        insecure: true,
+        insecureRegistries: ['registry.example.invalid:5001'],
+        blobDir: newBlobDir(),
+      }),
+      (e: unknown) => isContainerError(e, 'EINSECURE'),
+    );
   });
 
   it('speaks HTTPS unless insecure is given', async () => {
-    await assert.rejects(pullImage(`127.0.0.1:${plain.port}/app:oci`, { blobDir: newBlobDir() }),
-      (e: unknown) => isContainerError(e, 'ENETWORK') && e.message.startsWith(`cannot pull 127.0.0.1:${plain.port}/app:oci: cannot reach https://127.0.0.1:${plain.port}`));
+    await assert.rejects(
+      pullImage(`127.0.0.1:${plain.port}/app:oci`, { blobDir: newBlobDir() }),
+      (e: unknown) =>
+        isContainerError(e, 'ENETWORK') &&
+        e.message.startsWith(
+          `cannot pull 127.0.0.1:${plain.port}/app:oci: cannot reach https://127.0.0.1:${plain.port}`,
+        ),
+    );
   });
 
   it('stops when its signal is aborted', async () => {
     const ac = new AbortController();
-    const p = pullImage(`127.0.0.1:${plain.port}/app:oci`, { insecure: true, blobDir: newBlobDir(), signal: ac.signal });
+    const p = pullImage(`127.0.0.1:${plain.port}/app:oci`, {
+      insecure: true,
+      blobDir: newBlobDir(),
+      signal: ac.signal,
+    });
     ac.abort();
     await assert.rejects(p, (e: unknown) => isContainerError(e, 'EABORTED'));
   });
@@ -343,27 +515,55 @@ describe('containers/registry pullImage (real docker-registry on loopback)', fun
     });
 
     it('refuses a schema 1 manifest clearly', async () => {
-      await assert.rejects(pullImage(`127.0.0.1:${fake.port}/old:latest`, { insecure: true, blobDir: newBlobDir() }),
-        (e: unknown) => isContainerError(e, 'EUNSUPPORTED') && /manifest latest is a Docker schema 1 manifest, which is not supported/.test(e.message));
+      await assert.rejects(
+        pullImage(`127.0.0.1:${fake.port}/old:latest`, { insecure: true, blobDir: newBlobDir() }),
+        (e: unknown) =>
+          isContainerError(e, 'EUNSUPPORTED') &&
+          /manifest latest is a Docker schema 1 manifest, which is not supported/.test(e.message),
+      );
     });
 
     it('answers a Basic challenge with the credentials, and says so when there are none', async () => {
       const ref = `127.0.0.1:${fake.port}/basic/app:latest`;
-      const img = await pullImage(ref, { insecure: true, blobDir: newBlobDir(), auth: { username: USER, password: PASSWORD } });
+      const img = await pullImage(ref, {
+        insecure: true,
+        blobDir: newBlobDir(),
+        auth: { username: USER, password: PASSWORD },
+      });
       assert.equal(img.manifestDigest, layout.images.amd64.manifestDigest);
-      await assert.rejects(pullImage(ref, { insecure: true, blobDir: newBlobDir() }),
-        (e: unknown) => isContainerError(e, 'EAUTH') && /asks for a user name and password \(Basic auth\) and none were given/.test(e.message));
-      await assert.rejects(pullImage(ref, { insecure: true, blobDir: newBlobDir(), auth: { username: USER, password: 'wrong' } }),
-        (e: unknown) => isContainerError(e, 'EAUTH') && /401 Unauthorized after authenticating as alice/.test(e.message));
+      await assert.rejects(
+        pullImage(ref, { insecure: true, blobDir: newBlobDir() }),
+        (e: unknown) =>
+          isContainerError(e, 'EAUTH') &&
+          /asks for a user name and password \(Basic auth\) and none were given/.test(e.message),
+      );
+      await assert.rejects(
+        pullImage(ref, { insecure: true, blobDir: newBlobDir(), auth: { username: USER, password: 'wrong' } }),
+        (e: unknown) =>
+          isContainerError(e, 'EAUTH') && /401 Unauthorized after authenticating as alice/.test(e.message),
+      );
     });
   });
 });
 
 // --- An OCI layout written by hand: two single-platform images and an index of both -----------
 
-interface Blob { digest: string; bytes: Buffer }
-interface TestImage { manifest: Buffer; manifestDigest: string; config: Buffer; configDigest: string; layers: Blob[] }
-interface TestLayout { dir: string; images: { amd64: TestImage; arm64: TestImage }; indexDigest: string }
+interface Blob {
+  digest: string;
+  bytes: Buffer;
+}
+interface TestImage {
+  manifest: Buffer;
+  manifestDigest: string;
+  config: Buffer;
+  configDigest: string;
+  layers: Blob[];
+}
+interface TestLayout {
+  dir: string;
+  images: { amd64: TestImage; arm64: TestImage };
+  indexDigest: string;
+}
 
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -378,36 +578,82 @@ async function writeLayout(dir: string): Promise<TestLayout> {
   const image = async (arch: string, variant?: string): Promise<TestImage> => {
     const tars = [tar([['etc/arch', Buffer.from(`${arch}\n`)]]), tar([['data/random', randomBytes(512 * 1024)]])];
     const layers = await Promise.all(tars.map((t) => put(gzipSync(t))));
-    const config = await put(Buffer.from(JSON.stringify({
-      architecture: arch, ...(variant ? { variant } : {}), os: 'linux', config: { Cmd: ['/bin/sh'] },
-      rootfs: { type: 'layers', diff_ids: tars.map(sha256) },
-    })));
-    const manifest = await put(Buffer.from(JSON.stringify({
-      schemaVersion: 2, mediaType: OCI_MANIFEST,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config.digest, size: config.bytes.length },
-      layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: l.digest, size: l.bytes.length })),
-    })));
-    return { manifest: manifest.bytes, manifestDigest: manifest.digest, config: config.bytes, configDigest: config.digest, layers };
+    const config = await put(
+      Buffer.from(
+        JSON.stringify({
+          architecture: arch,
+          ...(variant ? { variant } : {}),
+          os: 'linux',
+          config: { Cmd: ['/bin/sh'] },
+          rootfs: { type: 'layers', diff_ids: tars.map(sha256) },
+        }),
+      ),
+    );
+    const manifest = await put(
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: OCI_MANIFEST,
+          config: {
+            mediaType: 'application/vnd.oci.image.config.v1+json',
+            digest: config.digest,
+            size: config.bytes.length,
+          },
+          layers: layers.map((l) => ({
+            mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+            digest: l.digest,
+            size: l.bytes.length,
+          })),
+        }),
+      ),
+    );
+    return {
+      manifest: manifest.bytes,
+      manifestDigest: manifest.digest,
+      config: config.bytes,
+      configDigest: config.digest,
+      layers,
+    };
   };
   const amd64 = await image('amd64');
   const arm64 = await image('arm64', 'v8');
   const entry = (img: TestImage, platform: object, ref?: string) => ({
-    mediaType: OCI_MANIFEST, digest: img.manifestDigest, size: img.manifest.length, platform,
+    mediaType: OCI_MANIFEST,
+    digest: img.manifestDigest,
+    size: img.manifest.length,
+    platform,
     ...(ref ? { annotations: { 'org.opencontainers.image.ref.name': ref } } : {}),
   });
-  const index = await put(Buffer.from(JSON.stringify({
-    schemaVersion: 2, mediaType: OCI_INDEX,
-    manifests: [entry(amd64, { os: 'linux', architecture: 'amd64' }), entry(arm64, { os: 'linux', architecture: 'arm64', variant: 'v8' })],
-  })));
+  const index = await put(
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_INDEX,
+        manifests: [
+          entry(amd64, { os: 'linux', architecture: 'amd64' }),
+          entry(arm64, { os: 'linux', architecture: 'arm64', variant: 'v8' }),
+        ],
+      }),
+    ),
+  );
   await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  await writeFile(join(dir, 'index.json'), JSON.stringify({
-    schemaVersion: 2, mediaType: OCI_INDEX,
-    manifests: [
-      entry(amd64, { os: 'linux', architecture: 'amd64' }, 'amd64'),
-      entry(arm64, { os: 'linux', architecture: 'arm64', variant: 'v8' }, 'arm64'),
-      { mediaType: OCI_INDEX, digest: index.digest, size: index.bytes.length, annotations: { 'org.opencontainers.image.ref.name': 'multi' } },
-    ],
-  }));
+  await writeFile(
+    join(dir, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [
+        entry(amd64, { os: 'linux', architecture: 'amd64' }, 'amd64'),
+        entry(arm64, { os: 'linux', architecture: 'arm64', variant: 'v8' }, 'arm64'),
+        {
+          mediaType: OCI_INDEX,
+          digest: index.digest,
+          size: index.bytes.length,
+          annotations: { 'org.opencontainers.image.ref.name': 'multi' },
+        },
+      ],
+    }),
+  );
   return { dir, images: { amd64, arm64 }, indexDigest: index.digest };
 }
 
@@ -438,24 +684,41 @@ function sha256(bytes: Buffer): string {
 }
 
 async function skopeo(...args: string[]): Promise<void> {
-  await run('skopeo', ['--insecure-policy', ...args.slice(0, 1), '--dest-tls-verify=false', ...args.slice(1)], { timeout: 30_000 });
+  await run('skopeo', ['--insecure-policy', ...args.slice(0, 1), '--dest-tls-verify=false', ...args.slice(1)], {
+    timeout: 30_000,
+  });
 }
 
 /** PUTs a Docker manifest list of `tags` (already in `repo`) as `repo:latest`. */
 async function putDockerManifestList(base: string, repo: string, tags: string[]): Promise<void> {
-  const manifests = await Promise.all(tags.map(async (tag) => {
-    const res = await fetch(`${base}/v2/${repo}/manifests/${tag}`, { headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
-    const body = Buffer.from(await res.arrayBuffer());
-    const config = JSON.parse(body.toString()) as { config: { digest: string } };
-    const cfg = JSON.parse(await (await fetch(`${base}/v2/${repo}/blobs/${config.config.digest}`)).text()) as { architecture: string; variant?: string };
-    return {
-      mediaType: res.headers.get('content-type'), digest: sha256(body), size: body.length,
-      platform: { os: 'linux', architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) },
-    };
-  }));
-  const list = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.list.v2+json', manifests });
+  const manifests = await Promise.all(
+    tags.map(async (tag) => {
+      const res = await fetch(`${base}/v2/${repo}/manifests/${tag}`, {
+        headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+      });
+      const body = Buffer.from(await res.arrayBuffer());
+      const config = JSON.parse(body.toString()) as { config: { digest: string } };
+      const cfg = JSON.parse(await (await fetch(`${base}/v2/${repo}/blobs/${config.config.digest}`)).text()) as {
+        architecture: string;
+        variant?: string;
+      };
+      return {
+        mediaType: res.headers.get('content-type'),
+        digest: sha256(body),
+        size: body.length,
+        platform: { os: 'linux', architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) },
+      };
+    }),
+  );
+  const list = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.docker.distribution.manifest.list.v2+json',
+    manifests,
+  });
   const res = await fetch(`${base}/v2/${repo}/manifests/latest`, {
-    method: 'PUT', body: list, headers: { 'content-type': 'application/vnd.docker.distribution.manifest.list.v2+json' },
+    method: 'PUT',
+    body: list,
+    headers: { 'content-type': 'application/vnd.docker.distribution.manifest.list.v2+json' },
   });
   assert.equal(res.status, 201, await res.text());
 }
@@ -474,13 +737,31 @@ const PASSWORD = 'secret';
 const TOKEN_SERVICE = 'keel-test-registry';
 const TOKEN_ISSUER = 'keel-test-issuer';
 
-interface TokenServer { server: http.Server; url: string; certFile: string; requests: URL[] }
+interface TokenServer {
+  server: http.Server;
+  url: string;
+  certFile: string;
+  requests: URL[];
+}
 
 async function startTokenServer(dir: string): Promise<TokenServer> {
   const keyFile = join(dir, 'token.key');
   const certFile = join(dir, 'token.crt');
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile,
-    '-days', '2', '-subj', '/CN=keel test token issuer']);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=keel test token issuer',
+  ]);
   const key = createPrivateKey(await readFile(keyFile));
   const certDer = new X509Certificate(await readFile(certFile)).raw.toString('base64');
   const requests: URL[] = [];
@@ -490,14 +771,27 @@ async function startTokenServer(dir: string): Promise<TokenServer> {
     const user = basicUser(req.headers.authorization);
     if (user === 'invalid') return sendJson(res, 401, { details: 'invalid user name or password' });
     // Anonymous users get a valid token that grants nothing, as Docker Hub's token server does.
-    const access = user === null ? [] : url.searchParams.getAll('scope').map((s) => {
-      const [type, name, actions] = [s.slice(0, s.indexOf(':')), s.slice(s.indexOf(':') + 1, s.lastIndexOf(':')), s.slice(s.lastIndexOf(':') + 1)];
-      return { type, name, actions: actions.split(',') };
-    });
+    const access =
+      user === null
+        ? []
+        : url.searchParams.getAll('scope').map((s) => {
+            const [type, name, actions] = [
+              s.slice(0, s.indexOf(':')),
+              s.slice(s.indexOf(':') + 1, s.lastIndexOf(':')),
+              s.slice(s.lastIndexOf(':') + 1),
+            ];
+            return { type, name, actions: actions.split(',') };
+          });
     const now = Math.floor(Date.now() / 1000);
     const token = jwt(key, certDer, {
-      iss: TOKEN_ISSUER, sub: user ?? '', aud: url.searchParams.get('service') ?? '', exp: now + 300, nbf: now - 10, iat: now,
-      jti: randomBytes(8).toString('hex'), access,
+      iss: TOKEN_ISSUER,
+      sub: user ?? '',
+      aud: url.searchParams.get('service') ?? '',
+      exp: now + 300,
+      nbf: now - 10,
+      iat: now,
+      jti: randomBytes(8).toString('hex'),
+      access,
     });
     sendJson(res, 200, { access_token: token, expires_in: 300 });
   });
@@ -507,7 +801,9 @@ async function startTokenServer(dir: string): Promise<TokenServer> {
 
 function basicUser(header: string | undefined): string | null | 'invalid' {
   if (!header) return null;
-  const [user, password] = Buffer.from(header.replace(/^Basic /, ''), 'base64').toString().split(':');
+  const [user, password] = Buffer.from(header.replace(/^Basic /, ''), 'base64')
+    .toString()
+    .split(':');
   return user === USER && password === PASSWORD ? USER : 'invalid';
 }
 
@@ -523,29 +819,46 @@ function sendJson(res: ServerResponse, status: number, body: object): void {
 
 // --- Proxies and a CDN in front of the real registry --------------------------------------------
 
-interface LoggedRequest { path: string; authorization?: string }
+interface LoggedRequest {
+  path: string;
+  authorization?: string;
+}
 type Rewrite = (path: string, body: Buffer, headers: IncomingHttpHeaders) => Buffer;
-interface TestProxy { server: http.Server; port: number; log: LoggedRequest[] }
+interface TestProxy {
+  server: http.Server;
+  port: number;
+  log: LoggedRequest[];
+}
 
 /** Forwards to the registry on `targetPort`; `rewrite` may change a GET's body, `intercept` answer it instead. */
-async function startProxy(targetPort: number, rewrite?: Rewrite, intercept?: (req: IncomingMessage, res: ServerResponse) => boolean): Promise<TestProxy> {
+async function startProxy(
+  targetPort: number,
+  rewrite?: Rewrite,
+  intercept?: (req: IncomingMessage, res: ServerResponse) => boolean,
+): Promise<TestProxy> {
   const log: LoggedRequest[] = [];
   const server = http.createServer((req, res) => {
-    log.push({ path: req.url ?? '', ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) });
-    if (intercept?.(req, res)) return;
-    const upstream = http.request({ host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers }, async (up) => {
-      const headers = { ...up.headers };
-      if (!rewrite || req.method !== 'GET' || up.statusCode !== 200) {
-        res.writeHead(up.statusCode ?? 502, headers);
-        up.pipe(res);
-        return;
-      }
-      const chunks: Buffer[] = [];
-      for await (const c of up) chunks.push(c as Buffer);
-      const body = rewrite(req.url ?? '', Buffer.concat(chunks), headers);
-      headers['content-length'] = String(body.length);
-      res.writeHead(200, headers).end(body);
+    log.push({
+      path: req.url ?? '',
+      ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
     });
+    if (intercept?.(req, res)) return;
+    const upstream = http.request(
+      { host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers },
+      async (up) => {
+        const headers = { ...up.headers };
+        if (!rewrite || req.method !== 'GET' || up.statusCode !== 200) {
+          res.writeHead(up.statusCode ?? 502, headers);
+          up.pipe(res);
+          return;
+        }
+        const chunks: Buffer[] = [];
+        for await (const c of up) chunks.push(c as Buffer);
+        const body = rewrite(req.url ?? '', Buffer.concat(chunks), headers);
+        headers['content-length'] = String(body.length);
+        res.writeHead(200, headers).end(body);
+      },
+    );
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
   });
@@ -556,7 +869,10 @@ async function startProxy(targetPort: number, rewrite?: Rewrite, intercept?: (re
 async function startCdn(layoutDir: string): Promise<{ server: http.Server; port: number; log: LoggedRequest[] }> {
   const log: LoggedRequest[] = [];
   const server = http.createServer(async (req, res) => {
-    log.push({ path: req.url ?? '', ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) });
+    log.push({
+      path: req.url ?? '',
+      ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+    });
     const hex = /^\/cdn\/([a-f0-9]{64})/.exec(req.url ?? '')?.[1];
     const bytes = hex ? await readFile(join(layoutDir, 'blobs', 'sha256', hex)).catch(() => null) : null;
     if (!bytes) return void res.writeHead(404).end();
@@ -567,23 +883,40 @@ async function startCdn(layoutDir: string): Promise<{ server: http.Server; port:
 
 // --- A fake registry (not distribution): a schema 1 manifest, and Basic auth --------------------
 
-interface FakeRegistry { server: http.Server; port: number }
+interface FakeRegistry {
+  server: http.Server;
+  port: number;
+}
 
 async function startFakeRegistry(l: TestLayout): Promise<FakeRegistry> {
   const img = l.images.amd64;
-  const blobs = new Map([[img.configDigest, img.config], ...img.layers.map((b) => [b.digest, b.bytes] as [string, Buffer])]);
-  const schema1 = JSON.stringify({ schemaVersion: 1, name: 'old', tag: 'latest', architecture: 'amd64', fsLayers: [], history: [] });
+  const blobs = new Map([
+    [img.configDigest, img.config],
+    ...img.layers.map((b) => [b.digest, b.bytes] as [string, Buffer]),
+  ]);
+  const schema1 = JSON.stringify({
+    schemaVersion: 1,
+    name: 'old',
+    tag: 'latest',
+    architecture: 'amd64',
+    fsLayers: [],
+    history: [],
+  });
   const server = http.createServer((req, res) => {
     const path = req.url ?? '';
     if (path === '/v2/old/manifests/latest') {
-      return void res.writeHead(200, { 'content-type': 'application/vnd.docker.distribution.manifest.v1+prettyjws' }).end(schema1);
+      return void res
+        .writeHead(200, { 'content-type': 'application/vnd.docker.distribution.manifest.v1+prettyjws' })
+        .end(schema1);
     }
     if (!path.startsWith('/v2/basic/app/')) return void res.writeHead(404).end();
     if (basicUser(req.headers.authorization) !== USER) {
-      return void res.writeHead(401, { 'www-authenticate': 'Basic realm="fake registry"', 'content-type': 'application/json' })
+      return void res
+        .writeHead(401, { 'www-authenticate': 'Basic realm="fake registry"', 'content-type': 'application/json' })
         .end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }));
     }
-    if (path === '/v2/basic/app/manifests/latest') return void res.writeHead(200, { 'content-type': OCI_MANIFEST }).end(img.manifest);
+    if (path === '/v2/basic/app/manifests/latest')
+      return void res.writeHead(200, { 'content-type': OCI_MANIFEST }).end(img.manifest);
     const blob = blobs.get(path.split('/blobs/')[1] ?? '');
     if (!blob) return void res.writeHead(404).end();
     res.writeHead(200, { 'content-length': blob.length }).end(blob);

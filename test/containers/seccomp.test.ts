@@ -9,8 +9,15 @@ import { join } from 'node:path';
 import { isContainerError } from '../../containers/errors.js';
 import { capabilityMask } from '../../containers/capabilities.js';
 import {
-  AUDIT_ARCH_X86_64, CLONE_NAMESPACE_FLAGS, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS,
-  X86_64_MAX_SYSCALL, X86_64_SYSCALLS, deniedSyscalls, seccompProgram,
+  AUDIT_ARCH_X86_64,
+  CLONE_NAMESPACE_FLAGS,
+  SECCOMP_RET_ALLOW,
+  SECCOMP_RET_ERRNO,
+  SECCOMP_RET_KILL_PROCESS,
+  X86_64_MAX_SYSCALL,
+  X86_64_SYSCALLS,
+  deniedSyscalls,
+  seccompProgram,
 } from '../../containers/seccomp.js';
 import { native } from '../../native/native.js';
 import { expectNativeError } from '../native/helpers.js';
@@ -29,17 +36,38 @@ function runFilter(prog: Buffer, call: { nr: number; arch?: number; args?: (numb
   let acc = 0;
   for (let pc = 0, steps = 0; steps < 10000; steps++) {
     assert.ok(pc < n, `fell off the program at ${pc}`);
-    const code = prog.readUInt16LE(pc * 8), jt = prog[pc * 8 + 2], jf = prog[pc * 8 + 3], k = prog.readUInt32LE(pc * 8 + 4);
-    const branch = (cond: boolean) => { pc += 1 + (cond ? jt : jf); };
+    const code = prog.readUInt16LE(pc * 8),
+      jt = prog[pc * 8 + 2],
+      jf = prog[pc * 8 + 3],
+      k = prog.readUInt32LE(pc * 8 + 4);
+    const branch = (cond: boolean) => {
+      pc += 1 + (cond ? jt : jf);
+    };
     switch (code) {
-      case 0x20: assert.ok(k % 4 === 0 && k < 64, `load at ${k}`); acc = data.readUInt32LE(k); pc++; break;
-      case 0x15: branch(acc === k); break;
-      case 0x25: branch(acc > k); break;
-      case 0x35: branch(acc >= k); break;
-      case 0x45: branch((acc & k) !== 0); break;
-      case 0x05: pc += 1 + k; break;
-      case 0x06: return k;
-      default: assert.fail(`unknown opcode 0x${code.toString(16)} at ${pc}`);
+      case 0x20:
+        assert.ok(k % 4 === 0 && k < 64, `load at ${k}`);
+        acc = data.readUInt32LE(k);
+        pc++;
+        break;
+      case 0x15:
+        branch(acc === k);
+        break;
+      case 0x25:
+        branch(acc > k);
+        break;
+      case 0x35:
+        branch(acc >= k);
+        break;
+      case 0x45:
+        branch((acc & k) !== 0);
+        break;
+      case 0x05:
+        pc += 1 + k;
+        break;
+      case 0x06:
+        return k;
+      default:
+        assert.fail(`unknown opcode 0x${code.toString(16)} at ${pc}`);
     }
   }
   return assert.fail('the program loops');
@@ -71,11 +99,21 @@ static long call(const char *n) {
   if (!strcmp(n, "bpf")) return syscall(SYS_bpf, -1, 0, 0);
   if (!strcmp(n, "clone_plain")) return child(syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
   if (!strcmp(n, "clone_user")) return child(syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0));
-  if (!strcmp(n, "clone3")) { struct clone_args a; memset(&a, 0, sizeof a); a.exit_signal = SIGCHLD; return child(syscall(SYS_clone3, &a, sizeof a)); }
+  if (!strcmp(n, "clone3")) {
+    struct clone_args a;
+    memset(&a, 0, sizeof a);
+    a.exit_signal = SIGCHLD;
+    return child(syscall(SYS_clone3, &a, sizeof a));
+  }
   if (!strcmp(n, "x32_getpid")) return syscall(0x40000000 | SYS_getpid);
   if (!strcmp(n, "personality_query")) return syscall(SYS_personality, 0xffffffffUL);
   if (!strcmp(n, "personality_exec")) return syscall(SYS_personality, 0x0400000UL /* READ_IMPLIES_EXEC */);
-  if (!strcmp(n, "i386_getpid")) { long r; __asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory"); if (r < 0) { errno = (int)-r; return -1; } return r; }
+  if (!strcmp(n, "i386_getpid")) {
+    long r;
+    __asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory");
+    if (r < 0) { errno = (int)-r; return -1; }
+    return r;
+  }
   errno = EINVAL;
   return -1;
 }
@@ -92,7 +130,8 @@ int main(int argc, char **argv) {
 
 /** Compiles the probe statically (it also runs inside a busybox container); null without gcc. */
 function buildProbe(dir: string): string | null {
-  const src = join(dir, 'probe.c'), bin = join(dir, 'probe');
+  const src = join(dir, 'probe.c'),
+    bin = join(dir, 'probe');
   writeFileSync(src, PROBE_C);
   try {
     execFileSync('gcc', ['-static', '-O1', '-o', bin, src], { stdio: 'pipe' });
@@ -120,35 +159,96 @@ describe('containers/seccomp', () => {
     });
 
     it('denies the global-state syscalls with EPERM and allows the rest', () => {
-      for (const name of ['mount', 'umount2', 'unshare', 'setns', 'keyctl', 'add_key', 'request_key', 'bpf', 'pivot_root',
-        'swapon', 'swapoff', 'reboot', 'init_module', 'finit_module', 'delete_module', 'kexec_load', 'kexec_file_load',
-        'open_by_handle_at', 'perf_event_open', 'userfaultfd', 'acct', 'settimeofday', 'clock_settime', 'clock_adjtime',
-        'adjtimex', 'quotactl', 'lookup_dcookie', 'iopl', 'ioperm', 'create_module', 'get_kernel_syms', 'query_module',
-        'uselib', 'nfsservctl', 'sysfs', '_sysctl', 'fsopen', 'fsconfig', 'fsmount', 'fspick', 'move_mount', 'open_tree',
-        'mount_setattr', 'io_uring_setup']) {
+      for (const name of [
+        'mount',
+        'umount2',
+        'unshare',
+        'setns',
+        'keyctl',
+        'add_key',
+        'request_key',
+        'bpf',
+        'pivot_root',
+        'swapon',
+        'swapoff',
+        'reboot',
+        'init_module',
+        'finit_module',
+        'delete_module',
+        'kexec_load',
+        'kexec_file_load',
+        'open_by_handle_at',
+        'perf_event_open',
+        'userfaultfd',
+        'acct',
+        'settimeofday',
+        'clock_settime',
+        'clock_adjtime',
+        'adjtimex',
+        'quotactl',
+        'lookup_dcookie',
+        'iopl',
+        'ioperm',
+        'create_module',
+        'get_kernel_syms',
+        'query_module',
+        'uselib',
+        'nfsservctl',
+        'sysfs',
+        '_sysctl',
+        'fsopen',
+        'fsconfig',
+        'fsmount',
+        'fspick',
+        'move_mount',
+        'open_tree',
+        'mount_setattr',
+        'io_uring_setup',
+      ]) {
         assert.equal(runFilter(prog, { nr: nr(name) }), EPERM, name);
       }
-      for (const name of ['read', 'write', 'openat', 'execve', 'getpid', 'exit_group', 'futex', 'mmap', 'ptrace', 'close_range', 'file_setattr']) {
+      for (const name of [
+        'read',
+        'write',
+        'openat',
+        'execve',
+        'getpid',
+        'exit_group',
+        'futex',
+        'mmap',
+        'ptrace',
+        'close_range',
+        'file_setattr',
+      ]) {
         assert.equal(runFilter(prog, { nr: nr(name) }), SECCOMP_RET_ALLOW, name);
       }
     });
 
     it('checks clone flags and personality values; clone3 gets ENOSYS', () => {
-      const SIGCHLD = 17, CLONE_VM = 0x100, CLONE_NEWUSER = 0x10000000;
+      const SIGCHLD = 17,
+        CLONE_VM = 0x100,
+        CLONE_NEWUSER = 0x10000000;
       assert.equal(runFilter(prog, { nr: nr('clone'), args: [SIGCHLD] }), SECCOMP_RET_ALLOW);
-      assert.equal(runFilter(prog, { nr: nr('clone'), args: [CLONE_VM | 0x3d0f00] }), SECCOMP_RET_ALLOW, 'pthread_create');
+      assert.equal(
+        runFilter(prog, { nr: nr('clone'), args: [CLONE_VM | 0x3d0f00] }),
+        SECCOMP_RET_ALLOW,
+        'pthread_create',
+      );
       assert.equal(runFilter(prog, { nr: nr('clone'), args: [CLONE_NEWUSER | SIGCHLD] }), EPERM);
       for (let bit = 0; bit < 32; bit++) {
-        if (CLONE_NAMESPACE_FLAGS & (1 << bit)) assert.equal(runFilter(prog, { nr: nr('clone'), args: [(1 << bit) >>> 0] }), EPERM, `bit ${bit}`);
+        if (CLONE_NAMESPACE_FLAGS & (1 << bit))
+          assert.equal(runFilter(prog, { nr: nr('clone'), args: [(1 << bit) >>> 0] }), EPERM, `bit ${bit}`);
       }
       assert.equal(runFilter(prog, { nr: nr('clone3') }), ENOSYS);
-      for (const p of [0, 8, 0x20000, 0x20008, 0xffffffff]) assert.equal(runFilter(prog, { nr: nr('personality'), args: [p] }), SECCOMP_RET_ALLOW, `0x${p.toString(16)}`);
+      for (const p of [0, 8, 0x20000, 0x20008, 0xffffffff])
+        assert.equal(runFilter(prog, { nr: nr('personality'), args: [p] }), SECCOMP_RET_ALLOW, `0x${p.toString(16)}`);
       assert.equal(runFilter(prog, { nr: nr('personality'), args: [0x0400000] }), EPERM);
     });
 
     it('lifts rules for kept capabilities, as Docker does', () => {
       const admin = seccompProgram({ capabilities: capabilityMask(['SYS_ADMIN']) });
-      for (const name of ['mount', 'unshare', 'setns', 'bpf', 'perf_event_open']) assert.equal(runFilter(admin, { nr: nr(name) }), SECCOMP_RET_ALLOW, name);
+      for (const name of ['mount', 'unshare', 'setns', 'bpf', 'perf_event_open'])
+        assert.equal(runFilter(admin, { nr: nr(name) }), SECCOMP_RET_ALLOW, name);
       assert.equal(runFilter(admin, { nr: nr('clone'), args: [0x10000000] }), SECCOMP_RET_ALLOW);
       assert.equal(runFilter(admin, { nr: nr('clone3') }), SECCOMP_RET_ALLOW);
       assert.equal(runFilter(admin, { nr: nr('keyctl') }), EPERM, 'keyctl has no capability that lifts it');
@@ -165,7 +265,10 @@ describe('containers/seccomp', () => {
       assert.equal(runFilter(p, { nr: nr('personality'), args: [0x0400000] }), SECCOMP_RET_ALLOW);
       assert.ok(!deniedSyscalls({ allow: ['keyctl'] }).includes('keyctl'));
       assert.ok(!deniedSyscalls().includes('vm86'), 'i386-only names are skipped');
-      assert.throws(() => seccompProgram({ deny: ['no_such_call'] }), (e) => isContainerError(e, 'ESYSCALL') && /no_such_call/.test(e.message));
+      assert.throws(
+        () => seccompProgram({ deny: ['no_such_call'] }),
+        (e) => isContainerError(e, 'ESYSCALL') && /no_such_call/.test(e.message),
+      );
     });
   });
 
@@ -177,34 +280,79 @@ describe('containers/seccomp', () => {
       dir = realpathSync(mkdtempSync(join(tmpdir(), 'keel-seccomp-')));
       probe = buildProbe(dir);
       // gcc and libc6-dev come with make deps: a missing compiler is a broken setup, not a skip.
-      if (!probe) throw new Error('cannot build the static seccomp probe with gcc -static: run make deps (gcc, libc6-dev)');
+      if (!probe)
+        throw new Error('cannot build the static seccomp probe with gcc -static: run make deps (gcc, libc6-dev)');
     });
     after(() => rmSync(dir, { recursive: true, force: true }));
 
-    function run(calls: string[], extra: { seccomp?: Buffer; noNewPrivs?: boolean } = {}): { out: Record<string, string>; signal: number | null; code: number | null } {
+    function run(
+      calls: string[],
+      extra: { seccomp?: Buffer; noNewPrivs?: boolean } = {},
+    ): { out: Record<string, string>; signal: number | null; code: number | null } {
       const outFile = join(dir, 'out');
       const fd = openSync(outFile, 'w');
       try {
-        const pid = native.spawn({ file: probe!, argv: ['probe', ...calls], env: [], stdout: fd, stderr: fd, ...extra });
+        const pid = native.spawn({
+          file: probe!,
+          argv: ['probe', ...calls],
+          env: [],
+          stdout: fd,
+          stderr: fd,
+          ...extra,
+        });
         const w = native.waitpid(pid, 0)!;
-        const out = Object.fromEntries(readFileSync(outFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => l.split('=')));
+        const out = Object.fromEntries(
+          readFileSync(outFile, 'utf8')
+            .trim()
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => l.split('=')),
+        );
         return { out, signal: w.signal, code: w.code };
-      } finally { closeSync(fd); }
+      } finally {
+        closeSync(fd);
+      }
     }
 
-    const CALLS = ['getpid', 'keyctl', 'add_key', 'unshare_user', 'unshare_ns', 'setns', 'mount', 'bpf', 'clone_plain', 'clone_user', 'clone3', 'x32_getpid', 'personality_query', 'personality_exec'];
+    const CALLS = [
+      'getpid',
+      'keyctl',
+      'add_key',
+      'unshare_user',
+      'unshare_ns',
+      'setns',
+      'mount',
+      'bpf',
+      'clone_plain',
+      'clone_user',
+      'clone3',
+      'x32_getpid',
+      'personality_query',
+      'personality_exec',
+    ];
 
     it('makes the denied syscalls fail with EPERM (ENOSYS for clone3 and x32) while the rest works', () => {
       const { out, code } = run(CALLS, { seccomp: seccompProgram(), noNewPrivs: true });
       assert.equal(code, 0);
       assert.deepEqual(out, {
-        getpid: 'ok', keyctl: 'EPERM', add_key: 'EPERM', unshare_user: 'EPERM', unshare_ns: 'EPERM', setns: 'EPERM',
-        mount: 'EPERM', bpf: 'EPERM', clone_plain: 'ok', clone_user: 'EPERM', clone3: 'ENOSYS', x32_getpid: 'ENOSYS',
-        personality_query: 'ok', personality_exec: 'EPERM',
+        getpid: 'ok',
+        keyctl: 'EPERM',
+        add_key: 'EPERM',
+        unshare_user: 'EPERM',
+        unshare_ns: 'EPERM',
+        setns: 'EPERM',
+        mount: 'EPERM',
+        bpf: 'EPERM',
+        clone_plain: 'ok',
+        clone_user: 'EPERM',
+        clone3: 'ENOSYS',
+        x32_getpid: 'ENOSYS',
+        personality_query: 'ok',
+        personality_exec: 'EPERM',
       });
     });
 
-    it('is what makes them fail: without it (as root) they get the kernel\'s own answers', () => {
+    it("is what makes them fail: without it (as root) they get the kernel's own answers", () => {
       // clone_user before unshare_user: once in a new user namespace (unmapped), another one is refused.
       const { out } = run(['keyctl', 'clone_user', 'clone3', 'setns', 'mount', 'personality_exec', 'unshare_user']);
       assert.equal(out.keyctl, 'ok');
@@ -222,8 +370,10 @@ describe('containers/seccomp', () => {
       if (bare.out.i386_getpid !== 'ok') {
         // No IA32 emulation (not built, or ia32_emulation=0): int 0x80 is refused by the kernel itself,
         // with #GP (SIGSEGV) or ENOSYS, so there is no i386 entry for the filter to guard.
-        assert.ok(bare.out.i386_getpid === 'ENOSYS' || (bare.signal === 11 && bare.out.i386_getpid === undefined),
-          `without IA32 emulation int 0x80 gives ENOSYS or SIGSEGV, not ${JSON.stringify(bare)}`);
+        assert.ok(
+          bare.out.i386_getpid === 'ENOSYS' || (bare.signal === 11 && bare.out.i386_getpid === undefined),
+          `without IA32 emulation int 0x80 gives ENOSYS or SIGSEGV, not ${JSON.stringify(bare)}`,
+        );
         return;
       }
       const r = run(['getpid', 'i386_getpid'], { seccomp: seccompProgram(), noNewPrivs: true });
@@ -236,21 +386,40 @@ describe('containers/seccomp', () => {
       const outFile = join(dir, 'status');
       const fd = openSync(outFile, 'w');
       try {
-        const pid = native.spawn({ file: '/bin/sh', argv: ['sh', '-c', 'grep -E "^(Seccomp|NoNewPrivs):" /proc/self/status'], env: [], stdout: fd, seccomp: seccompProgram(), noNewPrivs: true });
+        const pid = native.spawn({
+          file: '/bin/sh',
+          argv: ['sh', '-c', 'grep -E "^(Seccomp|NoNewPrivs):" /proc/self/status'],
+          env: [],
+          stdout: fd,
+          seccomp: seccompProgram(),
+          noNewPrivs: true,
+        });
         assert.equal(native.waitpid(pid, 0)?.code, 0);
         assert.equal(readFileSync(outFile, 'utf8'), 'NoNewPrivs:\t1\nSeccomp:\t2\n');
-      } finally { closeSync(fd); }
+      } finally {
+        closeSync(fd);
+      }
     });
 
     it('reports a program the kernel rejects like any other pre-exec failure, and checks the Buffer', () => {
       // Opcode 0xffff does not exist: PR_SET_SECCOMP fails with EINVAL in the child.
       const bad = Buffer.from([0xff, 0xff, 0, 0, 0, 0, 0, 0]);
-      expectNativeError(() => native.spawn({ file: '/bin/true', argv: ['true'], env: [], seccomp: bad, noNewPrivs: true }),
-        { code: 'EINVAL', syscall: 'prctl', message: /^prctl\(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, 1 instructions\): EINVAL/ });
-      assert.throws(() => native.spawn({ file: '/bin/true', argv: ['true'], env: [], seccomp: Buffer.alloc(7) }),
-        { name: 'TypeError', message: 'spawn: seccomp must be 1 to 4096 struct sock_filter (8 bytes each), received 7 bytes' });
-      assert.throws(() => native.spawn({ file: '/bin/true', argv: ['true'], env: [], seccomp: 'x' as unknown as Buffer }),
-        { name: 'TypeError', message: 'spawn: seccomp must be a Buffer, received string' });
+      expectNativeError(
+        () => native.spawn({ file: '/bin/true', argv: ['true'], env: [], seccomp: bad, noNewPrivs: true }),
+        {
+          code: 'EINVAL',
+          syscall: 'prctl',
+          message: /^prctl\(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, 1 instructions\): EINVAL/,
+        },
+      );
+      assert.throws(() => native.spawn({ file: '/bin/true', argv: ['true'], env: [], seccomp: Buffer.alloc(7) }), {
+        name: 'TypeError',
+        message: 'spawn: seccomp must be 1 to 4096 struct sock_filter (8 bytes each), received 7 bytes',
+      });
+      assert.throws(
+        () => native.spawn({ file: '/bin/true', argv: ['true'], env: [], seccomp: 'x' as unknown as Buffer }),
+        { name: 'TypeError', message: 'spawn: seccomp must be a Buffer, received string' },
+      );
     });
   });
 });

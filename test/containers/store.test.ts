@@ -61,7 +61,10 @@ describeAsRoot('containers/store', function () {
 
     it('putBlob rejects a wrong digest and leaves nothing behind', async () => {
       const wrong = sha256('something else');
-      await assert.rejects(store.putBlob(Buffer.from('data'), wrong), { code: 'EDIGEST', message: new RegExp(`expected ${wrong}`) });
+      await assert.rejects(store.putBlob(Buffer.from('data'), wrong), {
+        code: 'EDIGEST',
+        message: new RegExp(`expected ${wrong}`),
+      });
       await assert.rejects(store.putBlob(Readable.from([Buffer.from('data')]), wrong), { code: 'EDIGEST' });
       assert.deepEqual(blobFiles(), []);
       assert.deepEqual(fs.readdirSync(join(root, 'tmp')), []);
@@ -75,7 +78,10 @@ describeAsRoot('containers/store', function () {
       assert.equal(img.id, sha256(fs.readFileSync(store.blobPath(img.id))));
       assert.deepEqual(img.refs, ['docker.io/keel/base:1']);
       assert.equal(img.layers.length, 2);
-      assert.deepEqual(img.layers.map((l) => l.diffId), img.config.rootfs.diff_ids);
+      assert.deepEqual(
+        img.layers.map((l) => l.diffId),
+        img.config.rootfs.diff_ids,
+      );
       const [lower, upper] = store.layerDirs(img);
       assert.equal(lower, join(root, 'layers', img.layers[0].diffId.slice(7)));
       assert.ok(fs.existsSync(`${lower}.json`) && fs.existsSync(`${upper}.json`), 'markers written');
@@ -93,7 +99,9 @@ describeAsRoot('containers/store', function () {
       const img = await addFromLayout(store, layout, 'app-a', ['app-a']);
       const mnt = fs.mkdtempSync(join(work, 'mnt-'));
       const lowerdir = store.layerDirs(img).reverse().join(':');
-      const m = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowerdir}`, mnt], { encoding: 'utf8' });
+      const m = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowerdir}`, mnt], {
+        encoding: 'utf8',
+      });
       assert.equal(m.status, 0, m.stderr);
       try {
         assert.deepEqual(fs.readdirSync(mnt).sort(), ['app-a', 'bin', 'etc']);
@@ -118,10 +126,22 @@ describeAsRoot('containers/store', function () {
     });
 
     it('two images added at the same time share their layers (the layer lock serialises the unpack)', async () => {
-      const [a, b] = await Promise.all([addFromLayout(store, layout, 'app-a', ['app-a']), addFromLayout(store, layout, 'app-b', ['app-b'])]);
+      const [a, b] = await Promise.all([
+        addFromLayout(store, layout, 'app-a', ['app-a']),
+        addFromLayout(store, layout, 'app-b', ['app-b']),
+      ]);
       assert.deepEqual(store.layerDirs(a).slice(0, 2), store.layerDirs(b).slice(0, 2));
-      assert.deepEqual(store.list().map((i) => i.refs[0]).sort(), ['docker.io/library/app-a:latest', 'docker.io/library/app-b:latest']);
-      assert.deepEqual(layerEntries().filter((e) => e.endsWith('.lock')), []);
+      assert.deepEqual(
+        store
+          .list()
+          .map((i) => i.refs[0])
+          .sort(),
+        ['docker.io/library/app-a:latest', 'docker.io/library/app-b:latest'],
+      );
+      assert.deepEqual(
+        layerEntries().filter((e) => e.endsWith('.lock')),
+        [],
+      );
     });
 
     it('redoes a layer whose unpack did not finish (no marker)', async () => {
@@ -139,32 +159,50 @@ describeAsRoot('containers/store', function () {
       const config = structuredClone(good.config);
       config.rootfs.diff_ids[1] = sha256('not the layer');
       const configBytes = Buffer.from(JSON.stringify(config));
-      const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, config: { digest: sha256(configBytes) }, layers: good.layers }));
+      const manifest = Buffer.from(
+        JSON.stringify({ schemaVersion: 2, config: { digest: sha256(configBytes) }, layers: good.layers }),
+      );
       const before = layerEntries();
       await assert.rejects(
-        store.addImage({ manifest, manifestDigest: sha256(manifest), config: configBytes, layers: good.layers, refs: ['bad'] }),
+        store.addImage({
+          manifest,
+          manifestDigest: sha256(manifest),
+          config: configBytes,
+          layers: good.layers,
+          refs: ['bad'],
+        }),
         { code: 'EDIFFID', message: new RegExp(`${good.layers[1].digest}.*${config.rootfs.diff_ids[1]}`) },
       );
       assert.deepEqual(layerEntries(), before);
       assert.throws(() => store.resolve('bad'), { code: 'ENOIMAGE' });
       assert.equal(store.hasBlob(sha256(configBytes)), false, 'no config blob of a refused image');
       assert.equal(store.hasBlob(sha256(manifest)), false);
-      const short = Buffer.from(JSON.stringify({ ...config, rootfs: { type: 'layers', diff_ids: [config.rootfs.diff_ids[0]] } }));
-      await assert.rejects(store.addImage({ manifest, manifestDigest: sha256(manifest), config: short, layers: good.layers, refs: [] }), { code: 'EDIFFID', message: /2 layers but the config lists 1/ });
+      const short = Buffer.from(
+        JSON.stringify({ ...config, rootfs: { type: 'layers', diff_ids: [config.rootfs.diff_ids[0]] } }),
+      );
+      await assert.rejects(
+        store.addImage({ manifest, manifestDigest: sha256(manifest), config: short, layers: good.layers, refs: [] }),
+        { code: 'EDIFFID', message: /2 layers but the config lists 1/ },
+      );
     });
   });
 
   describe('refs and ids', () => {
     /** Layer-less images whose ids share their first hex digit (found by trying nonces). */
     async function twoImagesSharingPrefix(): Promise<[ImageRecord, ImageRecord]> {
-      const make = (n: number): Buffer => Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, nonce: n }));
+      const make = (n: number): Buffer =>
+        Buffer.from(
+          JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, nonce: n }),
+        );
       const byFirst = new Map<string, number>();
       for (let n = 0; ; n++) {
         const first = sha256(make(n))[7];
         const other = byFirst.get(first);
         if (other !== undefined) {
           const add = (k: number, ref: string) => {
-            const m = Buffer.from(JSON.stringify({ schemaVersion: 2, config: { digest: sha256(make(k)) }, layers: [] }));
+            const m = Buffer.from(
+              JSON.stringify({ schemaVersion: 2, config: { digest: sha256(make(k)) }, layers: [] }),
+            );
             return store.addImage({ manifest: m, manifestDigest: sha256(m), config: make(k), layers: [], refs: [ref] });
           };
           return [await add(other, 'one'), await add(n, 'two')];
@@ -175,13 +213,25 @@ describeAsRoot('containers/store', function () {
 
     it('resolves refs in every spelling and unique id prefixes, with or without sha256:', async () => {
       const img = await addFromLayout(store, layout, 'base', ['busybox', 'localhost:5000/x:1', 'user/app']);
-      for (const r of ['busybox', 'busybox:latest', 'docker.io/library/busybox:latest', 'index.docker.io/library/busybox', 'localhost:5000/x:1', 'user/app', 'docker.io/user/app:latest']) {
+      for (const r of [
+        'busybox',
+        'busybox:latest',
+        'docker.io/library/busybox:latest',
+        'index.docker.io/library/busybox',
+        'localhost:5000/x:1',
+        'user/app',
+        'docker.io/user/app:latest',
+      ]) {
         assert.equal(store.resolve(r).id, img.id, r);
       }
       const hex = img.id.slice(7);
-      for (const r of [img.id, hex, hex.slice(0, 12), `sha256:${hex.slice(0, 5)}`]) assert.equal(store.resolve(r).id, img.id, r);
+      for (const r of [img.id, hex, hex.slice(0, 12), `sha256:${hex.slice(0, 5)}`])
+        assert.equal(store.resolve(r).id, img.id, r);
       assert.equal(store.resolve(`busybox@${img.manifestDigest}`).id, img.id, 'by manifest digest');
-      assert.throws(() => store.resolve('busybox:other'), { code: 'ENOIMAGE', message: /cannot find image busybox:other/ });
+      assert.throws(() => store.resolve('busybox:other'), {
+        code: 'ENOIMAGE',
+        message: /cannot find image busybox:other/,
+      });
       assert.throws(() => store.resolve('localhost:5000/x'), { code: 'ENOIMAGE' });
     });
 
@@ -215,7 +265,8 @@ describeAsRoot('containers/store', function () {
         [`busybox@sha256:${'a'.repeat(64)}`, `docker.io/library/busybox@sha256:${'a'.repeat(64)}`],
       ];
       for (const [input, want] of cases) assert.equal(normalizeRef(input), want, input);
-      for (const bad of ['Busybox', 'bad::tag', '', 'a@sha256:xyz']) assert.throws(() => normalizeRef(bad), { code: 'EREFERENCE' }, bad);
+      for (const bad of ['Busybox', 'bad::tag', '', 'a@sha256:xyz'])
+        assert.throws(() => normalizeRef(bad), { code: 'EREFERENCE' }, bad);
       assert.equal(familiarRef('docker.io/library/busybox:latest'), 'busybox:latest');
       assert.equal(familiarRef('docker.io/user/app:1'), 'user/app:1');
       assert.equal(familiarRef('localhost:5000/app:1'), 'localhost:5000/app:1');
@@ -230,7 +281,11 @@ describeAsRoot('containers/store', function () {
       const r = store.remove('app-a');
       assert.deepEqual(r.untagged, ['docker.io/library/app-a:latest']);
       assert.equal(r.deleted[0], a.id);
-      assert.deepEqual(r.deleted.slice(1).sort(), [a.id, a.manifestDigest, a.layers[2].digest].sort(), 'then the blobs removed');
+      assert.deepEqual(
+        r.deleted.slice(1).sort(),
+        [a.id, a.manifestDigest, a.layers[2].digest].sort(),
+        'then the blobs removed',
+      );
       for (const d of [a.id, a.manifestDigest, a.layers[2].digest]) assert.equal(store.hasBlob(d), false, d);
       assert.equal(fs.existsSync(store.layerDirs(a)[2]), false, 'its own layer dir is gone');
       assert.equal(fs.existsSync(`${store.layerDirs(a)[2]}.json`), false);
@@ -245,7 +300,10 @@ describeAsRoot('containers/store', function () {
       const a = await addFromLayout(store, layout, 'base', ['base', 'other']);
       assert.throws(() => store.remove(a.id), { code: 'ECONFLICT' });
       store.remove('other');
-      assert.throws(() => store.remove('base', { inUse: (id) => id === a.id }), { code: 'EINUSE', message: /a container uses it/ });
+      assert.throws(() => store.remove('base', { inUse: (id) => id === a.id }), {
+        code: 'EINUSE',
+        message: /a container uses it/,
+      });
       assert.equal(store.resolve('base').id, a.id, 'nothing untagged');
       assert.deepEqual(store.remove('base', { force: true, inUse: () => true }).deleted[0], a.id);
       assert.deepEqual(store.list(), []);
@@ -258,7 +316,10 @@ describeAsRoot('containers/store', function () {
     const lock = join(root, 'index.lock');
     for (const pid of ['999999999', String(process.ppid)]) {
       fs.writeFileSync(lock, `${pid}\n`);
-      assert.equal(locks.withLockSync(lock, () => 'ran', 1000), 'ran');
+      assert.equal(
+        locks.withLockSync(lock, () => 'ran', 1000),
+        'ran',
+      );
       assert.equal(fs.existsSync(lock), false);
     }
     const held = locks.tryLock(lock)!;

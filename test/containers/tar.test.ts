@@ -54,15 +54,20 @@ function snapshot(root: string): Record<string, string> {
     for (const name of fs.readdirSync(join(root, rel)).sort()) {
       const p = rel ? `${rel}/${name}` : name;
       const st = fs.lstatSync(join(root, p));
-      const common = `mode=${(st.mode & 0o7777).toString(8)} owner=${st.uid}:${st.gid} mtime=${Math.floor(st.mtimeMs / 1000)}`;
-      if (st.isSymbolicLink()) out[p] = `symlink -> ${fs.readlinkSync(join(root, p))} mtime=${Math.floor(st.mtimeMs / 1000)}`;
+      const common =
+        `mode=${(st.mode & 0o7777).toString(8)} ` + `owner=${st.uid}:${st.gid} mtime=${Math.floor(st.mtimeMs / 1000)}`;
+      if (st.isSymbolicLink())
+        out[p] = `symlink -> ${fs.readlinkSync(join(root, p))} mtime=${Math.floor(st.mtimeMs / 1000)}`;
       else if (st.isDirectory()) {
         out[p] = `dir ${common}`;
         walk(p);
       } else {
         const first = inodes.get(st.ino);
         if (first === undefined) inodes.set(st.ino, p);
-        out[p] = `file ${common} ${sha256(fs.readFileSync(join(root, p))).slice(7, 19)}${first ? ` same-inode-as=${first}` : ''}`;
+        out[p] =
+          `file ${common} ` +
+          `${sha256(fs.readFileSync(join(root, p))).slice(7, 19)}` +
+          `${first ? ` same-inode-as=${first}` : ''}`;
       }
     }
   };
@@ -70,12 +75,24 @@ function snapshot(root: string): Record<string, string> {
   return out;
 }
 
-async function list(stream: AsyncIterable<Buffer>): Promise<Map<string, { type: string; mode: number; uid: number; gid: number; mtime: number; linkname: string; body: string }>> {
+async function list(
+  stream: AsyncIterable<Buffer>,
+): Promise<
+  Map<string, { type: string; mode: number; uid: number; gid: number; mtime: number; linkname: string; body: string }>
+> {
   const out = new Map();
   for await (const e of readTar(stream)) {
     const chunks: Buffer[] = [];
     for await (const c of e.body) chunks.push(c);
-    out.set(e.name.replace(/\/$/, ''), { type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, linkname: e.linkname, body: Buffer.concat(chunks).toString() });
+    out.set(e.name.replace(/\/$/, ''), {
+      type: e.type,
+      mode: e.mode,
+      uid: e.uid,
+      gid: e.gid,
+      mtime: e.mtime,
+      linkname: e.linkname,
+      body: Buffer.concat(chunks).toString(),
+    });
   }
   return out;
 }
@@ -172,12 +189,16 @@ describe('containers/tar: reading', () => {
   });
 
   it('applies a global PAX header to the entries after it, with or without a local one', async () => {
-    const entries = await list(Readable.from([rawTar([
-      { name: 'pax_global_header', type: 'g', data: '20 mtime=1700000000\n' },
-      { name: 'PaxHeaders/one', type: 'x', data: '12 uid=4242\n' },
-      { name: 'one', data: '1' },
-      { name: 'two', data: '2' },
-    ])]));
+    const entries = await list(
+      Readable.from([
+        rawTar([
+          { name: 'pax_global_header', type: 'g', data: '20 mtime=1700000000\n' },
+          { name: 'PaxHeaders/one', type: 'x', data: '12 uid=4242\n' },
+          { name: 'one', data: '1' },
+          { name: 'two', data: '2' },
+        ]),
+      ]),
+    );
     assert.deepEqual([...entries.keys()], ['one', 'two']);
     assert.deepEqual([entries.get('one')?.mtime, entries.get('two')?.mtime], [1_700_000_000, 1_700_000_000]);
     assert.deepEqual([entries.get('one')?.uid, entries.get('two')?.uid], [4242, 0]);
@@ -186,8 +207,15 @@ describe('containers/tar: reading', () => {
   // tar-stream misreads what follows an extended header of 0 bytes (it desynchronises by the next
   // file's size); POSIX wants at least one record in one, and such archives are refused by name.
   it('refuses an empty PAX header with EFORMAT naming the entry after it', async () => {
-    const tar = rawTar([{ name: 'PaxHeaders/empty', type: 'x', data: '' }, { name: 'one', data: '1' }, { name: 'two', data: '2' }]);
-    await assert.rejects(list(Readable.from([tar])), { code: 'EFORMAT', message: /^cannot read tar entry one: it follows an empty extended header/ });
+    const tar = rawTar([
+      { name: 'PaxHeaders/empty', type: 'x', data: '' },
+      { name: 'one', data: '1' },
+      { name: 'two', data: '2' },
+    ]);
+    await assert.rejects(list(Readable.from([tar])), {
+      code: 'EFORMAT',
+      message: /^cannot read tar entry one: it follows an empty extended header/,
+    });
   });
 
   it('refuses GNU sparse files (gnu and pax formats) with EUNSUPPORTED', async () => {
@@ -202,13 +230,18 @@ describe('containers/tar: reading', () => {
   });
 
   it('writeTar keeps a mode of 0 (tar-stream would default it to 0644)', async () => {
-    const entries = await list(writeTar([{ header: { name: 'shadow', type: 'file', mode: 0 }, data: Buffer.from('s') }]));
+    const entries = await list(
+      writeTar([{ header: { name: 'shadow', type: 'file', mode: 0 }, data: Buffer.from('s') }]),
+    );
     assert.equal(entries.get('shadow')?.mode, 0);
   });
 
   it('rejects a truncated archive and a header with a bad checksum', async () => {
     const whole = rawTar([{ name: 'f', data: 'x'.repeat(600) }]);
-    await assert.rejects(list(Readable.from([whole.subarray(0, 700)])), { code: 'EFORMAT', message: /unexpected end of archive/ });
+    await assert.rejects(list(Readable.from([whole.subarray(0, 700)])), {
+      code: 'EFORMAT',
+      message: /unexpected end of archive/,
+    });
     const bad = Buffer.from(whole);
     bad[0] = 0x67;
     await assert.rejects(list(Readable.from([bad])), { code: 'EFORMAT', message: /checksum/ });
@@ -217,7 +250,10 @@ describe('containers/tar: reading', () => {
 
 describe('containers/tar: layer decompression', () => {
   let work: string;
-  const tar = rawTar([{ name: 'etc/', type: '5', mode: 0o755 }, { name: 'etc/os-release', data: 'ID=keel\n' }]);
+  const tar = rawTar([
+    { name: 'etc/', type: '5', mode: 0o755 },
+    { name: 'etc/os-release', data: 'ID=keel\n' },
+  ]);
   before(() => {
     work = tempDir('layer');
     fs.writeFileSync(join(work, 'layer.tar'), tar);
@@ -241,9 +277,15 @@ describe('containers/tar: layer decompression', () => {
   }
 
   it('says clearly when zstd or a media type is not supported', () => {
-    assert.throws(() => openLayer(join(work, 'layer.tar'), 'application/vnd.oci.image.layer.v1.tar+bzip2'), { code: 'EUNSUPPORTED', message: /layer\.tar: unsupported media type/ });
+    assert.throws(() => openLayer(join(work, 'layer.tar'), 'application/vnd.oci.image.layer.v1.tar+bzip2'), {
+      code: 'EUNSUPPORTED',
+      message: /layer\.tar: unsupported media type/,
+    });
     if (typeof (zlib as unknown as Record<string, unknown>).createZstdDecompress !== 'function') {
-      assert.throws(() => openLayer(join(work, 'layer.tar'), 'application/vnd.oci.image.layer.v1.tar+zstd'), { code: 'EUNSUPPORTED', message: /zstd needs Node 22\.15/ });
+      assert.throws(() => openLayer(join(work, 'layer.tar'), 'application/vnd.oci.image.layer.v1.tar+zstd'), {
+        code: 'EUNSUPPORTED',
+        message: /zstd needs Node 22\.15/,
+      });
     }
   });
 
@@ -251,7 +293,14 @@ describe('containers/tar: layer decompression', () => {
     const broken = gzipSync(tar);
     broken[broken.length - 6] ^= 0xff; // the CRC
     fs.writeFileSync(join(work, 'broken.tgz'), broken);
-    await assert.rejects(unpackLayer(openLayer(join(work, 'broken.tgz'), 'application/vnd.oci.image.layer.v1.tar+gzip'), join(work, 'broken'), LAYER_OPTS), { code: 'EIO', message: /cannot unpack into .*broken: .*(check|incorrect|crc)/i });
+    await assert.rejects(
+      unpackLayer(
+        openLayer(join(work, 'broken.tgz'), 'application/vnd.oci.image.layer.v1.tar+gzip'),
+        join(work, 'broken'),
+        LAYER_OPTS,
+      ),
+      { code: 'EIO', message: /cannot unpack into .*broken: .*(check|incorrect|crc)/i },
+    );
   });
 });
 
@@ -271,7 +320,12 @@ describe('containers/tar: unpackLayer refuses hostile archives', () => {
   const unpack = (entries: Parameters<typeof rawTar>[0], opts: Partial<UnpackOptions> = {}) =>
     unpackLayer(Readable.from([rawTar(entries)]), dest, { ...LAYER_OPTS, ownership: false, ...opts });
 
-  async function refused(entries: Parameters<typeof rawTar>[0], code: string, entry: string, opts: Partial<UnpackOptions> = {}): Promise<void> {
+  async function refused(
+    entries: Parameters<typeof rawTar>[0],
+    code: string,
+    entry: string,
+    opts: Partial<UnpackOptions> = {},
+  ): Promise<void> {
     await assert.rejects(unpack(entries, opts), (e: unknown) => {
       assert.ok(e instanceof ContainerError, String(e));
       assert.equal(e.code, code, e.message);
@@ -289,20 +343,59 @@ describe('containers/tar: unpackLayer refuses hostile archives', () => {
   });
 
   it('a write through a symlink, absolute or relative', async () => {
-    await refused([{ name: 'link', type: '2', linkname: outside }, { name: 'link/file', data: 'pwned' }], 'EUNSAFE', 'link/file');
-    await refused([{ name: 'up', type: '2', linkname: '../outside' }, { name: 'up/x/y', data: 'pwned' }], 'EUNSAFE', 'up/x/y');
-    await refused([{ name: 'a', type: '2', linkname: '../..' }, { name: 'a/keel-escape-test', data: 'pwned' }], 'EUNSAFE', 'a/keel-escape-test');
+    await refused(
+      [
+        { name: 'link', type: '2', linkname: outside },
+        { name: 'link/file', data: 'pwned' },
+      ],
+      'EUNSAFE',
+      'link/file',
+    );
+    await refused(
+      [
+        { name: 'up', type: '2', linkname: '../outside' },
+        { name: 'up/x/y', data: 'pwned' },
+      ],
+      'EUNSAFE',
+      'up/x/y',
+    );
+    await refused(
+      [
+        { name: 'a', type: '2', linkname: '../..' },
+        { name: 'a/keel-escape-test', data: 'pwned' },
+      ],
+      'EUNSAFE',
+      'a/keel-escape-test',
+    );
     assert.equal(fs.existsSync(join(work, '..', 'keel-escape-test')), false);
-    await refused([{ name: 'd/', type: '5' }, { name: 'd/l', type: '2', linkname: '/etc' }, { name: 'd/l/passwd', data: 'root::0:0::/:/bin/sh' }], 'EUNSAFE', 'd/l/passwd');
+    await refused(
+      [
+        { name: 'd/', type: '5' },
+        { name: 'd/l', type: '2', linkname: '/etc' },
+        { name: 'd/l/passwd', data: 'root::0:0::/:/bin/sh' },
+      ],
+      'EUNSAFE',
+      'd/l/passwd',
+    );
   });
 
   it('hard links to /etc/passwd, out of dest, or through a symlink', async () => {
     const nlink = fs.statSync('/etc/passwd').nlink;
     await refused([{ name: 'pw', type: '1', linkname: '/etc/passwd' }], 'EUNSAFE', 'pw');
     await refused([{ name: 'pw', type: '1', linkname: '../../../../../../etc/passwd' }], 'EUNSAFE', 'pw');
-    await refused([{ name: 'l', type: '2', linkname: '/etc' }, { name: 'pw', type: '1', linkname: 'l/passwd' }], 'EUNSAFE', 'pw');
+    await refused(
+      [
+        { name: 'l', type: '2', linkname: '/etc' },
+        { name: 'pw', type: '1', linkname: 'l/passwd' },
+      ],
+      'EUNSAFE',
+      'pw',
+    );
     // A hard link to a symlink links the symlink itself, never what it points to.
-    await unpack([{ name: 'sl', type: '2', linkname: '/etc/passwd' }, { name: 'h', type: '1', linkname: 'sl' }]);
+    await unpack([
+      { name: 'sl', type: '2', linkname: '/etc/passwd' },
+      { name: 'h', type: '1', linkname: 'sl' },
+    ]);
     assert.ok(fs.lstatSync(join(dest, 'h')).isSymbolicLink());
     assert.equal(fs.statSync('/etc/passwd').nlink, nlink);
   });
@@ -310,14 +403,30 @@ describe('containers/tar: unpackLayer refuses hostile archives', () => {
   it('device and fifo nodes unless allowed; allowed ones are skipped and counted', async () => {
     await refused([{ name: 'dev/sda', type: '3' }], 'EUNSAFE', 'dev/sda');
     await refused([{ name: 'pipe', type: '6' }], 'EUNSAFE', 'pipe');
-    const r = await unpack([{ name: 'dev/', type: '5' }, { name: 'dev/null', type: '3' }, { name: 'pipe', type: '6' }, { name: 'f', data: 'ok' }], { allowDevices: true });
+    const r = await unpack(
+      [
+        { name: 'dev/', type: '5' },
+        { name: 'dev/null', type: '3' },
+        { name: 'pipe', type: '6' },
+        { name: 'f', data: 'ok' },
+      ],
+      { allowDevices: true },
+    );
     assert.equal(r.skipped, 2);
     assert.deepEqual(fs.readdirSync(dest).sort(), ['dev', 'f']);
     assert.deepEqual(fs.readdirSync(join(dest, 'dev')), []);
   });
 
   it('more data than maxBytes', async () => {
-    await refused([{ name: 'one', data: 'x'.repeat(600) }, { name: 'two', data: 'y'.repeat(600) }], 'ETOOBIG', 'two', { maxBytes: 1000 });
+    await refused(
+      [
+        { name: 'one', data: 'x'.repeat(600) },
+        { name: 'two', data: 'y'.repeat(600) },
+      ],
+      'ETOOBIG',
+      'two',
+      { maxBytes: 1000 },
+    );
     assert.equal(fs.existsSync(join(dest, 'two')), false);
   });
 

@@ -45,7 +45,9 @@ const UPPER = rawTar([
 ]);
 
 function mountOverlay(layers: string[], mnt: string): { ok: boolean; error: string } {
-  const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${layers.join(':')}`, mnt], { encoding: 'utf8' });
+  const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${layers.join(':')}`, mnt], {
+    encoding: 'utf8',
+  });
   return { ok: r.status === 0, error: r.stderr };
 }
 
@@ -92,7 +94,10 @@ describeAsRoot('containers/tar: whiteouts on overlayfs', function () {
     const gone = fs.lstatSync(join(upper, 'etc/gone'));
     assert.ok(gone.isCharacterDevice() && gone.rdev === 0, 'etc/gone is a whiteout device');
     assert.ok(fs.lstatSync(join(upper, 'wd')).isCharacterDevice());
-    assert.match(run('getfattr', ['--absolute-names', '-n', 'trusted.overlay.opaque', join(upper, 'opq')]), /trusted\.overlay\.opaque="y"/);
+    assert.match(
+      run('getfattr', ['--absolute-names', '-n', 'trusted.overlay.opaque', join(upper, 'opq')]),
+      /trusted\.overlay\.opaque="y"/,
+    );
     assert.deepEqual(fs.readdirSync(upper).sort(), ['etc', 'opq', 're', 're2', 'wd']);
     assertMergedView(upper, lower);
   });
@@ -103,14 +108,22 @@ describeAsRoot('containers/tar: whiteouts on overlayfs', function () {
     try {
       const { upper } = await unpackBoth(Readable.from([UPPER]));
       assert.ok(fs.lstatSync(join(upper, 'etc/gone')).isCharacterDevice());
-    } finally { process.env.PATH = path; }
+    } finally {
+      process.env.PATH = path;
+    }
   });
 
   it('packDir({ whiteouts: true }) turns them back into OCI whiteouts that unpack the same', async () => {
     const { upper } = await unpackBoth(Readable.from([UPPER]));
     const names: string[] = [];
     for await (const e of readTar(packDir(upper, { whiteouts: true }))) names.push(e.name);
-    assert.deepEqual(names.filter((n) => n.includes('.wh.')).sort(), ['.wh.wd', 'etc/.wh.gone', 'opq/.wh..wh..opq', 're/.wh..wh..opq', 're2/.wh..wh..opq']);
+    assert.deepEqual(names.filter((n) => n.includes('.wh.')).sort(), [
+      '.wh.wd',
+      'etc/.wh.gone',
+      'opq/.wh..wh..opq',
+      're/.wh..wh..opq',
+      're2/.wh..wh..opq',
+    ]);
 
     const again = join(work, 'again');
     fs.renameSync(upper, again);

@@ -44,7 +44,10 @@ for (const firmware of ['bios', 'uefi'] as const) {
 
     it('reaps orphaned processes', async () => {
       // Each background sleep is orphaned when its shell exits and re-parented to PID 1.
-      const r = await vm.sh('for i in 1 2 3 4 5 6 7 8 9 10; do sh -c "sleep 0.3 &"; done; sleep 2; grep -l "^State:.*Z" /proc/[0-9]*/status | wc -l');
+      const r = await vm.sh(
+        'for i in 1 2 3 4 5 6 7 8 9 10; do sh -c "sleep 0.3 &"; done; sleep 2; ' +
+          'grep -l "^State:.*Z" /proc/[0-9]*/status | wc -l',
+      );
       assert.equal(r.out.trim(), '0');
     });
 

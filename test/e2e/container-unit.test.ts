@@ -33,7 +33,10 @@ function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address() as { port: number }; s.close(() => resolve(port)); });
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
   });
 }
 
@@ -45,7 +48,9 @@ async function getUntil(port: number, want: string): Promise<string> {
       const r = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5000) });
       last = `${r.status} ${await r.text()}`;
       if (last === want) return last;
-    } catch (e) { last = `error: ${(e as Error).message}`; }
+    } catch (e) {
+      last = `error: ${(e as Error).message}`;
+    }
     await new Promise((r) => setTimeout(r, 500));
   }
   return last;
@@ -60,14 +65,24 @@ describe('a .container unit from cloud-config (QEMU)', function () {
     dir = mkdtempSync(join(tmpdir(), 'keel-ctunit-'));
     writeFileSync(join(dir, 'user-data'), USER_DATA);
     port = await freePort();
-    vm = Vm.start({ image: await testImage(), userData: join(dir, 'user-data'), hostForwards: [{ host: port, guest: 8081 }] });
+    vm = Vm.start({
+      image: await testImage(),
+      userData: join(dir, 'user-data'),
+      hostForwards: [{ host: port, guest: 8081 }],
+    });
     await vm.ready();
   });
-  after(() => { vm?.kill(); rmSync(dir, { recursive: true, force: true }); });
+  after(() => {
+    vm?.kill();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('serves HTTP on its published port, reached from this host', async () => {
     assert.equal(await getUntil(port, '200 hello from a unit\n'), '200 hello from a unit\n');
-    assert.match((await vm.sh('systemctl is-active web.service; systemctl is-enabled web.service')).out, /^active\nenabled$/);
+    assert.match(
+      (await vm.sh('systemctl is-active web.service; systemctl is-enabled web.service')).out,
+      /^active\nenabled$/,
+    );
     assert.match((await vm.sh('keel ps')).out, /Up .*0\.0\.0\.0:8081->8888\/tcp +systemd-web$/m);
   });
 

@@ -27,13 +27,17 @@ describe('containers on Keel (QEMU)', function () {
     assert.equal(r.out, 'hello world');
     assert.match((await vm.sh('keel images')).out, /^busybox +latest +[0-9a-f]{12} /m);
     // The wrapper runs node with `--`: --env-file after the script is keel's, not node's.
-    assert.equal((await vm.sh('keel run --rm --env-file /nonexist busybox true 2>&1')).out.trim(), 'keel: cannot read --env-file /nonexist: no such file');
+    assert.equal(
+      (await vm.sh('keel run --rm --env-file /nonexist busybox true 2>&1')).out.trim(),
+      'keel: cannot read --env-file /nonexist: no such file',
+    );
     // The keel command's bundle left its V8 code cache for the next run.
     assert.match((await vm.sh('ls /var/cache/keel/node/*/ | wc -l')).out.trim(), /^[1-9]\d*$/);
   });
 
   it('keeps a detached container running and its output logged', async () => {
-    const id = (await vm.sh(`keel run -d --name pinger busybox /bin/sh -c 'while true; do echo ping; sleep 1; done'`)).out;
+    const id = (await vm.sh(`keel run -d --name pinger busybox /bin/sh -c 'while true; do echo ping; sleep 1; done'`))
+      .out;
     assert.match(id, /^[0-9a-f]{64}$/);
     await vm.sh('sleep 2');
     assert.match((await vm.sh('keel ps')).out, /Up .* pinger$/m);
@@ -51,12 +55,19 @@ describe('containers on Keel (QEMU)', function () {
   });
 
   it('stops a fork bomb at --pids-limit', async () => {
-    const r = await vm.sh(`keel run --rm --pids-limit 20 busybox sh -c 'for i in $(seq 50); do sleep 5 & done; wait' 2>&1`, 120_000);
+    const r = await vm.sh(
+      `keel run --rm --pids-limit 20 busybox sh -c 'for i in $(seq 50); do sleep 5 & done; wait' 2>&1`,
+      120_000,
+    );
     assert.match(r.out, /can't fork: Resource temporarily unavailable/);
   });
 
   it('runs a container in a user namespace of its own (--userns remap): root inside, 100000 outside', async () => {
-    const r = await vm.sh(`keel run -d --name remapped --userns remap busybox sh -c 'cat /proc/self/uid_map; touch /etc/mine && stat -c %u /etc/mine; sleep 60'`, 120_000);
+    const r = await vm.sh(
+      `keel run -d --name remapped --userns remap busybox sh -c 'cat ` +
+        `/proc/self/uid_map; touch /etc/mine && stat -c %u /etc/mine; sleep 60'`,
+      120_000,
+    );
     assert.equal(r.code, 0, r.out);
     await vm.sh('sleep 1');
     assert.match((await vm.sh('keel logs remapped')).out, /^ +0 +100000 +65536\n0$/);
@@ -65,11 +76,14 @@ describe('containers on Keel (QEMU)', function () {
     await vm.sh('keel rm -f remapped');
   });
 
-  it('writes --cpus and --pids-limit into the container\'s cgroup before it starts', async () => {
+  it("writes --cpus and --pids-limit into the container's cgroup before it starts", async () => {
     const id = (await vm.sh('keel run -d --cpus 0.5 --pids-limit 7 busybox sleep 30')).out;
     const cg = `/sys/fs/cgroup/keel.containers/${id}`;
     assert.equal((await vm.sh(`cat ${cg}/cpu.max ${cg}/pids.max`)).out, '50000 100000\n7');
-    assert.match((await vm.sh(`cat /proc/$(cat ${cg}/cgroup.procs | head -1)/cgroup`)).out, new RegExp(`^0::/keel.containers/${id}$`));
+    assert.match(
+      (await vm.sh(`cat /proc/$(cat ${cg}/cgroup.procs | head -1)/cgroup`)).out,
+      new RegExp(`^0::/keel.containers/${id}$`),
+    );
     await vm.sh(`keel rm -f ${id.slice(0, 8)}`);
   });
 
@@ -80,25 +94,40 @@ describe('containers on Keel (QEMU)', function () {
       const archive = await makeZstdArchive(dir);
       const url = `http://10.0.2.2:${(server.address() as AddressInfo).port}/${basename(archive.file)}`;
       // QEMU user networking: the host's loopback is 10.0.2.2 (retried while DHCP may still be settling).
-      const got = await vm.sh(`for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O /tmp/zstd.tar ${url} && break; sleep 1; done`, 60_000);
+      const got = await vm.sh(
+        `for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O /tmp/zstd.tar ${url} && break; sleep 1; done`,
+        60_000,
+      );
       assert.equal(got.code, 0, got.out);
 
       const loaded = await vm.sh('keel load -i /tmp/zstd.tar 2>&1', 120_000);
       assert.equal(loaded.code, 0, loaded.out);
       assert.equal(loaded.out, `Loaded image: ${archive.ref}`);
       const probe = (path: string) => `if [ -e ${path} ]; then echo has ${path}; else echo no ${path}; fi`;
-      const seen = await vm.sh(`keel run --rm ${archive.ref} sh -c 'cat ${ZSTD_MARKER.path}; ${probe(ZSTD_WHITEOUT)}; ${probe('/bin/busybox')}' 2>&1`, 120_000);
+      const seen = await vm.sh(
+        `keel run --rm ${archive.ref} sh -c 'cat ${ZSTD_MARKER.path}; ` +
+          `${probe(ZSTD_WHITEOUT)}; ${probe('/bin/busybox')}' 2>&1`,
+        120_000,
+      );
       assert.equal(seen.code, 0, seen.out);
       // The zstd layer's file, its whiteout of the gzip layer's /etc/group, and the gzip layer under it.
       assert.equal(seen.out, `${ZSTD_MARKER.content}\nno ${ZSTD_WHITEOUT}\nhas /bin/busybox`);
 
       // keel save keeps the zstd blob as it is; a docker archive has no media types, so loading it
       // back finds the compression from the blob's magic bytes.
-      const saved = await vm.sh(`keel save -o /tmp/zstd-saved.tar ${archive.ref} && keel rmi ${archive.ref} >/dev/null && tar -tf /tmp/zstd-saved.tar && keel load -i /tmp/zstd-saved.tar && keel run --rm ${archive.ref} 2>&1`, 120_000);
+      const saved = await vm.sh(
+        `keel save -o /tmp/zstd-saved.tar ${archive.ref} && keel rmi ${archive.ref} ` +
+          '>/dev/null && tar -tf /tmp/zstd-saved.tar && keel load -i ' +
+          `/tmp/zstd-saved.tar && keel run --rm ${archive.ref} 2>&1`,
+        120_000,
+      );
       assert.equal(saved.code, 0, saved.out);
       assert.ok(saved.out.split('\n').includes(`blobs/sha256/${archive.zstdDigest.slice(7)}`), saved.out);
       assert.match(saved.out, new RegExp(`^Loaded image: ${archive.ref}\n${ZSTD_MARKER.content}$`, 'm'));
-      assert.match((await vm.sh(`keel images`)).out, new RegExp(`^localhost/zstd-test +1 +${archive.id.slice(7, 19)} `, 'm'));
+      assert.match(
+        (await vm.sh(`keel images`)).out,
+        new RegExp(`^localhost/zstd-test +1 +${archive.id.slice(7, 19)} `, 'm'),
+      );
     } finally {
       server.close();
       rmSync(dir, { recursive: true, force: true });

@@ -9,7 +9,8 @@ import { parseCpio } from '../../builder/cpio.js';
 import { decodeGrubenv } from '../../slots/grubenv.js';
 import { testImage } from './image.js';
 
-const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const sh = (cmd: string, args: string[]) =>
+  execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
 /** Copies one partition's bytes out of the disk image into a file. */
 function extract(image: string, start: number, size: number, to: string): string {
@@ -59,7 +60,8 @@ describe('built image, checked with real tools', function () {
     const esp = extract(image, parts['EFI-SYSTEM'].start, parts['EFI-SYSTEM'].size, join(dir, 'esp.img'));
     sh('fsck.vfat', ['-n', esp]);
     const files = sh('mdir', ['-/', '-b', '-i', esp, '::/']);
-    for (const f of ['::/EFI/BOOT/BOOTX64.EFI', '::/keel/grub.cfg', '::/keel/grubenv']) assert.ok(files.includes(f), `${f} missing in\n${files}`);
+    for (const f of ['::/EFI/BOOT/BOOTX64.EFI', '::/keel/grub.cfg', '::/keel/grubenv'])
+      assert.ok(files.includes(f), `${f} missing in\n${files}`);
     sh('mcopy', ['-i', esp, '::/keel/grubenv', join(dir, 'grubenv')]);
     assert.match(sh('grub-editenv', [join(dir, 'grubenv'), 'list']), /^KEEL_ORDER=A B$/m);
     assert.equal(decodeGrubenv(readFileSync(join(dir, 'grubenv'))).get('KEEL_A_OK'), '1');
@@ -68,12 +70,24 @@ describe('built image, checked with real tools', function () {
   it('has USR-A as a squashfs with the kernel, initrd, Node and the init inside; USR-B empty', () => {
     const usr = extract(image, parts['USR-A'].start, parts['USR-A'].size, join(dir, 'usr.img'));
     const list = sh('unsquashfs', ['-l', '-d', '', usr]);
-    for (const f of ['/boot/vmlinuz', '/boot/initrd', '/usr/bin/node', '/usr/bin/busybox', '/usr/lib/keel/init.mjs', '/usr/lib/keel/keel_native.node', '/usr/lib/os-release', '/usr/sbin/mkfs.ext4']) {
+    for (const f of [
+      '/boot/vmlinuz',
+      '/boot/initrd',
+      '/usr/bin/node',
+      '/usr/bin/busybox',
+      '/usr/lib/keel/init.mjs',
+      '/usr/lib/keel/keel_native.node',
+      '/usr/lib/os-release',
+      '/usr/sbin/mkfs.ext4',
+    ]) {
       assert.ok(list.split('\n').includes(f), `${f} missing from USR`);
     }
     assert.match(sh('unsquashfs', ['-s', usr]), /Compression xz/);
     const usrB = extract(image, parts['USR-B'].start, 8, join(dir, 'usrb.img'));
-    assert.ok(readFileSync(usrB).every((b) => b === 0), 'USR-B should start zeroed');
+    assert.ok(
+      readFileSync(usrB).every((b) => b === 0),
+      'USR-B should start zeroed',
+    );
   });
 
   it('has an initramfs (newc cpio) with busybox, /init and the boot modules with a modules.dep', () => {
@@ -81,14 +95,19 @@ describe('built image, checked with real tools', function () {
     sh('unsquashfs', ['-q', '-n', '-d', out, join(dir, 'usr.img'), 'boot/initrd']);
     const entries = parseCpio(gunzipSync(readFileSync(join(out, 'boot/initrd'))));
     const paths = new Set(entries.map((e) => e.path));
-    for (const p of ['init', 'bin/busybox', 'bin/sh', 'dev/console']) assert.ok(paths.has(p), `${p} missing from the initramfs`);
+    for (const p of ['init', 'bin/busybox', 'bin/sh', 'dev/console'])
+      assert.ok(paths.has(p), `${p} missing from the initramfs`);
     const dep = entries.find((e) => e.path.endsWith('/modules.dep'));
     assert.ok(dep?.data, 'no modules.dep');
     const text = dep.data.toString();
     assert.match(text, /virtio_blk\.ko:/);
     // Every dependency named in modules.dep is itself in the archive.
     for (const line of text.trim().split('\n')) {
-      for (const m of line.replace(':', '').split(/\s+/).filter(Boolean)) assert.ok([...paths].some((p) => p.endsWith(m)), `${m} listed but missing`);
+      for (const m of line.replace(':', '').split(/\s+/).filter(Boolean))
+        assert.ok(
+          [...paths].some((p) => p.endsWith(m)),
+          `${m} listed but missing`,
+        );
     }
   });
 

@@ -10,6 +10,8 @@ let built: Promise<string> | undefined;
 export function testImage(): Promise<string> {
   const image = process.env.KEEL_IMAGE ? resolve(process.env.KEEL_IMAGE) : join(repoRoot(), 'out/keel.img');
   if (existsSync(image)) return Promise.resolve(image);
-  built ??= buildImage({ definition: join(repoRoot(), 'image/keel.yaml'), outDir: join(repoRoot(), 'out') }).then((r) => r.image);
+  built ??= buildImage({ definition: join(repoRoot(), 'image/keel.yaml'), outDir: join(repoRoot(), 'out') }).then(
+    (r) => r.image,
+  );
   return built;
 }

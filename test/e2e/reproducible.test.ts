@@ -16,13 +16,22 @@ describe('reproducible builds', function () {
     const manifest = JSON.parse(readFileSync(image.replace(/keel\.img$/, 'keel.manifest.json'), 'utf8'));
     const out = mkdtempSync(join(tmpdir(), 'keel-repro-'));
     try {
-      const r = await buildImage({ definition: join(repoRoot(), 'image/keel.yaml'), outDir: out, useCache: false, epoch: manifest.sourceDateEpoch, seed: manifest.seed });
+      const r = await buildImage({
+        definition: join(repoRoot(), 'image/keel.yaml'),
+        outDir: out,
+        useCache: false,
+        epoch: manifest.sourceDateEpoch,
+        seed: manifest.seed,
+      });
       assert.equal(await sha256File(r.image), await sha256File(image), 'keel.img differs');
-      assert.equal(await sha256File(r.qcow2), await sha256File(image.replace(/\.img$/, '.qcow2')), 'keel.qcow2 differs');
+      assert.equal(
+        await sha256File(r.qcow2),
+        await sha256File(image.replace(/\.img$/, '.qcow2')),
+        'keel.qcow2 differs',
+      );
       assert.equal(JSON.parse(readFileSync(r.manifest, 'utf8')).usr.sha256, manifest.usr.sha256);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
   });
-
 });

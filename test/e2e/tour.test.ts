@@ -21,13 +21,17 @@ export function readmeBlock(marker: string): string {
   const readme = readFileSync(join(repoRoot(), 'README.md'), 'utf8');
   const blocks = [...readme.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
   const found = blocks.filter((b) => b.includes(marker));
-  if (found.length !== 1) throw new Error(`README.md has ${found.length} sh blocks containing ${JSON.stringify(marker)}, expected 1`);
+  if (found.length !== 1)
+    throw new Error(`README.md has ${found.length} sh blocks containing ${JSON.stringify(marker)}, expected 1`);
   return found[0];
 }
 
 /** The lines of a README block that start with `prefix` (commands shown one per line). */
 function readmeLines(marker: string, prefix: string): string[] {
-  return readmeBlock(marker).split('\n').filter((l) => l.startsWith(prefix)).map((l) => l.replace(/\s+#.*$/, '').trimEnd());
+  return readmeBlock(marker)
+    .split('\n')
+    .filter((l) => l.startsWith(prefix))
+    .map((l) => l.replace(/\s+#.*$/, '').trimEnd());
 }
 
 /** A copy of `image` whose OEM partition holds `files` (written with debugfs, no mounts). */
@@ -70,7 +74,10 @@ describe('the README in a booted Keel (QEMU tour)', function () {
 
   /** Runs a README block in the guest as a script; returns its output. */
   async function runBlock(marker: string, drop: RegExp | null = null): Promise<string> {
-    const script = readmeBlock(marker).split('\n').filter((l) => !(drop && drop.test(l))).join('\n');
+    const script = readmeBlock(marker)
+      .split('\n')
+      .filter((l) => !(drop && drop.test(l)))
+      .join('\n');
     await put('/tmp/readme-step.sh', `set -e\n${script}`);
     const r = await vm.sh('sh /tmp/readme-step.sh 2>&1', 180_000);
     assert.equal(r.code, 0, `README block failed:\n${script}\n--- output ---\n${r.out}`);
@@ -96,7 +103,14 @@ describe('the README in a booted Keel (QEMU tour)', function () {
     await addBusybox(new ImageStore(src), '/bin/busybox', 1700000000);
     const archive = join(dir, 'busybox-oci.tar');
     assert.equal(keelAt(src, ['save', '--format', 'oci', '-o', archive, 'busybox']).code, 0);
-    execFileSync('skopeo', ['--insecure-policy', 'copy', '--quiet', '--dest-tls-verify=false', `oci-archive:${archive}`, `docker://127.0.0.1:${registry.port}/tools/busybox:1.0`]);
+    execFileSync('skopeo', [
+      '--insecure-policy',
+      'copy',
+      '--quiet',
+      '--dest-tls-verify=false',
+      `oci-archive:${archive}`,
+      `docker://127.0.0.1:${registry.port}/tools/busybox:1.0`,
+    ]);
     ref = `10.0.2.2:${registry.port}/tools/busybox:1.0`;
     // An update server with this image's USR as a newer version.
     const built = await testImage();
@@ -105,7 +119,8 @@ describe('the README in a booted Keel (QEMU tour)', function () {
     // The vendor's OEM cloud-config and the user's gzip user-data.
     mkdirSync(join(dir, 'img'));
     image = withOemFiles(built, join(dir, 'img'), {
-      'cloud-config.yml': '#cloud-config\nwrite_files:\n  - path: /etc/oem-note\n    content: "from the OEM partition\\n"\n',
+      'cloud-config.yml':
+        '#cloud-config\nwrite_files:\n  - path: /etc/oem-note\n    content: "from the OEM partition\\n"\n',
     });
     const userData = `#cloud-config
 users:
@@ -141,13 +156,23 @@ coreos:
   });
 
   describe('user-data', () => {
-    it('applies the OEM partition\'s cloud-config.yml', async () => {
-      assert.equal((await vm.sh('cat /usr/share/oem/cloud-config.yml | head -1; cat /etc/oem-note')).out, '#cloud-config\nfrom the OEM partition');
+    it("applies the OEM partition's cloud-config.yml", async () => {
+      assert.equal(
+        (await vm.sh('cat /usr/share/oem/cloud-config.yml | head -1; cat /etc/oem-note')).out,
+        '#cloud-config\nfrom the OEM partition',
+      );
     });
 
     it('unpacks gzip user-data, makes users: with home and keys, substitutes $private_ipv4', async () => {
-      assert.match((await vm.sh('keel status')).out, /User-data: fw_cfg opt\/keel\/user-data \(cloud-config\): applied/);
-      const pw = await vm.sh('grep ^alice: /etc/passwd; id -Gn alice; stat -c "%U %a" /home/alice/.ssh/authorized_keys; grep -c tour@example /home/alice/.ssh/authorized_keys');
+      assert.match(
+        (await vm.sh('keel status')).out,
+        /User-data: fw_cfg opt\/keel\/user-data \(cloud-config\): applied/,
+      );
+      const pw = await vm.sh(
+        'grep ^alice: /etc/passwd; id -Gn alice; stat -c "%U %a" ' +
+          '/home/alice/.ssh/authorized_keys; grep -c tour@example ' +
+          '/home/alice/.ssh/authorized_keys',
+      );
       assert.match(pw.out, /^alice:x:\d+:\d+:Alice Example:\/home\/alice:/m);
       assert.match(pw.out, /\bcore\b/);
       assert.match(pw.out, /^alice 600$/m);
@@ -187,28 +212,48 @@ coreos:
       assert.equal((await vm.sh('ls /var/spool/inbox | wc -l')).out.trim(), '0');
       await until('wc -l < /var/log/ticks', /^\s*([2-9]|\d\d+)$/, 90);
       assert.match((await vm.sh('keel logs -u greet@alice.service')).out, /hello alice/);
-      const st = (await vm.sh('keel status hello.service; keel restart hello.service; cat /proc/$(keel status hello.service | sed -n "s/.*Main PID: \\([0-9]*\\).*/\\1/p")/environ | tr "\\0" "\\n" | grep WHO')).out;
+      const st = (
+        await vm.sh(
+          'keel status hello.service; keel restart hello.service; cat ' +
+            '/proc/$(keel status hello.service | sed -n "s/.*Main PID: ' +
+            '\\([0-9]*\\).*/\\1/p")/environ | tr "\\0" "\\n" | grep WHO',
+        )
+      ).out;
       assert.match(st, /Drop-In: \/etc\/systemd\/system\/hello\.service\.d\/10-who\.conf/);
       assert.match(st, /^WHO=drop-in$/m);
     });
 
-    it('keel logs --since -5min -b shows this boot\'s ticks; a time in the future shows none', async () => {
+    it("keel logs --since -5min -b shows this boot's ticks; a time in the future shows none", async () => {
       const now = (await vm.sh('keel logs -u tick.service --since -5min -b')).out;
       assert.match(now, /tick\.service|Finished|Started|Deactivated|succeeded/);
       assert.ok(now.split('\n').length >= 2, now);
       assert.equal((await vm.sh('keel logs -u tick.service --since "2999-01-01 00:00:00" | wc -l')).out.trim(), '0');
-      assert.match((await vm.sh('keel logs --since yesterday-ish 2>&1; echo code=$?')).out, /--since: not a time: "yesterday-ish".*\ncode=[12]$/s);
+      assert.match(
+        (await vm.sh('keel logs --since yesterday-ish 2>&1; echo code=$?')).out,
+        /--since: not a time: "yesterday-ish".*\ncode=[12]$/s,
+      );
     });
 
     it('disable, mask and unmask as the README says', async () => {
-      assert.equal((await vm.sh('keel disable hello.service; keel is-enabled hello.service')).out.split('\n').at(-1), 'disabled');
+      assert.equal(
+        (await vm.sh('keel disable hello.service; keel is-enabled hello.service')).out.split('\n').at(-1),
+        'disabled',
+      );
       // A unit file of your own is not masked over (systemd refuses too); an image unit is.
-      assert.match((await vm.sh('keel mask hello.service 2>&1; echo code=$?')).out, /is a unit file, remove it first\ncode=1$/);
-      const masked = await vm.sh('keel mask keel-update.service && keel stop keel-update.service; keel start keel-update.service 2>&1; echo code=$?');
+      assert.match(
+        (await vm.sh('keel mask hello.service 2>&1; echo code=$?')).out,
+        /is a unit file, remove it first\ncode=1$/,
+      );
+      const masked = await vm.sh(
+        'keel mask keel-update.service && keel stop keel-update.service; keel ' +
+          'start keel-update.service 2>&1; echo code=$?',
+      );
       assert.match(masked.out, /masked/i);
       assert.match(masked.out, /code=[1-9]$/);
       assert.equal((await vm.sh('keel is-enabled keel-update.service')).out, 'masked');
-      const back = await vm.sh('keel unmask keel-update.service && keel start keel-update.service && keel is-active keel-update.service');
+      const back = await vm.sh(
+        'keel unmask keel-update.service && keel start keel-update.service && keel is-active keel-update.service',
+      );
       assert.equal(back.out.split('\n').at(-1), 'active');
       await vm.sh('keel stop hello.service');
     });
@@ -227,7 +272,8 @@ coreos:
     });
 
     it('the README demo: run, -d, ps, logs, exec, stop, rm', async () => {
-      for (const line of readmeLines('keel run -d --name pinger', 'keel run busybox')) assert.equal((await vm.sh(line)).out, 'hello world');
+      for (const line of readmeLines('keel run -d --name pinger', 'keel run busybox'))
+        assert.equal((await vm.sh(line)).out, 'hello world');
       const d = readmeLines('keel run -d --name pinger', 'keel run -d --name pinger')[0];
       assert.match((await vm.sh(d)).out, /^[0-9a-f]{64}$/);
       await until('keel logs pinger', /ping\nping/);
@@ -237,7 +283,7 @@ coreos:
       assert.doesNotMatch((await vm.sh('keel ps -a')).out, /pinger/);
     });
 
-    it('keel run -it: the container\'s own terminal', async () => {
+    it("keel run -it: the container's own terminal", async () => {
       const r = await vm.sh('keel run -it --rm --network none busybox tty');
       assert.equal(r.out.trim(), '/dev/pts/0');
     });
@@ -252,11 +298,23 @@ coreos:
 
     it('-v, --read-only, --cap-drop and --network none confine as docker does', async () => {
       await vm.sh('mkdir -p /srv/data && echo from-host > /srv/data/f');
-      assert.equal((await vm.sh('keel run --rm --network none -v /srv/data:/data:ro busybox cat /data/f')).out, 'from-host');
-      assert.match((await vm.sh('keel run --rm --network none -v /srv/data:/data:ro busybox touch /data/g 2>&1')).out, /Read-only file system/);
-      assert.match((await vm.sh('keel run --rm --network none --read-only busybox touch /x 2>&1')).out, /Read-only file system/);
+      assert.equal(
+        (await vm.sh('keel run --rm --network none -v /srv/data:/data:ro busybox cat /data/f')).out,
+        'from-host',
+      );
+      assert.match(
+        (await vm.sh('keel run --rm --network none -v /srv/data:/data:ro busybox touch /data/g 2>&1')).out,
+        /Read-only file system/,
+      );
+      assert.match(
+        (await vm.sh('keel run --rm --network none --read-only busybox touch /x 2>&1')).out,
+        /Read-only file system/,
+      );
       assert.equal((await vm.sh('keel run --rm --network none busybox chown 1 /tmp; echo code=$?')).out, 'code=0');
-      assert.match((await vm.sh('keel run --rm --network none --cap-drop CHOWN busybox chown 1 /tmp 2>&1')).out, /Operation not permitted/);
+      assert.match(
+        (await vm.sh('keel run --rm --network none --cap-drop CHOWN busybox chown 1 /tmp 2>&1')).out,
+        /Operation not permitted/,
+      );
       assert.equal((await vm.sh('keel run --rm --network none busybox ls /sys/class/net')).out, 'lo');
     });
 
@@ -275,9 +333,14 @@ coreos:
       const m = await vm.sh('keel run --rm --network none busybox mount -t tmpfs t /tmp 2>&1; echo code=$?');
       assert.match(m.out, /Operation not permitted|Permission denied/);
       assert.match(m.out, /code=[1-9]\d*$/);
-      const admin = await vm.sh('keel run --rm --network none --cap-add SYS_ADMIN busybox mount -t tmpfs t /tmp; echo code=$?');
+      const admin = await vm.sh(
+        'keel run --rm --network none --cap-add SYS_ADMIN busybox mount -t tmpfs t /tmp; echo code=$?',
+      );
       assert.equal(admin.out, 'code=0');
-      assert.equal((await vm.sh('keel run --rm --network none busybox grep Seccomp: /proc/self/status')).out, 'Seccomp:\t2');
+      assert.equal(
+        (await vm.sh('keel run --rm --network none busybox grep Seccomp: /proc/self/status')).out,
+        'Seccomp:\t2',
+      );
     });
   });
 
@@ -294,7 +357,10 @@ coreos:
       let mark = vm.mark();
       vm.type('keel reboot');
       await vm.ready(mark, 400_000);
-      assert.match((await vm.sh('keel update status')).out, /^Booted: slot B, version 99\.0\.0 \(on trial: not yet committed\)$/m);
+      assert.match(
+        (await vm.sh('keel update status')).out,
+        /^Booted: slot B, version 99\.0\.0 \(on trial: not yet committed\)$/m,
+      );
       mark = vm.mark();
       const rb = await vm.sh('keel update rollback --no-reboot');
       assert.equal(rb.code, 0, rb.out);

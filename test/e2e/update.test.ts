@@ -25,8 +25,13 @@ describe('A/B updates (QEMU)', function () {
     dir = mkdtempSync(join(tmpdir(), 'keel-update-e2e-'));
     server = await UpdateServer.start(join(dir, 'srv'));
   });
-  afterEach(() => { for (const vm of vms.splice(0)) vm.kill(); });
-  after(() => { server.close(); rmSync(dir, { recursive: true, force: true }); });
+  afterEach(() => {
+    for (const vm of vms.splice(0)) vm.kill();
+  });
+  after(() => {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   /** Boots the image on a fresh disk with `userData`; the disk lives in `name` (so it can be booted again). */
   function boot(name: string, userData: string, opts: { uefi?: boolean } = {}): Vm {
@@ -55,11 +60,17 @@ describe('A/B updates (QEMU)', function () {
   }
 
   const slotOf = async (vm: Vm) => (await vm.sh('grep -o "keel.slot=[AB]" /proc/cmdline')).out;
-  const stateFiles = 'md5sum /run/keel/esp/keel/grubenv /run/keel/esp/keel/grubenv2 | cut -d" " -f1; head -c 4194304 /dev/vda4 | md5sum | cut -d" " -f1';
+  const stateFiles =
+    'md5sum /run/keel/esp/keel/grubenv /run/keel/esp/keel/grubenv2 | cut -d" " ' +
+    '-f1; head -c 4194304 /dev/vda4 | md5sum | cut -d" " -f1';
 
   it('updates A to B by itself, commits B and stays on it; then B to A the same way (UEFI)', async () => {
     server.publish(image, '0.2.0');
-    const vm = boot('happy', updateUserData(server, { REBOOT_STRATEGY: 'reboot', CHECK_INTERVAL: 5, HEALTHY_SECONDS: 3 }), { uefi: true });
+    const vm = boot(
+      'happy',
+      updateUserData(server, { REBOOT_STRATEGY: 'reboot', CHECK_INTERVAL: 5, HEALTHY_SECONDS: 3 }),
+      { uefi: true },
+    );
     await vm.ready();
     assert.equal(await slotOf(vm), 'keel.slot=A');
     // The agent finds 0.2.0, writes slot B, and reboots into it (REBOOT_STRATEGY=reboot).
@@ -87,58 +98,74 @@ describe('A/B updates (QEMU)', function () {
     assert.match((await vm.sh('keel update status')).out, /^ {2}A: good, version 0\.3\.0 \(boots next, booted\)$/m);
   });
 
-  it('refuses a bad signature, a tampered chunk, an image larger than the slot and a downgrade, changing nothing', async () => {
-    const vm = boot('reject', updateUserData(server, { REBOOT_STRATEGY: 'off', CHECK_INTERVAL: 100000 }));
-    await vm.ready();
-    const before = (await vm.sh(stateFiles)).out;
-    const apply = () => vm.sh('keel update apply --no-reboot 2>&1', 300_000);
-    const srv = join(dir, 'srv', 'stable');
+  it(
+    'refuses a bad signature, a tampered chunk, an image larger than ' + 'the slot and a downgrade, changing nothing',
+    async () => {
+      const vm = boot('reject', updateUserData(server, { REBOOT_STRATEGY: 'off', CHECK_INTERVAL: 100000 }));
+      await vm.ready();
+      const before = (await vm.sh(stateFiles)).out;
+      const apply = () => vm.sh('keel update apply --no-reboot 2>&1', 300_000);
+      const srv = join(dir, 'srv', 'stable');
 
-    server.publish(image, '0.2.0');
-    const other = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    writeFileSync(join(srv, 'manifest.json.sig'), signManifest(JSON.parse(readFileSync(join(srv, 'manifest.json'), 'utf8')), other).signature + '\n');
-    let r = await apply();
-    assert.notEqual(r.code, 0);
-    assert.match(r.out, /signature does not verify/);
+      server.publish(image, '0.2.0');
+      const other = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      writeFileSync(
+        join(srv, 'manifest.json.sig'),
+        signManifest(JSON.parse(readFileSync(join(srv, 'manifest.json'), 'utf8')), other).signature + '\n',
+      );
+      let r = await apply();
+      assert.notEqual(r.code, 0);
+      assert.match(r.out, /signature does not verify/);
 
-    // A signed manifest for an image bigger than the 256 MiB slot: refused before any download.
-    const big = manifestFor(Buffer.alloc(300 * 1048576), '0.2.0', 'usr-big.img', 1 << 20, { rootHash: 'ab'.repeat(32), hashOffset: 4096, salt: '' });
-    const signed = signManifest(big, readFileSync(updateKey(), 'utf8'));
-    writeFileSync(join(srv, 'manifest.json'), signed.bytes);
-    writeFileSync(join(srv, 'manifest.json.sig'), signed.signature + '\n');
-    r = await apply();
-    assert.notEqual(r.code, 0);
-    assert.match(r.out, /the image is 314572800 bytes, slot B holds 268435456/);
+      // A signed manifest for an image bigger than the 256 MiB slot: refused before any download.
+      const big = manifestFor(Buffer.alloc(300 * 1048576), '0.2.0', 'usr-big.img', 1 << 20, {
+        rootHash: 'ab'.repeat(32),
+        hashOffset: 4096,
+        salt: '',
+      });
+      const signed = signManifest(big, readFileSync(updateKey(), 'utf8'));
+      writeFileSync(join(srv, 'manifest.json'), signed.bytes);
+      writeFileSync(join(srv, 'manifest.json.sig'), signed.signature + '\n');
+      r = await apply();
+      assert.notEqual(r.code, 0);
+      assert.match(r.out, /the image is 314572800 bytes, slot B holds 268435456/);
 
-    server.publish(image, '0.0.9');
-    r = await apply();
-    assert.notEqual(r.code, 0);
-    assert.match(r.out, /older than the running 0\.1\.0/);
+      server.publish(image, '0.0.9');
+      r = await apply();
+      assert.notEqual(r.code, 0);
+      assert.match(r.out, /older than the running 0\.1\.0/);
 
-    assert.equal((await vm.sh(stateFiles)).out, before, 'the slot state and slot B are unchanged');
+      assert.equal((await vm.sh(stateFiles)).out, before, 'the slot state and slot B are unchanged');
 
-    // A tampered chunk is found while downloading: the chunks before it are in slot B, which was
-    // never bootable; the slot state is untouched.
-    server.publish(image, '0.2.0');
-    const img = join(srv, 'usr-0.2.0.img');
-    const data = readFileSync(img);
-    data[3 * 1048576 + 5] ^= 0xff;
-    writeFileSync(img, data);
-    r = await apply();
-    assert.notEqual(r.code, 0);
-    assert.match(r.out, /chunk 3 /);
+      // A tampered chunk is found while downloading: the chunks before it are in slot B, which was
+      // never bootable; the slot state is untouched.
+      server.publish(image, '0.2.0');
+      const img = join(srv, 'usr-0.2.0.img');
+      const data = readFileSync(img);
+      data[3 * 1048576 + 5] ^= 0xff;
+      writeFileSync(img, data);
+      r = await apply();
+      assert.notEqual(r.code, 0);
+      assert.match(r.out, /chunk 3 /);
 
-    assert.equal((await vm.sh(stateFiles)).out.split('\n').slice(0, 2).join('\n'), before.split('\n').slice(0, 2).join('\n'));
-    const st = (await vm.sh('keel update status')).out;
-    assert.match(st, /^ {2}A: good, version 0\.1\.0 \(boots next, booted\)$/m);
-    assert.match(st, /^ {2}B: empty$/m);
-  });
+      assert.equal(
+        (await vm.sh(stateFiles)).out.split('\n').slice(0, 2).join('\n'),
+        before.split('\n').slice(0, 2).join('\n'),
+      );
+      const st = (await vm.sh('keel update status')).out;
+      assert.match(st, /^ {2}A: good, version 0\.1\.0 \(boots next, booted\)$/m);
+      assert.match(st, /^ {2}B: empty$/m);
+    },
+  );
 
   it('resumes after a power cut mid-download; the machine boots A meanwhile, then B', async () => {
     const slow = await UpdateServer.start(join(dir, 'slow'), { bytesPerSecond: 6 * 1048576 });
     try {
       slow.publish(image, '0.2.0');
-      const vm = boot('power', updateUserData(slow, { REBOOT_STRATEGY: 'off', CHECK_INTERVAL: 100000, HEALTHY_SECONDS: 2 }));
+      const vm = boot(
+        'power',
+        updateUserData(slow, { REBOOT_STRATEGY: 'off', CHECK_INTERVAL: 100000, HEALTHY_SECONDS: 2 }),
+      );
       await vm.ready();
       const from = vm.mark();
       vm.type('keel update apply --no-reboot');
@@ -180,7 +207,10 @@ describe('A/B updates (QEMU)', function () {
         [Install]
         RequiredBy=boot-complete.target
 `;
-    const vm = boot('health', updateUserData(server, { REBOOT_STRATEGY: 'off', CHECK_INTERVAL: 100000, HEALTHY_SECONDS: 2 }, health));
+    const vm = boot(
+      'health',
+      updateUserData(server, { REBOOT_STRATEGY: 'off', CHECK_INTERVAL: 100000, HEALTHY_SECONDS: 2 }, health),
+    );
     await vm.ready();
     assert.equal((await vm.sh('keel update apply --no-reboot 2>&1', 300_000)).code, 0);
     const from = vm.mark();
@@ -209,7 +239,11 @@ describe('A/B updates (QEMU)', function () {
     await vm.ready();
     assert.equal((await vm.sh('keel update apply --no-reboot 2>&1', 300_000)).code, 0);
     // One byte in the middle of B's squashfs, after the agent verified it.
-    const flip = await vm.sh('o=$((16*1048576+12345)); b=$(dd if=/dev/vda4 bs=1 skip=$o count=1 2>/dev/null | od -An -tu1 | tr -d " "); printf "\\\\$(printf %03o $((255-b)))" | dd of=/dev/vda4 bs=1 seek=$o conv=notrunc 2>/dev/null; sync; echo flipped $b');
+    const flip = await vm.sh(
+      'o=$((16*1048576+12345)); b=$(dd if=/dev/vda4 bs=1 skip=$o count=1 2>/dev/null | od ' +
+        '-An -tu1 | tr -d " "); printf "\\\\$(printf %03o $((255-b)))" | dd of=/dev/vda4 bs=1 ' +
+        'seek=$o conv=notrunc 2>/dev/null; sync; echo flipped $b',
+    );
     assert.match(flip.out, /^flipped \d+$/);
     const from = vm.mark();
     vm.type('reboot');

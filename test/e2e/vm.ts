@@ -22,7 +22,12 @@ export class Vm {
     };
     this.child.stdout!.on('data', onData);
     this.child.stderr!.on('data', onData);
-    this.exit = new Promise((resolve) => this.child.on('exit', (code) => { for (const w of this.waiters) w(); resolve(code); }));
+    this.exit = new Promise((resolve) =>
+      this.child.on('exit', (code) => {
+        for (const w of this.waiters) w();
+        resolve(code);
+      }),
+    );
   }
 
   /** Starts QEMU on an overlay of the image. */
@@ -40,16 +45,29 @@ export class Vm {
     return new Promise((resolve, reject) => {
       const check = () => {
         const m = this.console.slice(from).match(re);
-        if (m) { done(); resolve(m); return true; }
+        if (m) {
+          done();
+          resolve(m);
+          return true;
+        }
         if (this.child.exitCode !== null || this.child.signalCode !== null) {
-          done(); reject(new Error(`QEMU exited while waiting for ${re}\n--- console ---\n${this.tail()}`));
+          done();
+          reject(new Error(`QEMU exited while waiting for ${re}\n--- console ---\n${this.tail()}`));
           return true;
         }
         return false;
       };
-      const timer = setTimeout(() => { done(); reject(new Error(`timed out after ${timeoutMs / 1000}s waiting for ${re}\n--- console ---\n${this.tail()}`)); }, timeoutMs);
-      const done = () => { clearTimeout(timer); this.waiters.delete(waiter); };
-      const waiter = () => { check(); };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`timed out after ${timeoutMs / 1000}s waiting for ${re}\n--- console ---\n${this.tail()}`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(waiter);
+      };
+      const waiter = () => {
+        check();
+      };
       if (!check()) this.waiters.add(waiter);
     });
   }
@@ -78,8 +96,17 @@ export class Vm {
   /** Waits for QEMU to exit on its own; returns its exit code. */
   async exited(timeoutMs = 120_000): Promise<number | null> {
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`QEMU did not exit within ${timeoutMs / 1000}s\n--- console ---\n${this.tail()}`)), timeoutMs); });
-    try { return await Promise.race([this.exit, timeout]); } finally { clearTimeout(timer); }
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`QEMU did not exit within ${timeoutMs / 1000}s\n--- console ---\n${this.tail()}`)),
+        timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([this.exit, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** The last part of the console, for failure messages. */

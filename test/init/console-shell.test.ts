@@ -39,7 +39,16 @@ describe('init/system-setup hostnameFrom', () => {
   });
 
   it('falls back to keel for invalid names', () => {
-    for (const bad of ['under_score', '-leading', 'dot..dot', '.lead', 'trailing.', 'ünï', 'a'.repeat(64), `${'a'.repeat(40)}.${'b'.repeat(30)}`]) {
+    for (const bad of [
+      'under_score',
+      '-leading',
+      'dot..dot',
+      '.lead',
+      'trailing.',
+      'ünï',
+      'a'.repeat(64),
+      `${'a'.repeat(40)}.${'b'.repeat(30)}`,
+    ]) {
       assert.equal(hostnameFrom(`${bad}\n`), 'keel', JSON.stringify(bad));
     }
   });

@@ -12,7 +12,10 @@ const line = (s: { logs: { message: string }[] }, re: RegExp) => s.logs.some((e)
 describeAsRoot('init: dropped jobs leave a journal line', function () {
   this.timeout(60_000);
   let init: ContainedInit | undefined;
-  afterEach(async () => { await init?.stop(); init = undefined; });
+  afterEach(async () => {
+    await init?.stop();
+    init = undefined;
+  });
 
   it('a failed OnFailure= job was dropped silently: it is logged with its trigger and reason', async () => {
     init = await ContainedInit.start({
@@ -21,8 +24,13 @@ describeAsRoot('init: dropped jobs leave a journal line', function () {
       'rescue.service': '[Service]\nType=oneshot\nExecStart=/bin/sh -c "exit 7"\n',
     });
     const s = await init.until('bad.service', (x) => line(x, /^Job rescue\.service\/start/));
-    assert.ok(line(s, /^Job rescue\.service\/start triggered by OnFailure= of bad\.service failed: result failed, unit result exit-code\.$/),
-      JSON.stringify(s.logs));
+    assert.ok(
+      line(
+        s,
+        /^Job rescue\.service\/start triggered by OnFailure= of bad\.service failed: result failed, unit result exit-code\.$/,
+      ),
+      JSON.stringify(s.logs),
+    );
   });
 
   it('a failed job started by a timer was dropped silently: it is logged on the timer', async () => {
@@ -32,8 +40,13 @@ describeAsRoot('init: dropped jobs leave a journal line', function () {
       'tick.service': '[Service]\nType=oneshot\nExecStart=/bin/false\n',
     });
     const s = await init.until('tick.timer', (x) => line(x, /^Job tick\.service\/start/));
-    assert.ok(line(s, /^Job tick\.service\/start triggered by the timer of tick\.timer failed: result failed, unit result exit-code\.$/),
-      JSON.stringify(s.logs));
+    assert.ok(
+      line(
+        s,
+        /^Job tick\.service\/start triggered by the timer of tick\.timer failed: result failed, unit result exit-code\.$/,
+      ),
+      JSON.stringify(s.logs),
+    );
   });
 
   it('a failed job started by a path unit was dropped silently: it is logged on the path unit', async () => {
@@ -46,8 +59,13 @@ describeAsRoot('init: dropped jobs leave a journal line', function () {
       'flag.service': '[Service]\nType=oneshot\nExecStart=/bin/sh -c "exit 3"\n',
     });
     const s = await init.until('flag.path', (x) => line(x, /^Job flag\.service\/start/));
-    assert.ok(line(s, /^Job flag\.service\/start triggered by the path of flag\.path failed: result failed, unit result exit-code\.$/),
-      JSON.stringify(s.logs));
+    assert.ok(
+      line(
+        s,
+        /^Job flag\.service\/start triggered by the path of flag\.path failed: result failed, unit result exit-code\.$/,
+      ),
+      JSON.stringify(s.logs),
+    );
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -58,6 +76,8 @@ describeAsRoot('init: dropped jobs leave a journal line', function () {
     });
     const r = await init.ctl('job', { unit: 'later.service', job: 'start', wait: false });
     assert.equal(r.result, 'queued');
-    await init.waitFor(/Job later\.service\/start triggered by a control request of keel failed: result failed, unit result exit-code\./);
+    await init.waitFor(
+      /Job later\.service\/start triggered by a control request of keel failed: result failed, unit result exit-code\./,
+    );
   });
 });

@@ -7,9 +7,18 @@ import { findPartition, repairGrubenv } from '../../init/esp.js';
 
 describe('init/esp (grubenv copies repaired at boot)', () => {
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'keel-esp-')); mkdirSync(join(dir, 'keel')); });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'keel-esp-'));
+    mkdirSync(join(dir, 'keel'));
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
-  const good = encodeGrubenv([['KEEL_ORDER', 'B A'], ['KEEL_A_OK', '1'], ['KEEL_A_TRIES', '0'], ['KEEL_B_OK', '0'], ['KEEL_B_TRIES', '2']]);
+  const good = encodeGrubenv([
+    ['KEEL_ORDER', 'B A'],
+    ['KEEL_A_OK', '1'],
+    ['KEEL_A_TRIES', '0'],
+    ['KEEL_B_OK', '0'],
+    ['KEEL_B_TRIES', '2'],
+  ]);
 
   it('leaves two good copies alone', () => {
     writeFileSync(join(dir, 'keel/grubenv'), good);
@@ -27,7 +36,7 @@ describe('init/esp (grubenv copies repaired at boot)', () => {
     assert.deepEqual(readFileSync(join(dir, 'keel/grubenv2')), good);
   });
 
-  it('writes GRUB\'s defaults (slot A good) into both when both are bad', () => {
+  it("writes GRUB's defaults (slot A good) into both when both are bad", () => {
     writeFileSync(join(dir, 'keel/grubenv'), Buffer.alloc(1024, 0x23));
     writeFileSync(join(dir, 'keel/grubenv2'), Buffer.alloc(1024));
     assert.equal(repairGrubenv(dir).length, 2);
@@ -37,7 +46,10 @@ describe('init/esp (grubenv copies repaired at boot)', () => {
   });
 
   it('finds a partition by its GPT name in sysfs', () => {
-    for (const [n, label] of [['vda1', 'EFI-SYSTEM'], ['vda3', 'USR-A']]) {
+    for (const [n, label] of [
+      ['vda1', 'EFI-SYSTEM'],
+      ['vda3', 'USR-A'],
+    ]) {
       mkdirSync(join(dir, 'sys', n), { recursive: true });
       writeFileSync(join(dir, 'sys', n, 'uevent'), `MAJOR=254\nDEVNAME=${n}\nDEVTYPE=partition\nPARTNAME=${label}\n`);
     }

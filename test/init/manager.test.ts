@@ -7,12 +7,17 @@ import { describeAsRoot } from '../needs.js';
 describeAsRoot('init as PID 1 (namespaces, real processes)', function () {
   this.timeout(60_000);
   let init: ContainedInit | undefined;
-  afterEach(async () => { await init?.stop(); init = undefined; });
+  afterEach(async () => {
+    await init?.stop();
+    init = undefined;
+  });
 
   it('boots a target: simple and oneshot services start, ordered, with their output in the journal', async () => {
     init = await ContainedInit.start({
       'test.target': testTarget('a.service', 'b.service'),
-      'a.service': '[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sh -c "echo a-ran; date +%s%N > /tmp/keel-a-$$"\n',
+      'a.service':
+        '[Service]\nType=oneshot\nRemainAfterExit=yes\n' +
+        'ExecStart=/bin/sh -c "echo a-ran; date +%s%N > /tmp/keel-a-$$"\n',
       'b.service': '[Unit]\nAfter=a.service\n[Service]\nExecStart=/bin/sh -c "echo b-running; exec sleep 1000"\n',
     });
     const a = await init.until('a.service', (s) => s.activeState === 'active');
@@ -23,7 +28,10 @@ describeAsRoot('init as PID 1 (namespaces, real processes)', function () {
     const logs = await init.until('b.service', (s) => s.logs.some((e: any) => e.message === 'b-running'));
     assert.ok(logs.logs.length > 0);
     const alog = await init.ctl('logs', { unit: 'a.service' });
-    assert.ok(alog.some((e: any) => e.message === 'a-ran'), JSON.stringify(alog));
+    assert.ok(
+      alog.some((e: any) => e.message === 'a-ran'),
+      JSON.stringify(alog),
+    );
     // The boot timeline: b waited for a, so the critical chain of the target runs through both.
     const chain = init.keel('analyze', 'critical-chain', 'test.target');
     assert.equal(chain.code, 0, chain.stderr);
@@ -55,15 +63,24 @@ describeAsRoot('init as PID 1 (namespaces, real processes)', function () {
   it('restarts on failure with RestartSec and gives up at the start limit', async () => {
     init = await ContainedInit.start({
       'test.target': testTarget('flaky.service'),
-      'flaky.service': '[Unit]\nStartLimitIntervalSec=10s\nStartLimitBurst=3\n[Service]\nExecStart=/bin/sh -c "echo try; exit 1"\nRestart=on-failure\nRestartSec=100ms\n',
+      'flaky.service':
+        '[Unit]\nStartLimitIntervalSec=10s\nStartLimitBurst=3\n[Service]\n' +
+        'ExecStart=/bin/sh -c "echo try; exit 1"\nRestart=on-failure\nRestartSec=100ms\n',
     });
     // The event: the start limit refused the next restart (systemd keeps the last run's result, exit-code).
-    const s = await init.until('flaky.service', (x) => x.activeState === 'failed' && x.logs.some((e: any) => /repeated too quickly/.test(e.message)));
+    const s = await init.until(
+      'flaky.service',
+      (x) => x.activeState === 'failed' && x.logs.some((e: any) => /repeated too quickly/.test(e.message)),
+    );
     // The start limit ends the restarts: the unit is failed with that result, so none is scheduled.
     const again = await init.ctl('status', { unit: 'flaky.service', lines: 100 });
     assert.equal(again.activeState, 'failed');
     assert.equal(s.logs.filter((e: any) => e.message === 'try').length, 3);
-    assert.equal(again.logs.filter((e: any) => e.message === 'try').length, s.logs.filter((e: any) => e.message === 'try').length, 'no more restarts after the limit');
+    assert.equal(
+      again.logs.filter((e: any) => e.message === 'try').length,
+      s.logs.filter((e: any) => e.message === 'try').length,
+      'no more restarts after the limit',
+    );
     assert.ok(again.logs.some((e: any) => /repeated too quickly/.test(e.message)));
   });
 
@@ -87,20 +104,29 @@ describeAsRoot('init as PID 1 (namespaces, real processes)', function () {
       'tick.timer': '[Timer]\nOnActiveSec=300ms\n',
       'tick.service': '[Service]\nType=oneshot\nExecStart=/bin/sh -c "echo tick"\n',
       'echo.socket': `[Socket]\nListenStream=${sockPath}\n`,
-      'echo.service': // ($$$$ is how a unit file says the shell's $$: systemd turns $$ into $.)
-      '[Service]\nExecStart=/bin/sh -c \'echo "fds=$LISTEN_FDS pid-matches=$([ "$LISTEN_PID" = "$$$$" ] && echo yes)"; exec sleep 1000\'\n',
+      // ($$$$ is how a unit file says the shell's $$: systemd turns $$ into $.)
+      'echo.service':
+        '[Service]\nExecStart=/bin/sh -c \'echo "fds=$LISTEN_FDS pid-matches=$([ ' +
+        '"$LISTEN_PID" = "$$$$" ] && echo yes)"; exec sleep 1000\'\n',
     });
     const tick = await init.until('tick.service', (s) => s.logs.some((e: any) => e.message === 'tick'));
     assert.ok(tick);
     const sock = await init.ctl('status', { unit: 'echo.socket' });
     assert.equal(sock.activeState, 'active');
     assert.equal(sock.subState, 'listening');
-    assert.equal((await init.ctl('status', { unit: 'echo.service' })).activeState, 'inactive', 'not started before traffic');
+    assert.equal(
+      (await init.ctl('status', { unit: 'echo.service' })).activeState,
+      'inactive',
+      'not started before traffic',
+    );
     // Traffic starts the service, which gets the listening socket as fd 3 and its own LISTEN_PID.
     const c = connect(sockPath);
     c.on('error', () => {});
     const svc = await init.until('echo.service', (s) => s.logs.some((e: any) => e.message.startsWith('fds=')));
     c.destroy();
-    assert.ok(svc.logs.some((e: any) => e.message === 'fds=1 pid-matches=yes'), JSON.stringify(svc.logs));
+    assert.ok(
+      svc.logs.some((e: any) => e.message === 'fds=1 pid-matches=yes'),
+      JSON.stringify(svc.logs),
+    );
   });
 });

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { globMatch, parseNetworkFile, planNetwork } from '../../init/network-plan.js';
 
 describe('init/network-plan (.network files as networkd reads them)', () => {
-  const staticNet = parseNetworkFile('10-static.network', '[Match]\nName=eth*\n\n[Network]\nAddress=10.0.2.20/24\nGateway=10.0.2.2\nDNS=10.0.2.3 1.1.1.1\nDomains=example.com\n\n[Route]\nDestination=192.168.9.0/24\nGateway=10.0.2.254\n');
+  const staticNet = parseNetworkFile(
+    '10-static.network',
+    '[Match]\nName=eth*\n\n[Network]\nAddress=10.0.2.20/24\n' +
+      'Gateway=10.0.2.2\nDNS=10.0.2.3 1.1.1.1\nDomains=example.com\n\n' +
+      '[Route]\nDestination=192.168.9.0/24\nGateway=10.0.2.254\n',
+  );
   const dhcpMac = parseNetworkFile('20-dhcp.network', '[Match]\nMACAddress=52:54:00:AA:BB:CC\n[Network]\nDHCP=yes\n');
 
   it('reads Match, Network and Route', () => {
@@ -15,10 +20,20 @@ describe('init/network-plan (.network files as networkd reads them)', () => {
   });
 
   it('plans ip commands for the first matching file, DHCP where asked, and resolv.conf', () => {
-    const plan = planNetwork([dhcpMac, staticNet], [{ name: 'eth0', mac: '52:54:00:12:34:56' }, { name: 'ens4', mac: '52:54:00:aa:bb:cc' }, { name: 'wlan0', mac: '00:00:00:00:00:01' }]);
+    const plan = planNetwork(
+      [dhcpMac, staticNet],
+      [
+        { name: 'eth0', mac: '52:54:00:12:34:56' },
+        { name: 'ens4', mac: '52:54:00:aa:bb:cc' },
+        { name: 'wlan0', mac: '00:00:00:00:00:01' },
+      ],
+    );
     assert.deepEqual(plan.commands, [
-      ['link', 'set', 'eth0', 'up'], ['addr', 'replace', '10.0.2.20/24', 'dev', 'eth0'], ['route', 'replace', 'default', 'via', '10.0.2.2', 'dev', 'eth0'],
-      ['route', 'replace', '192.168.9.0/24', 'via', '10.0.2.254', 'dev', 'eth0'], ['link', 'set', 'ens4', 'up'],
+      ['link', 'set', 'eth0', 'up'],
+      ['addr', 'replace', '10.0.2.20/24', 'dev', 'eth0'],
+      ['route', 'replace', 'default', 'via', '10.0.2.2', 'dev', 'eth0'],
+      ['route', 'replace', '192.168.9.0/24', 'via', '10.0.2.254', 'dev', 'eth0'],
+      ['link', 'set', 'ens4', 'up'],
     ]);
     assert.deepEqual(plan.dhcp, ['ens4']);
     assert.deepEqual(plan.unmatched, ['wlan0']);

@@ -7,7 +7,19 @@ import { ContainedInit, testTarget } from './contained-init.js';
 import { describeAsRoot } from '../needs.js';
 
 /** Where a sandbox of these tests could leak a mount to: the paths the plans act on, and this run's own. */
-const SANDBOX_POINTS = new Set(['/', '/tmp', '/var/tmp', '/dev', '/proc', '/sys', '/usr', '/boot', '/efi', '/etc', '/home']);
+const SANDBOX_POINTS = new Set([
+  '/',
+  '/tmp',
+  '/var/tmp',
+  '/dev',
+  '/proc',
+  '/sys',
+  '/usr',
+  '/boot',
+  '/efi',
+  '/etc',
+  '/home',
+]);
 for (const p of ['/root', '/run/user']) SANDBOX_POINTS.add(p);
 /** Those lines of /proc/self/mounts (other engineers' tests may mount elsewhere on this host meanwhile). */
 const mounts = () =>
@@ -38,7 +50,9 @@ describeAsRoot('init: service sandboxing with mount namespaces (real services)',
     assert.ok(readdirSync('/tmp').length > 0, 'prerequisite: the host /tmp is not empty');
     init = await ContainedInit.start({
       'test.target': testTarget('p.service'),
-      'p.service': `[Service]\nPrivateTmp=yes\nExecStart=/bin/sh -c 'echo "tmp=$(ls -A /tmp | wc -l) var=$(ls -A /var/tmp | wc -l)"; echo hi > /tmp/${marker}; echo written; exec sleep 1000'\n`,
+      'p.service':
+        `[Service]\nPrivateTmp=yes\nExecStart=/bin/sh -c 'echo "tmp=$(ls -A /tmp | wc -l) ` +
+        `var=$(ls -A /var/tmp | wc -l)"; echo hi > /tmp/${marker}; echo written; exec sleep 1000'\n`,
     });
     const s = await init.until('p.service', (x) => messages(x).includes('written'));
     assert.ok(messages(s).includes('tmp=0 var=0'), JSON.stringify(messages(s)));
@@ -58,9 +72,12 @@ describeAsRoot('init: service sandboxing with mount namespaces (real services)',
       init = await ContainedInit.start({
         'test.target': testTarget('s.service'),
         's.service':
-          `[Service]\nType=oneshot\nRemainAfterExit=yes\nProtectSystem=strict\nReadWritePaths=${rw} -/nonexistent-${process.pid}\n` +
-          `ExecStart=/bin/sh -c 'touch /etc/keel-strict-${process.pid} 2>/dev/null && echo etc=writable || echo etc=read-only; ` +
-          `touch /tmp/keel-strict-${process.pid} 2>/dev/null && echo tmp=writable || echo tmp=read-only; echo ok > ${rw}/f && echo rw=ok; ` +
+          '[Service]\nType=oneshot\nRemainAfterExit=yes\nProtectSystem=strict\n' +
+          `ReadWritePaths=${rw} -/nonexistent-${process.pid}\n` +
+          `ExecStart=/bin/sh -c 'touch /etc/keel-strict-${process.pid} ` +
+          '2>/dev/null && echo etc=writable || echo etc=read-only; ' +
+          `touch /tmp/keel-strict-${process.pid} 2>/dev/null && echo tmp=writable || ` +
+          `echo tmp=read-only; echo ok > ${rw}/f && echo rw=ok; ` +
           `echo > /dev/null && echo dev=ok'\n`,
       });
       const s = await init.until('s.service', (x) => x.activeState === 'active' || x.activeState === 'failed');
@@ -75,31 +92,38 @@ describeAsRoot('init: service sandboxing with mount namespaces (real services)',
     }
   });
 
-  it('ProtectSystem=yes: /usr is read-only, /etc stays writable; a missing ReadOnlyPaths= path fails the start naming it', async () => {
-    const f = `/etc/keel-psyes-${process.pid}`;
-    try {
-      init = await ContainedInit.start({
-        'test.target': testTarget('y.service'),
-        'y.service': `[Service]\nType=oneshot\nProtectSystem=yes\nExecStart=/bin/sh -c 'touch /usr/keel-${process.pid} 2>/dev/null && echo usr=writable || echo usr=read-only; touch ${f} && echo etc=writable'\n`,
-        'bad.service': `[Service]\nType=oneshot\nReadOnlyPaths=/nonexistent-${process.pid}\nExecStart=/bin/true\n`,
-      });
-      const s = await init.until('y.service', (x) => messages(x).some((m) => m.startsWith('etc=')));
-      assert.deepEqual(
-        messages(s).filter((m) => /^\w+=/.test(m)),
-        ['usr=read-only', 'etc=writable'],
-      );
-      assert.equal((await init.ctl('job', { unit: 'bad.service', job: 'start' })).result, 'failed');
-      const bad = await init.ctl('status', { unit: 'bad.service', lines: 20 });
-      assert.ok(
-        messages(bad).some((m) =>
-          m.includes(`mount(/nonexistent-${process.pid}, /nonexistent-${process.pid}, MS_BIND|MS_REC): ENOENT`),
-        ),
-        JSON.stringify(messages(bad)),
-      );
-    } finally {
-      rmSync(f, { force: true });
-    }
-  });
+  it(
+    'ProtectSystem=yes: /usr is read-only, /etc stays writable; a missing ' +
+      'ReadOnlyPaths= path fails the start naming it',
+    async () => {
+      const f = `/etc/keel-psyes-${process.pid}`;
+      try {
+        init = await ContainedInit.start({
+          'test.target': testTarget('y.service'),
+          'y.service':
+            '[Service]\nType=oneshot\nProtectSystem=yes\n' +
+            `ExecStart=/bin/sh -c 'touch /usr/keel-${process.pid} 2>/dev/null && echo ` +
+            `usr=writable || echo usr=read-only; touch ${f} && echo etc=writable'\n`,
+          'bad.service': `[Service]\nType=oneshot\nReadOnlyPaths=/nonexistent-${process.pid}\nExecStart=/bin/true\n`,
+        });
+        const s = await init.until('y.service', (x) => messages(x).some((m) => m.startsWith('etc=')));
+        assert.deepEqual(
+          messages(s).filter((m) => /^\w+=/.test(m)),
+          ['usr=read-only', 'etc=writable'],
+        );
+        assert.equal((await init.ctl('job', { unit: 'bad.service', job: 'start' })).result, 'failed');
+        const bad = await init.ctl('status', { unit: 'bad.service', lines: 20 });
+        assert.ok(
+          messages(bad).some((m) =>
+            m.includes(`mount(/nonexistent-${process.pid}, /nonexistent-${process.pid}, MS_BIND|MS_REC): ENOENT`),
+          ),
+          JSON.stringify(messages(bad)),
+        );
+      } finally {
+        rmSync(f, { force: true });
+      }
+    },
+  );
 
   it('ProtectHome=yes hides /root; ProtectHome=read-only keeps it visible but read-only', async () => {
     const marker = `/root/.keel-home-${process.pid}`;
@@ -107,8 +131,14 @@ describeAsRoot('init: service sandboxing with mount namespaces (real services)',
     try {
       init = await ContainedInit.start({
         'test.target': testTarget('h.service', 'r.service'),
-        'h.service': `[Service]\nType=oneshot\nProtectHome=yes\nExecStart=/bin/sh -c 'echo "root=$(ls -A /root | wc -l)"; test -e ${marker} || echo marker=hidden'\n`,
-        'r.service': `[Service]\nType=oneshot\nProtectHome=read-only\nExecStart=/bin/sh -c 'test -e ${marker} && echo marker=visible; rm -f ${marker} 2>/dev/null || echo rm=refused'\n`,
+        'h.service':
+          '[Service]\nType=oneshot\nProtectHome=yes\n' +
+          `ExecStart=/bin/sh -c 'echo "root=$(ls -A /root | wc -l)"; test -e ${marker} || ` +
+          `echo marker=hidden'\n`,
+        'r.service':
+          '[Service]\nType=oneshot\nProtectHome=read-only\n' +
+          `ExecStart=/bin/sh -c 'test -e ${marker} && echo marker=visible; rm -f ${marker} ` +
+          `2>/dev/null || echo rm=refused'\n`,
       });
       const h = await init.until('h.service', (x) => messages(x).some((m) => m.startsWith('marker=')));
       assert.deepEqual(
@@ -126,30 +156,36 @@ describeAsRoot('init: service sandboxing with mount namespaces (real services)',
     }
   });
 
-  it('ProtectSystem=strict with PrivateTmp= keeps the private /tmp writable; InaccessiblePaths= empties a directory and a file', async () => {
-    const [dir, file] = [`/opt/keel-secret-${process.pid}`, `/opt/keel-secret-${process.pid}.txt`];
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'inside'), 'x');
-    writeFileSync(file, 'secret');
-    try {
-      init = await ContainedInit.start({
-        'test.target': testTarget('c.service'),
-        'c.service':
-          `[Service]\nType=oneshot\nProtectSystem=strict\nPrivateTmp=yes\nInaccessiblePaths=${dir} ${file} -/nonexistent-${process.pid}\n` +
-          `ExecStart=/bin/sh -c 'echo x > /tmp/t && echo tmp=writable; touch /opt/x-${process.pid} 2>/dev/null || echo opt=read-only; ` +
-          `echo "dir=$(ls -A ${dir} | wc -l) file=$(cat ${file} | wc -c)"'\n`,
-      });
-      const s = await init.until('c.service', (x) => messages(x).some((m) => m.startsWith('dir=')));
-      assert.deepEqual(
-        messages(s).filter((m) => /^\w+=/.test(m)),
-        ['tmp=writable', 'opt=read-only', 'dir=0 file=0'],
-      );
-      assert.equal(readFileSync(file, 'utf8'), 'secret', 'the host file is untouched');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-      rmSync(file, { force: true });
-    }
-  });
+  it(
+    'ProtectSystem=strict with PrivateTmp= keeps the private /tmp writable; ' +
+      'InaccessiblePaths= empties a directory and a file',
+    async () => {
+      const [dir, file] = [`/opt/keel-secret-${process.pid}`, `/opt/keel-secret-${process.pid}.txt`];
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'inside'), 'x');
+      writeFileSync(file, 'secret');
+      try {
+        init = await ContainedInit.start({
+          'test.target': testTarget('c.service'),
+          'c.service':
+            '[Service]\nType=oneshot\nProtectSystem=strict\nPrivateTmp=yes\n' +
+            `InaccessiblePaths=${dir} ${file} -/nonexistent-${process.pid}\n` +
+            `ExecStart=/bin/sh -c 'echo x > /tmp/t && echo tmp=writable; touch ` +
+            `/opt/x-${process.pid} 2>/dev/null || echo opt=read-only; ` +
+            `echo "dir=$(ls -A ${dir} | wc -l) file=$(cat ${file} | wc -c)"'\n`,
+        });
+        const s = await init.until('c.service', (x) => messages(x).some((m) => m.startsWith('dir=')));
+        assert.deepEqual(
+          messages(s).filter((m) => /^\w+=/.test(m)),
+          ['tmp=writable', 'opt=read-only', 'dir=0 file=0'],
+        );
+        assert.equal(readFileSync(file, 'utf8'), 'secret', 'the host file is untouched');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+        rmSync(file, { force: true });
+      }
+    },
+  );
 
   it('NoNewPrivileges=yes shows NoNewPrivs: 1 in /proc/self/status', async () => {
     init = await ContainedInit.start({
@@ -175,8 +211,11 @@ describeAsRoot('init: service sandboxing with mount namespaces (real services)',
     init = await ContainedInit.start({
       'test.target': testTarget('d.service'),
       'd.service':
-        '[Service]\nType=oneshot\nPrivateDevices=yes\nExecStart=/bin/sh -c \'for f in /dev/* /dev/*/*; do [ -b "$f" ] && echo "block=$f"; done; ' +
-        'echo "dev=$(ls /dev | tr "\\n" " ")"; head -c 4 /dev/urandom | wc -c; echo x > /dev/null && echo null=ok; grep CapBnd /proc/self/status\'\n',
+        '[Service]\nType=oneshot\nPrivateDevices=yes\n' +
+        'ExecStart=/bin/sh -c \'for f in /dev/* /dev/*/*; do [ -b "$f" ] && echo ' +
+        '"block=$f"; done; ' +
+        'echo "dev=$(ls /dev | tr "\\n" " ")"; head -c 4 /dev/urandom | wc -c; echo x > ' +
+        "/dev/null && echo null=ok; grep CapBnd /proc/self/status'\n",
     });
     const d = await init.until('d.service', (x) => messages(x).some((m) => m.startsWith('CapBnd')));
     const m = messages(d);

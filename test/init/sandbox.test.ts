@@ -32,16 +32,20 @@ describe('init/sandbox: the mount plan', () => {
     assert.deepEqual(sandboxSpawnOptions(cfg({ noNewPrivileges: true }), DIRS), { noNewPrivs: true });
   });
 
-  it('ProtectSystem=yes and full make /usr, /boot, /efi (and /etc) read-only, the optional ones skipped when missing', () => {
-    assert.deepEqual(sandboxPlan(cfg({ protectSystem: 'yes' }), DIRS), [
-      { op: 'readonly', target: '/boot', optional: true },
-      { op: 'readonly', target: '/efi', optional: true },
-      { op: 'readonly', target: '/usr' },
-    ]);
-    assert.ok(
-      sandboxPlan(cfg({ protectSystem: 'full' }), DIRS).some((o) => o.op === 'readonly' && o.target === '/etc'),
-    );
-  });
+  it(
+    'ProtectSystem=yes and full make /usr, /boot, /efi (and /etc) ' +
+      'read-only, the optional ones skipped when missing',
+    () => {
+      assert.deepEqual(sandboxPlan(cfg({ protectSystem: 'yes' }), DIRS), [
+        { op: 'readonly', target: '/boot', optional: true },
+        { op: 'readonly', target: '/efi', optional: true },
+        { op: 'readonly', target: '/usr' },
+      ]);
+      assert.ok(
+        sandboxPlan(cfg({ protectSystem: 'full' }), DIRS).some((o) => o.op === 'readonly' && o.target === '/etc'),
+      );
+    },
+  );
 
   it('ProtectSystem=strict clones the writable trees before / turns read-only and attaches them in path order', () => {
     const plan = sandboxPlan(
@@ -65,18 +69,22 @@ describe('init/sandbox: the mount plan', () => {
     ]);
   });
 
-  it('a deeper ReadOnlyPaths= inside a ReadWritePaths= comes after it, and an explicit setting beats ProtectSystem= on the same path', () => {
-    const plan = sandboxPlan(
-      cfg({
-        protectSystem: 'full',
-        readWritePaths: [{ path: '/etc', optional: false }],
-        readOnlyPaths: [{ path: '/etc/ssl', optional: true }],
-      }),
-      DIRS,
-    );
-    const body = plan.filter((o) => o.op !== 'clone').map((o) => `${o.op} ${'target' in o ? o.target : ''}`);
-    assert.deepEqual(body, ['readonly /boot', 'readonly /efi', 'attach /etc', 'readonly /etc/ssl', 'readonly /usr']);
-  });
+  it(
+    'a deeper ReadOnlyPaths= inside a ReadWritePaths= comes after it, and an ' +
+      'explicit setting beats ProtectSystem= on the same path',
+    () => {
+      const plan = sandboxPlan(
+        cfg({
+          protectSystem: 'full',
+          readWritePaths: [{ path: '/etc', optional: false }],
+          readOnlyPaths: [{ path: '/etc/ssl', optional: true }],
+        }),
+        DIRS,
+      );
+      const body = plan.filter((o) => o.op !== 'clone').map((o) => `${o.op} ${'target' in o ? o.target : ''}`);
+      assert.deepEqual(body, ['readonly /boot', 'readonly /efi', 'attach /etc', 'readonly /etc/ssl', 'readonly /usr']);
+    },
+  );
 
   it('ProtectHome= masks, binds read-only or covers with a read-only tmpfs /home, /root and /run/user', () => {
     assert.deepEqual(
@@ -100,33 +108,37 @@ describe('init/sandbox: the mount plan', () => {
     });
   });
 
-  it('PrivateDevices= mounts a tmpfs /dev with the host nodes, pts and shm attached, and drops CAP_MKNOD and CAP_SYS_RAWIO', () => {
-    const opts = sandboxSpawnOptions(cfg({ privateDevices: true }), DIRS);
-    const plan = opts.sandbox!;
-    const mount = plan.findIndex((o) => o.op === 'mount' && o.target === '/dev');
-    assert.ok(
-      plan.slice(0, mount).every((o) => o.op === 'clone'),
-      'the nodes are cloned before /dev is covered',
-    );
-    const attached = plan.filter((o) => o.op === 'attach').map((o) => 'target' in o && o.target);
-    assert.deepEqual(attached, [
-      '/dev/null',
-      '/dev/zero',
-      '/dev/full',
-      '/dev/random',
-      '/dev/urandom',
-      '/dev/tty',
-      '/dev/ptmx',
-      '/dev/pts',
-      '/dev/shm',
-      '/dev/mqueue',
-      '/dev/hugepages',
-    ]);
-    assert.ok(plan.some((o) => o.op === 'symlink' && o.target === '/dev/fd' && o.source === '/proc/self/fd'));
-    assert.equal(opts.capabilities! & (1n << 27n), 0n);
-    assert.equal(opts.capabilities! & (1n << 17n), 0n);
-    assert.equal(opts.capabilities! | (1n << 27n) | (1n << 17n), (1n << 64n) - 1n);
-  });
+  it(
+    'PrivateDevices= mounts a tmpfs /dev with the host nodes, pts and shm ' +
+      'attached, and drops CAP_MKNOD and CAP_SYS_RAWIO',
+    () => {
+      const opts = sandboxSpawnOptions(cfg({ privateDevices: true }), DIRS);
+      const plan = opts.sandbox!;
+      const mount = plan.findIndex((o) => o.op === 'mount' && o.target === '/dev');
+      assert.ok(
+        plan.slice(0, mount).every((o) => o.op === 'clone'),
+        'the nodes are cloned before /dev is covered',
+      );
+      const attached = plan.filter((o) => o.op === 'attach').map((o) => 'target' in o && o.target);
+      assert.deepEqual(attached, [
+        '/dev/null',
+        '/dev/zero',
+        '/dev/full',
+        '/dev/random',
+        '/dev/urandom',
+        '/dev/tty',
+        '/dev/ptmx',
+        '/dev/pts',
+        '/dev/shm',
+        '/dev/mqueue',
+        '/dev/hugepages',
+      ]);
+      assert.ok(plan.some((o) => o.op === 'symlink' && o.target === '/dev/fd' && o.source === '/proc/self/fd'));
+      assert.equal(opts.capabilities! & (1n << 27n), 0n);
+      assert.equal(opts.capabilities! & (1n << 17n), 0n);
+      assert.equal(opts.capabilities! | (1n << 27n) | (1n << 17n), (1n << 64n) - 1n);
+    },
+  );
 
   it('PrivateTmp= needs its directories', () => {
     assert.throws(
@@ -159,18 +171,23 @@ describe('units/interpret-sandbox: the settings', () => {
     assert.equal(service('').service!.sandbox, undefined);
   });
 
-  it('ProtectSystem=no and ProtectHome=false turn them off; an empty path list resets it; bad values are errors with the line', () => {
-    const u = service(
-      'ProtectSystem=full\nProtectSystem=no\nProtectHome=false\nReadOnlyPaths=/a\nReadOnlyPaths=\nProtectSystem=sometimes\nReadWritePaths=relative\n',
-    );
-    const s = u.service!.sandbox!;
-    assert.deepEqual([s.protectSystem, s.protectHome, s.readOnlyPaths], ['no', 'no', []]);
-    assert.deepEqual(
-      u.diagnostics.map((d) => [d.line, d.severity, d.message]),
-      [
-        [8, 'error', 'Failed to parse ProtectSystem= value, ignoring: sometimes'],
-        [9, 'error', 'Not an absolute path, ignoring: relative'],
-      ],
-    );
-  });
+  it(
+    'ProtectSystem=no and ProtectHome=false turn them off; an empty path ' +
+      'list resets it; bad values are errors with the line',
+    () => {
+      const u = service(
+        'ProtectSystem=full\nProtectSystem=no\nProtectHome=false\nReadOnlyPaths=/a\n' +
+          'ReadOnlyPaths=\nProtectSystem=sometimes\nReadWritePaths=relative\n',
+      );
+      const s = u.service!.sandbox!;
+      assert.deepEqual([s.protectSystem, s.protectHome, s.readOnlyPaths], ['no', 'no', []]);
+      assert.deepEqual(
+        u.diagnostics.map((d) => [d.line, d.severity, d.message]),
+        [
+          [8, 'error', 'Failed to parse ProtectSystem= value, ignoring: sometimes'],
+          [9, 'error', 'Not an absolute path, ignoring: relative'],
+        ],
+      );
+    },
+  );
 });

@@ -2,28 +2,66 @@
 // and checks the effects asked for and the states reached, against systemd's service.c behaviour.
 import assert from 'node:assert/strict';
 import {
-  NO_START_LIMIT, initialServiceState, transition,
-  type ServiceEffect, type ServiceEvent, type ServiceState, type StartLimits,
+  NO_START_LIMIT,
+  initialServiceState,
+  transition,
+  type ServiceEffect,
+  type ServiceEvent,
+  type ServiceState,
+  type StartLimits,
 } from '../../init/service-machine.js';
 import type { ExecCommand, ServiceConfig } from '../../units/types.js';
 
-const cmd = (path: string, ignoreFailure = false): ExecCommand =>
-  ({ argv: [path], path, ignoreFailure, argv0Override: false, noSubstitution: false, privileged: false });
+const cmd = (path: string, ignoreFailure = false): ExecCommand => ({
+  argv: [path],
+  path,
+  ignoreFailure,
+  argv0Override: false,
+  noSubstitution: false,
+  privileged: false,
+});
 
 /** A [Service] section with systemd's defaults, overridden by `over`. */
 function service(over: Partial<ServiceConfig> = {}): ServiceConfig {
   return {
-    type: 'simple', execCondition: [], execStartPre: [], execStart: [cmd('/usr/bin/daemon')], execStartPost: [],
-    execReload: [], execStop: [], execStopPost: [], remainAfterExit: false, restart: 'no', restartSec: 100,
-    timeoutStartSec: 90_000, timeoutStopSec: 90_000, killMode: 'control-group', killSignal: 'SIGTERM',
-    sendSIGKILL: true, successExitStatus: { codes: [], signals: [] }, pidFile: null, environment: [],
-    environmentFiles: [], user: null, group: null, workingDirectory: null, umask: null, nice: null, limits: {},
-    standardInput: 'null', standardOutput: 'journal', standardError: 'inherit', ttyPath: null, memoryMax: null,
-    cpuQuota: null, tasksMax: null, ...over,
+    type: 'simple',
+    execCondition: [],
+    execStartPre: [],
+    execStart: [cmd('/usr/bin/daemon')],
+    execStartPost: [],
+    execReload: [],
+    execStop: [],
+    execStopPost: [],
+    remainAfterExit: false,
+    restart: 'no',
+    restartSec: 100,
+    timeoutStartSec: 90_000,
+    timeoutStopSec: 90_000,
+    killMode: 'control-group',
+    killSignal: 'SIGTERM',
+    sendSIGKILL: true,
+    successExitStatus: { codes: [], signals: [] },
+    pidFile: null,
+    environment: [],
+    environmentFiles: [],
+    user: null,
+    group: null,
+    workingDirectory: null,
+    umask: null,
+    nice: null,
+    limits: {},
+    standardInput: 'null',
+    standardOutput: 'journal',
+    standardError: 'inherit',
+    ttyPath: null,
+    memoryMax: null,
+    cpuQuota: null,
+    tasksMax: null,
+    ...over,
   };
 }
 
-type Body = ServiceEvent extends infer E ? E extends unknown ? Omit<E, 'now'> : never : never;
+type Body = ServiceEvent extends infer E ? (E extends unknown ? Omit<E, 'now'> : never) : never;
 
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object' && !Object.isFrozen(o)) {
@@ -37,14 +75,25 @@ function deepFreeze<T>(o: T): T {
 function brief(fx: ServiceEffect[]): string[] {
   return fx.flatMap((e): string[] => {
     switch (e.type) {
-      case 'log': return [];
-      case 'spawn': return [`spawn ${e.kind}#${e.index}`];
-      case 'kill': return [`kill ${e.who}${e.pid === null ? '' : ` ${e.pid}`} ${e.signal}`];
-      case 'arm-timer': return [`arm ${e.reason} ${e.ms}`];
-      case 'disarm-timer': return ['disarm'];
-      case 'read-pidfile': case 'watch-pidfile': case 'remove-pidfile': return [`${e.type} ${e.path}`];
-      case 'state-changed': return [`${e.from}->${e.to} ${e.result}${e.autoRestart ? ' (auto-restart)' : ''}`];
-      case 'start-limit-hit': case 'cleanup-cgroup': return [e.type];
+      case 'log':
+        return [];
+      case 'spawn':
+        return [`spawn ${e.kind}#${e.index}`];
+      case 'kill':
+        return [`kill ${e.who}${e.pid === null ? '' : ` ${e.pid}`} ${e.signal}`];
+      case 'arm-timer':
+        return [`arm ${e.reason} ${e.ms}`];
+      case 'disarm-timer':
+        return ['disarm'];
+      case 'read-pidfile':
+      case 'watch-pidfile':
+      case 'remove-pidfile':
+        return [`${e.type} ${e.path}`];
+      case 'state-changed':
+        return [`${e.from}->${e.to} ${e.result}${e.autoRestart ? ' (auto-restart)' : ''}`];
+      case 'start-limit-hit':
+      case 'cleanup-cgroup':
+        return [e.type];
     }
   });
 }
@@ -54,7 +103,10 @@ class Svc {
   state: ServiceState = initialServiceState(0);
   effects: ServiceEffect[] = [];
   t = 0;
-  constructor(readonly cfg: ServiceConfig, readonly limits: StartLimits = NO_START_LIMIT) {}
+  constructor(
+    readonly cfg: ServiceConfig,
+    readonly limits: StartLimits = NO_START_LIMIT,
+  ) {}
 
   /** Feeds `ev` at time `at` (default: unchanged) and returns the brief effects. */
   send(ev: Body, at = this.t): string[] {
@@ -89,8 +141,20 @@ class Svc {
   }
 }
 
-const exit = (pid: number, code: number, cgroupEmpty = true): Body => ({ type: 'exited', pid, code, signal: null, cgroupEmpty });
-const killed = (pid: number, signal: string, cgroupEmpty = true): Body => ({ type: 'exited', pid, code: null, signal, cgroupEmpty });
+const exit = (pid: number, code: number, cgroupEmpty = true): Body => ({
+  type: 'exited',
+  pid,
+  code,
+  signal: null,
+  cgroupEmpty,
+});
+const killed = (pid: number, signal: string, cgroupEmpty = true): Body => ({
+  type: 'exited',
+  pid,
+  code: null,
+  signal,
+  cgroupEmpty,
+});
 
 describe('service machine', () => {
   describe('Type=simple', () => {
@@ -105,9 +169,17 @@ describe('service machine', () => {
       assert.equal(s.state.sub, 'running');
 
       assert.deepEqual(s.send({ type: 'stop' }, 10), [
-        'kill main 100 SIGTERM', 'kill cgroup SIGTERM', 'arm stop 90000', 'active->deactivating success']);
+        'kill main 100 SIGTERM',
+        'kill cgroup SIGTERM',
+        'arm stop 90000',
+        'active->deactivating success',
+      ]);
       assert.equal(s.state.sub, 'stop-sigterm');
-      assert.deepEqual(s.send(killed(100, 'SIGTERM'), 20), ['disarm', 'cleanup-cgroup', 'deactivating->inactive success']);
+      assert.deepEqual(s.send(killed(100, 'SIGTERM'), 20), [
+        'disarm',
+        'cleanup-cgroup',
+        'deactivating->inactive success',
+      ]);
       assert.deepEqual([s.state.sub, s.state.result, s.state.mainPid], ['dead', 'success', null]);
       assert.deepEqual(s.state.execMainStatus, { pid: 100, code: null, signal: 'SIGTERM', coreDumped: false, at: 20 });
     });
@@ -140,7 +212,10 @@ describe('service machine', () => {
 
     it('Type=exec and Type=idle behave like simple once the spawn is reported', () => {
       // exec keeps TimeoutStartSec= until execve() is reported; simple and idle have none on the main process.
-      for (const [type, fx] of [['exec', ['disarm', 'inactive->active success']], ['idle', ['inactive->active success']]] as const) {
+      for (const [type, fx] of [
+        ['exec', ['disarm', 'inactive->active success']],
+        ['idle', ['inactive->active success']],
+      ] as const) {
         const s = new Svc(service({ type }));
         s.send({ type: 'start' });
         assert.deepEqual(s.send({ type: 'spawned', pid: 100 }), fx, type);
@@ -154,7 +229,9 @@ describe('service machine', () => {
     it('a failed spawn of ExecStart= fails the start with result resources', () => {
       const s = new Svc(service());
       s.send({ type: 'start' });
-      assert.deepEqual(s.send({ type: 'spawn-failed', kind: 'start', error: 'ENOENT' }), ['inactive->failed resources']);
+      assert.deepEqual(s.send({ type: 'spawn-failed', kind: 'start', error: 'ENOENT' }), [
+        'inactive->failed resources',
+      ]);
       assert.match(s.logs()[0]!, /Failed to spawn 'start' task: ENOENT/);
     });
   });
@@ -208,8 +285,18 @@ describe('service machine', () => {
       ['exit 0 goes on to start', exit(40, 0), ['disarm', 'spawn start#0'], 'condition'], // until 'spawned'
       ['exit 1 skips', exit(40, 1), ['disarm', 'cleanup-cgroup', 'activating->inactive exec-condition'], 'dead'],
       ['exit 254 skips', exit(40, 254), ['disarm', 'cleanup-cgroup', 'activating->inactive exec-condition'], 'dead'],
-      ['exit 255 fails', exit(40, 255), ['disarm', 'cleanup-cgroup', 'activating->failed exit-code (auto-restart)'], 'failed'],
-      ['a signal fails', killed(40, 'SIGKILL'), ['disarm', 'cleanup-cgroup', 'activating->failed signal (auto-restart)'], 'failed'],
+      [
+        'exit 255 fails',
+        exit(40, 255),
+        ['disarm', 'cleanup-cgroup', 'activating->failed exit-code (auto-restart)'],
+        'failed',
+      ],
+      [
+        'a signal fails',
+        killed(40, 'SIGKILL'),
+        ['disarm', 'cleanup-cgroup', 'activating->failed signal (auto-restart)'],
+        'failed',
+      ],
     ];
     for (const [name, ev, effects, sub] of rows) {
       it(name, () => {
@@ -246,16 +333,26 @@ describe('service machine', () => {
       s.send({ type: 'spawned', pid: 50 });
       assert.deepEqual(s.send(exit(50, 1)), ['arm start 90000', 'spawn start-pre#1']);
       s.send({ type: 'spawned', pid: 51 });
-      assert.deepEqual(s.send(exit(51, 0, false)), ['disarm', 'spawn start#0'], 'simple: no start timeout on the main process');
+      assert.deepEqual(
+        s.send(exit(51, 0, false)),
+        ['disarm', 'spawn start#0'],
+        'simple: no start timeout on the main process',
+      );
       assert.deepEqual(s.send({ type: 'spawned', pid: 100 }), ['activating->active success']);
     });
 
     it('a stop request cancels the start: the killed ExecStartPre= makes it failed (signal), no restart', () => {
-      const s = new Svc(service({ execStartPre: [cmd('/bin/pre')], execStopPost: [cmd('/bin/post')], restart: 'on-failure' }));
+      const s = new Svc(
+        service({ execStartPre: [cmd('/bin/pre')], execStopPost: [cmd('/bin/post')], restart: 'on-failure' }),
+      );
       s.send({ type: 'start' });
       s.send({ type: 'spawned', pid: 50 });
       assert.deepEqual(s.send({ type: 'stop' }), [
-        'kill control 50 SIGTERM', 'kill cgroup SIGTERM', 'arm stop 90000', 'activating->deactivating success']);
+        'kill control 50 SIGTERM',
+        'kill cgroup SIGTERM',
+        'arm stop 90000',
+        'activating->deactivating success',
+      ]);
       assert.deepEqual(s.send(killed(50, 'SIGTERM')), ['arm stop 90000', 'spawn stop-post#0']);
       assert.equal(s.spawnEnv().SERVICE_RESULT, 'signal');
       s.send({ type: 'spawned', pid: 60 });
@@ -285,7 +382,11 @@ describe('service machine', () => {
       assert.deepEqual(s.send(exit(200, 0, false)), ['read-pidfile /run/d.pid']);
       assert.deepEqual(s.send({ type: 'pidfile', pid: 201 }), ['disarm', 'activating->active success']);
       assert.deepEqual([s.state.sub, s.state.mainPid], ['running', 201]);
-      assert.deepEqual(s.send(exit(201, 1)), ['cleanup-cgroup', 'active->failed exit-code', 'remove-pidfile /run/d.pid']);
+      assert.deepEqual(s.send(exit(201, 1)), [
+        'cleanup-cgroup',
+        'active->failed exit-code',
+        'remove-pidfile /run/d.pid',
+      ]);
       assert.deepEqual(s.send({ type: 'stop' }), [], 'already failed: stop is a no-op');
     });
 
@@ -302,8 +403,12 @@ describe('service machine', () => {
       never.send({ type: 'spawned', pid: 200 });
       never.send(exit(200, 0, false));
       never.send({ type: 'pidfile', pid: null });
-      assert.deepEqual(never.send({ type: 'cgroup-empty' }),
-        ['disarm', 'cleanup-cgroup', 'activating->failed protocol', 'remove-pidfile /run/d.pid']);
+      assert.deepEqual(never.send({ type: 'cgroup-empty' }), [
+        'disarm',
+        'cleanup-cgroup',
+        'activating->failed protocol',
+        'remove-pidfile /run/d.pid',
+      ]);
       assert.ok(never.logs().includes('Daemon never wrote its PID file. Failing.'));
     });
 
@@ -314,14 +419,23 @@ describe('service machine', () => {
       assert.deepEqual(s.send(exit(200, 0, false)), ['read-pidfile null']);
       assert.deepEqual(s.send({ type: 'pidfile', pid: null }), ['disarm', 'activating->active success']);
       assert.deepEqual([s.state.mainPid, s.state.mainPidKnown], [null, false]);
-      assert.deepEqual(s.send({ type: 'cgroup-empty' }), ['cleanup-cgroup', 'active->inactive success'], 'an empty cgroup ends it');
+      assert.deepEqual(
+        s.send({ type: 'cgroup-empty' }),
+        ['cleanup-cgroup', 'active->inactive success'],
+        'an empty cgroup ends it',
+      );
     });
 
     it('a failing parent fails the start', () => {
       const s = new Svc(forking());
       s.send({ type: 'start' });
       s.send({ type: 'spawned', pid: 200 });
-      assert.deepEqual(s.send(exit(200, 1)), ['disarm', 'cleanup-cgroup', 'activating->failed exit-code', 'remove-pidfile /run/d.pid']);
+      assert.deepEqual(s.send(exit(200, 1)), [
+        'disarm',
+        'cleanup-cgroup',
+        'activating->failed exit-code',
+        'remove-pidfile /run/d.pid',
+      ]);
     });
   });
 
@@ -338,7 +452,10 @@ describe('service machine', () => {
       const s = started();
       assert.deepEqual(s.send({ type: 'notify', pid: 999, fields: { READY: '1' } }), []);
       assert.equal(s.state.sub, 'start');
-      assert.deepEqual(s.send({ type: 'notify', pid: 300, fields: { READY: '1', STATUS: 'Serving' } }), ['disarm', 'activating->active success']);
+      assert.deepEqual(s.send({ type: 'notify', pid: 300, fields: { READY: '1', STATUS: 'Serving' } }), [
+        'disarm',
+        'activating->active success',
+      ]);
       assert.deepEqual([s.state.sub, s.state.statusText, s.state.notifyState], ['running', 'Serving', 'ready']);
       s.send({ type: 'notify', pid: 300, fields: { STATUS: '', ERRNO: '5' } });
       assert.deepEqual([s.state.statusText, s.state.statusErrno], [null, 5]);
@@ -359,24 +476,47 @@ describe('service machine', () => {
     it('RELOADING=1 ... READY=1 is a reload; STOPPING=1 is a stop', () => {
       const s = started();
       s.send({ type: 'notify', pid: 300, fields: { READY: '1' } });
-      assert.deepEqual(s.send({ type: 'notify', pid: 300, fields: { RELOADING: '1' } }), ['arm reload 90000', 'active->reloading success']);
-      assert.deepEqual(s.send({ type: 'notify', pid: 300, fields: { READY: '1' } }), ['disarm', 'reloading->active success']);
-      assert.deepEqual(s.send({ type: 'notify', pid: 300, fields: { STOPPING: '1' } }), ['arm stop 90000', 'active->deactivating success']);
-      assert.deepEqual(s.send({ type: 'notify', pid: 300, fields: { READY: '1' } }), [], 'a stopping service cannot come back');
+      assert.deepEqual(s.send({ type: 'notify', pid: 300, fields: { RELOADING: '1' } }), [
+        'arm reload 90000',
+        'active->reloading success',
+      ]);
+      assert.deepEqual(s.send({ type: 'notify', pid: 300, fields: { READY: '1' } }), [
+        'disarm',
+        'reloading->active success',
+      ]);
+      assert.deepEqual(s.send({ type: 'notify', pid: 300, fields: { STOPPING: '1' } }), [
+        'arm stop 90000',
+        'active->deactivating success',
+      ]);
+      assert.deepEqual(
+        s.send({ type: 'notify', pid: 300, fields: { READY: '1' } }),
+        [],
+        'a stopping service cannot come back',
+      );
       assert.deepEqual(s.send(exit(300, 0)), ['disarm', 'cleanup-cgroup', 'deactivating->inactive success']);
     });
   });
 
   describe('timeouts', () => {
     it('a start timeout sends KillSignal=, then SIGKILL after TimeoutStopSec=, then fails (timeout)', () => {
-      const s = new Svc(service({ type: 'notify', timeoutStartSec: 5000, timeoutStopSec: 3000, execStopPost: [cmd('/bin/post')] }));
+      const s = new Svc(
+        service({ type: 'notify', timeoutStartSec: 5000, timeoutStopSec: 3000, execStopPost: [cmd('/bin/post')] }),
+      );
       s.send({ type: 'start' });
       s.send({ type: 'spawned', pid: 300 });
       assert.deepEqual(s.state.timer, { reason: 'start', due: 5000 });
       assert.deepEqual(s.send({ type: 'timeout' }, 5000), [
-        'kill main 300 SIGTERM', 'kill cgroup SIGTERM', 'arm stop 3000', 'activating->deactivating timeout']);
+        'kill main 300 SIGTERM',
+        'kill cgroup SIGTERM',
+        'arm stop 3000',
+        'activating->deactivating timeout',
+      ]);
       assert.deepEqual(s.logs()[0], 'start operation timed out. Terminating.');
-      assert.deepEqual(s.send({ type: 'timeout' }, 8000), ['kill main 300 SIGKILL', 'kill cgroup SIGKILL', 'arm stop 3000']);
+      assert.deepEqual(s.send({ type: 'timeout' }, 8000), [
+        'kill main 300 SIGKILL',
+        'kill cgroup SIGKILL',
+        'arm stop 3000',
+      ]);
       assert.equal(s.state.sub, 'stop-sigkill');
       assert.deepEqual(s.send(killed(300, 'SIGKILL'), 8001), ['arm stop 3000', 'spawn stop-post#0']);
       s.send({ type: 'spawned', pid: 301 });
@@ -406,22 +546,25 @@ describe('service machine', () => {
   describe('KillMode=', () => {
     // Stop a running simple service whose cgroup holds more than the main process.
     const rows: Array<[ServiceConfig['killMode'], string[], string[], string[]]> = [
-      ['control-group',
+      [
+        'control-group',
         ['kill main 100 SIGTERM', 'kill cgroup SIGTERM', 'arm stop 90000', 'active->deactivating success'],
         ['kill cgroup SIGTERM', 'arm stop 90000'],
-        ['disarm', 'cleanup-cgroup', 'deactivating->inactive success']],
-      ['mixed',
+        ['disarm', 'cleanup-cgroup', 'deactivating->inactive success'],
+      ],
+      [
+        'mixed',
         ['kill main 100 SIGTERM', 'arm stop 90000', 'active->deactivating success'],
         ['kill cgroup SIGKILL', 'arm stop 90000'],
-        ['disarm', 'cleanup-cgroup', 'deactivating->inactive success']],
-      ['process',
+        ['disarm', 'cleanup-cgroup', 'deactivating->inactive success'],
+      ],
+      [
+        'process',
         ['kill main 100 SIGTERM', 'arm stop 90000', 'active->deactivating success'],
         ['disarm', 'cleanup-cgroup', 'deactivating->inactive success'],
-        []],
-      ['none',
-        ['cleanup-cgroup', 'active->inactive success'],
         [],
-        []],
+      ],
+      ['none', ['cleanup-cgroup', 'active->inactive success'], [], []],
     ];
     for (const [killMode, onStop, onMainExit, onEmpty] of rows) {
       it(killMode, () => {
@@ -443,8 +586,11 @@ describe('service machine', () => {
     it('on-failure restarts after RestartSec=, passing through failed, and counts restarts', () => {
       const s = new Svc(service({ restart: 'on-failure', restartSec: 5000 })).up();
       assert.deepEqual(s.send(exit(100, 1), 1000), [
-        'cleanup-cgroup', 'active->failed exit-code (auto-restart)', 'arm restart 5000',
-        'failed->activating exit-code (auto-restart)']);
+        'cleanup-cgroup',
+        'active->failed exit-code (auto-restart)',
+        'arm restart 5000',
+        'failed->activating exit-code (auto-restart)',
+      ]);
       assert.equal(s.state.sub, 'auto-restart');
       assert.deepEqual(s.send({ type: 'restart-timer' }, 6000), ['spawn start#0']);
       assert.ok(s.logs().includes('Scheduled restart job, restart counter is at 1.'));
@@ -484,7 +630,10 @@ describe('service machine', () => {
       const s = new Svc(service({ restart: 'always', restartSec: 100 }), limits);
       s.send({ type: 'start' }, 0);
       s.send({ type: 'spawned', pid: 100 });
-      for (const [i, at] of [[1, 200], [2, 400]] as const) {
+      for (const [i, at] of [
+        [1, 200],
+        [2, 400],
+      ] as const) {
         s.send(exit(100 + i - 1, 0), at - 100);
         assert.equal(s.state.sub, 'auto-restart');
         s.send({ type: 'restart-timer' }, at);
@@ -492,7 +641,10 @@ describe('service machine', () => {
       }
       s.send(exit(102, 0), 500);
       assert.deepEqual(s.send({ type: 'restart-timer' }, 600), [
-        'start-limit-hit', 'cleanup-cgroup', 'activating->failed start-limit-hit']);
+        'start-limit-hit',
+        'cleanup-cgroup',
+        'activating->failed start-limit-hit',
+      ]);
       assert.deepEqual([s.state.sub, s.state.result, s.state.nRestarts], ['failed', 'start-limit-hit', 3]);
       assert.ok(s.logs().includes('Start request repeated too quickly.'));
 
@@ -524,14 +676,23 @@ describe('service machine', () => {
       ['SIGINT', {}, killed(100, 'SIGINT'), 'inactive success'],
       ['SIGPIPE', {}, killed(100, 'SIGPIPE'), 'inactive success'],
       ['SIGKILL', {}, killed(100, 'SIGKILL'), 'failed signal'],
-      ['SIGSEGV with core', {}, { type: 'exited', pid: 100, code: null, signal: 'SIGSEGV', coreDumped: true, cgroupEmpty: true }, 'failed core-dump'],
+      [
+        'SIGSEGV with core',
+        {},
+        { type: 'exited', pid: 100, code: null, signal: 'SIGSEGV', coreDumped: true, cgroupEmpty: true },
+        'failed core-dump',
+      ],
     ];
     for (const [name, over, ev, end] of rows) {
       it(`main process: ${name} -> ${end}`, () => {
         const s = new Svc(service({ restart: 'on-failure', ...over })).up();
         const fx = s.send(ev);
         assert.equal(fx.at(end.startsWith('failed') ? -3 : -1)?.replace(' (auto-restart)', ''), `active->${end}`);
-        assert.equal(s.state.sub, end.startsWith('failed') ? 'auto-restart' : 'dead', 'Restart=on-failure follows the verdict');
+        assert.equal(
+          s.state.sub,
+          end.startsWith('failed') ? 'auto-restart' : 'dead',
+          'Restart=on-failure follows the verdict',
+        );
       });
     }
 
@@ -561,7 +722,10 @@ describe('service machine', () => {
       s.send({ type: 'spawned', pid: 70 });
       const fx = s.send(exit(70, 1, false));
       assert.deepEqual(fx, ['disarm', 'reloading->active success']);
-      assert.equal((s.effects.find((e) => e.type === 'state-changed') as { reloadResult: string }).reloadResult, 'exit-code');
+      assert.equal(
+        (s.effects.find((e) => e.type === 'state-changed') as { reloadResult: string }).reloadResult,
+        'exit-code',
+      );
       assert.deepEqual([s.state.sub, s.state.result, s.state.reloadResult], ['running', 'success', 'exit-code']);
     });
 
@@ -571,7 +735,7 @@ describe('service machine', () => {
       s.send({ type: 'spawned', pid: 70 });
       assert.deepEqual(s.send({ type: 'timeout' }), ['kill control 70 SIGKILL', 'reloading->active success']);
       assert.equal(s.state.reloadResult, 'timeout');
-      assert.deepEqual(s.send(killed(70, 'SIGKILL', false)), [], 'the late exit of the killed reload is nobody\'s');
+      assert.deepEqual(s.send(killed(70, 'SIGKILL', false)), [], "the late exit of the killed reload is nobody's");
     });
 
     it('is ignored without ExecReload= or when not active', () => {
@@ -584,9 +748,17 @@ describe('service machine', () => {
     it('restart = stop, then start once inactive', () => {
       const s = new Svc(service()).up();
       assert.deepEqual(s.send({ type: 'restart' }), [
-        'kill main 100 SIGTERM', 'kill cgroup SIGTERM', 'arm stop 90000', 'active->deactivating success']);
+        'kill main 100 SIGTERM',
+        'kill cgroup SIGTERM',
+        'arm stop 90000',
+        'active->deactivating success',
+      ]);
       assert.deepEqual(s.send(killed(100, 'SIGTERM')), [
-        'disarm', 'cleanup-cgroup', 'deactivating->inactive success', 'spawn start#0']);
+        'disarm',
+        'cleanup-cgroup',
+        'deactivating->inactive success',
+        'spawn start#0',
+      ]);
       assert.deepEqual(s.send({ type: 'spawned', pid: 101 }), ['inactive->active success']);
     });
 
@@ -613,7 +785,10 @@ describe('service machine', () => {
       const s = new Svc(service());
       s.send({ type: 'start' });
       assert.throws(() => s.send({ type: 'stop' }), /^Error: BUG: service event 'stop' arrived while spawning 'start'/);
-      assert.throws(() => new Svc(service()).send({ type: 'spawned', pid: 1 }), /^Error: BUG: 'spawned' arrived but no spawn was pending/);
+      assert.throws(
+        () => new Svc(service()).send({ type: 'spawned', pid: 1 }),
+        /^Error: BUG: 'spawned' arrived but no spawn was pending/,
+      );
     });
 
     it('ignores exits of processes that are not ours', () => {

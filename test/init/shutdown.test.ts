@@ -4,7 +4,14 @@ import { readFileSync } from 'node:fs';
 import { SHUTDOWN_SIGNALS, shutdown, unmountOrder, type ShutdownSys } from '../../init/shutdown.js';
 
 // Linux's values (mount.h, reboot.h).
-const C = { MS_RDONLY: 1, MS_REMOUNT: 32, MNT_DETACH: 2, RB_AUTOBOOT: 0x01234567, RB_HALT_SYSTEM: 0xcdef0123, RB_POWER_OFF: 0x4321fedc };
+const C = {
+  MS_RDONLY: 1,
+  MS_REMOUNT: 32,
+  MNT_DETACH: 2,
+  RB_AUTOBOOT: 0x01234567,
+  RB_HALT_SYSTEM: 0xcdef0123,
+  RB_POWER_OFF: 0x4321fedc,
+};
 
 const KEEL_MOUNTS = `/dev/vda3 / squashfs ro,relatime 0 0
 /dev/vda9 /var ext4 rw,relatime 0 0
@@ -24,32 +31,53 @@ cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,nsdelegate 0 0
 const hostTargets = () => unmountOrder(readFileSync('/proc/self/mounts', 'utf8'));
 
 /** A recording fake; `live` scripts liveChildren's answers (the last one repeats). */
-function fakeSys(opts: { live?: number[]; busy?: Set<string>; failRemount?: boolean; failKill?: boolean } = {}): ShutdownSys & { calls: string[] } {
+function fakeSys(
+  opts: { live?: number[]; busy?: Set<string>; failRemount?: boolean; failKill?: boolean } = {},
+): ShutdownSys & { calls: string[] } {
   const live = [...(opts.live ?? [0])];
   const calls: string[] = [];
   return {
     calls,
     constants: C,
-    kill: (pid, sig) => { calls.push(`kill ${pid} ${sig}`); if (opts.failKill) throw new Error('EPERM'); },
-    reap: () => { calls.push('reap'); },
+    kill: (pid, sig) => {
+      calls.push(`kill ${pid} ${sig}`);
+      if (opts.failKill) throw new Error('EPERM');
+    },
+    reap: () => {
+      calls.push('reap');
+    },
     liveChildren: () => (live.length > 1 ? live.shift()! : live[0]),
-    sync: () => { calls.push('sync'); },
+    sync: () => {
+      calls.push('sync');
+    },
     umount2: (target, flags) => {
       calls.push(`umount2 ${target} ${flags}`);
-      if (flags === 0 && opts.busy?.has(target)) throw Object.assign(new Error(`umount2(${target}): EBUSY`), { code: 'EBUSY' });
+      if (flags === 0 && opts.busy?.has(target))
+        throw Object.assign(new Error(`umount2(${target}): EBUSY`), { code: 'EBUSY' });
     },
     mount: (source, target, type, flags, data) => {
       calls.push(`mount ${source} ${target} ${type} ${flags} ${data}`);
       if (opts.failRemount) throw new Error('EBUSY');
     },
-    reboot: (cmd) => { calls.push(`reboot ${cmd}`); },
+    reboot: (cmd) => {
+      calls.push(`reboot ${cmd}`);
+    },
   };
 }
 
 describe('init/shutdown', () => {
   describe('unmountOrder', () => {
     it('unmounts deepest first, leaving / /proc /sys /dev, decoding \\040', () => {
-      assert.deepEqual(unmountOrder(KEEL_MOUNTS), ['/var/lib/my data', '/sys/fs/cgroup', '/dev/shm', '/dev/pts', '/tmp', '/run', '/etc', '/var']);
+      assert.deepEqual(unmountOrder(KEEL_MOUNTS), [
+        '/var/lib/my data',
+        '/sys/fs/cgroup',
+        '/dev/shm',
+        '/dev/pts',
+        '/tmp',
+        '/run',
+        '/etc',
+        '/var',
+      ]);
     });
 
     it('unmounts the /etc overlay before the ROOT it lives on', () => {
@@ -64,7 +92,13 @@ describe('init/shutdown', () => {
   });
 
   it('maps the signals busybox and the kernel send to PID 1', () => {
-    assert.deepEqual(SHUTDOWN_SIGNALS, { SIGUSR2: 'poweroff', SIGPWR: 'poweroff', SIGTERM: 'reboot', SIGINT: 'reboot', SIGUSR1: 'halt' });
+    assert.deepEqual(SHUTDOWN_SIGNALS, {
+      SIGUSR2: 'poweroff',
+      SIGPWR: 'poweroff',
+      SIGTERM: 'reboot',
+      SIGINT: 'reboot',
+      SIGUSR1: 'halt',
+    });
   });
 
   describe('shutdown', () => {
@@ -75,7 +109,9 @@ describe('init/shutdown', () => {
       const umounts = expected.map((t) => `umount2 ${t} 0`);
       assert.deepEqual(sys.calls, [
         'kill -1 SIGTERM',
-        'reap', 'reap', 'reap', // until liveChildren says 0
+        'reap',
+        'reap',
+        'reap', // until liveChildren says 0
         'kill -1 SIGKILL',
         'reap',
         'sync',
@@ -90,20 +126,39 @@ describe('init/shutdown', () => {
       // A clock that only the fake sleeps move: the wait is what shutdown asked them for.
       let clock = 1000;
       const slept: number[] = [];
-      const sleep = async (ms: number) => { slept.push(ms); sys.calls.push(`sleep ${ms}`); clock += ms; };
+      const sleep = async (ms: number) => {
+        slept.push(ms);
+        sys.calls.push(`sleep ${ms}`);
+        clock += ms;
+      };
       await shutdown('reboot', sys, { graceMs: 120, now: () => clock, sleep });
       // Reaps at 1000, 1050, 1100 (each followed by a sleep), then 1150 is past the deadline of 1120.
       const kill = sys.calls.indexOf('kill -1 SIGKILL');
       assert.deepEqual(sys.calls.slice(0, kill + 2), [
-        'kill -1 SIGTERM', 'reap', 'sleep 50', 'reap', 'sleep 50', 'reap', 'sleep 50', 'kill -1 SIGKILL', 'sleep 50',
+        'kill -1 SIGTERM',
+        'reap',
+        'sleep 50',
+        'reap',
+        'sleep 50',
+        'reap',
+        'sleep 50',
+        'kill -1 SIGKILL',
+        'sleep 50',
       ]);
-      assert.equal(slept.slice(0, 3).reduce((a, b) => a + b, 0), 150, 'it waited the grace period out, by the clock');
+      assert.equal(
+        slept.slice(0, 3).reduce((a, b) => a + b, 0),
+        150,
+        'it waited the grace period out, by the clock',
+      );
       assert.equal(sys.calls.at(-1), `reboot ${C.RB_AUTOBOOT}`);
     });
 
     it('remounts a busy filesystem read-only and detaches it', async function () {
       const expected = hostTargets();
-      assert.ok(expected.length > 0, 'the host shows no mount shutdown would unmount (every Linux host has /dev/pts and friends)');
+      assert.ok(
+        expected.length > 0,
+        'the host shows no mount shutdown would unmount (every Linux host has /dev/pts and friends)',
+      );
       const busy = expected[0];
       const sys = fakeSys({ busy: new Set([busy]) });
       await shutdown('reboot', sys, { graceMs: 10 });
@@ -114,7 +169,10 @@ describe('init/shutdown', () => {
         `umount2 ${busy} ${C.MNT_DETACH}`,
       ]);
       // And goes on with the rest, in order.
-      assert.deepEqual(sys.calls.filter((c) => / 0$/.test(c) && c.startsWith('umount2 ')), expected.map((t) => `umount2 ${t} 0`));
+      assert.deepEqual(
+        sys.calls.filter((c) => / 0$/.test(c) && c.startsWith('umount2 ')),
+        expected.map((t) => `umount2 ${t} 0`),
+      );
     });
 
     it('detaches a busy filesystem even when the read-only remount fails, and still reboots', async function () {
@@ -127,10 +185,18 @@ describe('init/shutdown', () => {
     });
 
     it('asks reboot(2) for the kind requested', async () => {
-      for (const [kind, cmd] of [['poweroff', C.RB_POWER_OFF], ['reboot', C.RB_AUTOBOOT], ['halt', C.RB_HALT_SYSTEM]] as const) {
+      for (const [kind, cmd] of [
+        ['poweroff', C.RB_POWER_OFF],
+        ['reboot', C.RB_AUTOBOOT],
+        ['halt', C.RB_HALT_SYSTEM],
+      ] as const) {
         const sys = fakeSys();
         await shutdown(kind, sys, { graceMs: 10 });
-        assert.deepEqual(sys.calls.filter((c) => c.startsWith('reboot')), [`reboot ${cmd}`], kind);
+        assert.deepEqual(
+          sys.calls.filter((c) => c.startsWith('reboot')),
+          [`reboot ${cmd}`],
+          kind,
+        );
       }
     });
   });

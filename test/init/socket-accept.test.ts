@@ -117,41 +117,48 @@ describeAsRoot('init: Accept=yes sockets and StandardInput=socket (real services
     rmSync(`/tmp/keel-accept-${process.pid}`, { recursive: true, force: true });
   });
 
-  it('serves two connections with two instances, each with its connection on stdin and stdout and as fd 3', async () => {
-    const dir = `/tmp/keel-accept-${process.pid}/sub`;
-    const path = `${dir}/echo.sock`;
-    init = await ContainedInit.start({
-      'test.target': testTarget('echo.socket'),
-      'echo.socket': `[Socket]\nListenStream=${path}\nAccept=yes\nSocketUser=nobody\nSocketGroup=nogroup\nSocketMode=0660\nDirectoryMode=0750\n`,
-      'echo@.service':
-        "[Service]\nStandardInput=socket\nExecStart=/bin/sh -c 'read line; " +
-        'echo "got=$line instance=%i fds=$LISTEN_FDS names=$LISTEN_FDNAMES fd3=$(readlink /proc/self/fd/3 | cut -c1-7) in=$(readlink /proc/self/fd/0 | cut -c1-7)"\'\n',
-    });
-    await init.until('echo.socket', (s) => s.subState === 'listening');
-    const st = statSync(path);
-    assert.deepEqual(
-      [st.isSocket(), st.uid, st.gid, st.mode & 0o777],
-      [true, 65534, 65534, 0o660],
-      'SocketUser=, SocketGroup=, SocketMode=',
-    );
-    assert.equal(statSync(dir).mode & 0o777, 0o750, 'DirectoryMode=');
-    // Both connections are open at once: two instances run side by side.
-    const a = await dial(path);
-    const b = await dial(path);
-    b.sock.write('second\n');
-    a.sock.write('first\n');
-    const [ra, rb] = await Promise.all([a.reply, b.reply]);
-    const re = /^got=(\w+) instance=(\d+)-\d+-0 fds=1 names=connection fd3=socket: in=socket:\n$/;
-    const [ma, mb] = [re.exec(ra), re.exec(rb)];
-    assert.ok(ma && mb, JSON.stringify([ra, rb]));
-    assert.equal(ma![1], 'first');
-    assert.equal(mb![1], 'second');
-    assert.deepEqual([ma![2], mb![2]].sort(), ['0', '1'], 'one instance per connection, numbered as accepted');
-    // A finished connection's instance is collected.
-    for (const n of [ma![2], mb![2]]) {
-      const unit = `echo@${ra.includes(`instance=${n}-`) ? ra.split('instance=')[1].split(' ')[0] : rb.split('instance=')[1].split(' ')[0]}.service`;
-      await init.until(unit, (s) => s.loadState === 'not-found');
-    }
-    assert.equal((await init.ctl('status', { unit: 'echo.socket' })).subState, 'listening');
-  });
+  it(
+    'serves two connections with two instances, each with its ' + 'connection on stdin and stdout and as fd 3',
+    async () => {
+      const dir = `/tmp/keel-accept-${process.pid}/sub`;
+      const path = `${dir}/echo.sock`;
+      init = await ContainedInit.start({
+        'test.target': testTarget('echo.socket'),
+        'echo.socket':
+          `[Socket]\nListenStream=${path}\nAccept=yes\nSocketUser=nobody\n` +
+          'SocketGroup=nogroup\nSocketMode=0660\nDirectoryMode=0750\n',
+        'echo@.service':
+          "[Service]\nStandardInput=socket\nExecStart=/bin/sh -c 'read line; " +
+          'echo "got=$line instance=%i fds=$LISTEN_FDS names=$LISTEN_FDNAMES fd3=$(readlink ' +
+          '/proc/self/fd/3 | cut -c1-7) in=$(readlink /proc/self/fd/0 | cut -c1-7)"\'\n',
+      });
+      await init.until('echo.socket', (s) => s.subState === 'listening');
+      const st = statSync(path);
+      assert.deepEqual(
+        [st.isSocket(), st.uid, st.gid, st.mode & 0o777],
+        [true, 65534, 65534, 0o660],
+        'SocketUser=, SocketGroup=, SocketMode=',
+      );
+      assert.equal(statSync(dir).mode & 0o777, 0o750, 'DirectoryMode=');
+      // Both connections are open at once: two instances run side by side.
+      const a = await dial(path);
+      const b = await dial(path);
+      b.sock.write('second\n');
+      a.sock.write('first\n');
+      const [ra, rb] = await Promise.all([a.reply, b.reply]);
+      const re = /^got=(\w+) instance=(\d+)-\d+-0 fds=1 names=connection fd3=socket: in=socket:\n$/;
+      const [ma, mb] = [re.exec(ra), re.exec(rb)];
+      assert.ok(ma && mb, JSON.stringify([ra, rb]));
+      assert.equal(ma![1], 'first');
+      assert.equal(mb![1], 'second');
+      assert.deepEqual([ma![2], mb![2]].sort(), ['0', '1'], 'one instance per connection, numbered as accepted');
+      // A finished connection's instance is collected.
+      for (const n of [ma![2], mb![2]]) {
+        const seen = ra.includes(`instance=${n}-`) ? ra : rb;
+        const unit = `echo@${seen.split('instance=')[1].split(' ')[0]}.service`;
+        await init.until(unit, (s) => s.loadState === 'not-found');
+      }
+      assert.equal((await init.ctl('status', { unit: 'echo.socket' })).subState, 'listening');
+    },
+  );
 });

@@ -27,9 +27,7 @@ interface TestServer {
 const servers: TestServer[] = [];
 
 /** A server on 127.0.0.1 answering with `handler` once a request's body is read; it records every request. */
-async function serve(
-  handler: (req: IncomingMessage, res: ServerResponse, body: string) => void,
-): Promise<TestServer> {
+async function serve(handler: (req: IncomingMessage, res: ServerResponse, body: string) => void): Promise<TestServer> {
   const seen: Seen[] = [];
   const server: Server = createServer((req, res) => {
     const parts: Buffer[] = [];
@@ -165,17 +163,20 @@ describe('lib/http', () => {
     );
   });
 
-  it('keeps Range (and other headers) across redirects, sends Accept-Encoding identity, and says where it ended', async () => {
-    const other = await serve((req, res) => res.writeHead(206, { 'content-range': `bytes 2-4/10` }).end('234'));
-    const s = await serve((_req, res) => res.writeHead(302, { location: `${other.base}/img` }).end());
-    const res = await httpGet(`${s.base}/img`, { headers: { range: 'bytes=2-4' } });
-    assert.equal(res.status, 206);
-    assert.equal(res.url, `${other.base}/img`);
-    assert.equal(await res.text(10), '234');
-    assert.equal(other.seen[0]!.headers.range, 'bytes=2-4');
-    assert.equal(other.seen[0]!.headers['accept-encoding'], 'identity');
-    assert.equal(other.seen[0]!.headers['user-agent'], 'keel');
-  });
+  it(
+    'keeps Range (and other headers) across redirects, sends ' + 'Accept-Encoding identity, and says where it ended',
+    async () => {
+      const other = await serve((req, res) => res.writeHead(206, { 'content-range': `bytes 2-4/10` }).end('234'));
+      const s = await serve((_req, res) => res.writeHead(302, { location: `${other.base}/img` }).end());
+      const res = await httpGet(`${s.base}/img`, { headers: { range: 'bytes=2-4' } });
+      assert.equal(res.status, 206);
+      assert.equal(res.url, `${other.base}/img`);
+      assert.equal(await res.text(10), '234');
+      assert.equal(other.seen[0]!.headers.range, 'bytes=2-4');
+      assert.equal(other.seen[0]!.headers['accept-encoding'], 'identity');
+      assert.equal(other.seen[0]!.headers['user-agent'], 'keel');
+    },
+  );
 
   it('a 303 after a POST continues as a GET without the body; a 307 repeats method and body', async () => {
     const s = await serve((req, res) => {
@@ -187,10 +188,7 @@ describe('lib/http', () => {
       await (await request(`${s.base}/see-other`, { method: 'POST', body: 'a=1' })).text(100),
       'GET /result',
     );
-    assert.equal(
-      await (await request(`${s.base}/temporary`, { method: 'PUT', body: 'b=2' })).text(100),
-      'PUT /again',
-    );
+    assert.equal(await (await request(`${s.base}/temporary`, { method: 'PUT', body: 'b=2' })).text(100), 'PUT /again');
     assert.deepEqual(
       s.seen.map((r) => [r.method, r.url, r.body]),
       [
@@ -202,30 +200,35 @@ describe('lib/http', () => {
     );
   });
 
-  it('checkUrl sees every hop and can refuse one before it is requested; a redirect to another scheme is refused', async () => {
-    const other = await serve((_req, res) => res.end('must not be asked'));
-    const locations: Record<string, string> = { '/ftp': 'ftp://127.0.0.1/x', '/bad': 'http://[not-a-host/x' };
-    const s = await serve((req, res) => res.writeHead(302, { location: locations[req.url ?? ''] ?? `${other.base}/x` }).end());
-    const hops: string[] = [];
-    const refuse = (u: URL) => {
-      hops.push(u.href);
-      if (u.origin === other.base) throw new Error(`refusing ${u.href}`);
-    };
-    await assert.rejects(
-      httpGet(`${s.base}/go`, { checkUrl: refuse }),
-      new RegExp(`^Error: refusing ${other.base}/x$`),
-    );
-    assert.deepEqual(hops, [`${s.base}/go`, `${other.base}/x`]);
-    assert.equal(other.seen.length, 0);
-    await assert.rejects(
-      httpGet(`${s.base}/ftp`),
-      failsWith('EREDIRECT', `cannot GET ${s.base}/ftp: redirected to unsupported ftp: URL`),
-    );
-    await assert.rejects(
-      httpGet(`${s.base}/bad`),
-      failsWith('EREDIRECT', `cannot GET ${s.base}/bad: redirected to an invalid Location "http://[not-a-host/x"`),
-    );
-  });
+  it(
+    'checkUrl sees every hop and can refuse one before it is ' + 'requested; a redirect to another scheme is refused',
+    async () => {
+      const other = await serve((_req, res) => res.end('must not be asked'));
+      const locations: Record<string, string> = { '/ftp': 'ftp://127.0.0.1/x', '/bad': 'http://[not-a-host/x' };
+      const s = await serve((req, res) =>
+        res.writeHead(302, { location: locations[req.url ?? ''] ?? `${other.base}/x` }).end(),
+      );
+      const hops: string[] = [];
+      const refuse = (u: URL) => {
+        hops.push(u.href);
+        if (u.origin === other.base) throw new Error(`refusing ${u.href}`);
+      };
+      await assert.rejects(
+        httpGet(`${s.base}/go`, { checkUrl: refuse }),
+        new RegExp(`^Error: refusing ${other.base}/x$`),
+      );
+      assert.deepEqual(hops, [`${s.base}/go`, `${other.base}/x`]);
+      assert.equal(other.seen.length, 0);
+      await assert.rejects(
+        httpGet(`${s.base}/ftp`),
+        failsWith('EREDIRECT', `cannot GET ${s.base}/ftp: redirected to unsupported ftp: URL`),
+      );
+      await assert.rejects(
+        httpGet(`${s.base}/bad`),
+        failsWith('EREDIRECT', `cannot GET ${s.base}/bad: redirected to an invalid Location "http://[not-a-host/x"`),
+      );
+    },
+  );
 
   it('times out a body that stops arriving (idle), and an answer that never comes (deadline)', async () => {
     const s = await serve((req, res) => {

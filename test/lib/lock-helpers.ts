@@ -44,7 +44,8 @@ export function lockChild(mode: 'hold' | 'block' | 'poll', path: string, witness
       const l = buf.slice(0, i);
       buf = buf.slice(i + 1);
       const w = waiters.shift();
-      if (w) w(l); else lines.push(l);
+      if (w) w(l);
+      else lines.push(l);
     }
   });
   const line = () => {
@@ -63,5 +64,7 @@ export function lockChild(mode: 'hold' | 'block' | 'poll', path: string, witness
 /** True when /proc/locks shows `pid` blocked waiting for an flock (a "->" line). */
 export function blockedInFlock(pid: number): boolean {
   const waiting = new RegExp(`^\\d+: -> FLOCK\\s+ADVISORY\\s+WRITE\\s+${pid}\\s`);
-  return readFileSync('/proc/locks', 'utf8').split('\n').some((l) => waiting.test(l));
+  return readFileSync('/proc/locks', 'utf8')
+    .split('\n')
+    .some((l) => waiting.test(l));
 }

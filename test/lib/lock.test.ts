@@ -29,7 +29,10 @@ describe('lib/lock (flock)', () => {
     held.release();
     assert.equal(existsSync(path), false);
     assert.equal(locks.isLocked(path), false);
-    assert.equal(locks.withLockSync(path, () => 'ran'), 'ran');
+    assert.equal(
+      locks.withLockSync(path, () => 'ran'),
+      'ran',
+    );
   });
 
   it('a lock held by a process killed with SIGKILL is free at once (its file left behind)', async () => {
@@ -95,13 +98,16 @@ describe('lib/lock (flock)', () => {
     }
   });
 
-  it('the waiting forms give up with ELOCKED naming the holder\'s pid', async () => {
+  it("the waiting forms give up with ELOCKED naming the holder's pid", async () => {
     const c = lockChild('hold', path);
     try {
       assert.equal(await c.line(), 'locked');
       const message = new RegExp(`^cannot take lock ${path}: held by pid ${c.pid} `);
       assert.throws(() => locks.lockSync(path, 30), { code: 'ELOCKED', message });
-      await assert.rejects(locks.withLock(path, async () => 'ran', 30), { code: 'ELOCKED' });
+      await assert.rejects(
+        locks.withLock(path, async () => 'ran', 30),
+        { code: 'ELOCKED' },
+      );
     } finally {
       c.child.stdin!.end();
       await c.exited;

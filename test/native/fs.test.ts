@@ -12,13 +12,22 @@ import { describeAsRoot } from '../needs.js';
 describeAsRoot('native fs: mknod and xattrs', () => {
   let dir: string;
   before(() => assert.equal(process.getuid?.(), 0, 'these tests need root (mknod of devices, trusted.* xattrs)'));
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'keel-native-fs-')); });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'keel-native-fs-'));
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('makedev and devNumbers are glibc\'s, both ways', () => {
+  it("makedev and devNumbers are glibc's, both ways", () => {
     assert.equal(makedev(1, 3), 0x103);
     assert.equal(makedev(259, 300000), 0x493103e0); // the minor's high bits go above the major's 12
-    for (const [ma, mi] of [[0, 0], [1, 3], [8, 17], [259, 300000], [4095, 1048575], [4096, 256]]) {
+    for (const [ma, mi] of [
+      [0, 0],
+      [1, 3],
+      [8, 17],
+      [259, 300000],
+      [4095, 1048575],
+      [4096, 256],
+    ]) {
       assert.deepEqual(devNumbers(makedev(ma, mi)), { major: ma, minor: mi });
     }
   });
@@ -30,7 +39,9 @@ describeAsRoot('native fs: mknod and xattrs', () => {
       native.mknod(join(dir, 'null'), constants.S_IFCHR | 0o666, makedev(1, 3));
       native.mknod(join(dir, 'big'), constants.S_IFBLK | 0o600, makedev(259, 300000));
       native.mknod(join(dir, 'fifo'), constants.S_IFIFO | 0o640, 0);
-    } finally { process.umask(old); }
+    } finally {
+      process.umask(old);
+    }
     const wh = lstatSync(join(dir, 'wh'));
     assert.ok(wh.isCharacterDevice());
     assert.deepEqual([wh.rdev, wh.mode & 0o7777], [0, 0]);
@@ -40,7 +51,8 @@ describeAsRoot('native fs: mknod and xattrs', () => {
     const big = lstatSync(join(dir, 'big'));
     assert.ok(big.isBlockDevice());
     assert.deepEqual(devNumbers(big.rdev), { major: 259, minor: 300000 });
-    assert.equal(execFileSync('stat', ['-c', '%Hr,%Lr', join(dir, 'big')], { encoding: 'utf8' }), '259,300000\n'); // coreutils agrees
+    // coreutils agrees
+    assert.equal(execFileSync('stat', ['-c', '%Hr,%Lr', join(dir, 'big')], { encoding: 'utf8' }), '259,300000\n');
     assert.ok(lstatSync(join(dir, 'fifo')).isFIFO());
     assert.equal(lstatSync(join(dir, 'fifo')).mode & 0o7777, 0o640);
   });
@@ -48,10 +60,25 @@ describeAsRoot('native fs: mknod and xattrs', () => {
   it('mknod errors name the syscall, the path and the errno', () => {
     const p = join(dir, 'wh');
     native.mknod(p, constants.S_IFCHR, 0);
-    expectNativeError(() => native.mknod(p, constants.S_IFCHR, 0), { code: 'EEXIST', syscall: 'mknod', path: p, message: new RegExp(`^mknod\\(${p}, 020000, 0\\): EEXIST`) });
-    expectNativeError(() => native.mknod(join(dir, 'no/such'), constants.S_IFIFO, 0), { code: 'ENOENT', syscall: 'mknod', path: join(dir, 'no/such') });
-    assert.throws(() => native.mknod(p, -1, 0), { name: 'TypeError', message: /mknod: mode must be an integer from 0/ });
-    assert.throws(() => native.mknod(`${p}\0x`, 0, 0), { name: 'TypeError', message: /mknod: path must not contain NUL bytes/ });
+    expectNativeError(() => native.mknod(p, constants.S_IFCHR, 0), {
+      code: 'EEXIST',
+      syscall: 'mknod',
+      path: p,
+      message: new RegExp(`^mknod\\(${p}, 020000, 0\\): EEXIST`),
+    });
+    expectNativeError(() => native.mknod(join(dir, 'no/such'), constants.S_IFIFO, 0), {
+      code: 'ENOENT',
+      syscall: 'mknod',
+      path: join(dir, 'no/such'),
+    });
+    assert.throws(() => native.mknod(p, -1, 0), {
+      name: 'TypeError',
+      message: /mknod: mode must be an integer from 0/,
+    });
+    assert.throws(() => native.mknod(`${p}\0x`, 0, 0), {
+      name: 'TypeError',
+      message: /mknod: path must not contain NUL bytes/,
+    });
   });
 
   it('lsetxattr, lgetxattr and llistxattr round-trip values as bytes; flags CREATE and REPLACE', () => {
@@ -67,13 +94,36 @@ describeAsRoot('native fs: mknod and xattrs', () => {
     native.lsetxattr(f, 'user.bytes', big, native.constants.XATTR_REPLACE);
     assert.deepEqual(native.lgetxattr(f, 'user.bytes'), big);
     assert.deepEqual(native.llistxattr(f).sort(), ['trusted.overlay.opaque', 'user.bytes', 'user.empty']);
-    expectNativeError(() => native.lsetxattr(f, 'user.bytes', 'x', native.constants.XATTR_CREATE), { code: 'EEXIST', syscall: 'lsetxattr', path: f });
-    expectNativeError(() => native.lsetxattr(f, 'user.none', 'x', native.constants.XATTR_REPLACE), { code: 'ENODATA', syscall: 'lsetxattr', path: f });
-    expectNativeError(() => native.lgetxattr(f, 'user.none'), { code: 'ENODATA', syscall: 'lgetxattr', path: f, message: new RegExp(`^lgetxattr\\(${f}, user\\.none\\): ENODATA`) });
-    expectNativeError(() => native.llistxattr(join(dir, 'missing')), { code: 'ENOENT', syscall: 'llistxattr', path: join(dir, 'missing') });
+    expectNativeError(() => native.lsetxattr(f, 'user.bytes', 'x', native.constants.XATTR_CREATE), {
+      code: 'EEXIST',
+      syscall: 'lsetxattr',
+      path: f,
+    });
+    expectNativeError(() => native.lsetxattr(f, 'user.none', 'x', native.constants.XATTR_REPLACE), {
+      code: 'ENODATA',
+      syscall: 'lsetxattr',
+      path: f,
+    });
+    expectNativeError(() => native.lgetxattr(f, 'user.none'), {
+      code: 'ENODATA',
+      syscall: 'lgetxattr',
+      path: f,
+      message: new RegExp(`^lgetxattr\\(${f}, user\\.none\\): ENODATA`),
+    });
+    expectNativeError(() => native.llistxattr(join(dir, 'missing')), {
+      code: 'ENOENT',
+      syscall: 'llistxattr',
+      path: join(dir, 'missing'),
+    });
     assert.deepEqual(native.llistxattr(dir), []);
-    assert.throws(() => native.lsetxattr(f, 'user.x', 7 as unknown as string, 0), { name: 'TypeError', message: /lsetxattr: value must be a Buffer or a string, received number/ });
-    assert.throws(() => native.lsetxattr(f, 'user.x', 'v', 4), { name: 'TypeError', message: /lsetxattr: flags must be an integer from 0 to 3/ });
+    assert.throws(() => native.lsetxattr(f, 'user.x', 7 as unknown as string, 0), {
+      name: 'TypeError',
+      message: /lsetxattr: value must be a Buffer or a string, received number/,
+    });
+    assert.throws(() => native.lsetxattr(f, 'user.x', 'v', 4), {
+      name: 'TypeError',
+      message: /lsetxattr: flags must be an integer from 0 to 3/,
+    });
   });
 
   it('the l- calls act on a symlink itself, never on what it points to', () => {
@@ -86,6 +136,10 @@ describeAsRoot('native fs: mknod and xattrs', () => {
     assert.deepEqual(native.llistxattr(target), []);
     expectNativeError(() => native.lgetxattr(target, 'trusted.keel.test'), { code: 'ENODATA', syscall: 'lgetxattr' });
     // The kernel refuses user.* on symlinks (they are for regular files and directories).
-    expectNativeError(() => native.lsetxattr(link, 'user.x', 'v', 0), { code: 'EPERM', syscall: 'lsetxattr', path: link });
+    expectNativeError(() => native.lsetxattr(link, 'user.x', 'v', 0), {
+      code: 'EPERM',
+      syscall: 'lsetxattr',
+      path: link,
+    });
   });
 });

@@ -13,12 +13,21 @@ import { decodeGrubenv, encodeGrubenv, GRUBENV_SIGNATURE, setGrubenvVars } from 
 //   grubenv-escaped.bin     grub-editenv F set 'path=C:\dir\' $'msg=two\nlines' 'eq=a=b#c'
 //   grubenv-debian-create.bin  grub-editenv F create (Debian adds a "# WARNING" line); set a=1 b=x
 const golden = (name: string) => readFileSync(new URL(`../../../test/golden/${name}`, import.meta.url));
-const ESCAPED: [string, string][] = [['path', 'C:\\dir\\'], ['msg', 'two\nlines'], ['eq', 'a=b#c']];
+const ESCAPED: [string, string][] = [
+  ['path', 'C:\\dir\\'],
+  ['msg', 'two\nlines'],
+  ['eq', 'a=b#c'],
+];
 
 describe('builder/grubenv', () => {
   it('encodes byte for byte what grub-editenv writes', () => {
     assert.ok(encodeGrubenv({ a: '1', b: 'x' }).equals(golden('grubenv-a1-bx.bin')));
-    assert.ok(encodeGrubenv([['a', '1'], ['b', 'x']]).equals(golden('grubenv-a1-bx.bin')));
+    assert.ok(
+      encodeGrubenv([
+        ['a', '1'],
+        ['b', 'x'],
+      ]).equals(golden('grubenv-a1-bx.bin')),
+    );
   });
 
   it('escapes backslash and newline as GRUB does', () => {
@@ -29,19 +38,47 @@ describe('builder/grubenv', () => {
   });
 
   it('round-trips values GRUB scripts care about', () => {
-    const vars: [string, string][] = [['next_entry', ''], ['keel_slot', 'A'], ['keel_tries_b', '3'], ['unicode', 'héllo ✓'], ['hash', '#x']];
+    const vars: [string, string][] = [
+      ['next_entry', ''],
+      ['keel_slot', 'A'],
+      ['keel_tries_b', '3'],
+      ['unicode', 'héllo ✓'],
+      ['hash', '#x'],
+    ];
     assert.deepEqual([...decodeGrubenv(encodeGrubenv(vars))], vars);
   });
 
   it('reads grub-editenv files, skipping comments and padding', () => {
-    assert.deepEqual([...decodeGrubenv(golden('grubenv-debian-create.bin'))], [['a', '1'], ['b', 'x']]);
-    assert.deepEqual([...decodeGrubenv(golden('grubenv-a1-byy-cz.bin'))], [['a', '1'], ['b', 'yy'], ['c', 'z']]);
+    assert.deepEqual(
+      [...decodeGrubenv(golden('grubenv-debian-create.bin'))],
+      [
+        ['a', '1'],
+        ['b', 'x'],
+      ],
+    );
+    assert.deepEqual(
+      [...decodeGrubenv(golden('grubenv-a1-byy-cz.bin'))],
+      [
+        ['a', '1'],
+        ['b', 'yy'],
+        ['c', 'z'],
+      ],
+    );
   });
 
   it('sets variables in place and appends new ones, as grub-editenv set does', () => {
     assert.ok(setGrubenvVars(golden('grubenv-a1-bx.bin'), { b: 'yy', c: 'z' }).equals(golden('grubenv-a1-byy-cz.bin')));
-    const unset = setGrubenvVars(golden('grubenv-a1-byy-cz.bin'), [['a', null], ['c', 'w']]);
-    assert.deepEqual([...decodeGrubenv(unset)], [['b', 'yy'], ['c', 'w']]);
+    const unset = setGrubenvVars(golden('grubenv-a1-byy-cz.bin'), [
+      ['a', null],
+      ['c', 'w'],
+    ]);
+    assert.deepEqual(
+      [...decodeGrubenv(unset)],
+      [
+        ['b', 'yy'],
+        ['c', 'w'],
+      ],
+    );
   });
 
   it('fills exactly 1024 bytes and rejects one byte more', () => {
@@ -49,22 +86,39 @@ describe('builder/grubenv', () => {
     const full = encodeGrubenv({ k: 'v'.repeat(room) });
     assert.equal(full.length, 1024);
     assert.equal(decodeGrubenv(full).get('k'), 'v'.repeat(room));
-    assert.throws(() => encodeGrubenv({ k: 'v'.repeat(room + 1) }), { code: 'EGRUBENV', message: /cannot encode grubenv: 1025 bytes/ });
+    assert.throws(() => encodeGrubenv({ k: 'v'.repeat(room + 1) }), {
+      code: 'EGRUBENV',
+      message: /cannot encode grubenv: 1025 bytes/,
+    });
     // An escaped newline takes two bytes.
     assert.throws(() => encodeGrubenv({ k: '\n'.repeat(room / 2 + 1) }), { code: 'EGRUBENV' });
   });
 
   it('rejects names GRUB would read back differently', () => {
     for (const bad of ['', 'a=b', '#a', 'a\nb', 'a\\b']) {
-      assert.throws(() => encodeGrubenv([[bad, '1']]), { name: 'TypeError', message: /invalid variable name/ }, JSON.stringify(bad));
+      assert.throws(
+        () => encodeGrubenv([[bad, '1']]),
+        { name: 'TypeError', message: /invalid variable name/ },
+        JSON.stringify(bad),
+      );
     }
     assert.throws(() => encodeGrubenv({ a: 1 as unknown as string }), { name: 'TypeError', message: /received 1/ });
-    assert.throws(() => encodeGrubenv([['a', '1'], ['a', '2']]), { name: 'TypeError', message: /given twice/ });
+    assert.throws(
+      () =>
+        encodeGrubenv([
+          ['a', '1'],
+          ['a', '2'],
+        ]),
+      { name: 'TypeError', message: /given twice/ },
+    );
   });
 
   it('rejects blocks without the signature or of the wrong size', () => {
     assert.throws(() => decodeGrubenv(Buffer.alloc(1024, '#')), { code: 'EGRUBENV', message: /signature/ });
-    assert.throws(() => decodeGrubenv(golden('grubenv-a1-bx.bin').subarray(0, 512)), { code: 'EGRUBENV', message: /expected 1024 bytes, received 512/ });
+    assert.throws(() => decodeGrubenv(golden('grubenv-a1-bx.bin').subarray(0, 512)), {
+      code: 'EGRUBENV',
+      message: /expected 1024 bytes, received 512/,
+    });
     const broken = Buffer.from(golden('grubenv-a1-bx.bin'));
     broken.fill('x', GRUBENV_SIGNATURE.length + 8); // last line never ends
     assert.throws(() => decodeGrubenv(broken), { code: 'EGRUBENV', message: /offset/ });
@@ -73,7 +127,10 @@ describe('builder/grubenv', () => {
   describe('read by grub-editenv', function () {
     let dir = '';
     before(function () {
-      assert.ok(!spawnSync('grub-editenv', ['--version'], { stdio: 'ignore' }).error, 'grub-editenv missing: run make deps (grub-common)');
+      assert.ok(
+        !spawnSync('grub-editenv', ['--version'], { stdio: 'ignore' }).error,
+        'grub-editenv missing: run make deps (grub-common)',
+      );
       dir = mkdtempSync(join(tmpdir(), 'keel-grubenv-'));
     });
     after(() => dir && rmSync(dir, { recursive: true, force: true }));

@@ -10,8 +10,16 @@ import { bootedSlot, describeSlots, grubenvFiles, readSlotState, withSlot, write
 
 const H1 = 'a'.repeat(64);
 const H2 = 'b'.repeat(64);
-const S1: SlotState = { order: ['A', 'B'], A: { ok: true, tries: 0, hash: H1, version: '1.0.0' }, B: { ok: false, tries: 0 } };
-const S2: SlotState = { order: ['B', 'A'], A: { ok: true, tries: 0, hash: H1, version: '1.0.0' }, B: { ok: false, tries: 3, hash: H2, version: '1.1.0' } };
+const S1: SlotState = {
+  order: ['A', 'B'],
+  A: { ok: true, tries: 0, hash: H1, version: '1.0.0' },
+  B: { ok: false, tries: 0 },
+};
+const S2: SlotState = {
+  order: ['B', 'A'],
+  A: { ok: true, tries: 0, hash: H1, version: '1.0.0' },
+  B: { ok: false, tries: 3, hash: H2, version: '1.1.0' },
+};
 
 describe('update/slot-store', () => {
   let dir: string;
@@ -44,14 +52,15 @@ describe('update/slot-store', () => {
   it('falls back to the second copy when the first is garbage, short or missing', () => {
     put(second, S2);
     for (const bad of [garbage, Buffer.from('# GRUB Environment Block\n'), null]) {
-      if (bad) put(first, bad); else rmSync(first, { force: true });
+      if (bad) put(first, bad);
+      else rmSync(first, { force: true });
       const r = readSlotState(esp);
       assert.deepEqual(r.state, S2);
       assert.equal(r.copy, second);
     }
   });
 
-  it('both copies garbage: GRUB\'s defaults (A good and first, B empty), no copy', () => {
+  it("both copies garbage: GRUB's defaults (A good and first, B empty), no copy", () => {
     put(first, garbage);
     put(second, garbage);
     const r = readSlotState(esp);
@@ -61,7 +70,10 @@ describe('update/slot-store', () => {
   });
 
   it('writes both copies with the state, keeping variables it does not own', () => {
-    put(first, S1, [['FOO', 'bar'], ['KEEL_B_HASH', H1]]);
+    put(first, S1, [
+      ['FOO', 'bar'],
+      ['KEEL_B_HASH', H1],
+    ]);
     put(second, S1);
     writeSlotState(esp, S2);
     for (const f of [first, second]) {
@@ -101,7 +113,10 @@ describe('update/slot-store', () => {
   });
 
   it('withSlot changes one slot; null empties it', () => {
-    assert.deepEqual(withSlot(S2, 'B', { ok: true, tries: 0 }), { ...S2, B: { ok: true, tries: 0, hash: H2, version: '1.1.0' } });
+    assert.deepEqual(withSlot(S2, 'B', { ok: true, tries: 0 }), {
+      ...S2,
+      B: { ok: true, tries: 0, hash: H2, version: '1.1.0' },
+    });
     assert.deepEqual(withSlot(S2, 'B', null, ['A', 'B']), S1);
     assert.deepEqual(S2.B, { ok: false, tries: 3, hash: H2, version: '1.1.0' }, 'the input is not changed');
   });
@@ -119,8 +134,17 @@ describe('update/slot-store', () => {
 
   it('describeSlots: one line per slot for people', () => {
     assert.deepEqual(describeSlots(S1, 'A'), ['A: good, version 1.0.0 (boots next, booted)', 'B: empty']);
-    assert.deepEqual(describeSlots(S2, 'A'), ['A: good, version 1.0.0 (booted)', 'B: new, 3 tries left, version 1.1.0 (boots next)']);
-    assert.deepEqual(describeSlots(withSlot(S2, 'B', { tries: 1 }), null), ['A: good, version 1.0.0', 'B: new, 1 try left, version 1.1.0 (boots next)']);
-    assert.deepEqual(describeSlots(withSlot(S2, 'B', { tries: 0 }, ['A', 'B']), 'A'), ['A: good, version 1.0.0 (boots next, booted)', 'B: bad, version 1.1.0']);
+    assert.deepEqual(describeSlots(S2, 'A'), [
+      'A: good, version 1.0.0 (booted)',
+      'B: new, 3 tries left, version 1.1.0 (boots next)',
+    ]);
+    assert.deepEqual(describeSlots(withSlot(S2, 'B', { tries: 1 }), null), [
+      'A: good, version 1.0.0',
+      'B: new, 1 try left, version 1.1.0 (boots next)',
+    ]);
+    assert.deepEqual(describeSlots(withSlot(S2, 'B', { tries: 0 }, ['A', 'B']), 'A'), [
+      'A: good, version 1.0.0 (boots next, booted)',
+      'B: bad, version 1.1.0',
+    ]);
   });
 });

@@ -5,7 +5,14 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  VERITY_BLOCK, appendVerity, buildVerity, parseVeritySuperblock, verifyVerity, verityTable, veritySaltFor, verityUuidFor,
+  VERITY_BLOCK,
+  appendVerity,
+  buildVerity,
+  parseVeritySuperblock,
+  verifyVerity,
+  verityTable,
+  veritySaltFor,
+  verityUuidFor,
 } from '../../slots/verity.js';
 
 const SALT = veritySaltFor('test');
@@ -24,8 +31,9 @@ function sampleData(blocks: number): Buffer {
 
 // veritysetup lives in /usr/sbin, which a non-root PATH may lack.
 function veritysetup(): string {
-  const found = ['veritysetup', '/usr/sbin/veritysetup', '/sbin/veritysetup']
-    .find((p) => !spawnSync(p, ['--version'], { stdio: 'ignore' }).error);
+  const found = ['veritysetup', '/usr/sbin/veritysetup', '/sbin/veritysetup'].find(
+    (p) => !spawnSync(p, ['--version'], { stdio: 'ignore' }).error,
+  );
   assert.ok(found, 'veritysetup missing: run make deps (cryptsetup-bin)');
   return found;
 }
@@ -39,8 +47,12 @@ function flipByte(file: string, offset: number): void {
 describe('builder/verity', function () {
   this.timeout(120000);
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'keel-verity-')); });
-  afterEach(() => { rmSync(dir, { recursive: true, force: true }); });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'keel-verity-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   describe('matches veritysetup format byte for byte', () => {
     // 1 block: no tree; 128: one full hash block; 129: two levels; 16500: three levels (~68 MB).
@@ -50,7 +62,11 @@ describe('builder/verity', function () {
         const data = sampleData(blocks);
         const file = join(dir, 'img');
         writeFileSync(file, data);
-        const out = execFileSync(tool, ['format', `--hash-offset=${data.length}`, `--salt=${SALT.toString('hex')}`, `--uuid=${UUID}`, file, file], { encoding: 'utf8' });
+        const out = execFileSync(
+          tool,
+          ['format', `--hash-offset=${data.length}`, `--salt=${SALT.toString('hex')}`, `--uuid=${UUID}`, file, file],
+          { encoding: 'utf8' },
+        );
         const root = /^Root hash:\s+([0-9a-f]{64})$/m.exec(out)?.[1];
         assert.ok(root, `no root hash in veritysetup output:\n${out}`);
 
@@ -70,7 +86,11 @@ describe('builder/verity', function () {
       const data = sampleData(130);
       const file = join(dir, 'img');
       writeFileSync(file, data);
-      const out = execFileSync(veritysetup(), ['format', `--hash-offset=${data.length}`, '--salt=-', `--uuid=${UUID}`, file, file], { encoding: 'utf8' });
+      const out = execFileSync(
+        veritysetup(),
+        ['format', `--hash-offset=${data.length}`, '--salt=-', `--uuid=${UUID}`, file, file],
+        { encoding: 'utf8' },
+      );
       const ours = buildVerity(data, { salt: Buffer.alloc(0), uuid: UUID });
       assert.match(out, new RegExp(`^Root hash:\\s+${ours.rootHash}$`, 'm'));
       assert.ok(ours.hashArea.equals(readFileSync(file).subarray(data.length)));
@@ -86,7 +106,8 @@ describe('builder/verity', function () {
       assert.equal(r.dataBlocks, 300);
       assert.equal(r.hashOffset, 300 * VERITY_BLOCK);
       assert.equal(statSync(file).size, r.hashOffset + r.hashArea.length);
-      const verify = () => spawnSync(tool, ['verify', `--hash-offset=${r.hashOffset}`, file, file, r.rootHash], { encoding: 'utf8' });
+      const verify = () =>
+        spawnSync(tool, ['verify', `--hash-offset=${r.hashOffset}`, file, file, r.rootHash], { encoding: 'utf8' });
       const good = verify();
       assert.equal(good.status, 0, `veritysetup verify failed: ${good.stderr}`);
       flipByte(file, 123 * VERITY_BLOCK + 17);
@@ -107,7 +128,9 @@ describe('builder/verity', function () {
       assert.ok(bytes.subarray(5000, 8192).equals(Buffer.alloc(3192)), 'zero padding');
       assert.ok(bytes.subarray(8192).equals(r.hashArea));
       assert.deepEqual(verifyVerity(file, r.hashOffset, r.rootHash), { ok: true });
-      const st = spawnSync(veritysetup(), ['verify', `--hash-offset=${r.hashOffset}`, file, file, r.rootHash], { encoding: 'utf8' });
+      const st = spawnSync(veritysetup(), ['verify', `--hash-offset=${r.hashOffset}`, file, file, r.rootHash], {
+        encoding: 'utf8',
+      });
       assert.equal(st.status, 0, st.stderr);
     });
 
@@ -122,8 +145,10 @@ describe('builder/verity', function () {
     });
 
     it('refuses a missing file with a clear message', () => {
-      assert.throws(() => appendVerity(join(dir, 'absent'), { salt: SALT, uuid: UUID }),
-        { name: 'KeelError', message: /^cannot append verity hash tree to .*absent: / });
+      assert.throws(() => appendVerity(join(dir, 'absent'), { salt: SALT, uuid: UUID }), {
+        name: 'KeelError',
+        message: /^cannot append verity hash tree to .*absent: /,
+      });
     });
   });
 
@@ -194,8 +219,14 @@ describe('builder/verity', function () {
       writeFileSync(file, sampleData(4));
       const r = verifyVerity(file, 4 * VERITY_BLOCK, 'a'.repeat(64));
       assert.equal(r.ok, false);
-      assert.throws(() => verifyVerity(file, 100, 'a'.repeat(64)), { name: 'KeelError', message: /^cannot verify .*: hash offset 100/ });
-      assert.throws(() => verifyVerity(file, 4096, 'xyz'), { name: 'KeelError', message: /^cannot verify .*: root hash/ });
+      assert.throws(() => verifyVerity(file, 100, 'a'.repeat(64)), {
+        name: 'KeelError',
+        message: /^cannot verify .*: hash offset 100/,
+      });
+      assert.throws(() => verifyVerity(file, 4096, 'xyz'), {
+        name: 'KeelError',
+        message: /^cannot verify .*: root hash/,
+      });
     });
   });
 
@@ -203,7 +234,12 @@ describe('builder/verity', function () {
     it('round-trips what buildVerity wrote', () => {
       const r = buildVerity(sampleData(129), { salt: SALT, uuid: UUID });
       assert.deepEqual(parseVeritySuperblock(r.hashArea.subarray(0, VERITY_BLOCK)), {
-        dataBlocks: 129, salt: SALT, uuid: UUID, dataBlockSize: 4096, hashBlockSize: 4096, algorithm: 'sha256',
+        dataBlocks: 129,
+        salt: SALT,
+        uuid: UUID,
+        dataBlockSize: 4096,
+        hashBlockSize: 4096,
+        algorithm: 'sha256',
       });
       assert.equal(parseVeritySuperblock(r.hashArea.subarray(0, 512)).dataBlocks, 129, '512 bytes are enough');
     });
@@ -211,7 +247,14 @@ describe('builder/verity', function () {
     it('reads a superblock written by veritysetup', () => {
       const file = join(dir, 'img');
       writeFileSync(file, sampleData(3));
-      execFileSync(veritysetup(), ['format', '--hash-offset=12288', `--salt=${SALT.toString('hex')}`, `--uuid=${UUID}`, file, file]);
+      execFileSync(veritysetup(), [
+        'format',
+        '--hash-offset=12288',
+        `--salt=${SALT.toString('hex')}`,
+        `--uuid=${UUID}`,
+        file,
+        file,
+      ]);
       const sb = parseVeritySuperblock(readFileSync(file).subarray(12288));
       assert.equal(sb.dataBlocks, 3);
       assert.equal(sb.uuid, UUID);
@@ -220,7 +263,11 @@ describe('builder/verity', function () {
 
     it('rejects garbage with a clear message', () => {
       const good = buildVerity(sampleData(2), { salt: SALT, uuid: UUID }).hashArea.subarray(0, VERITY_BLOCK);
-      const bad = (patch: (b: Buffer) => void) => { const b = Buffer.from(good); patch(b); return b; };
+      const bad = (patch: (b: Buffer) => void) => {
+        const b = Buffer.from(good);
+        patch(b);
+        return b;
+      };
       const cases: [Buffer, RegExp][] = [
         [Buffer.alloc(4096, 0x5a), /signature/],
         [Buffer.alloc(100), /need 512 bytes/],
@@ -232,12 +279,15 @@ describe('builder/verity', function () {
         [bad((b) => b.writeUInt16LE(300, 80)), /salt size 300/],
       ];
       for (const [buf, re] of cases) {
-        assert.throws(() => parseVeritySuperblock(buf), (e: Error) => {
-          assert.equal(e.name, 'KeelError');
-          assert.match(e.message, /^cannot parse verity superblock: /);
-          assert.match(e.message, re);
-          return true;
-        });
+        assert.throws(
+          () => parseVeritySuperblock(buf),
+          (e: Error) => {
+            assert.equal(e.name, 'KeelError');
+            assert.match(e.message, /^cannot parse verity superblock: /);
+            assert.match(e.message, re);
+            return true;
+          },
+        );
       }
     });
   });
@@ -246,26 +296,51 @@ describe('builder/verity', function () {
     it('lays out the dm-verity table fields', () => {
       const r = buildVerity(sampleData(300), { salt: SALT, uuid: UUID });
       const f = verityTable('/dev/vda3', r).split(' ');
-      assert.deepEqual(f, ['0', '2400', 'verity', '1', '/dev/vda3', '/dev/vda3', '4096', '4096', '300', '301', 'sha256', r.rootHash, SALT.toString('hex')]);
+      assert.deepEqual(f, [
+        '0',
+        '2400',
+        'verity',
+        '1',
+        '/dev/vda3',
+        '/dev/vda3',
+        '4096',
+        '4096',
+        '300',
+        '301',
+        'sha256',
+        r.rootHash,
+        SALT.toString('hex'),
+      ]);
     });
 
     it('writes "-" for an empty salt and refuses a bad root hash', () => {
       const p = { dataBlocks: 8, salt: Buffer.alloc(0), uuid: UUID, hashOffset: 8 * 4096, rootHash: 'b'.repeat(64) };
       assert.equal(verityTable('/dev/sda2', p).split(' ').at(-1), '-');
-      assert.throws(() => verityTable('/dev/sda2', { ...p, rootHash: 'nope' }), { name: 'KeelError', message: /^cannot make verity table: / });
+      assert.throws(() => verityTable('/dev/sda2', { ...p, rootHash: 'nope' }), {
+        name: 'KeelError',
+        message: /^cannot make verity table: /,
+      });
     });
   });
 
   describe('input checks', () => {
     it('buildVerity throws on unaligned or empty data', () => {
-      assert.throws(() => buildVerity(Buffer.alloc(5000), { salt: SALT, uuid: UUID }),
-        { name: 'KeelError', message: /^cannot build verity hash tree: data size 5000 is not a positive multiple of 4096$/ });
+      assert.throws(() => buildVerity(Buffer.alloc(5000), { salt: SALT, uuid: UUID }), {
+        name: 'KeelError',
+        message: /^cannot build verity hash tree: data size 5000 is not a positive multiple of 4096$/,
+      });
       assert.throws(() => buildVerity(Buffer.alloc(0), { salt: SALT, uuid: UUID }), { name: 'KeelError' });
     });
 
     it('buildVerity throws on a bad uuid or an oversized salt', () => {
-      assert.throws(() => buildVerity(Buffer.alloc(4096), { salt: SALT, uuid: 'ABC' }), { name: 'KeelError', message: /uuid must be/ });
-      assert.throws(() => buildVerity(Buffer.alloc(4096), { salt: Buffer.alloc(257), uuid: UUID }), { name: 'KeelError', message: /salt must be/ });
+      assert.throws(() => buildVerity(Buffer.alloc(4096), { salt: SALT, uuid: 'ABC' }), {
+        name: 'KeelError',
+        message: /uuid must be/,
+      });
+      assert.throws(() => buildVerity(Buffer.alloc(4096), { salt: Buffer.alloc(257), uuid: UUID }), {
+        name: 'KeelError',
+        message: /salt must be/,
+      });
     });
   });
 
@@ -277,7 +352,11 @@ describe('builder/verity', function () {
       assert.equal(verityUuidFor('usr-1.2.3'), verityUuidFor('usr-1.2.3'));
       assert.notEqual(verityUuidFor('usr-1.2.3'), verityUuidFor('usr-1.2.4'));
       assert.match(verityUuidFor('usr-1.2.3'), /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-      assert.notEqual(verityUuidFor('x').replace(/-/g, ''), veritySaltFor('x').subarray(0, 16).toString('hex'), 'salt and uuid independent');
+      assert.notEqual(
+        verityUuidFor('x').replace(/-/g, ''),
+        veritySaltFor('x').subarray(0, 16).toString('hex'),
+        'salt and uuid independent',
+      );
     });
   });
 });

@@ -90,8 +90,14 @@ describe('units/calendar', () => {
     assert.equal(iso(nextElapse(daily, at('2026-11-30T00:00:00Z'))), '2026-12-01T00:00:00.000Z');
     assert.equal(iso(nextElapse(daily, at('2026-11-29T23:59:59.999Z'))), '2026-11-30T00:00:00.000Z');
     assert.equal(iso(nextElapse(parseCalendar('*:0/15'), at('2026-11-29T23:45:00Z'))), '2026-11-30T00:00:00.000Z');
-    assert.equal(iso(nextElapse(parseCalendar('Mon..Fri 09:00'), at('2026-12-04T09:00:00Z'))), '2026-12-07T09:00:00.000Z');
-    assert.equal(iso(nextElapse(parseCalendar('*-12-31 23:59:59'), at('2026-12-31T23:59:59Z'))), '2027-12-31T23:59:59.000Z');
+    assert.equal(
+      iso(nextElapse(parseCalendar('Mon..Fri 09:00'), at('2026-12-04T09:00:00Z'))),
+      '2026-12-07T09:00:00.000Z',
+    );
+    assert.equal(
+      iso(nextElapse(parseCalendar('*-12-31 23:59:59'), at('2026-12-31T23:59:59Z'))),
+      '2027-12-31T23:59:59.000Z',
+    );
   });
 
   it('skips months without a 31st', () => {
@@ -101,11 +107,19 @@ describe('units/calendar', () => {
       t = nextElapse(spec, t);
       seen.push(iso(t));
     }
-    assert.deepEqual(seen, ['2027-01-31T00:00:00.000Z', '2027-03-31T00:00:00.000Z', '2027-05-31T00:00:00.000Z', '2027-07-31T00:00:00.000Z']);
+    assert.deepEqual(seen, [
+      '2027-01-31T00:00:00.000Z',
+      '2027-03-31T00:00:00.000Z',
+      '2027-05-31T00:00:00.000Z',
+      '2027-07-31T00:00:00.000Z',
+    ]);
   });
 
   it('knows leap years, 2100 included', () => {
-    assert.equal(iso(nextElapse(parseCalendar('*-02-29 12:00'), at('2028-02-29T12:00:00Z'))), '2032-02-29T12:00:00.000Z');
+    assert.equal(
+      iso(nextElapse(parseCalendar('*-02-29 12:00'), at('2028-02-29T12:00:00Z'))),
+      '2032-02-29T12:00:00.000Z',
+    );
     assert.equal(iso(nextElapse(parseCalendar('*-02-29'), at('2097-03-01T00:00:00Z'))), '2104-02-29T00:00:00.000Z');
     const lastOfFeb = parseCalendar('*-02~01');
     assert.equal(iso(nextElapse(lastOfFeb, at('2027-03-01T00:00:00Z'))), '2028-02-29T00:00:00.000Z');
@@ -113,7 +127,7 @@ describe('units/calendar', () => {
   });
 
   it('counts "~" days back from the end of each month', () => {
-    const spec = parseCalendar('*-*~7/2');  // the 7th, 5th, 3rd and last day from the end
+    const spec = parseCalendar('*-*~7/2'); // the 7th, 5th, 3rd and last day from the end
     const seen: (string | null)[] = [];
     for (let t: number | null = at('2027-01-31T00:00:00Z'); seen.length < 5 && t !== null;) {
       t = nextElapse(spec, t);
@@ -132,11 +146,17 @@ describe('units/calendar', () => {
   it('repeats within the day: an hour repetition past 23 starts again at its first value', () => {
     // systemd 252 lands on the next day's 06:00 and then skips to 15:00; the man page's
     // "0/15 means 0 and 15" says midnight, so Keel elapses at 00:00.
-    assert.equal(iso(nextElapse(parseCalendar('*-*-* 0/15:00'), at('2026-11-30T15:00:00Z'))), '2026-12-01T00:00:00.000Z');
+    assert.equal(
+      iso(nextElapse(parseCalendar('*-*-* 0/15:00'), at('2026-11-30T15:00:00Z'))),
+      '2026-12-01T00:00:00.000Z',
+    );
   });
 
   it('stops at 2199 as systemd does', () => {
-    assert.equal(iso(nextElapse(parseCalendar('2199-12-31 23:59:59'), at('2199-12-31T23:59:58Z'))), '2199-12-31T23:59:59.000Z');
+    assert.equal(
+      iso(nextElapse(parseCalendar('2199-12-31 23:59:59'), at('2199-12-31T23:59:58Z'))),
+      '2199-12-31T23:59:59.000Z',
+    );
     assert.equal(nextElapse(parseCalendar('yearly'), at('2199-06-01T00:00:00Z')), null);
   });
 
@@ -177,12 +197,15 @@ describe('units/calendar', () => {
     ];
     for (const [expr, reason] of BAD) {
       it(`${JSON.stringify(expr)}: ${reason}`, () => {
-        assert.throws(() => parseCalendar(expr), (err: unknown) => {
-          assert.ok(err instanceof TypeError);
-          assert.ok(err.message.startsWith(`cannot parse calendar event ${JSON.stringify(expr)}: `), err.message);
-          assert.ok(err.message.includes(reason), err.message);
-          return true;
-        });
+        assert.throws(
+          () => parseCalendar(expr),
+          (err: unknown) => {
+            assert.ok(err instanceof TypeError);
+            assert.ok(err.message.startsWith(`cannot parse calendar event ${JSON.stringify(expr)}: `), err.message);
+            assert.ok(err.message.includes(reason), err.message);
+            return true;
+          },
+        );
       });
     }
   });

@@ -2,7 +2,16 @@
 // loaded from a temp copy laid out like /usr/lib/systemd/system, the mask and the alias resolve.
 import assert from 'node:assert/strict';
 import {
-  chmodSync, cpSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync,
+  chmodSync,
+  cpSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,19 +24,30 @@ import { realUnitFs } from '../../units/real-fs.js';
 import type { Diagnostic } from '../../units/types.js';
 import { CORPUS } from './corpus-path.js';
 
-const HOST = { hostname: 'keel', machineId: '0123456789abcdef0123456789abcdef', bootId: 'fedcba9876543210fedcba9876543210', runtimeDir: '/run' };
-const errorsOf = (ds: Diagnostic[]) => ds.filter((d) => d.severity === 'error').map((d) => `${d.file}:${d.line}: ${d.message}`);
+const HOST = {
+  hostname: 'keel',
+  machineId: '0123456789abcdef0123456789abcdef',
+  bootId: 'fedcba9876543210fedcba9876543210',
+  runtimeDir: '/run',
+};
+const errorsOf = (ds: Diagnostic[]) =>
+  ds.filter((d) => d.severity === 'error').map((d) => `${d.file}:${d.line}: ${d.message}`);
 
 /** Files the corpus stores as their link target (SOURCES.tsv: "SYMLINK -> target"). */
-const SYMLINKS = new Map(readFileSync(`${CORPUS}SOURCES.tsv`, 'utf8').split('\n').flatMap((l) => {
-  const m = /SYMLINK -> (\S+)/.exec(l);
-  return m ? [[l.split('\t')[0], m[1]] as const] : [];
-}));
+const SYMLINKS = new Map(
+  readFileSync(`${CORPUS}SOURCES.tsv`, 'utf8')
+    .split('\n')
+    .flatMap((l) => {
+      const m = /SYMLINK -> (\S+)/.exec(l);
+      return m ? [[l.split('\t')[0], m[1]] as const] : [];
+    }),
+);
 const PACKAGES = readdirSync(CORPUS).filter((d) => d.startsWith('debian-'));
 const FILES = PACKAGES.flatMap((p) => readdirSync(CORPUS + p).map((f) => `${p}/${f}`));
 const UNIT_FILES = FILES.filter((f) => statSync(CORPUS + f).isFile() && !SYMLINKS.has(f));
-const DROP_INS = FILES.filter((f) => statSync(CORPUS + f).isDirectory()).flatMap((d) => readdirSync(CORPUS + d).map((f) => `${d}/${f}`));
-
+const DROP_INS = FILES.filter((f) => statSync(CORPUS + f).isDirectory()).flatMap((d) =>
+  readdirSync(CORPUS + d).map((f) => `${d}/${f}`),
+);
 
 /** Gives every directory under `dir` (not following symlinks) its owner's write bit back. */
 function writableDirs(dir: string): void {
@@ -38,11 +58,17 @@ function writableDirs(dir: string): void {
 describe('units: Debian corpus', () => {
   it('has the files the README describes', () => {
     assert.equal(UNIT_FILES.length + SYMLINKS.size + DROP_INS.length, 70);
-    assert.deepEqual([...SYMLINKS], [['debian-systemd/hwclock.service', '/dev/null'], ['debian-systemd/default.target', 'graphical.target']]);
+    assert.deepEqual(
+      [...SYMLINKS],
+      [
+        ['debian-systemd/hwclock.service', '/dev/null'],
+        ['debian-systemd/default.target', 'graphical.target'],
+      ],
+    );
   });
   for (const f of UNIT_FILES) {
     const base = f.split('/')[1];
-    const names = isTemplate(base) ? [instantiate(base, 'sda1')] : [base];  // systemd never loads a bare template
+    const names = isTemplate(base) ? [instantiate(base, 'sda1')] : [base]; // systemd never loads a bare template
     it(`${f} interprets without errors${isTemplate(base) ? ' (as an instance)' : ''}`, () => {
       const parsed = parseUnitText(readFileSync(CORPUS + f, 'utf8'), f);
       assert.deepEqual(errorsOf(parsed.diagnostics), []);
@@ -56,8 +82,14 @@ describe('units: Debian corpus', () => {
   for (const f of DROP_INS) {
     it(`drop-in ${f} interprets without errors in its assignments`, () => {
       const parsed = parseUnitText(readFileSync(CORPUS + f, 'utf8'), f);
-      const unitName = f.split('/')[1].replace(/\.d$/, '').replace(/^user-\.slice$/, 'user-1000.slice');
-      const u = interpretUnit(parsed.assignments, { ...HOST, unitName: isTemplate(unitName) ? instantiate(unitName, '1000') : unitName });
+      const unitName = f
+        .split('/')[1]
+        .replace(/\.d$/, '')
+        .replace(/^user-\.slice$/, 'user-1000.slice');
+      const u = interpretUnit(parsed.assignments, {
+        ...HOST,
+        unitName: isTemplate(unitName) ? instantiate(unitName, '1000') : unitName,
+      });
       assert.deepEqual(errorsOf([...parsed.diagnostics, ...u.diagnostics.filter((d) => d.line > 0)]), []);
     });
   }
@@ -89,7 +121,10 @@ describe('units: Debian corpus loaded from a search path', () => {
   });
   // The corpus is read-only, and so are the directories cpSync copied from it: as any user but root,
   // nothing inside them could be unlinked until they are writable again.
-  after(() => { writableDirs(root); rmSync(root, { recursive: true, force: true }); });
+  after(() => {
+    writableDirs(root);
+    rmSync(root, { recursive: true, force: true });
+  });
 
   it('detects the masked unit (a symlink to /dev/null)', () => {
     const u = loadUnit('hwclock.service', fs, opts);
@@ -115,10 +150,18 @@ describe('units: Debian corpus loaded from a search path', () => {
   it('loads every unit, with links from .wants, and none has an error', () => {
     const all = loadAll(fs, opts);
     const names = [...all.keys()];
-    assert.ok(names.includes('getty@tty1.service') && names.includes('hwclock.service') && !names.includes('default.target'));
+    assert.ok(
+      names.includes('getty@tty1.service') && names.includes('hwclock.service') && !names.includes('default.target'),
+    );
     assert.ok(!names.some(isTemplate), 'templates are loaded through their instances');
     assert.deepEqual(all.get('multi-user.target')!.deps.wants, ['getty@tty1.service', 'postgresql.service']);
-    assert.deepEqual([...all.values()].flatMap((u) => errorsOf(u.diagnostics)), []);
-    assert.equal(all.size, UNIT_FILES.filter((f) => !isTemplate(f.split('/')[1]) && !f.endsWith('.automount')).length + 2);
+    assert.deepEqual(
+      [...all.values()].flatMap((u) => errorsOf(u.diagnostics)),
+      [],
+    );
+    assert.equal(
+      all.size,
+      UNIT_FILES.filter((f) => !isTemplate(f.split('/')[1]) && !f.endsWith('.automount')).length + 2,
+    );
   });
 });

@@ -31,18 +31,22 @@ export function fakeFs(tree: Tree): UnitFs {
       const d = follow(p);
       if (!dirs.has(d)) throw enoent(p);
       const names = new Set<string>();
-      for (const q of [...Object.keys(tree), ...dirs]) if (posix.dirname(q) === d && q !== d) names.add(posix.basename(q));
+      for (const q of [...Object.keys(tree), ...dirs])
+        if (posix.dirname(q) === d && q !== d) names.add(posix.basename(q));
       return [...names];
     },
     lstat(p) {
       const v = tree[p];
       if (v === undefined) return dirs.has(p) ? { isDirectory: true, isSymbolicLink: false, isFile: false } : null;
       if (typeof v === 'string') return { isDirectory: false, isSymbolicLink: false, isFile: true };
-      return 'link' in v ? { isDirectory: false, isSymbolicLink: true, isFile: false } : { isDirectory: true, isSymbolicLink: false, isFile: false };
+      return 'link' in v
+        ? { isDirectory: false, isSymbolicLink: true, isFile: false }
+        : { isDirectory: true, isSymbolicLink: false, isFile: false };
     },
     readlink(p) {
       const v = tree[p];
-      if (typeof v !== 'object' || !('link' in v)) throw Object.assign(new Error(`EINVAL: not a symlink, ${p}`), { code: 'EINVAL' });
+      if (typeof v !== 'object' || !('link' in v))
+        throw Object.assign(new Error(`EINVAL: not a symlink, ${p}`), { code: 'EINVAL' });
       return v.link;
     },
   };

@@ -9,11 +9,33 @@ const LIB = '/usr/lib/systemd/system';
 /** A unit file in /usr/lib/systemd/system with the given [Install] section. */
 function unit(name: string, install: Partial<InstallConfig> = {}, extra: Partial<UnitConfig> = {}): UnitConfig {
   return {
-    name, type: name.slice(name.lastIndexOf('.') + 1) as UnitType, fragmentPath: `${LIB}/${name}`, dropInPaths: [], masked: false, aliases: [],
-    description: name, documentation: [],
-    deps: { requires: [], requisite: [], wants: [], bindsTo: [], partOf: [], conflicts: [], after: [], before: [], onFailure: [] },
-    defaultDependencies: true, requiresMountsFor: [], startLimitIntervalMs: 10_000, startLimitBurst: 5, conditions: [],
-    install: { wantedBy: [], requiredBy: [], alias: [], also: [], defaultInstance: null, ...install }, diagnostics: [], ...extra,
+    name,
+    type: name.slice(name.lastIndexOf('.') + 1) as UnitType,
+    fragmentPath: `${LIB}/${name}`,
+    dropInPaths: [],
+    masked: false,
+    aliases: [],
+    description: name,
+    documentation: [],
+    deps: {
+      requires: [],
+      requisite: [],
+      wants: [],
+      bindsTo: [],
+      partOf: [],
+      conflicts: [],
+      after: [],
+      before: [],
+      onFailure: [],
+    },
+    defaultDependencies: true,
+    requiresMountsFor: [],
+    startLimitIntervalMs: 10_000,
+    startLimitBurst: 5,
+    conditions: [],
+    install: { wantedBy: [], requiredBy: [], alias: [], also: [], defaultInstance: null, ...install },
+    diagnostics: [],
+    ...extra,
   };
 }
 /** Finds units by name; an instance loads from its template's file, as the loader does. */
@@ -27,9 +49,18 @@ function lookupOf(...us: UnitConfig[]) {
 const link = (path: string, target: string): UnitLink => ({ path, target });
 
 describe('units/install', () => {
-  const web = unit('web.service', { wantedBy: ['multi-user.target'], requiredBy: ['app.target'], alias: ['httpd.service'], also: ['web.socket'] });
+  const web = unit('web.service', {
+    wantedBy: ['multi-user.target'],
+    requiredBy: ['app.target'],
+    alias: ['httpd.service'],
+    also: ['web.socket'],
+  });
   const sock = unit('web.socket', { wantedBy: ['sockets.target'] });
-  const getty = unit('getty@.service', { wantedBy: ['getty.target'], defaultInstance: 'tty1', alias: ['console@.service'] });
+  const getty = unit('getty@.service', {
+    wantedBy: ['getty.target'],
+    defaultInstance: 'tty1',
+    alias: ['console@.service'],
+  });
   const lookup = lookupOf(web, sock, getty, unit('plain.service'), unit('also-only.service', { also: ['web.socket'] }));
 
   describe('enableLinks', () => {
@@ -47,21 +78,34 @@ describe('units/install', () => {
         link(`${ETC}/getty.target.wants/getty@tty1.service`, `${LIB}/getty@.service`),
         link(`${ETC}/console@tty1.service`, `${LIB}/getty@.service`),
       ]);
-      assert.deepEqual(enableLinks(getty, { configDir: ETC, instance: 'ttyS0' }, lookup).links[0],
-        link(`${ETC}/getty.target.wants/getty@ttyS0.service`, `${LIB}/getty@.service`));
+      assert.deepEqual(
+        enableLinks(getty, { configDir: ETC, instance: 'ttyS0' }, lookup).links[0],
+        link(`${ETC}/getty.target.wants/getty@ttyS0.service`, `${LIB}/getty@.service`),
+      );
     });
 
     it('refuses a template without an instance, a masked unit and a missing Also= unit', () => {
       const t = unit('t@.service', { wantedBy: ['multi-user.target'] });
-      assert.throws(() => enableLinks(t, { configDir: ETC }, lookup), (e) => e instanceof InstallError && e.code === 'no-instance');
-      assert.throws(() => enableLinks(unit('m.service', {}, { masked: true }), { configDir: ETC }, lookup), (e) => e instanceof InstallError && e.code === 'masked');
-      assert.throws(() => enableLinks(unit('x.service', { also: ['gone.service'] }), { configDir: ETC }, lookup),
-        (e) => e instanceof InstallError && e.code === 'not-found' && e.unit === 'gone.service');
+      assert.throws(
+        () => enableLinks(t, { configDir: ETC }, lookup),
+        (e) => e instanceof InstallError && e.code === 'no-instance',
+      );
+      assert.throws(
+        () => enableLinks(unit('m.service', {}, { masked: true }), { configDir: ETC }, lookup),
+        (e) => e instanceof InstallError && e.code === 'masked',
+      );
+      assert.throws(
+        () => enableLinks(unit('x.service', { also: ['gone.service'] }), { configDir: ETC }, lookup),
+        (e) => e instanceof InstallError && e.code === 'not-found' && e.unit === 'gone.service',
+      );
     });
 
     it('expands %i and %p in [Install] values', () => {
       const u = unit('vpn@.service', { wantedBy: ['vpn-%i.target'], defaultInstance: 'home' });
-      assert.equal(enableLinks(u, { configDir: ETC }, lookup).links[0].path, `${ETC}/vpn-home.target.wants/vpn@home.service`);
+      assert.equal(
+        enableLinks(u, { configDir: ETC }, lookup).links[0].path,
+        `${ETC}/vpn-home.target.wants/vpn@home.service`,
+      );
     });
   });
 
@@ -79,13 +123,24 @@ describe('units/install', () => {
       link(`${ETC}/getty.target.wants/getty@tty2.service`, `${LIB}/getty@.service`),
     ];
 
-    it('removes every link in the config dir naming the unit, its aliases or its file, and those of Also= units', () => {
-      assert.deepEqual(disableLinks(web, { configDir: ETC }, existing, lookup), existing.slice(0, 5).map((l) => l.path));
-    });
+    it(
+      'removes every link in the config dir naming the unit, its ' + 'aliases or its file, and those of Also= units',
+      () => {
+        assert.deepEqual(
+          disableLinks(web, { configDir: ETC }, existing, lookup),
+          existing.slice(0, 5).map((l) => l.path),
+        );
+      },
+    );
 
     it('removes all instances for a template, one instance for an instance', () => {
-      assert.deepEqual(disableLinks(getty, { configDir: ETC }, existing, lookup), existing.slice(8).map((l) => l.path));
-      assert.deepEqual(disableLinks(lookup('getty@tty2.service')!, { configDir: ETC }, existing, lookup), [existing[9].path]);
+      assert.deepEqual(
+        disableLinks(getty, { configDir: ETC }, existing, lookup),
+        existing.slice(8).map((l) => l.path),
+      );
+      assert.deepEqual(disableLinks(lookup('getty@tty2.service')!, { configDir: ETC }, existing, lookup), [
+        existing[9].path,
+      ]);
     });
   });
 
@@ -95,7 +150,10 @@ describe('units/install', () => {
       assert.equal(isEnabled('web.service', links, lookup), 'enabled');
       assert.equal(isEnabled('web.service', [], lookup), 'disabled');
       assert.equal(isEnabled('plain.service', [], lookup), 'static');
-      assert.equal(isEnabled('plain.service', [link(`${ETC}/x.target.wants/plain.service`, `${LIB}/plain.service`)], lookup), 'enabled');
+      assert.equal(
+        isEnabled('plain.service', [link(`${ETC}/x.target.wants/plain.service`, `${LIB}/plain.service`)], lookup),
+        'enabled',
+      );
     });
 
     it('reports masked and alias', () => {
@@ -106,13 +164,30 @@ describe('units/install', () => {
 
     it('reports indirect for Also=-only units, other template instances and stray aliases', () => {
       assert.equal(isEnabled('also-only.service', [], lookup), 'indirect');
-      assert.equal(isEnabled('getty@.service', [link(`${ETC}/getty.target.wants/getty@tty2.service`, `${LIB}/getty@.service`)], lookup), 'indirect');
-      assert.equal(isEnabled('getty@.service', [link(`${ETC}/getty.target.wants/getty@tty1.service`, `${LIB}/getty@.service`)], lookup), 'enabled');
+      assert.equal(
+        isEnabled(
+          'getty@.service',
+          [link(`${ETC}/getty.target.wants/getty@tty2.service`, `${LIB}/getty@.service`)],
+          lookup,
+        ),
+        'indirect',
+      );
+      assert.equal(
+        isEnabled(
+          'getty@.service',
+          [link(`${ETC}/getty.target.wants/getty@tty1.service`, `${LIB}/getty@.service`)],
+          lookup,
+        ),
+        'enabled',
+      );
       assert.equal(isEnabled('web.service', [link(`${ETC}/www.service`, `${LIB}/web.service`)], lookup), 'indirect');
     });
 
     it('throws for a unit that does not exist', () => {
-      assert.throws(() => isEnabled('gone.service', [], lookup), (e) => e instanceof InstallError && e.code === 'not-found');
+      assert.throws(
+        () => isEnabled('gone.service', [], lookup),
+        (e) => e instanceof InstallError && e.code === 'not-found',
+      );
     });
   });
 });

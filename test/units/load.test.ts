@@ -32,7 +32,12 @@ describe('units/load', () => {
       [`${USR}/service.d/10-a.conf`]: '[Service]\nEnvironment=SHADOWED=1\n',
     });
     const u = loadUnit('foo.service', fs);
-    assert.deepEqual(u.dropInPaths, [`${USR}/service.d/01-all.conf`, `${RUN}/foo.service.d/05-c.conf`, `${ETC}/foo.service.d/10-a.conf`, `${USR}/foo.service.d/20-b.conf`]);
+    assert.deepEqual(u.dropInPaths, [
+      `${USR}/service.d/01-all.conf`,
+      `${RUN}/foo.service.d/05-c.conf`,
+      `${ETC}/foo.service.d/10-a.conf`,
+      `${USR}/foo.service.d/20-b.conf`,
+    ]);
     assert.deepEqual(env(u), { ALL: '1', C: 'run', ORDER: 'usr20', A: 'etc', B: 'usr' });
   });
 
@@ -42,14 +47,19 @@ describe('units/load', () => {
       [`${ETC}/foo.service.d/override.conf`]: '[Service]\nExecStart=\nExecStart=/bin/new\nEnvironment=\n',
     });
     const u = loadUnit('foo.service', fs);
-    assert.deepEqual(u.service!.execStart.map((c) => c.path), ['/bin/new']);
+    assert.deepEqual(
+      u.service!.execStart.map((c) => c.path),
+      ['/bin/new'],
+    );
     assert.deepEqual(u.service!.environment, []);
   });
 
   it('masks through /dev/null in a higher directory, or an empty file, but not from a lower one', () => {
     const fs = fakeFs({
-      [`${USR}/a.service`]: svc('/bin/a'), [`${ETC}/a.service`]: { link: '/dev/null' },
-      [`${USR}/b.service`]: { link: '/dev/null' }, [`${ETC}/b.service`]: svc('/bin/b'),
+      [`${USR}/a.service`]: svc('/bin/a'),
+      [`${ETC}/a.service`]: { link: '/dev/null' },
+      [`${USR}/b.service`]: { link: '/dev/null' },
+      [`${ETC}/b.service`]: svc('/bin/b'),
       [`${USR}/c.service`]: '',
     });
     assert.equal(loadUnit('a.service', fs).masked, true);
@@ -63,19 +73,23 @@ describe('units/load', () => {
       [`${USR}/foo.service`]: svc('/bin/foo'),
       [`${ETC}/bar.service`]: { link: `${USR}/foo.service` },
       [`${ETC}/bar.service.d/x.conf`]: '[Service]\nEnvironment=VIA=alias\n',
-      [`${ETC}/bad.socket`]: { link: `${USR}/foo.service` },  // a different type is no alias
+      [`${ETC}/bad.socket`]: { link: `${USR}/foo.service` }, // a different type is no alias
     });
     const u = loadUnit('bar.service', fs);
     assert.equal(u.name, 'foo.service');
     assert.deepEqual(u.aliases, ['bar.service']);
     assert.deepEqual(env(u), { VIA: 'alias' });
     assert.deepEqual(loadUnit('foo.service', fs).aliases, ['bar.service']);
-    assert.throws(() => loadUnit('bad.socket', fs), (e: UnitLoadError) => e.code === 'not-found');
+    assert.throws(
+      () => loadUnit('bad.socket', fs),
+      (e: UnitLoadError) => e.code === 'not-found',
+    );
   });
 
   it('falls back from an instance to its template, with both drop-in directories and dash prefixes', () => {
     const fs = fakeFs({
-      [`${USR}/getty@.service`]: '[Unit]\nDescription=Getty on %I\n[Service]\nExecStart=/sbin/agetty %I\nTTYPath=/dev/%I\n',
+      [`${USR}/getty@.service`]:
+        '[Unit]\nDescription=Getty on %I\n[Service]\nExecStart=/sbin/agetty %I\nTTYPath=/dev/%I\n',
       [`${USR}/getty@.service.d/a.conf`]: '[Service]\nEnvironment=T=template\n',
       [`${ETC}/getty@tty1.service.d/b.conf`]: '[Service]\nEnvironment=I=%i\n',
       [`${USR}/user-.slice.d/10-defaults.conf`]: '[Unit]\nDescription=User Slice of UID %j\n',
@@ -109,13 +123,23 @@ describe('units/load', () => {
     assert.match(u.diagnostics[0].message, /plain.service is not a symlink, ignoring/);
 
     const all = loadAll(fakeFs(tree));
-    assert.deepEqual([...all.keys()], ['foo.service', 'getty@tty1.service', 'multi-user.target'], 'templates and missing units left out');
+    assert.deepEqual(
+      [...all.keys()],
+      ['foo.service', 'getty@tty1.service', 'multi-user.target'],
+      'templates and missing units left out',
+    );
   });
 
   it('throws UnitLoadError for names nothing provides and invalid names', () => {
     const fs = fakeFs({ [`${USR}/foo.service`]: svc('/bin/foo') });
-    assert.throws(() => loadUnit('nope.service', fs), (e: UnitLoadError) => e.code === 'not-found' && /cannot load unit nope.service/.test(e.message));
-    assert.throws(() => loadUnit('nope', fs), (e: UnitLoadError) => e.code === 'bad-name');
+    assert.throws(
+      () => loadUnit('nope.service', fs),
+      (e: UnitLoadError) => e.code === 'not-found' && /cannot load unit nope.service/.test(e.message),
+    );
+    assert.throws(
+      () => loadUnit('nope', fs),
+      (e: UnitLoadError) => e.code === 'bad-name',
+    );
   });
 
   it('honours a configured search path', () => {

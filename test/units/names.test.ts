@@ -1,7 +1,15 @@
 // Unit names and systemd-escape: expected strings are the output of systemd-escape 252.
 import assert from 'node:assert/strict';
 import {
-  escapePath, escapeUnitName, instantiate, isValidUnitName, splitUnitName, templateOf, unescapePath, unescapeUnitName, unitType,
+  escapePath,
+  escapeUnitName,
+  instantiate,
+  isValidUnitName,
+  splitUnitName,
+  templateOf,
+  unescapePath,
+  unescapeUnitName,
+  unitType,
 } from '../../units/names.js';
 
 describe('units/names', () => {
@@ -9,8 +17,18 @@ describe('units/names', () => {
     assert.equal(unitType('foo.timer'), 'timer');
     assert.equal(unitType('dev-sda.device'), null, 'a systemd type keel does not load');
     assert.equal(unitType('foo'), null);
-    assert.deepEqual(splitUnitName('foo@bar.service'), { prefix: 'foo', instance: 'bar', suffix: 'service', template: false });
-    assert.deepEqual(splitUnitName('foo@.service'), { prefix: 'foo', instance: null, suffix: 'service', template: true });
+    assert.deepEqual(splitUnitName('foo@bar.service'), {
+      prefix: 'foo',
+      instance: 'bar',
+      suffix: 'service',
+      template: false,
+    });
+    assert.deepEqual(splitUnitName('foo@.service'), {
+      prefix: 'foo',
+      instance: null,
+      suffix: 'service',
+      template: true,
+    });
     assert.equal(templateOf('foo@bar.service'), 'foo@.service');
     assert.equal(templateOf('foo@.service'), null);
     assert.equal(templateOf('foo.service'), null);
@@ -19,10 +37,26 @@ describe('units/names', () => {
   });
 
   it('validates names as unit_name_is_valid does', () => {
-    for (const ok of ['a.service', 'a@.service', 'a@b@c.service', 'system-systemd\\x2dcryptsetup.slice', '-.mount', 'a:b_c.d.target']) {
+    for (const ok of [
+      'a.service',
+      'a@.service',
+      'a@b@c.service',
+      'system-systemd\\x2dcryptsetup.slice',
+      '-.mount',
+      'a:b_c.d.target',
+    ]) {
       assert.ok(isValidUnitName(ok), ok);
     }
-    for (const bad of ['', 'a', '.service', '@a.service', 'a.foo', 'a b.service', 'ä.service', `${'a'.repeat(250)}.service`]) {
+    for (const bad of [
+      '',
+      'a',
+      '.service',
+      '@a.service',
+      'a.foo',
+      'a b.service',
+      'ä.service',
+      `${'a'.repeat(250)}.service`,
+    ]) {
       assert.ok(!isValidUnitName(bad), bad);
     }
   });
@@ -42,7 +76,8 @@ describe('units/names', () => {
     });
   }
 
-  const PATHS: [string, string, string][] = [  // input, systemd-escape --path, systemd-escape --path -u of that
+  const PATHS: [string, string, string][] = [
+    // input, systemd-escape --path, systemd-escape --path -u of that
     ['/foo-bar/baz/', 'foo\\x2dbar-baz', '/foo-bar/baz'],
     ['/', '-', '/'],
     ['//a//b', 'a-b', '/a/b'],

@@ -13,7 +13,11 @@ function expectedFromNotes(notes: string): Triple[] | null {
   if (!m) return null;
   if (m[1] === 'no options') return [];
   const goString = (s: string) => s.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
-  return [...m[1].matchAll(/\[([^\]]*)\] (.+?)='((?:[^'\\]|\\.)*)'/g)].map(([, s, k, v]): Triple => [s, k, goString(v)]);
+  return [...m[1].matchAll(/\[([^\]]*)\] (.+?)='((?:[^'\\]|\\.)*)'/g)].map(([, s, k, v]): Triple => [
+    s,
+    k,
+    goString(v),
+  ]);
 }
 
 /** Cases where go-systemd and systemd disagree: what systemd 252 gives (checked with systemd-analyze verify). */
@@ -25,7 +29,10 @@ const SYSTEMD_DIFFERS: Record<string, { expect: Triple[]; why: string }> = {
   },
   'TestDeserialize-06.txt': {
     // The comment lines inside both continuations are dropped; the first one ends at the empty line.
-    expect: [['Unit', 'Description', 'Bar'], ['Unit', 'Description', 'Bar Baz']],
+    expect: [
+      ['Unit', 'Description', 'Bar'],
+      ['Unit', 'Description', 'Bar Baz'],
+    ],
     why: 'go-systemd keeps comment lines inside continuations; systemd skips them',
   },
   'TestDeserialize-12.txt': {
@@ -39,8 +46,12 @@ const SYSTEMD_DIFFERS: Record<string, { expect: Triple[]; why: string }> = {
 };
 
 function goSystemdCases(): { file: string; expect: string; notes: string }[] {
-  return readFileSync(`${CORPUS}SOURCES.tsv`, 'utf8').split('\n').slice(1).filter((l) => l.startsWith('go-systemd-'))
-    .map((l) => l.split('\t')).map((c) => ({ file: c[0], expect: c[5], notes: c[6] }));
+  return readFileSync(`${CORPUS}SOURCES.tsv`, 'utf8')
+    .split('\n')
+    .slice(1)
+    .filter((l) => l.startsWith('go-systemd-'))
+    .map((l) => l.split('\t'))
+    .map((c) => ({ file: c[0], expect: c[5], notes: c[6] }));
 }
 
 describe('units/parse: go-systemd deserializer cases', () => {
@@ -61,7 +72,10 @@ describe('units/parse: go-systemd deserializer cases', () => {
       if (base.startsWith('TestDeserializeSections-')) {
         // go-systemd groups these into sections; the flat list must keep order and repeated sections.
         const flat = text.split('\n').filter((l) => l.includes('='));
-        assert.deepEqual(got.map(([, k, v]) => `${k}=${v}`), flat);
+        assert.deepEqual(
+          got.map(([, k, v]) => `${k}=${v}`),
+          flat,
+        );
         assert.ok(got.every(([s]) => s === (base.endsWith('00.txt') ? 'Unit' : 'Route')));
         return;
       }
@@ -70,8 +84,13 @@ describe('units/parse: go-systemd deserializer cases', () => {
     });
   }
   it('warns about assignments outside a section (TestDeserialize-07, -08)', () => {
-    const d = parseUnitText(readFileSync(`${CORPUS}go-systemd-deserialize-tests/TestDeserialize-07.txt`, 'utf8'), 'x').diagnostics;
-    assert.deepEqual(d, [{ file: 'x', line: 1, severity: 'warning', message: 'Assignment outside of section. Ignoring.' }]);
+    const d = parseUnitText(
+      readFileSync(`${CORPUS}go-systemd-deserialize-tests/TestDeserialize-07.txt`, 'utf8'),
+      'x',
+    ).diagnostics;
+    assert.deepEqual(d, [
+      { file: 'x', line: 1, severity: 'warning', message: 'Assignment outside of section. Ignoring.' },
+    ]);
   });
   it('makes a bad section header an error, as systemd refuses the file (Fail-00, -01)', () => {
     for (const f of ['TestDeserializeFail-00.txt', 'TestDeserializeFail-01.txt']) {
@@ -85,24 +104,47 @@ describe('units/parse: go-systemd deserializer cases', () => {
 
 describe('units/parse: syntax', () => {
   it('joins continuations with the backslash as one space and points at the first line', () => {
-    const r = parseUnitText('[Service]\nExecStart=/bin/echo a \\\n  b\\\n# dropped comment \\\n;another\n  c\nNice=1\n', 'f');
-    assert.deepEqual(r.assignments.map((a) => [a.key, a.value, a.line]), [['ExecStart', '/bin/echo a    b   c', 2], ['Nice', '1', 7]]);
+    const r = parseUnitText(
+      '[Service]\nExecStart=/bin/echo a \\\n  b\\\n# dropped comment \\\n;another\n  c\nNice=1\n',
+      'f',
+    );
+    assert.deepEqual(
+      r.assignments.map((a) => [a.key, a.value, a.line]),
+      [
+        ['ExecStart', '/bin/echo a    b   c', 2],
+        ['Nice', '1', 7],
+      ],
+    );
   });
   it('keeps an even run of backslashes as text, not a continuation', () => {
     const r = parseUnitText('[Service]\nTimeoutSec=x\\\\\nNice=1\n', 'f');
-    assert.deepEqual(r.assignments.map((a) => a.value), ['x\\\\', '1']);
+    assert.deepEqual(
+      r.assignments.map((a) => a.value),
+      ['x\\\\', '1'],
+    );
   });
   it('keeps empty values, trims around "=", and # only starts a comment at line start', () => {
     const r = parseUnitText('[Unit]\n  After =  \n Description = a # not a comment \n\t# comment\n', 'f');
-    assert.deepEqual(r.assignments.map((a) => [a.key, a.value]), [['After', ''], ['Description', 'a # not a comment']]);
+    assert.deepEqual(
+      r.assignments.map((a) => [a.key, a.value]),
+      [
+        ['After', ''],
+        ['Description', 'a # not a comment'],
+      ],
+    );
   });
   it('accepts CRLF line ends and a byte order mark', () => {
     const r = parseUnitText('\uFEFF[Unit]\r\nDescription=x\r\n', 'f');
-    assert.deepEqual(r.assignments.map((a) => [a.section, a.value, a.line]), [['Unit', 'x', 2]]);
+    assert.deepEqual(
+      r.assignments.map((a) => [a.section, a.value, a.line]),
+      [['Unit', 'x', 2]],
+    );
   });
   it("reports a line without '=' with its number and goes on", () => {
     const r = parseUnitText('[Unit]\nDescription=a\nbogus line\nAfter=b.service\n', 'u.service');
-    assert.deepEqual(r.diagnostics, [{ file: 'u.service', line: 3, severity: 'warning', message: "Missing '=', ignoring line." }]);
+    assert.deepEqual(r.diagnostics, [
+      { file: 'u.service', line: 3, severity: 'warning', message: "Missing '=', ignoring line." },
+    ]);
     assert.equal(r.assignments.length, 2);
   });
   it('refuses .include, like systemd 252', () => {

@@ -16,15 +16,31 @@ const toReal = (mono: number): number => mono + NOW_REAL - NOW_MONO;
 
 function timer(over: Partial<TimerConfig>): TimerConfig {
   return {
-    onBootSec: [], onStartupSec: [], onActiveSec: [], onUnitActiveSec: [], onUnitInactiveSec: [], onCalendar: [],
-    persistent: false, randomizedDelaySec: 0, accuracySec: MIN, unit: 'job.service', ...over,
+    onBootSec: [],
+    onStartupSec: [],
+    onActiveSec: [],
+    onUnitActiveSec: [],
+    onUnitInactiveSec: [],
+    onCalendar: [],
+    persistent: false,
+    randomizedDelaySec: 0,
+    accuracySec: MIN,
+    unit: 'job.service',
+    ...over,
   };
 }
 
 function facts(over: Partial<TimerFacts> = {}): TimerFacts {
   return {
-    bootMs: 0, startupMs: 2000, activatedMs: 5000, lastTriggerMs: null, unitLastActiveMs: null, unitLastInactiveMs: null,
-    nowMonotonic: NOW_MONO, nowRealtime: NOW_REAL, ...over,
+    bootMs: 0,
+    startupMs: 2000,
+    activatedMs: 5000,
+    lastTriggerMs: null,
+    unitLastActiveMs: null,
+    unitLastInactiveMs: null,
+    nowMonotonic: NOW_MONO,
+    nowRealtime: NOW_REAL,
+    ...over,
   };
 }
 
@@ -33,8 +49,12 @@ const never = (): number => assert.fail('random() called without RandomizedDelay
 describe('units/timer-math nextTimerElapse', () => {
   describe('monotonic timers count from their own base', () => {
     it('OnBootSec= from boot', () => {
-      assert.deepEqual(nextTimerElapse(timer({ onBootSec: [15 * MIN] }), facts(), never),
-        { monotonic: 15 * MIN, realtime: null, dueNow: false, accuracyMs: MIN });
+      assert.deepEqual(nextTimerElapse(timer({ onBootSec: [15 * MIN] }), facts(), never), {
+        monotonic: 15 * MIN,
+        realtime: null,
+        dueNow: false,
+        accuracyMs: MIN,
+      });
     });
 
     it('OnStartupSec= from the manager start', () => {
@@ -43,23 +63,37 @@ describe('units/timer-math nextTimerElapse', () => {
 
     it('OnActiveSec= from the timer activation, which moves when the timer is restarted', () => {
       assert.equal(nextTimerElapse(timer({ onActiveSec: [HOUR] }), facts(), never).monotonic, 5000 + HOUR);
-      assert.equal(nextTimerElapse(timer({ onActiveSec: [HOUR] }), facts({ activatedMs: 9 * MIN }), never).monotonic, 9 * MIN + HOUR);
+      assert.equal(
+        nextTimerElapse(timer({ onActiveSec: [HOUR] }), facts({ activatedMs: 9 * MIN }), never).monotonic,
+        9 * MIN + HOUR,
+      );
     });
 
     it('OnUnitActiveSec= from the last activation of the unit, following it when it moves', () => {
       const cfg = timer({ onUnitActiveSec: [HOUR] });
       assert.equal(nextTimerElapse(cfg, facts({ unitLastActiveMs: 6 * MIN }), never).monotonic, 6 * MIN + HOUR);
-      assert.equal(nextTimerElapse(cfg, facts({ unitLastActiveMs: 70 * MIN, nowMonotonic: 71 * MIN }), never).monotonic, 70 * MIN + HOUR);
+      assert.equal(
+        nextTimerElapse(cfg, facts({ unitLastActiveMs: 70 * MIN, nowMonotonic: 71 * MIN }), never).monotonic,
+        70 * MIN + HOUR,
+      );
     });
 
     it('OnUnitInactiveSec= from the last deactivation of the unit', () => {
-      assert.equal(nextTimerElapse(timer({ onUnitInactiveSec: [30 * MIN] }), facts({ unitLastInactiveMs: 7 * MIN }), never).monotonic,
-        37 * MIN);
+      assert.equal(
+        nextTimerElapse(timer({ onUnitInactiveSec: [30 * MIN] }), facts({ unitLastInactiveMs: 7 * MIN }), never)
+          .monotonic,
+        37 * MIN,
+      );
     });
 
     it('does not arm OnUnitActiveSec=/OnUnitInactiveSec= for a unit that never ran', () => {
       const cfg = timer({ onUnitActiveSec: [HOUR], onUnitInactiveSec: [HOUR] });
-      assert.deepEqual(nextTimerElapse(cfg, facts(), never), { monotonic: null, realtime: null, dueNow: false, accuracyMs: MIN });
+      assert.deepEqual(nextTimerElapse(cfg, facts(), never), {
+        monotonic: null,
+        realtime: null,
+        dueNow: false,
+        accuracyMs: MIN,
+      });
       assert.equal(nextTimerElapse(cfg, facts({ unitLastActiveMs: 0 }), never).monotonic, null);
     });
 
@@ -71,7 +105,12 @@ describe('units/timer-math nextTimerElapse', () => {
   });
 
   it('arms the earliest of all monotonic timers', () => {
-    const cfg = timer({ onBootSec: [HOUR, 50 * MIN], onStartupSec: [30 * MIN], onActiveSec: [20 * MIN], onUnitActiveSec: [25 * MIN] });
+    const cfg = timer({
+      onBootSec: [HOUR, 50 * MIN],
+      onStartupSec: [30 * MIN],
+      onActiveSec: [20 * MIN],
+      onUnitActiveSec: [25 * MIN],
+    });
     assert.equal(nextTimerElapse(cfg, facts({ unitLastActiveMs: 3 * MIN }), never).monotonic, 5000 + 20 * MIN);
   });
 
@@ -83,8 +122,12 @@ describe('units/timer-math nextTimerElapse', () => {
 
     it('are done once past after a trigger, leaving the timer elapsed', () => {
       const f = facts({ lastTriggerMs: toReal(5 * MIN) });
-      assert.deepEqual(nextTimerElapse(timer({ onBootSec: [5 * MIN], onStartupSec: [1 * MIN] }), f, never),
-        { monotonic: null, realtime: null, dueNow: false, accuracyMs: MIN });
+      assert.deepEqual(nextTimerElapse(timer({ onBootSec: [5 * MIN], onStartupSec: [1 * MIN] }), f, never), {
+        monotonic: null,
+        realtime: null,
+        dueNow: false,
+        accuracyMs: MIN,
+      });
     });
 
     it('leave the later one-shots and the repeating timers armed', () => {
@@ -97,12 +140,20 @@ describe('units/timer-math nextTimerElapse', () => {
 
   describe('calendar timers', () => {
     it('elapse at the next calendar event after the timer activation', () => {
-      assert.deepEqual(nextTimerElapse(timer({ onCalendar: ['daily'] }), facts(), never),
-        { monotonic: null, realtime: at('2026-11-30T00:00:00Z'), dueNow: false, accuracyMs: MIN });
+      assert.deepEqual(nextTimerElapse(timer({ onCalendar: ['daily'] }), facts(), never), {
+        monotonic: null,
+        realtime: at('2026-11-30T00:00:00Z'),
+        dueNow: false,
+        accuracyMs: MIN,
+      });
     });
 
     it('arm the earliest of several events', () => {
-      const r = nextTimerElapse(timer({ onCalendar: ['daily', '*:0/15', 'Mon..Fri 09:00'] }), facts({ activatedMs: NOW_MONO }), never);
+      const r = nextTimerElapse(
+        timer({ onCalendar: ['daily', '*:0/15', 'Mon..Fri 09:00'] }),
+        facts({ activatedMs: NOW_MONO }),
+        never,
+      );
       assert.equal(r.realtime, at('2026-11-29T07:15:00Z'));
     });
 
@@ -113,7 +164,11 @@ describe('units/timer-math nextTimerElapse', () => {
     });
 
     it('count from the last trigger of this activation', () => {
-      const f = facts({ lastTriggerMs: at('2026-11-29T07:00:00.050Z'), nowRealtime: at('2026-11-29T07:00:01Z'), nowMonotonic: NOW_MONO + 1000 });
+      const f = facts({
+        lastTriggerMs: at('2026-11-29T07:00:00.050Z'),
+        nowRealtime: at('2026-11-29T07:00:01Z'),
+        nowMonotonic: NOW_MONO + 1000,
+      });
       assert.equal(nextTimerElapse(timer({ onCalendar: ['hourly'] }), f, never).realtime, at('2026-11-29T08:00:00Z'));
     });
 
@@ -127,8 +182,10 @@ describe('units/timer-math nextTimerElapse', () => {
     });
 
     it('throw the calendar TypeError for an event the loader should have rejected', () => {
-      assert.throws(() => nextTimerElapse(timer({ onCalendar: ['Fri..Mon'] }), facts(), never),
-        /^TypeError: cannot parse calendar event "Fri\.\.Mon": /);
+      assert.throws(
+        () => nextTimerElapse(timer({ onCalendar: ['Fri..Mon'] }), facts(), never),
+        /^TypeError: cannot parse calendar event "Fri\.\.Mon": /,
+      );
     });
   });
 
@@ -138,7 +195,7 @@ describe('units/timer-math nextTimerElapse', () => {
     it('is due now when the stamp is older than the last missed event, caught up at the manager start', () => {
       const r = nextTimerElapse(cfg, facts({ lastTriggerMs: at('2026-11-27T00:00:05Z') }), never);
       assert.equal(r.dueNow, true);
-      assert.equal(r.realtime, toReal(2000));  // the missed 2026-11-28 00:00, moved up to the manager start
+      assert.equal(r.realtime, toReal(2000)); // the missed 2026-11-28 00:00, moved up to the manager start
     });
 
     it('is not due when the stamp is newer than the last event', () => {

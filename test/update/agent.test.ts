@@ -3,7 +3,16 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,7 +22,15 @@ import { generateKeys, manifestFor, signManifest } from '../../builder/payload.j
 import { serveDirectory } from '../../builder/serve.js';
 import { chooseSlot, slotVars, type Slot, type SlotState } from '../../slots/rule.js';
 import { appendVerity } from '../../slots/verity.js';
-import { applyUpdate, readStatus, rollback, stagedSlot, takeLock, type AgentEnv, type ApplyOptions } from '../../update/agent.js';
+import {
+  applyUpdate,
+  readStatus,
+  rollback,
+  stagedSlot,
+  takeLock,
+  type AgentEnv,
+  type ApplyOptions,
+} from '../../update/agent.js';
 import { defaultUpdateConfig, type UpdateConfig } from '../../update/config.js';
 import type { Checkpoint } from '../../update/download.js';
 import { grubenvFiles, readSlotState } from '../../slots/store.js';
@@ -26,7 +43,11 @@ const DATA = 4 * MiB; // + the verity hash area: a short last chunk
 const HA = 'a'.repeat(64);
 const HB = 'b'.repeat(64);
 /** A committed with 1.0.0 and booted; B holds an older good system. */
-const INITIAL: SlotState = { order: ['A', 'B'], A: { ok: true, tries: 0, hash: HA, version: '1.0.0' }, B: { ok: true, tries: 0, hash: HB, version: '0.9.0' } };
+const INITIAL: SlotState = {
+  order: ['A', 'B'],
+  A: { ok: true, tries: 0, hash: HA, version: '1.0.0' },
+  B: { ok: true, tries: 0, hash: HB, version: '0.9.0' },
+};
 /** What B holds before an update: not the image. */
 const OLD_B = Buffer.alloc(64 * 1024, 0xbb);
 
@@ -74,7 +95,11 @@ describe('update/agent', function () {
     const verity = { rootHash, hashOffset, salt: salt.toString('hex') };
 
     // One group per payload variant, all served from one directory.
-    const payload = (group: string, version: string, o: { key?: string; tamperManifest?: boolean; badChunk?: number; badTree?: boolean } = {}) => {
+    const payload = (
+      group: string,
+      version: string,
+      o: { key?: string; tamperManifest?: boolean; badChunk?: number; badTree?: boolean } = {},
+    ) => {
       const gdir = join(dir, 'www', group);
       mkdirSync(gdir, { recursive: true });
       const data = Buffer.from(image);
@@ -82,7 +107,10 @@ describe('update/agent', function () {
       if (o.badTree) data[hashOffset + 3 * 4096 + 5] ^= 0xff;
       const name = `usr-${version}.img`;
       const { bytes, signature } = signManifest(manifestFor(data, version, name, CHUNK, verity), o.key ?? priv);
-      writeFileSync(join(gdir, 'manifest.json'), o.tamperManifest ? Buffer.from(bytes.toString().replace('"size": ', '"size": 1')) : bytes);
+      writeFileSync(
+        join(gdir, 'manifest.json'),
+        o.tamperManifest ? Buffer.from(bytes.toString().replace('"size": ', '"size": 1')) : bytes,
+      );
       writeFileSync(join(gdir, 'manifest.json.sig'), signature + '\n');
       // A chunk changed after signing: what a corrupted mirror serves.
       if (o.badChunk !== undefined) data[o.badChunk * CHUNK + 100] ^= 0xff;
@@ -96,7 +124,9 @@ describe('update/agent', function () {
     payload('badchunk', '1.1.0', { badChunk: 5 });
     payload('badtree', '1.1.0', { badTree: true });
     server = await serveDirectory(join(dir, 'www'), 0, '127.0.0.1');
-    server.on('request', (req) => { if (/\.img$/.test(req.url ?? '')) imageRequests++; });
+    server.on('request', (req) => {
+      if (/\.img$/.test(req.url ?? '')) imageRequests++;
+    });
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
 
@@ -106,7 +136,12 @@ describe('update/agent', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const cfg = (group = 'stable', over: Partial<UpdateConfig> = {}): UpdateConfig => ({ ...defaultUpdateConfig(), server: base, group, ...over });
+  const cfg = (group = 'stable', over: Partial<UpdateConfig> = {}): UpdateConfig => ({
+    ...defaultUpdateConfig(),
+    server: base,
+    group,
+    ...over,
+  });
 
   function machine(state: SlotState = INITIAL, cmdline = 'console=ttyS0 keel.slot=A keel.verity=' + HA): Machine {
     const m = join(dir, `m${n++}`);
@@ -114,13 +149,28 @@ describe('update/agent', function () {
     mkdirSync(join(esp, 'keel'), { recursive: true });
     for (const f of grubenvFiles(esp)) writeFileSync(f, encodeGrubenv(slotVars(state)));
     const part = { A: join(m, 'usr-a'), B: join(m, 'usr-b') };
-    for (const p of Object.values(part)) { writeFileSync(p, OLD_B); truncateSync(p, PART); }
+    for (const p of Object.values(part)) {
+      writeFileSync(p, OLD_B);
+      truncateSync(p, PART);
+    }
     const logs: string[] = [];
     const env: AgentEnv = {
-      esp, cmdline, stateDir: join(m, 'state'), publicKey, osVersion: '1.0.0', log: (s) => logs.push(s),
+      esp,
+      cmdline,
+      stateDir: join(m, 'state'),
+      publicKey,
+      osVersion: '1.0.0',
+      log: (s) => logs.push(s),
       partition: (slot) => ({ path: part[slot], size: statSync(part[slot]).size }),
     };
-    return { env, logs, stateDir: env.stateDir, part, copies: () => grubenvFiles(esp).map((f) => readFileSync(f)), state: () => readSlotState(esp).state };
+    return {
+      env,
+      logs,
+      stateDir: env.stateDir,
+      part,
+      copies: () => grubenvFiles(esp).map((f) => readFileSync(f)),
+      state: () => readSlotState(esp).state,
+    };
   }
 
   /** Asserts the B partition holds the image at its start and, after it, what it held before. */
@@ -131,45 +181,59 @@ describe('update/agent', function () {
     assert.ok(b.subarray(image.length).equals(Buffer.alloc(PART - image.length)), 'B after the image is untouched');
   }
 
-  it('apply: writes the image into B, makes B the next boot on trial (TRIES=3), A untouched; status staged; no checkpoint', async () => {
-    const m = machine();
-    const progress: number[] = [];
-    const r = await applyUpdate(cfg(), m.env, { progress: (p) => progress.push(p.doneBytes) });
-    assert.equal(r.status, 'staged');
-    assert.ok(r.status === 'staged');
-    assert.equal(r.version, '1.1.0');
-    assert.equal(r.slot, 'B');
-    assert.equal(r.resumedChunks, 0);
-    holdsImage(m);
-    assert.equal(sha(readFileSync(m.part.A).subarray(0, OLD_B.length)), sha(OLD_B), 'A untouched');
-    const state = m.state();
-    assert.deepEqual(state, { order: ['B', 'A'], A: INITIAL.A, B: { ok: false, tries: 3, hash: rootHash, version: '1.1.0' } });
-    const [a, b] = m.copies();
-    assert.ok(a.equals(b), 'both copies hold the state');
-    const boot = chooseSlot(state);
-    assert.equal(boot.slot, 'B');
-    assert.equal(boot.trial, true);
-    assert.equal(boot.next.B.tries, 2);
-    assert.equal(stagedSlot(state, 'A'), 'B');
-    const status = readStatus(m.stateDir)!;
-    assert.equal(status.phase, 'staged');
-    assert.equal(status.version, '1.1.0');
-    assert.equal(status.slot, 'B');
-    assert.ok(status.lastCheck, 'the check is recorded');
-    assert.equal(existsSync(join(m.stateDir, 'checkpoint.json')), false);
-    assert.equal(existsSync(join(m.stateDir, 'lock')), false, 'the lock is released');
-    assert.equal(progress.at(-1), image.length);
-    assert.ok(m.logs.some((l) => /slot B marked not bootable: writing update 1\.1\.0/.test(l)), m.logs.join('\n'));
-    assert.ok(m.logs.some((l) => /update 1\.1\.0 staged in slot B/.test(l)), m.logs.join('\n'));
+  it(
+    'apply: writes the image into B, makes B the next boot on trial ' +
+      '(TRIES=3), A untouched; status staged; no checkpoint',
+    async () => {
+      const m = machine();
+      const progress: number[] = [];
+      const r = await applyUpdate(cfg(), m.env, { progress: (p) => progress.push(p.doneBytes) });
+      assert.equal(r.status, 'staged');
+      assert.ok(r.status === 'staged');
+      assert.equal(r.version, '1.1.0');
+      assert.equal(r.slot, 'B');
+      assert.equal(r.resumedChunks, 0);
+      holdsImage(m);
+      assert.equal(sha(readFileSync(m.part.A).subarray(0, OLD_B.length)), sha(OLD_B), 'A untouched');
+      const state = m.state();
+      assert.deepEqual(state, {
+        order: ['B', 'A'],
+        A: INITIAL.A,
+        B: { ok: false, tries: 3, hash: rootHash, version: '1.1.0' },
+      });
+      const [a, b] = m.copies();
+      assert.ok(a.equals(b), 'both copies hold the state');
+      const boot = chooseSlot(state);
+      assert.equal(boot.slot, 'B');
+      assert.equal(boot.trial, true);
+      assert.equal(boot.next.B.tries, 2);
+      assert.equal(stagedSlot(state, 'A'), 'B');
+      const status = readStatus(m.stateDir)!;
+      assert.equal(status.phase, 'staged');
+      assert.equal(status.version, '1.1.0');
+      assert.equal(status.slot, 'B');
+      assert.ok(status.lastCheck, 'the check is recorded');
+      assert.equal(existsSync(join(m.stateDir, 'checkpoint.json')), false);
+      assert.equal(existsSync(join(m.stateDir, 'lock')), false, 'the lock is released');
+      assert.equal(progress.at(-1), image.length);
+      assert.ok(
+        m.logs.some((l) => /slot B marked not bootable: writing update 1\.1\.0/.test(l)),
+        m.logs.join('\n'),
+      );
+      assert.ok(
+        m.logs.some((l) => /update 1\.1\.0 staged in slot B/.test(l)),
+        m.logs.join('\n'),
+      );
 
-    // Again: already staged, nothing downloaded, nothing written.
-    const before = imageRequests;
-    const copies = m.copies();
-    assert.deepEqual(await applyUpdate(cfg(), m.env), { status: 'already-staged', version: '1.1.0', slot: 'B' });
-    assert.equal(imageRequests, before, 'no image request');
-    assert.deepEqual(m.copies(), copies);
-    assert.equal(readStatus(m.stateDir)!.phase, 'staged');
-  });
+      // Again: already staged, nothing downloaded, nothing written.
+      const before = imageRequests;
+      const copies = m.copies();
+      assert.deepEqual(await applyUpdate(cfg(), m.env), { status: 'already-staged', version: '1.1.0', slot: 'B' });
+      assert.equal(imageRequests, before, 'no image request');
+      assert.deepEqual(m.copies(), copies);
+      assert.equal(readStatus(m.stateDir)!.phase, 'staged');
+    },
+  );
 
   describe('refusals leave the slot state byte for byte and slot B untouched', () => {
     async function refused(m: Machine, c: UpdateConfig, code: string, message?: RegExp, o: ApplyOptions = {}) {
@@ -252,7 +316,10 @@ describe('update/agent', function () {
     assert.equal(stagedSlot(state, 'A'), null);
     const b = readFileSync(m.part.B);
     assert.ok(b.subarray(0, 5 * CHUNK).equals(image.subarray(0, 5 * CHUNK)), 'the chunks before it were written');
-    assert.ok(!b.subarray(5 * CHUNK, 6 * CHUNK).equals(image.subarray(5 * CHUNK, 6 * CHUNK)), 'the bad chunk was never written');
+    assert.ok(
+      !b.subarray(5 * CHUNK, 6 * CHUNK).equals(image.subarray(5 * CHUNK, 6 * CHUNK)),
+      'the bad chunk was never written',
+    );
     assert.equal(readStatus(m.stateDir)!.phase, 'error');
     assert.match(readStatus(m.stateDir)!.error!, /chunk 5/);
   });
@@ -260,10 +327,21 @@ describe('update/agent', function () {
   it('an interrupted apply resumes from the checkpoint and stages', async () => {
     const m = machine();
     const ac = new AbortController();
-    await assert.rejects(applyUpdate(cfg(), m.env, { signal: ac.signal, progress: (p) => { if (p.doneBytes > 0) ac.abort(); } }),
-      (e: Error & { code?: string }) => e.code === 'EABORT');
+    await assert.rejects(
+      applyUpdate(cfg(), m.env, {
+        signal: ac.signal,
+        progress: (p) => {
+          if (p.doneBytes > 0) ac.abort();
+        },
+      }),
+      (e: Error & { code?: string }) => e.code === 'EABORT',
+    );
     const state = m.state();
-    assert.deepEqual(state, { order: ['A', 'B'], A: INITIAL.A, B: { ok: false, tries: 0 } }, 'nothing points at the half-written slot');
+    assert.deepEqual(
+      state,
+      { order: ['A', 'B'], A: INITIAL.A, B: { ok: false, tries: 0 } },
+      'nothing points at the half-written slot',
+    );
     const cp: Checkpoint = JSON.parse(readFileSync(join(m.stateDir, 'checkpoint.json'), 'utf8'));
     assert.ok(cp.done.length > 0 && cp.done.length < image.length / CHUNK, `checkpoint holds ${cp.done.length} chunks`);
     const r = await applyUpdate(cfg(), m.env);
@@ -300,7 +378,10 @@ describe('update/agent', function () {
       const holder = lockChild('hold', lock);
       try {
         assert.equal(await holder.line(), 'locked');
-        assert.throws(() => takeLock(m.stateDir), (e: Error & { code?: string }) => e.code === 'EBUSY' && e.message.includes(`pid ${holder.pid}`));
+        assert.throws(
+          () => takeLock(m.stateDir),
+          (e: Error & { code?: string }) => e.code === 'EBUSY' && e.message.includes(`pid ${holder.pid}`),
+        );
         // An apply meanwhile is refused without touching the running one's status.
         writeFileSync(join(m.stateDir, 'status.json'), JSON.stringify({ phase: 'downloading', at: 'x' }));
         await assert.rejects(applyUpdate(cfg(), m.env), (e: Error & { code?: string }) => e.code === 'EBUSY');
@@ -317,30 +398,40 @@ describe('update/agent', function () {
       assert.equal(existsSync(lock), false);
     });
 
-    it('a lock file left by a power cut naming a live pid (of this boot or another) does not hold the lock', async () => {
-      const { m, lock } = lockedMachine();
-      const other = spawn('sleep', ['30'], { stdio: 'ignore' });
-      const exited = new Promise((r) => other.once('exit', r));
-      try {
-        for (const text of [`${other.pid} ${BOOT_ID}\n`, `${other.pid} 00000000-0000-4000-8000-000000000000\n`]) {
-          writeFileSync(lock, text);
-          const release = takeLock(m.stateDir);
-          assert.equal(readFileSync(lock, 'utf8'), `${process.pid}\n`);
-          release();
+    it(
+      'a lock file left by a power cut naming a live pid (of this ' + 'boot or another) does not hold the lock',
+      async () => {
+        const { m, lock } = lockedMachine();
+        const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+        const exited = new Promise((r) => other.once('exit', r));
+        try {
+          for (const text of [`${other.pid} ${BOOT_ID}\n`, `${other.pid} 00000000-0000-4000-8000-000000000000\n`]) {
+            writeFileSync(lock, text);
+            const release = takeLock(m.stateDir);
+            assert.equal(readFileSync(lock, 'utf8'), `${process.pid}\n`);
+            release();
+          }
+        } finally {
+          other.kill('SIGKILL');
+          await exited;
         }
-      } finally {
-        other.kill('SIGKILL');
-        await exited;
-      }
-    });
+      },
+    );
 
     it('takes over an empty or garbled lock file, and then really holds it', () => {
       const { m, lock } = lockedMachine();
       for (const junk of ['', 'garbage', '12 not-a-boot-id']) {
         writeFileSync(lock, junk);
         const release = takeLock(m.stateDir);
-        assert.equal(readFileSync(lock, 'utf8'), `${process.pid}\n`, `the lock read back after ${JSON.stringify(junk)}`);
-        assert.throws(() => takeLock(m.stateDir), (e: Error & { code?: string }) => e.code === 'EBUSY' && e.message.includes(`pid ${process.pid}`));
+        assert.equal(
+          readFileSync(lock, 'utf8'),
+          `${process.pid}\n`,
+          `the lock read back after ${JSON.stringify(junk)}`,
+        );
+        assert.throws(
+          () => takeLock(m.stateDir),
+          (e: Error & { code?: string }) => e.code === 'EBUSY' && e.message.includes(`pid ${process.pid}`),
+        );
         release();
         assert.equal(existsSync(lock), false);
       }
@@ -349,10 +440,18 @@ describe('update/agent', function () {
 
   describe('rollback', () => {
     it('refuses when the other slot holds no good system; the state is unchanged', () => {
-      for (const B of [{ ok: false, tries: 0 }, { ok: false, tries: 3, hash: HB }, { ok: true, tries: 0 }]) {
+      for (const B of [
+        { ok: false, tries: 0 },
+        { ok: false, tries: 3, hash: HB },
+        { ok: true, tries: 0 },
+      ]) {
         const m = machine({ ...INITIAL, B });
         const copies = m.copies();
-        assert.throws(() => rollback(m.env), (e: Error & { code?: string }) => e.code === 'ENOROLLBACK' && /slot B holds no system known to be good/.test(e.message));
+        assert.throws(
+          () => rollback(m.env),
+          (e: Error & { code?: string }) =>
+            e.code === 'ENOROLLBACK' && /slot B holds no system known to be good/.test(e.message),
+        );
         assert.deepEqual(m.copies(), copies);
       }
     });

@@ -12,7 +12,11 @@ import { grubenvFiles, readSlotState } from '../../slots/store.js';
 const HA = 'a'.repeat(64);
 const HB = 'b'.repeat(64);
 /** A committed on 1.0.0, B staged with 1.1.0 and first. */
-const STAGED: SlotState = { order: ['B', 'A'], A: { ok: true, tries: 0, hash: HA, version: '1.0.0' }, B: { ok: false, tries: 3, hash: HB, version: '1.1.0' } };
+const STAGED: SlotState = {
+  order: ['B', 'A'],
+  A: { ok: true, tries: 0, hash: HA, version: '1.0.0' },
+  B: { ok: false, tries: 3, hash: HB, version: '1.1.0' },
+};
 
 describe('update/boot-gate', () => {
   describe('bootVerdict', () => {
@@ -26,16 +30,27 @@ describe('update/boot-gate', () => {
       assert.deepEqual(bootVerdict(s, 'B'), { trial: true, rollback: null, next: null });
     });
 
-    it('booted another slot than the first, which is not OK: a rollback record, ORDER fixed, the failed slot out of tries', () => {
-      const s = { ...STAGED, B: { ...STAGED.B, tries: 0 } }; // GRUB used all tries, then fell back to A
-      const v = bootVerdict(s, 'A');
-      assert.equal(v.trial, false);
-      assert.ok(v.rollback);
-      assert.ok(!Number.isNaN(Date.parse(v.rollback.at)));
-      assert.deepEqual({ ...v.rollback, at: 'x' }, { at: 'x', failed: 'B', failedVersion: '1.1.0', running: 'A', runningVersion: '1.0.0' });
-      assert.deepEqual(v.next, { order: ['A', 'B'], A: STAGED.A, B: { ok: false, tries: 0, hash: HB, version: '1.1.0' } });
-      assert.equal(chooseSlot(v.next!).slot, 'A');
-    });
+    it(
+      'booted another slot than the first, which is not OK: a rollback ' +
+        'record, ORDER fixed, the failed slot out of tries',
+      () => {
+        const s = { ...STAGED, B: { ...STAGED.B, tries: 0 } }; // GRUB used all tries, then fell back to A
+        const v = bootVerdict(s, 'A');
+        assert.equal(v.trial, false);
+        assert.ok(v.rollback);
+        assert.ok(!Number.isNaN(Date.parse(v.rollback.at)));
+        assert.deepEqual(
+          { ...v.rollback, at: 'x' },
+          { at: 'x', failed: 'B', failedVersion: '1.1.0', running: 'A', runningVersion: '1.0.0' },
+        );
+        assert.deepEqual(v.next, {
+          order: ['A', 'B'],
+          A: STAGED.A,
+          B: { ok: false, tries: 0, hash: HB, version: '1.1.0' },
+        });
+        assert.equal(chooseSlot(v.next!).slot, 'A');
+      },
+    );
 
     it('no versions recorded: the record has none', () => {
       const s: SlotState = { order: ['B', 'A'], A: { ok: true, tries: 0 }, B: { ok: false, tries: 0 } };
@@ -43,7 +58,7 @@ describe('update/boot-gate', () => {
       assert.deepEqual(Object.keys(v.rollback!).sort(), ['at', 'failed', 'running']);
     });
 
-    it('booted another slot than a first that is OK (an operator\'s choice pending): no rollback', () => {
+    it("booted another slot than a first that is OK (an operator's choice pending): no rollback", () => {
       const s: SlotState = { order: ['B', 'A'], A: { ok: true, tries: 0 }, B: { ok: true, tries: 0 } };
       assert.deepEqual(bootVerdict(s, 'A'), { trial: false, rollback: null, next: null });
     });
@@ -60,7 +75,9 @@ describe('update/boot-gate', () => {
       logs = [];
     });
     afterEach(() => rmSync(dir, { recursive: true, force: true }));
-    const setState = (s: SlotState) => { for (const f of grubenvFiles(esp)) writeFileSync(f, encodeGrubenv(slotVars(s))); };
+    const setState = (s: SlotState) => {
+      for (const f of grubenvFiles(esp)) writeFileSync(f, encodeGrubenv(slotVars(s)));
+    };
     const copies = () => grubenvFiles(esp).map((f) => readFileSync(f));
 
     describe('reportRollback', () => {
@@ -69,7 +86,10 @@ describe('update/boot-gate', () => {
         const r = reportRollback({ esp, cmdline: 'console=ttyS0 keel.slot=A', stateDir, log: (m) => logs.push(m) });
         assert.deepEqual(r, { booted: 'A', trial: false });
         const rec = JSON.parse(readFileSync(join(stateDir, 'rollback.json'), 'utf8'));
-        assert.deepEqual({ ...rec, at: 'x' }, { at: 'x', failed: 'B', failedVersion: '1.1.0', running: 'A', runningVersion: '1.0.0' });
+        assert.deepEqual(
+          { ...rec, at: 'x' },
+          { at: 'x', failed: 'B', failedVersion: '1.1.0', running: 'A', runningVersion: '1.0.0' },
+        );
         assert.deepEqual(logs, ['rollback: slot B (version 1.1.0) did not boot; running slot A (version 1.0.0)']);
         const { state } = readSlotState(esp);
         assert.deepEqual(state.order, ['A', 'B']);
@@ -81,7 +101,10 @@ describe('update/boot-gate', () => {
       it('a trial boot of the first slot: trial, nothing written', () => {
         setState({ ...STAGED, B: { ...STAGED.B, tries: 2 } });
         const before = copies();
-        assert.deepEqual(reportRollback({ esp, cmdline: 'keel.slot=B', stateDir, log: (m) => logs.push(m) }), { booted: 'B', trial: true });
+        assert.deepEqual(reportRollback({ esp, cmdline: 'keel.slot=B', stateDir, log: (m) => logs.push(m) }), {
+          booted: 'B',
+          trial: true,
+        });
         assert.deepEqual(copies(), before);
         assert.equal(existsSync(join(stateDir, 'rollback.json')), false);
         assert.deepEqual(logs, []);
@@ -90,7 +113,10 @@ describe('update/boot-gate', () => {
       it('no keel.slot= on the command line: nothing to report or change', () => {
         setState({ ...STAGED, B: { ...STAGED.B, tries: 0 } });
         const before = copies();
-        assert.deepEqual(reportRollback({ esp, cmdline: 'console=ttyS0', stateDir, log: (m) => logs.push(m) }), { booted: null, trial: false });
+        assert.deepEqual(reportRollback({ esp, cmdline: 'console=ttyS0', stateDir, log: (m) => logs.push(m) }), {
+          booted: null,
+          trial: false,
+        });
         assert.deepEqual(copies(), before);
       });
     });
@@ -106,26 +132,50 @@ describe('update/boot-gate', () => {
         };
         let reboots = 0;
         const opts = (healthySeconds: number): GateOptions => ({
-          esp, cmdline: 'console=ttyS0 keel.slot=B', stateDir, healthySeconds, units, log: (m) => logs.push(m),
-          reboot: () => { reboots++; }, sleep: async (ms) => { slept.push(ms); },
+          esp,
+          cmdline: 'console=ttyS0 keel.slot=B',
+          stateDir,
+          healthySeconds,
+          units,
+          log: (m) => logs.push(m),
+          reboot: () => {
+            reboots++;
+          },
+          sleep: async (ms) => {
+            slept.push(ms);
+          },
         });
         return { opts, slept, reboots: () => reboots, calls: () => calls };
       }
       const onTrial = () => setState({ ...STAGED, B: { ...STAGED.B, tries: 2 } });
 
-      it('healthy for healthySeconds: the slot is committed (OK=1, TRIES=0) and first; the wait is measured by the sleeps', async () => {
-        onTrial();
-        const f = fakes();
-        assert.equal(await runBootGate(f.opts(60), 'B'), 'committed');
-        assert.equal(f.slept.reduce((a, b) => a + b, 0), 60_000);
-        assert.ok(f.slept.every((ms) => ms > 0 && ms <= 1000), String(f.slept));
-        assert.ok(f.calls() >= 60, 'the health units are checked during the wait');
-        const { state } = readSlotState(esp);
-        assert.deepEqual(state, { order: ['B', 'A'], A: STAGED.A, B: { ok: true, tries: 0, hash: HB, version: '1.1.0' } });
-        assert.equal(chooseSlot(state).trial, false);
-        assert.equal(f.reboots(), 0);
-        assert.match(logs.join('\n'), /boot committed: slot B \(version 1\.1\.0\) is good after 60s healthy/);
-      });
+      it(
+        'healthy for healthySeconds: the slot is committed (OK=1, TRIES=0) ' +
+          'and first; the wait is measured by the sleeps',
+        async () => {
+          onTrial();
+          const f = fakes();
+          assert.equal(await runBootGate(f.opts(60), 'B'), 'committed');
+          assert.equal(
+            f.slept.reduce((a, b) => a + b, 0),
+            60_000,
+          );
+          assert.ok(
+            f.slept.every((ms) => ms > 0 && ms <= 1000),
+            String(f.slept),
+          );
+          assert.ok(f.calls() >= 60, 'the health units are checked during the wait');
+          const { state } = readSlotState(esp);
+          assert.deepEqual(state, {
+            order: ['B', 'A'],
+            A: STAGED.A,
+            B: { ok: true, tries: 0, hash: HB, version: '1.1.0' },
+          });
+          assert.equal(chooseSlot(state).trial, false);
+          assert.equal(f.reboots(), 0);
+          assert.match(logs.join('\n'), /boot committed: slot B \(version 1\.1\.0\) is good after 60s healthy/);
+        },
+      );
 
       it('healthySeconds 0 commits at once, without sleeping', async () => {
         onTrial();
@@ -140,14 +190,31 @@ describe('update/boot-gate', () => {
         const f = fakes({ result: 'failed', failedAt: () => ['health.service'] });
         assert.equal(await runBootGate(f.opts(60), 'B'), 'bad');
         const { state } = readSlotState(esp);
-        assert.deepEqual(state, { order: ['A', 'B'], A: STAGED.A, B: { ok: false, tries: 0, hash: HB, version: '1.1.0' } });
+        assert.deepEqual(state, {
+          order: ['A', 'B'],
+          A: STAGED.A,
+          B: { ok: false, tries: 0, hash: HB, version: '1.1.0' },
+        });
         assert.equal(chooseSlot(state).slot, 'A');
         assert.equal(f.reboots(), 1);
         assert.deepEqual(f.slept, []);
-        assert.match(logs.join('\n'), /slot B marked bad: boot-complete.target failed \(failed; failed: health.service\); rebooting into slot A/);
+        assert.match(
+          logs.join('\n'),
+          /slot B marked bad: boot-complete.target failed \(failed; failed: health.service\); rebooting into slot A/,
+        );
         // The next boot starts from the first slot in ORDER and reports nothing: the gate records it.
         const rec = JSON.parse(readFileSync(join(stateDir, 'rollback.json'), 'utf8'));
-        assert.deepEqual({ ...rec, at: 'T' }, { at: 'T', failed: 'B', running: 'A', failedVersion: '1.1.0', runningVersion: STAGED.A.version, reason: 'boot-complete.target failed (failed; failed: health.service)' });
+        assert.deepEqual(
+          { ...rec, at: 'T' },
+          {
+            at: 'T',
+            failed: 'B',
+            running: 'A',
+            failedVersion: '1.1.0',
+            runningVersion: STAGED.A.version,
+            reason: 'boot-complete.target failed (failed; failed: health.service)',
+          },
+        );
       });
 
       it('a health unit failing during the healthy wait: bad, other slot first, one reboot', async () => {
@@ -167,7 +234,10 @@ describe('update/boot-gate', () => {
         onTrial();
         const f = fakes();
         const last = f.opts(3);
-        const failing: GateOptions = { ...last, units: { ...last.units, failedHealthUnits: () => (f.slept.length >= 3 ? ['late.service'] : []) } };
+        const failing: GateOptions = {
+          ...last,
+          units: { ...last.units, failedHealthUnits: () => (f.slept.length >= 3 ? ['late.service'] : []) },
+        };
         assert.equal(await runBootGate(failing, 'B'), 'bad');
         assert.equal(f.reboots(), 1);
         assert.equal(readSlotState(esp).state.B.ok, false);

@@ -7,7 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { manifestFor, type UpdateManifest } from '../../builder/payload.js';
 import { serveDirectory } from '../../builder/serve.js';
-import { downloadToTarget, readBack, type Checkpoint, type DownloadOptions, type DownloadProgress } from '../../update/download.js';
+import {
+  downloadToTarget,
+  readBack,
+  type Checkpoint,
+  type DownloadOptions,
+  type DownloadProgress,
+} from '../../update/download.js';
 import type { KeelError } from '../../lib/errors.js';
 import { callsAfterRename, recordingFs } from '../lib/recording-fs.js';
 
@@ -28,49 +34,84 @@ interface Behaviour {
   onStall?: () => void;
 }
 
-interface TestServer { url: (name: string) => string; sent: () => number; requests: () => number; close: () => Promise<void> }
+interface TestServer {
+  url: (name: string) => string;
+  sent: () => number;
+  requests: () => number;
+  close: () => Promise<void>;
+}
 
 /** A static server over `dir` that can drop, stall, ignore Range and redirect /moved/NAME to /NAME. */
 async function startServer(dir: string, b: Behaviour = {}): Promise<TestServer> {
-  let sent = 0, requests = 0;
+  let sent = 0,
+    requests = 0;
   const server = createServer((req, res) => {
     requests++;
     const path = (req.url ?? '/').split('?')[0];
-    if (path.startsWith('/moved/')) { res.writeHead(302, { location: path.slice('/moved'.length) }).end(); return; }
+    if (path.startsWith('/moved/')) {
+      res.writeHead(302, { location: path.slice('/moved'.length) }).end();
+      return;
+    }
     const data = readFileSync(join(dir, path.slice(1)));
     const r = b.ignoreRange ? null : /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
-    const start = r ? Number(r[1]) : 0, end = r ? Math.min(Number(r[2]), data.length - 1) : data.length - 1;
-    res.writeHead(r ? 206 : 200, { 'content-length': String(end - start + 1), ...(r ? { 'content-range': `bytes ${start}-${end}/${data.length}` } : {}) });
+    const start = r ? Number(r[1]) : 0,
+      end = r ? Math.min(Number(r[2]), data.length - 1) : data.length - 1;
+    res.writeHead(r ? 206 : 200, {
+      'content-length': String(end - start + 1),
+      ...(r ? { 'content-range': `bytes ${start}-${end}/${data.length}` } : {}),
+    });
     const body = data.subarray(start, end + 1);
-    const cut = requests <= (b.dropRequests ?? 0) ? 1000 : b.dropAfter ?? b.stallAfter;
-    if (cut === undefined || cut >= body.length) { sent += body.length; res.end(body); return; }
+    const cut = requests <= (b.dropRequests ?? 0) ? 1000 : (b.dropAfter ?? b.stallAfter);
+    if (cut === undefined || cut >= body.length) {
+      sent += body.length;
+      res.end(body);
+      return;
+    }
     sent += cut;
     res.write(body.subarray(0, cut), () => (b.stallAfter !== undefined ? b.onStall?.() : res.destroy()));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return wrap(server, () => sent, () => requests);
+  return wrap(
+    server,
+    () => sent,
+    () => requests,
+  );
 }
 
 function wrap(server: Server, sent = () => 0, requests = () => 0): TestServer {
   const port = (server.address() as AddressInfo).port;
   return {
-    url: (name) => `http://127.0.0.1:${port}/${name}`, sent, requests,
-    close: () => { server.closeAllConnections(); return new Promise((resolve) => server.close(() => resolve())); },
+    url: (name) => `http://127.0.0.1:${port}/${name}`,
+    sent,
+    requests,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
   };
 }
 
 describe('update/download (resumable, verified image download)', function () {
-  let dir: string, served = '', image: Buffer, manifest: UpdateManifest;
+  let dir: string,
+    served = '',
+    image: Buffer,
+    manifest: UpdateManifest;
   let n = 0;
   const servers: TestServer[] = [];
-  const serve = async (b?: Behaviour) => { const s = await startServer(served, b); servers.push(s); return s; };
+  const serve = async (b?: Behaviour) => {
+    const s = await startServer(served, b);
+    servers.push(s);
+    return s;
+  };
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'keel-download-'));
     image = randomBytes(SIZE);
     manifest = manifestFor(image, '1.0.0', 'usr-1.0.0.img', CHUNK);
   });
-  afterEach(async () => { while (servers.length) await servers.pop()!.close(); });
+  afterEach(async () => {
+    while (servers.length) await servers.pop()!.close();
+  });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   /** A fresh slot filled with OLD, a checkpoint path, and the image (or `data`) on the served directory. */
@@ -82,7 +123,11 @@ describe('update/download (resumable, verified image download)', function () {
     return { target, checkpointFile: join(dir, `checkpoint-${n}.json`) };
   }
 
-  function options(s: TestServer, t: { target: string; checkpointFile: string }, more: Partial<DownloadOptions> = {}): DownloadOptions {
+  function options(
+    s: TestServer,
+    t: { target: string; checkpointFile: string },
+    more: Partial<DownloadOptions> = {},
+  ): DownloadOptions {
     return { url: s.url(manifest.image), manifest, manifestSha256: 'm1', targetSize: SLOT, ...t, ...more };
   }
 
@@ -96,18 +141,35 @@ describe('update/download (resumable, verified image download)', function () {
 
   it('downloads the whole image to offset 0, leaves the rest of the slot alone, and reads back ok', async () => {
     const t = setup();
-    const s = wrap(await serveDirectory(served, 0)); servers.push(s);
+    const s = wrap(await serveDirectory(served, 0));
+    servers.push(s);
     const seen: DownloadProgress[] = [];
     // A clock that moves 100 ms at every read: the start, one read per chunk's progress, the final one, the result.
     let clock = 0;
-    const now = () => { const t = clock; clock += 100; return t; };
+    const now = () => {
+      const t = clock;
+      clock += 100;
+      return t;
+    };
     const at: number[] = [];
-    const r = await downloadToTarget(options(s, t, { now, progress: (p) => { seen.push(p); at.push(clock - 100); } }));
+    const r = await downloadToTarget(
+      options(s, t, {
+        now,
+        progress: (p) => {
+          seen.push(p);
+          at.push(clock - 100);
+        },
+      }),
+    );
     assertImageOn(t.target);
     assert.equal(r.resumedChunks, 0);
     assert.equal(r.downloadedBytes, SIZE);
     assert.deepEqual(await readBack(t.target, manifest), { ok: true });
-    assert.deepEqual(checkpoint(t.checkpointFile), { manifestSha256: 'm1', target: t.target, done: manifest.chunks.map((_, i) => i) });
+    assert.deepEqual(checkpoint(t.checkpointFile), {
+      manifestSha256: 'm1',
+      target: t.target,
+      done: manifest.chunks.map((_, i) => i),
+    });
     // 33 chunks read the clock at 100..3300 ms: one call, then none until 250 ms have passed; the final one always.
     const chunks = manifest.chunks.length;
     assert.equal(chunks, 33);
@@ -116,28 +178,42 @@ describe('update/download (resumable, verified image download)', function () {
     assert.deepEqual(seen.at(-1), { doneBytes: SIZE, totalBytes: SIZE, resumedBytes: 0, bytesPerSecond: SIZE / 3.4 });
   });
 
-  it('progress: bytesPerSecond is the bytes downloaded (not resumed) over the seconds since the start (it was compared with itself)', async () => {
-    const t = setup();
-    await assert.rejects(downloadToTarget(options(await serve({ dropAfter: SIZE >> 1 }), t, { retries: 0 })));
-    const resumed = checkpoint(t.checkpointFile).done.length;
-    assert.ok(resumed > 0);
-    // A clock that reads 1000 ms at the start and 3000 ms ever after: every rate is over 2 s.
-    let reads = 0;
-    const seen: DownloadProgress[] = [];
-    const r = await downloadToTarget(options(await serve(), t, { now: () => (reads++ === 0 ? 1000 : 3000), progress: (p) => seen.push(p) }));
-    assert.equal(r.seconds, 2);
-    assert.equal(r.downloadedBytes, SIZE - resumed * CHUNK);
-    assert.deepEqual(seen.at(-1), { doneBytes: SIZE, totalBytes: SIZE, resumedBytes: resumed * CHUNK, bytesPerSecond: r.downloadedBytes / 2 });
-    assertImageOn(t.target);
-  });
+  it(
+    'progress: bytesPerSecond is the bytes downloaded (not resumed) over the ' +
+      'seconds since the start (it was compared with itself)',
+    async () => {
+      const t = setup();
+      await assert.rejects(downloadToTarget(options(await serve({ dropAfter: SIZE >> 1 }), t, { retries: 0 })));
+      const resumed = checkpoint(t.checkpointFile).done.length;
+      assert.ok(resumed > 0);
+      // A clock that reads 1000 ms at the start and 3000 ms ever after: every rate is over 2 s.
+      let reads = 0;
+      const seen: DownloadProgress[] = [];
+      const r = await downloadToTarget(
+        options(await serve(), t, { now: () => (reads++ === 0 ? 1000 : 3000), progress: (p) => seen.push(p) }),
+      );
+      assert.equal(r.seconds, 2);
+      assert.equal(r.downloadedBytes, SIZE - resumed * CHUNK);
+      assert.deepEqual(seen.at(-1), {
+        doneBytes: SIZE,
+        totalBytes: SIZE,
+        resumedBytes: resumed * CHUNK,
+        bytesPerSecond: r.downloadedBytes / 2,
+      });
+      assertImageOn(t.target);
+    },
+  );
 
   it('resumes after a dropped connection, fetching only the missing chunks', async () => {
     const t = setup();
     const dropping = await serve({ dropAfter: Math.floor(SIZE * 0.45) });
-    await assert.rejects(downloadToTarget(options(dropping, t, { retries: 0 })), (e: KeelError) => e.code === 'EDOWNLOAD' && /closed after|aborted|reset/.test(e.message));
+    await assert.rejects(
+      downloadToTarget(options(dropping, t, { retries: 0 })),
+      (e: KeelError) => e.code === 'EDOWNLOAD' && /closed after|aborted|reset/.test(e.message),
+    );
     // Node discards body bytes not yet read when the connection drops, so fewer chunks may have landed than were sent.
     const done = checkpoint(t.checkpointFile).done;
-    assert.ok(done.length > 0 && done.length <= Math.floor(SIZE * 0.45 / CHUNK));
+    assert.ok(done.length > 0 && done.length <= Math.floor((SIZE * 0.45) / CHUNK));
     assert.deepEqual(done, [...Array(done.length).keys()], 'the checkpoint lists the chunks received, in order');
 
     const good = await serve();
@@ -153,13 +229,25 @@ describe('update/download (resumable, verified image download)', function () {
     const t = setup();
     const ac = new AbortController();
     const whole = 17; // not a multiple of syncEveryChunks: the last ones are flushed by the abort
-    const landed = () => readFileSync(t.target).subarray(0, whole * CHUNK).equals(image.subarray(0, whole * CHUNK));
-    const abortOnceLanded = () => { const poll = setInterval(() => { if (landed()) { clearInterval(poll); ac.abort(); } }, 10); };
+    const landed = () =>
+      readFileSync(t.target)
+        .subarray(0, whole * CHUNK)
+        .equals(image.subarray(0, whole * CHUNK));
+    const abortOnceLanded = () => {
+      const poll = setInterval(() => {
+        if (landed()) {
+          clearInterval(poll);
+          ac.abort();
+        }
+      }, 10);
+    };
     const stalling = await serve({ stallAfter: whole * CHUNK + 1000, onStall: abortOnceLanded });
     // Nothing but the abort can end this download: the server never sends more and the idle timeout is a day,
     // so a late abort shows as mocha's timeout, not as a pass.
-    await assert.rejects(downloadToTarget(options(stalling, t, { signal: ac.signal, timeoutMs: 86_400_000 })),
-      (e: KeelError) => e.code === 'EABORT' && e.cause === ac.signal.reason);
+    await assert.rejects(
+      downloadToTarget(options(stalling, t, { signal: ac.signal, timeoutMs: 86_400_000 })),
+      (e: KeelError) => e.code === 'EABORT' && e.cause === ac.signal.reason,
+    );
     assert.deepEqual(checkpoint(t.checkpointFile).done, [...Array(whole).keys()]);
 
     const r = await downloadToTarget(options(await serve(), t));
@@ -170,7 +258,10 @@ describe('update/download (resumable, verified image download)', function () {
   it('times out a server that stops sending, as a network failure', async () => {
     const t = setup();
     const stalling = await serve({ stallAfter: 3 * CHUNK });
-    await assert.rejects(downloadToTarget(options(stalling, t, { retries: 0, timeoutMs: 300 })), /cannot download .*: 1 attempt in a row failed; last error: cannot GET .*: no data for 300 ms/);
+    await assert.rejects(
+      downloadToTarget(options(stalling, t, { retries: 0, timeoutMs: 300 })),
+      /cannot download .*: 1 attempt in a row failed; last error: cannot GET .*: no data for 300 ms/,
+    );
     const done = checkpoint(t.checkpointFile).done;
     assert.deepEqual(done, [0, 1, 2].slice(0, done.length), 'the chunks received before the stall are checkpointed');
   });
@@ -187,7 +278,9 @@ describe('update/download (resumable, verified image download)', function () {
     assert.equal(s.sent(), SIZE);
 
     // Same update and target, but chunk 3 was overwritten since: the bytes win over the list.
-    const fd = readFileSync(t.target); fd[3 * CHUNK + 7] ^= 1; writeFileSync(t.target, fd);
+    const fd = readFileSync(t.target);
+    fd[3 * CHUNK + 7] ^= 1;
+    writeFileSync(t.target, fd);
     const r2 = await downloadToTarget(options(s, t));
     assert.equal(r2.resumedChunks, all.length - 1);
     assert.equal(r2.downloadedBytes, CHUNK);
@@ -195,12 +288,19 @@ describe('update/download (resumable, verified image download)', function () {
   });
 
   it('rejects a tampered chunk naming it, never writes it and never checkpoints it', async () => {
-    const bad = Buffer.from(image); bad[5 * CHUNK + 100] ^= 0xff;
+    const bad = Buffer.from(image);
+    bad[5 * CHUNK + 100] ^= 0xff;
     const t = setup(bad);
     const s = await serve();
     await assert.rejects(downloadToTarget(options(s, t)), (e: KeelError) => {
       assert.equal(e.code, 'ECHUNKFATAL');
-      assert.match(e.message, new RegExp(`chunk 5 of ${s.url(manifest.image)}: its sha256 is [0-9a-f]{64}, the signed manifest says ${manifest.chunks[5]}`));
+      assert.match(
+        e.message,
+        new RegExp(
+          `chunk 5 of ${s.url(manifest.image)}: its sha256 is [0-9a-f]{64}, ` +
+            `the signed manifest says ${manifest.chunks[5]}`,
+        ),
+      );
       return true;
     });
     assert.equal(s.requests(), 3, 'a bad chunk is fetched again twice, no more');
@@ -210,24 +310,41 @@ describe('update/download (resumable, verified image download)', function () {
     assert.deepEqual(checkpoint(t.checkpointFile).done, [0, 1, 2, 3, 4]);
   });
 
-  it('checkpoint.json: each write has a temp file of its own (not checkpoint.json.tmp) and the directory is fsynced after the rename', async () => {
-    const t = setup();
-    const { fs, calls } = recordingFs();
-    await downloadToTarget(options(await serve(), t, { fs }));
-    const temps = calls.filter((c) => c.call === 'rename' && c.to === t.checkpointFile).map((c) => c.path);
-    assert.ok(temps.length >= 2, `resume's checkpoint and at least one after a flush (${temps.length})`);
-    assert.equal(new Set(temps).size, temps.length, temps.join(', '));
-    assert.ok(temps.every((p) => !p.endsWith('.tmp')), temps.join(', '));
-    for (const after of callsAfterRename(calls, t.checkpointFile)) {
-      assert.deepEqual(after.map((c) => [c.call, c.path]), [['open r', dir], ['fsync', dir], ['close', dir]]);
-    }
-    assertImageOn(t.target);
-  });
+  it(
+    'checkpoint.json: each write has a temp file of its own (not ' +
+      'checkpoint.json.tmp) and the directory is fsynced after the rename',
+    async () => {
+      const t = setup();
+      const { fs, calls } = recordingFs();
+      await downloadToTarget(options(await serve(), t, { fs }));
+      const temps = calls.filter((c) => c.call === 'rename' && c.to === t.checkpointFile).map((c) => c.path);
+      assert.ok(temps.length >= 2, `resume's checkpoint and at least one after a flush (${temps.length})`);
+      assert.equal(new Set(temps).size, temps.length, temps.join(', '));
+      assert.ok(
+        temps.every((p) => !p.endsWith('.tmp')),
+        temps.join(', '),
+      );
+      for (const after of callsAfterRename(calls, t.checkpointFile)) {
+        assert.deepEqual(
+          after.map((c) => [c.call, c.path]),
+          [
+            ['open r', dir],
+            ['fsync', dir],
+            ['close', dir],
+          ],
+        );
+      }
+      assertImageOn(t.target);
+    },
+  );
 
   it('refuses an image larger than the target before writing anything', async () => {
     const t = setup();
     const s = await serve();
-    await assert.rejects(downloadToTarget(options(s, t, { targetSize: SIZE - 1 })), /cannot write .* the image is \d+ bytes, the target holds only \d+/);
+    await assert.rejects(
+      downloadToTarget(options(s, t, { targetSize: SIZE - 1 })),
+      /cannot write .* the image is \d+ bytes, the target holds only \d+/,
+    );
     assert.ok(readFileSync(t.target).equals(Buffer.alloc(SLOT, OLD)));
     assert.equal(s.requests(), 0);
     assert.equal(existsSync(t.checkpointFile), false);
@@ -235,7 +352,8 @@ describe('update/download (resumable, verified image download)', function () {
 
   it('refuses a server whose size disagrees with the manifest (Content-Range and Content-Length)', async () => {
     const t = setup(Buffer.concat([image, Buffer.from('x')]));
-    const ranged = wrap(await serveDirectory(served, 0)); servers.push(ranged);
+    const ranged = wrap(await serveDirectory(served, 0));
+    servers.push(ranged);
     const says = new RegExp(`server says ${SIZE + 1} bytes, the signed manifest says ${SIZE}`);
     await assert.rejects(downloadToTarget(options(ranged, t)), says);
     await assert.rejects(downloadToTarget(options(await serve({ ignoreRange: true }), t)), says);
@@ -255,10 +373,12 @@ describe('update/download (resumable, verified image download)', function () {
 
   it('follows redirects, to another server too', async () => {
     const t = setup();
-    const real = wrap(await serveDirectory(served, 0)); servers.push(real);
+    const real = wrap(await serveDirectory(served, 0));
+    servers.push(real);
     const redirector = createServer((req, res) => res.writeHead(302, { location: real.url(manifest.image) }).end());
     await new Promise<void>((resolve) => redirector.listen(0, '127.0.0.1', resolve));
-    const r302 = wrap(redirector); servers.push(r302);
+    const r302 = wrap(redirector);
+    servers.push(r302);
     await downloadToTarget(options(r302, t));
     assertImageOn(t.target);
 
@@ -272,12 +392,20 @@ describe('update/download (resumable, verified image download)', function () {
     const t = setup();
     writeFileSync(t.target, image);
     assert.deepEqual(await readBack(t.target, manifest), { ok: true });
-    const bytes = readFileSync(t.target); bytes[17 * CHUNK + 1] ^= 0x10; writeFileSync(t.target, bytes);
+    const bytes = readFileSync(t.target);
+    bytes[17 * CHUNK + 1] ^= 0x10;
+    writeFileSync(t.target, bytes);
     const r = await readBack(t.target, manifest);
     assert.equal(r.ok, false);
-    assert.match((r as { reason: string }).reason, /^chunk 17 \(bytes 1114112-1179647\) of .* has sha256 [0-9a-f]{64}, the signed manifest says /);
+    assert.match(
+      (r as { reason: string }).reason,
+      /^chunk 17 \(bytes 1114112-1179647\) of .* has sha256 [0-9a-f]{64}, the signed manifest says /,
+    );
     writeFileSync(t.target, image.subarray(0, SIZE - 10));
-    assert.match((await readBack(t.target, manifest) as { reason: string }).reason, new RegExp(`ends after ${SIZE - 10} bytes`));
+    assert.match(
+      ((await readBack(t.target, manifest)) as { reason: string }).reason,
+      new RegExp(`ends after ${SIZE - 10} bytes`),
+    );
   });
 
   it('retries dropped connections with backoff, and gives up naming the URL and the last error', async () => {
@@ -294,7 +422,10 @@ describe('update/download (resumable, verified image download)', function () {
     const flaky2 = await serve({ dropRequests: 2 });
     await assert.rejects(downloadToTarget(options(flaky2, t2, { retries: 1 })), (e: KeelError) => {
       assert.equal(e.code, 'EDOWNLOAD');
-      assert.match(e.message, new RegExp(`^cannot download ${flaky2.url(manifest.image)}: 2 attempts in a row failed; last error: .+`));
+      assert.match(
+        e.message,
+        new RegExp(`^cannot download ${flaky2.url(manifest.image)}: 2 attempts in a row failed; last error: .+`),
+      );
       return true;
     });
   });

@@ -16,7 +16,10 @@ export async function freePort(): Promise<number> {
 }
 
 /** A running etcd: its client URL, and how to stop it. */
-export interface EtcdProcess { url: string; stop: () => Promise<void> }
+export interface EtcdProcess {
+  url: string;
+  stop: () => Promise<void>;
+}
 
 /**
  * Starts a one-member etcd named `name` with its data in `dataDir`; resolves once GET /v2/keys/
@@ -29,13 +32,31 @@ export async function startEtcd(name: string, dataDir: string): Promise<EtcdProc
   const peerUrl = `http://127.0.0.1:${peer}`;
   // A clean environment: ETCD_* variables of the host would override these flags.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_')));
-  const etcd = spawn(ETCD, [
-    '--enable-v2=true', '--name', name, '--data-dir', dataDir,
-    '--listen-client-urls', url, '--advertise-client-urls', url,
-    '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl, '--initial-cluster', `${name}=${peerUrl}`,
-  ], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const etcd = spawn(
+    ETCD,
+    [
+      '--enable-v2=true',
+      '--name',
+      name,
+      '--data-dir',
+      dataDir,
+      '--listen-client-urls',
+      url,
+      '--advertise-client-urls',
+      url,
+      '--listen-peer-urls',
+      peerUrl,
+      '--initial-advertise-peer-urls',
+      peerUrl,
+      '--initial-cluster',
+      `${name}=${peerUrl}`,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env },
+  );
   let log = '';
-  const keep = (b: Buffer) => { log = (log + b.toString()).slice(-4000); };
+  const keep = (b: Buffer) => {
+    log = (log + b.toString()).slice(-4000);
+  };
   etcd.stdout!.on('data', keep);
   etcd.stderr!.on('data', keep);
   const stop = () => stopEtcd(etcd);
@@ -56,7 +77,9 @@ async function waitForV2(etcd: ChildProcess, url: string, log: () => string): Pr
     try {
       const r = await fetch(`${url}/v2/keys/`);
       if (r.status === 200) return;
-      throw new Error(`etcd answers, but GET /v2/keys/ gave HTTP ${r.status}: the v2 API is unusable:\n${await r.text()}`);
+      throw new Error(
+        `etcd answers, but GET /v2/keys/ gave HTTP ${r.status}: the v2 API is unusable:\n${await r.text()}`,
+      );
     } catch (e) {
       if ((e as Error).message.includes('v2 API')) throw e;
     }

@@ -16,7 +16,9 @@ const KEY = 'coreos.com/updateengine/rebootlock/semaphore';
 /** A raw v2 request, for setting up and checking what RebootLock wrote. */
 async function v2(base: string, method: string, key: string, form?: Record<string, string>) {
   const r = await fetch(`${base}/v2/keys/${key}`, {
-    method, body: form && new URLSearchParams(form), headers: form && { 'content-type': 'application/x-www-form-urlencoded' },
+    method,
+    body: form && new URLSearchParams(form),
+    headers: form && { 'content-type': 'application/x-www-form-urlencoded' },
   });
   return { status: r.status, json: await r.json() };
 }
@@ -27,7 +29,8 @@ describe('update/etcd-lock (real etcd)', function () {
   let dataDir: string;
   let url: string;
   let deadUrl: string;
-  const lockFor = (id: string, group: string | null = null, endpoints = [url]) => new RebootLock({ endpoints, group, id });
+  const lockFor = (id: string, group: string | null = null, endpoints = [url]) =>
+    new RebootLock({ endpoints, group, id });
   const stored = async (key = KEY) => JSON.parse((await v2(url, 'GET', key)).json.node.value);
   const setRaw = (value: string, key = KEY) => v2(url, 'PUT', key, { value });
 
@@ -109,26 +112,46 @@ describe('update/etcd-lock (real etcd)', function () {
     assert.equal(await lockFor('machine-b').lock(), true, 'the default lock is another semaphore');
     assert.equal(await lockFor('machine-c', 'web').lock(), false);
     assert.equal(await lockFor('machine-c', 'db/eu west').lock(), true);
-    assert.deepEqual(await stored('coreos.com/updateengine/rebootlock/groups/web/semaphore'), { semaphore: 0, max: 1, holders: ['machine-a'] });
+    assert.deepEqual(await stored('coreos.com/updateengine/rebootlock/groups/web/semaphore'), {
+      semaphore: 0,
+      max: 1,
+      holders: ['machine-a'],
+    });
     assert.deepEqual(await stored(), { semaphore: 0, max: 1, holders: ['machine-b'] });
     // Go's url.QueryEscape("db/eu west"): one key segment "db%2Feu+west".
-    const groups = (await v2(url, 'GET', 'coreos.com/updateengine/rebootlock/groups')).json.node.nodes.map((n: { key: string }) => n.key).sort();
-    assert.deepEqual(groups, ['/coreos.com/updateengine/rebootlock/groups/db%2Feu+west', '/coreos.com/updateengine/rebootlock/groups/web']);
+    const groups = (await v2(url, 'GET', 'coreos.com/updateengine/rebootlock/groups')).json.node.nodes
+      .map((n: { key: string }) => n.key)
+      .sort();
+    assert.deepEqual(groups, [
+      '/coreos.com/updateengine/rebootlock/groups/db%2Feu+west',
+      '/coreos.com/updateengine/rebootlock/groups/web',
+    ]);
   });
 
-  it('concurrent lock() calls from different machines: exactly one wins (CAS), also while creating the key', async () => {
-    const ids = ['m1', 'm2', 'm3', 'm4', 'm5'];
-    // Count the conditional writes etcd refused, to see that the races really happened.
-    const put = EtcdV2.prototype.put;
-    let refused = 0;
-    EtcdV2.prototype.put = async function (...args) { const ok = await put.apply(this, args); if (!ok) refused++; return ok; };
-    let won: boolean[];
-    try { won = await Promise.all(ids.map((id) => lockFor(id).lock())); } finally { EtcdV2.prototype.put = put; }
-    assert.ok(refused >= 1, 'no write was refused: the calls did not race');
-    assert.equal(won.filter(Boolean).length, 1, String(won));
-    const winner = ids[won.indexOf(true)];
-    assert.deepEqual(await stored(), { semaphore: 0, max: 1, holders: [winner] });
-  });
+  it(
+    'concurrent lock() calls from different machines: exactly one ' + 'wins (CAS), also while creating the key',
+    async () => {
+      const ids = ['m1', 'm2', 'm3', 'm4', 'm5'];
+      // Count the conditional writes etcd refused, to see that the races really happened.
+      const put = EtcdV2.prototype.put;
+      let refused = 0;
+      EtcdV2.prototype.put = async function (...args) {
+        const ok = await put.apply(this, args);
+        if (!ok) refused++;
+        return ok;
+      };
+      let won: boolean[];
+      try {
+        won = await Promise.all(ids.map((id) => lockFor(id).lock()));
+      } finally {
+        EtcdV2.prototype.put = put;
+      }
+      assert.ok(refused >= 1, 'no write was refused: the calls did not race');
+      assert.equal(won.filter(Boolean).length, 1, String(won));
+      const winner = ids[won.indexOf(true)];
+      assert.deepEqual(await stored(), { semaphore: 0, max: 1, holders: [winner] });
+    },
+  );
 
   it('with max=3, eight concurrent machines: exactly three win; holders stay sorted', async () => {
     await setRaw('{"semaphore":3,"max":3,"holders":[]}');
@@ -147,7 +170,11 @@ describe('update/etcd-lock (real etcd)', function () {
   });
 
   it('a key that holds no semaphore is an error naming key and endpoint', async () => {
-    for (const [value, why] of [['not json', /bad JSON/], ['{"semaphore":"1","max":1,"holders":[]}', /must be integers/], ['{"semaphore":1,"max":1,"holders":[1]}', /list of machine ids/]] as const) {
+    for (const [value, why] of [
+      ['not json', /bad JSON/],
+      ['{"semaphore":"1","max":1,"holders":[]}', /must be integers/],
+      ['{"semaphore":1,"max":1,"holders":[1]}', /list of machine ids/],
+    ] as const) {
       await setRaw(value);
       await assert.rejects(lockFor('machine-a').lock(), (e: unknown) => {
         assert.ok(e instanceof EtcdLockError);
@@ -167,7 +194,10 @@ describe('update/etcd-lock (real etcd)', function () {
       assert.ok(e instanceof EtcdLockError);
       assert.equal(e.code, 'unreachable');
       assert.equal(e.endpoint, deadUrl);
-      assert.equal(e.message, `etcd unreachable for key ${KEY}: ${deadUrl}: connect ECONNREFUSED ${deadUrl.slice('http://'.length)}`);
+      assert.equal(
+        e.message,
+        `etcd unreachable for key ${KEY}: ${deadUrl}: connect ECONNREFUSED ${deadUrl.slice('http://'.length)}`,
+      );
       return true;
     });
   });
@@ -190,29 +220,58 @@ describe('update/etcd-lock (fake etcd answers)', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
   });
-  after(() => { server.closeAllConnections(); server.close(); });
-  const reply = (status: number, body: string) => (_: http.IncomingMessage, res: http.ServerResponse) => { res.writeHead(status); res.end(body); };
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const reply = (status: number, body: string) => (_: http.IncomingMessage, res: http.ServerResponse) => {
+    res.writeHead(status);
+    res.end(body);
+  };
 
-  it('sends basic auth; an HTTP error names the endpoint, the key and etcd\'s message', async () => {
+  it("sends basic auth; an HTTP error names the endpoint, the key and etcd's message", async () => {
     let auth: string | undefined;
-    answer = (req, res) => { auth = req.headers.authorization; reply(401, '{"message":"The request requires user authentication"}')(req, res); };
+    answer = (req, res) => {
+      auth = req.headers.authorization;
+      reply(401, '{"message":"The request requires user authentication"}')(req, res);
+    };
     const lock = new RebootLock({ endpoints: [base], group: 'web', id: 'm', username: 'root', password: 'pw' });
-    await assert.rejects(lock.status(), (e: unknown) => e instanceof EtcdLockError && e.code === 'http' &&
-      e.message === `etcd at ${base} refused coreos.com/updateengine/rebootlock/groups/web/semaphore: HTTP 401 The request requires user authentication`);
+    await assert.rejects(
+      lock.status(),
+      (e: unknown) =>
+        e instanceof EtcdLockError &&
+        e.code === 'http' &&
+        e.message ===
+          `etcd at ${base} refused ` +
+            'coreos.com/updateengine/rebootlock/groups/web/semaphore: HTTP 401 The ' +
+            'request requires user authentication',
+    );
     assert.equal(auth, 'Basic ' + Buffer.from('root:pw').toString('base64'));
   });
 
   it('an etcd without the v2 API gets a hint; a 5xx or silence moves on and is reported per endpoint', async () => {
     answer = reply(404, '404 page not found\n');
-    await assert.rejects(new RebootLock({ endpoints: [base], group: null, id: 'm' }).lock(), /HTTP 404 404 page not found \(is etcd started with --enable-v2=true\?\)/);
+    await assert.rejects(
+      new RebootLock({ endpoints: [base], group: null, id: 'm' }).lock(),
+      /HTTP 404 404 page not found \(is etcd started with --enable-v2=true\?\)/,
+    );
     answer = reply(503, '{"message":"no leader"}');
-    const silent = net.createServer(() => { /* accepts, never answers */ });
+    const silent = net.createServer(() => {
+      /* accepts, never answers */
+    });
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const silentUrl = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
     try {
       const lock = new RebootLock({ endpoints: [base, silentUrl], group: null, id: 'm', timeoutMs: 200 });
-      await assert.rejects(lock.lock(), (e: unknown) => e instanceof EtcdLockError && e.code === 'unreachable' &&
-        e.message === `etcd unreachable for key ${KEY}: ${base}: HTTP 503 {"message":"no leader"}; ${silentUrl}: no answer within 200 ms`);
+      await assert.rejects(
+        lock.lock(),
+        (e: unknown) =>
+          e instanceof EtcdLockError &&
+          e.code === 'unreachable' &&
+          e.message ===
+            `etcd unreachable for key ${KEY}: ${base}: HTTP 503 {"message":"no ` +
+              `leader"}; ${silentUrl}: no answer within 200 ms`,
+      );
     } finally {
       silent.close();
     }

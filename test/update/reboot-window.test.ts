@@ -13,15 +13,31 @@ const jan = (day: number, h: number, m = 0, s = 0) => new Date(2026, 0, day, h, 
 describe('update/reboot-window', () => {
   describe('parseGoDuration', () => {
     const GOOD: [string, number][] = [
-      ['1h30m', 90 * M], ['90m', 90 * M], ['45s', 45_000], ['1h', H], ['1.5h', 90 * M], ['.5h', 30 * M],
-      ['2h0m30s', 2 * H + 30_000], ['300ms', 300], ['1500us', 1.5], ['1µs', 0.001], ['2000000ns', 2],
-      ['0', 0], ['-2m', -2 * M], ['+1h', H],
+      ['1h30m', 90 * M],
+      ['90m', 90 * M],
+      ['45s', 45_000],
+      ['1h', H],
+      ['1.5h', 90 * M],
+      ['.5h', 30 * M],
+      ['2h0m30s', 2 * H + 30_000],
+      ['300ms', 300],
+      ['1500us', 1.5],
+      ['1µs', 0.001],
+      ['2000000ns', 2],
+      ['0', 0],
+      ['-2m', -2 * M],
+      ['+1h', H],
     ];
-    for (const [s, ms] of GOOD) it(`parses ${JSON.stringify(s)} as ${ms} ms`, () => assert.equal(parseGoDuration(s), ms));
+    for (const [s, ms] of GOOD)
+      it(`parses ${JSON.stringify(s)} as ${ms} ms`, () => assert.equal(parseGoDuration(s), ms));
 
     it('rejects what Go rejects: no unit, unknown units, spaces, garbage', () => {
       for (const s of ['', '1', '1h30', 'h', '.h', '1x', '1H', '1h 30m', ' 1h', '--1h', '1d', 'soon']) {
-        assert.throws(() => parseGoDuration(s), (e: Error) => e.message.startsWith(`invalid duration ${JSON.stringify(s)}: `), s);
+        assert.throws(
+          () => parseGoDuration(s),
+          (e: Error) => e.message.startsWith(`invalid duration ${JSON.stringify(s)}: `),
+          s,
+        );
       }
     });
   });
@@ -37,21 +53,41 @@ describe('update/reboot-window', () => {
 
     it('rejects bad starts with the reason', () => {
       const BAD: [string, RegExp][] = [
-        ['Thu 25:00', /hour must be between 0 and 23/], ['23:60', /minute must be between 0 and 59/],
-        ['Thursday 23:00', /unknown day "Thursday"/], ['Thu 23:00 UTC', /expected "HH:MM" or "Day HH:MM"/],
-        ['', /expected "HH:MM"/], ['2300', /time of day as HH:MM/], ['Thu', /time of day as HH:MM/], ['12:00:00', /HH:MM/],
+        ['Thu 25:00', /hour must be between 0 and 23/],
+        ['23:60', /minute must be between 0 and 59/],
+        ['Thursday 23:00', /unknown day "Thursday"/],
+        ['Thu 23:00 UTC', /expected "HH:MM" or "Day HH:MM"/],
+        ['', /expected "HH:MM"/],
+        ['2300', /time of day as HH:MM/],
+        ['Thu', /time of day as HH:MM/],
+        ['12:00:00', /HH:MM/],
       ];
       for (const [start, re] of BAD) {
-        assert.throws(() => parseWindow(start, '1h'), (e: Error) => e.message.startsWith(`invalid reboot window start ${JSON.stringify(start)}: `) && re.test(e.message), start);
+        assert.throws(
+          () => parseWindow(start, '1h'),
+          (e: Error) =>
+            e.message.startsWith(`invalid reboot window start ${JSON.stringify(start)}: `) && re.test(e.message),
+          start,
+        );
       }
     });
 
     it('rejects lengths that are no duration, not positive or longer than a week', () => {
       const BAD: [string, RegExp][] = [
-        ['1x', /unknown unit "x"/], ['', /empty/], ['0s', /longer than 0/], ['0', /longer than 0/], ['-1h', /longer than 0/], ['169h', /at most 7 days/],
+        ['1x', /unknown unit "x"/],
+        ['', /empty/],
+        ['0s', /longer than 0/],
+        ['0', /longer than 0/],
+        ['-1h', /longer than 0/],
+        ['169h', /at most 7 days/],
       ];
       for (const [length, re] of BAD) {
-        assert.throws(() => parseWindow('04:00', length), (e: Error) => e.message.startsWith(`invalid reboot window length ${JSON.stringify(length)}: `) && re.test(e.message), length);
+        assert.throws(
+          () => parseWindow('04:00', length),
+          (e: Error) =>
+            e.message.startsWith(`invalid reboot window length ${JSON.stringify(length)}: `) && re.test(e.message),
+          length,
+        );
       }
     });
   });
@@ -124,8 +160,14 @@ describe('update/reboot-window', () => {
 
   describe('in local time across a DST change (TZ=Europe/Berlin, clocks go 02:00 -> 03:00 on 2024-03-31)', () => {
     let saved: string | undefined;
-    before(() => { saved = process.env.TZ; process.env.TZ = 'Europe/Berlin'; });
-    after(() => { if (saved === undefined) delete process.env.TZ; else process.env.TZ = saved; });
+    before(() => {
+      saved = process.env.TZ;
+      process.env.TZ = 'Europe/Berlin';
+    });
+    after(() => {
+      if (saved === undefined) delete process.env.TZ;
+      else process.env.TZ = saved;
+    });
 
     it('the start follows the wall clock: 03:00 tomorrow is 14 elapsed hours from 12:00 today', () => {
       const w = parseWindow('03:00', '1h');

@@ -43,23 +43,27 @@ describe('update/agent status writes', () => {
     assert.equal(readStatus(env.stateDir)?.phase, 'checking');
   });
 
-  it("status.json: two writers no longer collide on one status.json.tmp (the second one's rename took the first's file)", () => {
-    let nested = false;
-    const rec = recordingFs(() => {
-      if (nested) return;
-      nested = true;
-      writeStatus(env, { phase: 'error', error: 'the other writer' }); // in the middle of the first write
-    });
-    const env = envWith(rec.fs);
-    writeStatus(env, { phase: 'downloading', version: '1.1.0' });
-    const temps = rec.calls.filter((c) => c.call === 'rename').map((c) => c.path);
-    assert.equal(temps.length, 2);
-    assert.notEqual(temps[0], temps[1]);
-    assert.ok(
-      temps.every((t) => !t.endsWith('status.json.tmp')),
-      temps.join(', '),
-    );
-    assert.equal(readStatus(env.stateDir)?.phase, 'downloading', 'the last rename wins');
-    assert.deepEqual(readdirSync(env.stateDir), ['status.json'], 'no temp file is left');
-  });
+  it(
+    'status.json: two writers no longer collide on one status.json.tmp ' +
+      "(the second one's rename took the first's file)",
+    () => {
+      let nested = false;
+      const rec = recordingFs(() => {
+        if (nested) return;
+        nested = true;
+        writeStatus(env, { phase: 'error', error: 'the other writer' }); // in the middle of the first write
+      });
+      const env = envWith(rec.fs);
+      writeStatus(env, { phase: 'downloading', version: '1.1.0' });
+      const temps = rec.calls.filter((c) => c.call === 'rename').map((c) => c.path);
+      assert.equal(temps.length, 2);
+      assert.notEqual(temps[0], temps[1]);
+      assert.ok(
+        temps.every((t) => !t.endsWith('status.json.tmp')),
+        temps.join(', '),
+      );
+      assert.equal(readStatus(env.stateDir)?.phase, 'downloading', 'the last rename wins');
+      assert.deepEqual(readdirSync(env.stateDir), ['status.json'], 'no temp file is left');
+    },
+  );
 });
