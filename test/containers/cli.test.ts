@@ -11,7 +11,7 @@ import { ContainerDb, processStartTime } from '../../containers/db.js';
 import { ImageStore } from '../../containers/store.js';
 import { splitAtPositional } from '../../cli/main.js';
 import { waitForStart } from '../../cli/run.js';
-import { eventually, KEEL, keelAt, monitorRunning, outputIncludes } from './helpers.js';
+import { containerFields, eventually, KEEL, keelAt, monitorRunning, outputIncludes } from './helpers.js';
 import { OPTION_TABLE } from './options-table.js';
 import { describeAsRoot } from '../needs.js';
 
@@ -210,30 +210,7 @@ describeAsRoot('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
     'keel attach waits for the exit to be recorded, not just the ' + 'process gone (it once said 0 for an exit 5)',
     async () => {
       const db = new ContainerDb(root);
-      const c = db.create({
-        name: 'late',
-        image: 'busybox',
-        imageId: 'none',
-        argv: ['sleep', '30'],
-        env: [],
-        cwd: '/',
-        user: '',
-        hostname: '',
-        network: 'none',
-        volumes: [],
-        ports: [],
-        restart: { policy: 'no', max: 0 },
-        readOnly: false,
-        capAdd: [],
-        capDrop: [],
-        privileged: false,
-        memory: null,
-        cpus: null,
-        pidsLimit: null,
-        tty: false,
-        interactive: false,
-        autoRemove: false,
-      });
+      const c = db.create(containerFields({ name: 'late', imageId: 'none', argv: ['sleep', '30'] }));
       // The container's process is a sleep of ours; this test plays its monitor.
       const sleeper = spawn('sleep', ['30']);
       await once(sleeper, 'spawn');
@@ -401,30 +378,7 @@ describeAsRoot('keel run, ps, logs, stop, rm (the CLI, as root)', function () {
     'keel run -d says when its monitor ends before starting the ' + 'container, instead of waiting and printing the id',
     async () => {
       const db = new ContainerDb(root);
-      const config = db.create({
-        name: 'orphan',
-        image: 'busybox',
-        imageId: 'sha256:0',
-        argv: ['true'],
-        env: [],
-        cwd: '/',
-        user: '',
-        hostname: '',
-        network: 'none',
-        volumes: [],
-        ports: [],
-        restart: { policy: 'no', max: 0 },
-        readOnly: false,
-        capAdd: [],
-        capDrop: [],
-        privileged: false,
-        memory: null,
-        cpus: null,
-        pidsLimit: null,
-        tty: false,
-        interactive: false,
-        autoRemove: false,
-      });
+      const config = db.create(containerFields({ name: 'orphan', argv: ['true'] }));
       await assert.rejects(waitForStart(db, config, spawn('sh', ['-c', 'exit 3'])), {
         message:
           'keel run: the monitor of container orphan ended (exit status 3) before ' +

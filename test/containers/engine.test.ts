@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { ContainerDb, processStartTime } from '../../containers/db.js';
 import { finished } from '../../containers/engine.js';
-import { removeDir, tempDir } from './helpers.js';
+import { containerFields, removeDir, tempDir } from './helpers.js';
 
 describe('containers/engine: finished()', () => {
   let root: string;
@@ -16,29 +16,7 @@ describe('containers/engine: finished()', () => {
 
   it('records the exit of a reaped process without a "process is gone" error', () => {
     const db = new ContainerDb(root);
-    const c = db.create({
-      image: 'busybox',
-      imageId: 'sha256:0',
-      argv: ['true'],
-      env: [],
-      cwd: '/',
-      user: '',
-      hostname: '',
-      network: 'none',
-      volumes: [],
-      ports: [],
-      restart: { policy: 'no', max: 0 },
-      readOnly: false,
-      capAdd: [],
-      capDrop: [],
-      privileged: false,
-      memory: null,
-      cpus: null,
-      pidsLimit: null,
-      tty: false,
-      interactive: false,
-      autoRemove: false,
-    });
+    const c = db.create(containerFields({ argv: ['true'] }));
     // A process that ran and was reaped, as the monitor's container is when finished() is called.
     const pid = spawnSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).stdout.trim();
     const startTime = '1';

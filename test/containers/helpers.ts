@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../../builder/bundle.js';
 import type { ImageRecord, ImageStore } from '../../containers/store.js';
+import type { ContainerDb } from '../../containers/db.js';
 
 export interface RawEntry {
   name: string;
@@ -192,3 +193,32 @@ export function monitorRunning(id: string): boolean {
   }
   return false;
 }
+
+/** A busybox container's fields for ContainerDb.create(), with `over` on top (tests that play keel run). */
+export function containerFields(over: Partial<NewContainer> & Pick<NewContainer, 'argv'>): NewContainer {
+  return {
+    image: 'busybox',
+    imageId: 'sha256:0',
+    env: [],
+    cwd: '/',
+    user: '',
+    hostname: '',
+    network: 'none',
+    volumes: [],
+    ports: [],
+    restart: { policy: 'no', max: 0 },
+    readOnly: false,
+    capAdd: [],
+    capDrop: [],
+    privileged: false,
+    memory: null,
+    cpus: null,
+    pidsLimit: null,
+    tty: false,
+    interactive: false,
+    autoRemove: false,
+    ...over,
+  };
+}
+
+type NewContainer = Parameters<ContainerDb['create']>[0];
